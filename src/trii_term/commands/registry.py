@@ -1,0 +1,289 @@
+"""Every user action is a command: one registry, one grammar, one way to run it.
+
+A key press, a palette line, a CLI call (and later a macro line or an AI tool) all become
+`registry.run(text_or_id, ctx)`. A command has words (`watch add`), typed arguments
+(`SYMBOL…`), an id (`watch.add`) that key bindings refer to, and a handler.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import shlex
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from trii_term.domain import normalize_symbol
+
+if TYPE_CHECKING:
+    from trii_term.session import Session
+
+Level = Literal["info", "warning", "error"]
+
+
+class CommandError(Exception):
+    """The command cannot run as typed; the message tells the trader why and what to do.
+    Nothing has changed when this is raised."""
+
+
+class MissingArguments(CommandError):
+    """Required arguments are missing; a UI may prompt for them."""
+
+    def __init__(self, command: Command, given: str) -> None:
+        super().__init__(f"usage: {command.usage}")
+        self.command = command
+        self.given = given
+
+
+@dataclass(frozen=True)
+class Result:
+    message: str = ""
+    level: Level = "info"
+
+
+class UiPort(Protocol):
+    """What commands may ask of a screen, when there is one."""
+
+    def prompt(self, text: str) -> None:
+        """Open the command line with `text` typed, for the trader to complete."""
+
+    def quit(self) -> None: ...
+
+
+@dataclass
+class CommandContext:
+    session: Session
+    source: str = "palette"  # palette, key, cli, macro, ai
+    ui: UiPort | None = None
+    focused_symbol: str | None = None
+
+
+ArgKind = Literal["symbol", "symbols", "word", "text", "number", "int", "date", "choice"]
+
+
+@dataclass(frozen=True)
+class Arg:
+    name: str
+    kind: ArgKind = "word"
+    optional: bool = False
+    choices: tuple[str, ...] = ()
+    help: str = ""
+
+    @property
+    def usage(self) -> str:
+        label = self.name + ("…" if self.kind in ("symbols", "text") else "")
+        if self.choices:
+            label = "|".join(self.choices)
+        return f"[{label}]" if self.optional else label
+
+
+Handler = Callable[["Invocation"], "Result | str | Awaitable[Result | str | None] | None"]
+
+
+@dataclass(frozen=True)
+class Command:
+    id: str
+    words: tuple[str, ...]
+    summary: str
+    handler: Handler
+    args: tuple[Arg, ...] = ()
+    aliases: tuple[tuple[str, ...], ...] = ()
+    key: str | None = None  # default key(s), comma separated; remappable by id in [keys]
+    key_label: str | None = None  # short label for the footer
+    needs_ui: bool = False
+    group: str = ""
+    prefill: Callable[[CommandContext], str] | None = None  # what a prompt starts with
+
+    def prompt_text(self, ctx: CommandContext) -> str:
+        return self.prefill(ctx) if self.prefill else self.name + " "
+
+    @property
+    def name(self) -> str:
+        return " ".join(self.words)
+
+    @property
+    def usage(self) -> str:
+        return " ".join([self.name, *(a.usage for a in self.args)])
+
+    @property
+    def takes_input(self) -> bool:
+        return any(not a.optional for a in self.args)
+
+
+@dataclass
+class Invocation:
+    command: Command
+    args: dict[str, Any]
+    ctx: CommandContext
+    text: str = ""
+
+    @property
+    def session(self) -> Session:
+        return self.ctx.session
+
+
+@dataclass
+class CommandRegistry:
+    _commands: dict[str, Command] = field(default_factory=dict)
+    _by_words: dict[tuple[str, ...], Command] = field(default_factory=dict)
+
+    def register(self, command: Command) -> Command:
+        if command.id in self._commands:
+            raise ValueError(f"command id {command.id!r} registered twice")
+        for words in (command.words, *command.aliases):
+            key = tuple(w.lower() for w in words)
+            if key in self._by_words:
+                raise ValueError(f"command words {' '.join(words)!r} registered twice")
+            self._by_words[key] = command
+        self._commands[command.id] = command
+        return command
+
+    def extend(self, commands: Iterable[Command]) -> None:
+        for c in commands:
+            self.register(c)
+
+    def get(self, command_id: str) -> Command:
+        try:
+            return self._commands[command_id]
+        except KeyError:
+            raise CommandError(f"there is no command with id {command_id!r}") from None
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._commands.values())
+
+    def __len__(self) -> int:
+        return len(self._commands)
+
+    # -- parsing ------------------------------------------------------------------------------
+
+    @staticmethod
+    def split(text: str) -> list[str]:
+        try:
+            return shlex.split(text)
+        except ValueError as exc:
+            raise CommandError(f"cannot read that command: {exc} (check the quotes)") from None
+
+    def match(self, tokens: Sequence[str]) -> tuple[Command, list[str]] | None:
+        """The command whose words are the longest prefix of `tokens`, and the rest."""
+        lowered = [t.lower() for t in tokens]
+        for n in range(min(len(lowered), 4), 0, -1):
+            cmd = self._by_words.get(tuple(lowered[:n]))
+            if cmd is not None:
+                return cmd, list(tokens[n:])
+        return None
+
+    def parse(self, text: str) -> tuple[Command, list[str]]:
+        tokens = self.split(text)
+        if not tokens:
+            raise CommandError("type a command, for example: watch add AAPL")
+        found = self.match(tokens)
+        if found is None:
+            raise CommandError(self._unknown(tokens))
+        return found
+
+    def _unknown(self, tokens: Sequence[str]) -> str:
+        typed = " ".join(tokens[:2]).lower()
+        names = [" ".join(w) for w in self._by_words]
+        close = difflib.get_close_matches(typed, names, n=3, cutoff=0.5)
+        if not close:
+            close = [n for n in names if n.startswith(tokens[0].lower())][:3]
+        hint = f" Did you mean: {', '.join(close)}?" if close else " Press ctrl+p to see every command."
+        return f"Unknown command {' '.join(tokens)!r}.{hint}"
+
+    def bind(self, command: Command, raw: list[str], ctx: CommandContext, text: str = "") -> dict[str, Any]:
+        """Turn raw argument strings into typed values, checking each."""
+        values: dict[str, Any] = {}
+        rest = list(raw)
+        for arg in command.args:
+            if arg.kind in ("symbols", "text"):
+                taken, rest = rest, []
+            else:
+                taken, rest = rest[:1], rest[1:]
+            if not taken:
+                if arg.optional:
+                    values[arg.name.lower()] = [] if arg.kind == "symbols" else None
+                    continue
+                raise MissingArguments(command, text or command.name)
+            values[arg.name.lower()] = _convert(arg, taken, ctx)
+        if rest:
+            raise CommandError(
+                f"{command.name} does not take {' '.join(rest)!r}. Usage: {command.usage}"
+            )
+        return values
+
+    # -- running ------------------------------------------------------------------------------
+
+    async def run(self, text: str, ctx: CommandContext) -> Result:
+        """Parse and run a command line. Raises CommandError with a trader-facing message."""
+        command, raw = self.parse(text)
+        return await self.invoke(command, raw, ctx, text=text)
+
+    async def run_id(self, command_id: str, ctx: CommandContext, raw: list[str] | None = None) -> Result:
+        return await self.invoke(self.get(command_id), raw or [], ctx)
+
+    async def invoke(self, command: Command, raw: list[str], ctx: CommandContext, text: str = "") -> Result:
+        if command.needs_ui and ctx.ui is None:
+            raise CommandError(f"'{command.name}' works only in the workstation, not from {ctx.source}.")
+        args = self.bind(command, raw, ctx, text)
+        outcome = command.handler(Invocation(command, args, ctx, text))
+        if inspect.isawaitable(outcome):
+            outcome = await outcome
+        if outcome is None:
+            return Result()
+        if isinstance(outcome, str):
+            return Result(outcome)
+        return outcome
+
+
+def _convert(arg: Arg, taken: list[str], ctx: CommandContext) -> Any:
+    kind = arg.kind
+    if kind == "symbols":
+        return [resolve_symbol(ctx, t) for t in _split_symbols(taken)]
+    if kind == "symbol":
+        return resolve_symbol(ctx, taken[0])
+    if kind == "text":
+        return " ".join(taken)
+    value = taken[0]
+    if kind == "word":
+        return value
+    if kind == "choice":
+        low = value.lower()
+        if low not in arg.choices:
+            raise CommandError(f"{arg.name} must be one of {', '.join(arg.choices)} (got {value!r}).")
+        return low
+    if kind in ("number", "int"):
+        try:
+            return int(value) if kind == "int" else float(value)
+        except ValueError:
+            raise CommandError(f"{arg.name} must be a {'whole ' if kind == 'int' else ''}number (got {value!r}).") from None
+    if kind == "date":
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise CommandError(f"{arg.name} must be a date like 2013-03-01 (got {value!r}).") from None
+    raise CommandError(f"unsupported argument kind {kind}")
+
+
+def _split_symbols(tokens: list[str]) -> list[str]:
+    out: list[str] = []
+    for t in tokens:
+        out.extend(p for p in t.replace(",", " ").split() if p)
+    return out
+
+
+def resolve_symbol(ctx: CommandContext, text: str) -> str:
+    """A symbol the trader typed, checked against the instruments the feed knows."""
+    sym = normalize_symbol(text)
+    known = ctx.session.instruments
+    if sym in known:
+        return sym
+    close = difflib.get_close_matches(sym, list(known), n=3, cutoff=0.6)
+    hint = f" Did you mean {' or '.join(close)}?" if close else ""
+    provider = ctx.session.provider_name
+    listing = ", ".join(sorted(known)[:12]) + ("…" if len(known) > 12 else "")
+    raise CommandError(
+        f"Unknown symbol {sym}: the {provider} feed has no such instrument.{hint} "
+        f"Known: {listing}. Nothing was changed."
+    )

@@ -1,0 +1,309 @@
+"""Settings: TOML, every key optional, validated strictly.
+
+An unknown key or a wrong type is an error that names the key and its line, and the command
+line exits with code 2. Later features add their sections to `SCHEMA`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from trii_term.domain import normalize_symbol
+
+DEFAULT_SYMBOLS = ("AAPL", "MSFT", "IBM", "GOOG")
+KNOWN_PROVIDERS = ("replay", "alpaca", "kite")
+
+
+class ConfigError(Exception):
+    """A problem in the config file, with where it is and what to do."""
+
+    def __init__(
+        self, message: str, *, key: str | None = None, line: int | None = None,
+        path: Path | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.key = key
+        self.line = line
+        self.path = path
+
+    def __str__(self) -> str:
+        where = str(self.path) if self.path else "config"
+        if self.line:
+            where += f", line {self.line}"
+        key = f"{self.key}: " if self.key else ""
+        return f"{where}: {key}{self.message}"
+
+
+# --------------------------------------------------------------------------------------------
+# Typed settings
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FeedConfig:
+    provider: str = "replay"
+    symbols: tuple[str, ...] = DEFAULT_SYMBOLS
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayConfig:
+    date: date | None = None  # None: the last day in the data
+    speed: float = 60.0  # simulated seconds per real second
+    seed: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    path: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UiConfig:
+    stale_after: float = 60.0  # session-clock seconds without an update before a quote is stale
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    feed: FeedConfig = field(default_factory=FeedConfig)
+    replay: ReplayConfig = field(default_factory=ReplayConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    ui: UiConfig = field(default_factory=UiConfig)
+    keys: Mapping[str, str] = field(default_factory=dict)
+    source: Path | None = None  # the file it came from, None when no file exists
+    lines: Mapping[str, int] = field(default_factory=dict)  # dotted key -> line in the file
+
+    def error(self, key: str, message: str) -> ConfigError:
+        """A ConfigError about `key`, pointing at its line when the key is in the file."""
+        return ConfigError(message, key=key, line=self.lines.get(key), path=self.source)
+
+
+# --------------------------------------------------------------------------------------------
+# Schema
+# --------------------------------------------------------------------------------------------
+
+Check = Callable[[Any], Any]  # returns the converted value or raises ValueError(message)
+
+
+def _toml_type(value: Any) -> str:
+    return {
+        bool: "a boolean", int: "an integer", float: "a float", str: "a string",
+        list: "an array", dict: "a table", date: "a date",
+    }.get(type(value), type(value).__name__)
+
+
+def _string(choices: tuple[str, ...] | None = None) -> Check:
+    def check(value: Any) -> str:
+        if not isinstance(value, str):
+            raise ValueError(f"must be a string, not {_toml_type(value)}")
+        if choices is not None and value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)} (got {value!r})")
+        return value
+
+    return check
+
+
+_SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9.:\-^&_]{0,39}$")
+
+
+def _symbols(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise ValueError(f'must be an array of symbols such as ["AAPL", "MSFT"], not {_toml_type(value)}')
+    out: list[str] = []
+    for item in value:
+        if not isinstance(item, str):
+            raise ValueError(f"must contain only strings; found {_toml_type(item)} {item!r}")
+        sym = normalize_symbol(item)
+        if not _SYMBOL_RE.match(sym):
+            raise ValueError(f"{item!r} is not a symbol")
+        if sym not in out:
+            out.append(sym)
+    return tuple(out)
+
+
+def _date(value: Any) -> date:
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ValueError(f'must be a date such as "2013-03-01" (got {value!r})')
+
+
+def _positive_number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"must be a number, not {_toml_type(value)}")
+    if value <= 0:
+        raise ValueError(f"must be greater than 0 (got {value})")
+    return float(value)
+
+
+def _integer(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"must be an integer, not {_toml_type(value)}")
+    return value
+
+
+def _path(value: Any) -> Path:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("must be a file path string")
+    return Path(value).expanduser()
+
+
+def _keymap(value: Any) -> dict[str, str]:
+    # [keys] maps binding ids to key strings: "watch.remove" = "delete,x"
+    if not isinstance(value, dict):
+        raise ValueError(f"must be a table, not {_toml_type(value)}")
+    out: dict[str, str] = {}
+    for k, v in value.items():
+        if not isinstance(v, str) or not v.strip():
+            raise ValueError(f'{k} must be a key string such as "ctrl+w" or "delete,x"')
+        out[k] = v.replace(" ", "")
+    return out
+
+
+SCHEMA: dict[str, Any] = {
+    "feed": {
+        "provider": _string(KNOWN_PROVIDERS),
+        "symbols": _symbols,
+    },
+    "providers": {
+        "replay": {
+            "date": _date,
+            "speed": _positive_number,
+            "seed": _integer,
+        },
+    },
+    "store": {"path": _path},
+    "ui": {"stale_after": _positive_number},
+    "keys": _keymap,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------
+
+
+def load_config(path: Path | None) -> Config:
+    """Read and validate the config file; a missing file means all defaults."""
+    if path is None or not path.exists():
+        return Config()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the config file ({exc})", path=path) from exc
+    return parse_config(text, path)
+
+
+def parse_config(text: str, path: Path | None = None) -> Config:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = _line_from_decode_error(str(exc))
+        raise ConfigError(f"not valid TOML: {exc}", line=line, path=path) from exc
+    lines = _key_lines(text)
+    values = _validate(raw, SCHEMA, "", lines, path)
+
+    feed = values.get("feed", {})
+    replay = values.get("providers", {}).get("replay", {})
+    store = values.get("store", {})
+    ui = values.get("ui", {})
+    return Config(
+        feed=FeedConfig(**feed),
+        replay=ReplayConfig(**replay),
+        store=StoreConfig(**store),
+        ui=UiConfig(**ui),
+        keys=values.get("keys", {}),
+        source=path,
+        lines=lines,
+    )
+
+
+def _validate(
+    raw: Mapping[str, Any], schema: Mapping[str, Any], prefix: str,
+    lines: Mapping[str, int], path: Path | None,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        dotted = f"{prefix}{key}"
+        spec = schema.get(key)
+        if spec is None:
+            hint = difflib.get_close_matches(key, list(schema), n=1)
+            where = f"[{prefix[:-1]}]" if prefix else "the top level"
+            msg = f"unknown key '{dotted}'"
+            msg += f" (did you mean '{prefix}{hint[0]}'?)" if hint else ""
+            msg += f"; keys allowed in {where}: {', '.join(schema)}"
+            raise ConfigError(msg, key=dotted, line=_line_of(lines, dotted), path=path)
+        if isinstance(spec, dict):
+            if not isinstance(value, dict):
+                raise ConfigError(
+                    f"must be a table ([{dotted}]), not {_toml_type(value)}",
+                    key=dotted, line=_line_of(lines, dotted), path=path,
+                )
+            out[key] = _validate(value, spec, f"{dotted}.", lines, path)
+        else:
+            try:
+                out[key] = spec(value)
+            except ValueError as exc:
+                raise ConfigError(str(exc), key=dotted, line=_line_of(lines, dotted), path=path) from None
+    return out
+
+
+def _line_of(lines: Mapping[str, int], dotted: str) -> int | None:
+    while dotted:
+        if dotted in lines:
+            return lines[dotted]
+        dotted = dotted.rpartition(".")[0]
+    return None
+
+
+_HEADER_RE = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_KEY_RE = re.compile(r"""^\s*((?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*'))*)\s*=""")
+
+
+def _split_key(key: str) -> list[str]:
+    parts = re.findall(r"""[A-Za-z0-9_\-]+|"[^"]*"|'[^']*'""", key)
+    return [p.strip("\"'") for p in parts]
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """Map each dotted key (and table) to the line where it is written."""
+    lines: dict[str, int] = {}
+    table: list[str] = []
+    depth = 0  # inside a multi-line array
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if depth > 0:
+            depth += stripped.count("[") - stripped.count("]")
+            continue
+        if not stripped or stripped.startswith("#"):
+            continue
+        header = _HEADER_RE.match(line)
+        if header and "=" not in line.split("#")[0]:
+            table = _split_key(header.group(1))
+            for i in range(1, len(table) + 1):
+                lines.setdefault(".".join(table[:i]), number)
+            continue
+        key = _KEY_RE.match(line)
+        if key:
+            parts = table + _split_key(key.group(1))
+            for i in range(1, len(parts) + 1):
+                lines.setdefault(".".join(parts[:i]), number)
+            value = line[key.end():].split("#")[0]
+            depth = max(0, value.count("[") - value.count("]"))
+    return lines
+
+
+def _line_from_decode_error(message: str) -> int | None:
+    match = re.search(r"line (\d+)", message)
+    return int(match.group(1)) if match else None

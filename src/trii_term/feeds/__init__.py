@@ -1,0 +1,98 @@
+"""Market-data providers behind one small protocol, found by name.
+
+Built-in feeds are listed here; third parties register theirs under the entry-point group
+`trii_term.feeds` (name -> class), the way harlequin finds its database adapters.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from trii_term.domain import FeedStatus, Instrument
+
+if TYPE_CHECKING:
+    from trii_term.bus import Bus
+    from trii_term.clock import SessionClock
+    from trii_term.config import Config
+    from trii_term.store.db import Store
+
+ENTRY_POINT_GROUP = "trii_term.feeds"
+
+BUILTIN_FEEDS: dict[str, str] = {
+    "replay": "trii_term.feeds.replay:ReplayFeed",
+}
+
+
+@dataclass
+class FeedContext:
+    """What a feed is given: where to publish, the clock, its settings, and the store for
+    reading history (never for writing: the store writer listens to the bus)."""
+
+    bus: Bus
+    clock: SessionClock
+    config: Config
+    store: Store
+    data_dir: Path
+
+
+@runtime_checkable
+class Feed(Protocol):
+    name: str
+    simulated: bool
+
+    @property
+    def status(self) -> FeedStatus: ...
+
+    def instruments(self) -> dict[str, Instrument]:
+        """The instruments this feed can stream, by symbol."""
+        ...
+
+    def subscribe(self, symbols: Iterable[str]) -> None: ...
+
+    def unsubscribe(self, symbols: Iterable[str]) -> None: ...
+
+    async def prepare(self) -> None:
+        """Blocking set-up that must finish before `run` (history, instrument lists)."""
+        ...
+
+    async def run(self) -> None:
+        """Stream until cancelled. Publishes MarketBatch and FeedStatus on the bus."""
+        ...
+
+
+class UnknownFeed(LookupError):
+    pass
+
+
+def available_feeds() -> list[str]:
+    names = dict.fromkeys(BUILTIN_FEEDS)
+    try:
+        from importlib.metadata import entry_points
+
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            names.setdefault(ep.name, None)
+    except Exception:  # a broken third-party distribution must not stop the built-ins
+        pass
+    return list(names)
+
+
+def feed_class(name: str) -> type:
+    target = BUILTIN_FEEDS.get(name)
+    if target is None:
+        from importlib.metadata import entry_points
+
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name == name:
+                target = ep.value
+                break
+    if target is None:
+        raise UnknownFeed(
+            f"no market-data provider named {name!r} is installed; available: "
+            f"{', '.join(available_feeds())}"
+        )
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]

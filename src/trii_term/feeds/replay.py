@@ -1,0 +1,342 @@
+"""The offline default feed: real daily history replayed as intraday sessions.
+
+It behaves like a live provider — it publishes `MarketBatch` (trades, quotes, day stats),
+`FeedStatus` and `SessionDay` on the bus, and symbols are subscribed and unsubscribed — and it
+drives the simulated session clock: each day starts at the regular open, runs at `speed`
+simulated seconds per real second, pauses briefly after the close, then continues with the next
+trading day in the history. Replaying a day replaces the rows an earlier replay wrote for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import heapq
+import logging
+import time
+from collections import deque
+from collections.abc import Iterable
+from datetime import date
+
+from trii_term.clock import TradingCalendar
+from trii_term.domain import (
+    US,
+    DayStats,
+    FeedState,
+    FeedStatus,
+    Instrument,
+    InstrumentKind,
+    MarketBatch,
+    MarketEvent,
+    SessionDay,
+)
+from trii_term.feeds import FeedContext
+from trii_term.feeds.replay_path import DayPath, day_path
+from trii_term.store.history import DailyBar, daily_history, load_instruments
+
+log = logging.getLogger(__name__)
+
+CLOSE_PAUSE_SECONDS = 3.0  # real seconds the clock shows the closed market between days
+
+
+class ReplayDateError(ValueError):
+    """providers.replay.date is not a day the history can replay."""
+
+
+class _Cursor:
+    """Where one symbol's replay stands within the day."""
+
+    __slots__ = ("next_segment", "path", "pending")
+
+    def __init__(self, path: DayPath | None) -> None:
+        self.path = path
+        self.next_segment = 0
+        self.pending: deque[MarketEvent] = deque()
+
+    def fill(self) -> bool:
+        """Generate the next segment; False when the day is exhausted."""
+        path = self.path
+        if path is None or self.next_segment >= path.segments:
+            return False
+        trades, quotes = path.segment(self.next_segment)
+        self.next_segment += 1
+        self.pending.extend(heapq.merge(trades, quotes, key=lambda e: e.ts) if quotes else trades)
+        return True
+
+    def head_ts(self) -> int | None:
+        while not self.pending:
+            if not self.fill():
+                return None
+        return self.pending[0].ts
+
+
+class ReplayFeed:
+    name = "replay"
+    simulated = True
+
+    def __init__(self, ctx: FeedContext) -> None:
+        self._bus = ctx.bus
+        self._clock = ctx.clock
+        self._store = ctx.store
+        self._cfg = ctx.config.replay
+        self._initial = list(ctx.config.feed.symbols)
+        self._instruments: dict[str, Instrument] = {}
+        self._history: dict[str, list[DailyBar]] = {}
+        self._days_of: dict[str, list[date]] = {}
+        self.calendar_days: list[date] = []
+        self._subscribed: dict[str, None] = {}
+        self._cursors: dict[str, _Cursor] = {}
+        self._status = FeedStatus(self.name, FeedState.CONNECTING, simulated=True)
+        self._wake = asyncio.Event()
+        self._goto: date | None = None
+        self.start_day: date | None = None
+        self.day: date | None = None
+        self.seed = self._cfg.seed
+        self.market = US
+
+    # -- Feed protocol ----------------------------------------------------------------------
+
+    @property
+    def status(self) -> FeedStatus:
+        return self._status
+
+    def instruments(self) -> dict[str, Instrument]:
+        return self._instruments
+
+    def subscribe(self, symbols: Iterable[str]) -> None:
+        for sym in symbols:
+            if sym in self._instruments and sym not in self._subscribed:
+                self._subscribed[sym] = None
+        self._wake.set()
+
+    def unsubscribe(self, symbols: Iterable[str]) -> None:
+        for sym in symbols:
+            self._subscribed.pop(sym, None)
+            self._cursors.pop(sym, None)
+
+    async def prepare(self) -> None:
+        await asyncio.to_thread(self._load)
+
+    def _load(self) -> None:
+        con = self._store.cursor()
+        try:
+            self._instruments = load_instruments(con, source="history")
+            self._history = daily_history(con, list(self._instruments))
+        finally:
+            con.close()
+        self._days_of = {s: [b.day for b in bars] for s, bars in self._history.items()}
+        self._history = {s: bars for s, bars in self._history.items() if bars}
+        self._instruments = {s: i for s, i in self._instruments.items() if s in self._history}
+        days: set[date] = set()
+        for d in self._days_of.values():
+            days.update(d)
+        self.calendar_days = sorted(days)
+        self._clock.set_calendar(self.market.code, TradingCalendar(days, extended_hours=False))
+        self.start_day = self._choose_start_day()
+
+    def _choose_start_day(self) -> date:
+        if not self.calendar_days:
+            raise ReplayDateError(
+                "no shipped history was found to replay; reinstall trii-term (its data/ folder is missing)"
+            )
+        wanted = self._cfg.date
+        if wanted is not None:
+            if wanted not in set(self.calendar_days):
+                i = bisect.bisect_left(self.calendar_days, wanted)
+                near = [d.isoformat() for d in self.calendar_days[max(0, i - 1): i + 1]]
+                first, last = self.calendar_days[0], self.calendar_days[-1]
+                what = "a weekend" if wanted.weekday() >= 5 else "not a trading day in the history"
+                hint = f"nearest: {' or '.join(near)}" if near else f"history runs {first} to {last}"
+                raise ReplayDateError(f"{wanted.isoformat()} is {what} ({hint})")
+            return wanted
+        # default: the last day on which every configured symbol with history has a bar
+        have = [s for s in self._initial if self._days_of.get(s)]
+        if not have:
+            return self.calendar_days[-1]
+        common = set(self._days_of[have[0]])
+        for s in have[1:]:
+            common &= set(self._days_of[s])
+        return max(common) if common else max(self._days_of[have[0]])
+
+    # -- controls ---------------------------------------------------------------------------
+
+    def set_speed(self, speed: float) -> None:
+        self._clock.set_speed(speed)
+        self._wake.set()
+
+    def pause(self) -> None:
+        self._clock.pause()
+        self._set_status(FeedState.PAUSED, "replay paused")
+
+    def resume(self) -> None:
+        self._clock.resume()
+        self._set_status(FeedState.LIVE)
+        self._wake.set()
+
+    def goto(self, day: date) -> date:
+        """Restart the replay at the open of `day`."""
+        if day not in set(self.calendar_days):
+            raise ReplayDateError(f"{day.isoformat()} is not a trading day in the history")
+        self._goto = day
+        self._wake.set()
+        return day
+
+    # -- streaming --------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        if self.start_day is None:
+            await self.prepare()
+        assert self.start_day is not None
+        self._clock.set_speed(self._cfg.speed)
+        day: date | None = self.start_day
+        self._set_status(FeedState.LIVE)
+        try:
+            while day is not None:
+                finished = await self._play_day(day)
+                if finished and self._goto is None:
+                    await self._pause_after_close()
+                if self._goto is not None:
+                    day, self._goto = self._goto, None
+                    continue
+                day = self._next_day(day)
+            last = self.calendar_days[-1] if self.calendar_days else None
+            self._set_status(FeedState.ENDED, f"end of the shipped history ({last})")
+            await asyncio.Event().wait()  # idle until cancelled
+        finally:
+            if self._status.state is not FeedState.ENDED:
+                self._set_status(FeedState.STOPPED)
+
+    def _next_day(self, day: date) -> date | None:
+        subscribed = list(self._subscribed) or list(self._history)
+        best: date | None = None
+        for sym in subscribed:
+            days = self._days_of.get(sym, [])
+            i = bisect.bisect_right(days, day)
+            if i < len(days) and (best is None or days[i] < best):
+                best = days[i]
+        return best
+
+    async def _pause_after_close(self) -> None:
+        end = time.monotonic() + CLOSE_PAUSE_SECONDS
+        while time.monotonic() < end and self._goto is None:
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=max(0.01, end - time.monotonic()))
+
+    async def _play_day(self, day: date) -> bool:
+        """Stream one session. True when it ran to the close, False if interrupted (goto)."""
+        open_ns, close_ns = self.market.session_bounds(day)
+        self.day = day
+        self._cursors = {}
+        self._clock.set_time(open_ns)
+        self._bus.publish(SessionDay(self.market.code, day, open_ns, close_ns))
+        self._publish([self._day_start(sym, day, open_ns) for sym in self._subscribed])
+        while True:
+            if self._goto is not None:
+                return False
+            now = self._clock.now_ns()
+            self._start_new_symbols(day, now)
+            batch, next_ts = self._due(now)
+            if batch:
+                self._publish(batch)
+            if next_ts is None and now >= close_ns:
+                return True
+            wait = 0.25 if next_ts is None else self._clock.real_seconds_until(next_ts)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=min(0.25, max(0.02, wait)))
+
+    def _due(self, now: int) -> tuple[list[MarketEvent], int | None]:
+        out: list[MarketEvent] = []
+        next_ts: int | None = None
+        for cursor in self._cursors.values():
+            pending = cursor.pending
+            while True:
+                head = cursor.head_ts()
+                if head is None:
+                    break
+                if head > now:
+                    if next_ts is None or head < next_ts:
+                        next_ts = head
+                    break
+                out.append(pending.popleft())
+        if len(self._cursors) > 1:
+            out.sort(key=lambda e: e.ts)
+        return out, next_ts
+
+    def _bar(self, sym: str, day: date) -> tuple[DailyBar | None, float | None]:
+        """The symbol's bar on `day` (None if it did not trade) and the previous close."""
+        days = self._days_of.get(sym, [])
+        bars = self._history.get(sym, [])
+        i = bisect.bisect_left(days, day)
+        bar = bars[i] if i < len(days) and days[i] == day else None
+        prev = bars[i - 1].close if i > 0 else None
+        return bar, prev
+
+    def _path(self, sym: str, bar: DailyBar, open_ns: int, close_ns: int) -> DayPath:
+        inst = self._instruments[sym]
+        is_index = inst.kind is InstrumentKind.INDEX
+        return day_path(sym, bar, open_ns, close_ns, self.seed, tick=float(inst.tick_size),
+                        with_quotes=not is_index)
+
+    def _day_start(self, sym: str, day: date, open_ns: int) -> DayStats:
+        """Open a symbol's day at the open: its cursor and the stats a provider sends."""
+        bar, prev = self._bar(sym, day)
+        _, close_ns = self.market.session_bounds(day)
+        self._cursors[sym] = _Cursor(self._path(sym, bar, open_ns, close_ns) if bar else None)
+        last = None if bar else prev  # no bar today: it shows yesterday's close, untraded
+        return DayStats(open_ns, sym, day, prev, None, None, None, last, 0.0)
+
+    def _start_new_symbols(self, day: date, now: int) -> None:
+        """Symbols subscribed during the session join at the current time, with the day so far
+        summarised the way a live provider's snapshot does."""
+        new = [s for s in self._subscribed if s not in self._cursors]
+        if not new:
+            return
+        open_ns, close_ns = self.market.session_bounds(day)
+        events: list[MarketEvent] = []
+        for sym in new:
+            bar, prev = self._bar(sym, day)
+            if bar is None:
+                self._cursors[sym] = _Cursor(None)
+                events.append(DayStats(now, sym, day, prev, None, None, None, prev, 0.0))
+                continue
+            path = self._path(sym, bar, open_ns, close_ns)
+            cursor = _Cursor(path)
+            hi = lo = first = last = None
+            volume = 0.0
+            last_quote = None
+            stop = path.first_segment_at(now)
+            while cursor.next_segment <= min(stop, path.segments - 1):
+                trades, quotes = path.segment(cursor.next_segment)
+                cursor.next_segment += 1
+                for t in trades:
+                    if t.ts > now:
+                        cursor.pending.append(t)
+                        continue
+                    first = t.price if first is None else first
+                    last = t.price
+                    hi = t.price if hi is None else max(hi, t.price)
+                    lo = t.price if lo is None else min(lo, t.price)
+                    volume += t.size
+                for q in quotes:
+                    if q.ts <= now:
+                        last_quote = q
+                    else:
+                        cursor.pending.append(q)
+            cursor.pending = deque(sorted(cursor.pending, key=lambda e: e.ts))
+            self._cursors[sym] = cursor
+            events.append(DayStats(now, sym, day, prev, first, hi, lo, last, volume))
+            if last_quote is not None:
+                events.append(last_quote)
+        self._publish(events)
+
+    def _publish(self, events: list[MarketEvent]) -> None:
+        if events:
+            self._bus.publish(MarketBatch(self.name, events, time.monotonic_ns()))
+
+    def _set_status(self, state: FeedState, reason: str = "") -> None:
+        self._status = FeedStatus(self.name, state, reason, simulated=True)
+        self._bus.publish(self._status)
+

@@ -1,0 +1,241 @@
+"""An intraday session of trades and quotes built from one real daily bar.
+
+Guarantees, for every day (tested on all shipped days):
+- the first trade is at the regular open (09:30:00.000000) at the real open price;
+- the last trade is at the close (15:59:59.999999, inside the last minute bar) at the real close;
+- every trade lies within the day's real low and high, and both are traded;
+- the sizes of all trades add up to the day's real volume exactly;
+- the same (seed, symbol, day) always gives the same events.
+
+How: a coarse path with one anchor per minute is a Brownian bridge pinned at the open, at the
+high and the low (at random minutes, in random order) and at the close, reflected into the
+day's range. Trades between two anchors are a finer bridge, generated only when the replay
+reaches that minute, so starting a session costs a few hundred random numbers per symbol.
+Quotes follow each trade with a spread of a few basis points around it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import math
+import random
+from dataclasses import dataclass
+
+from trii_term.domain import NS_PER_SECOND, Quote, Trade
+from trii_term.store.history import DailyBar
+
+STOCK_TRADES_PER_MINUTE = 20.0
+INDEX_TICKS_PER_MINUTE = 30.0
+CLOSE_TRADE_NS = 1_000  # the closing trade prints 1 µs before the close
+
+
+def _seed(*parts: object) -> int:
+    text = "|".join(str(p) for p in parts).encode()
+    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big")
+
+
+def _reflect(x: float, lo: float, hi: float) -> float:
+    if x > hi:
+        x = hi - (x - hi)
+    elif x < lo:
+        x = lo + (lo - x)
+    return min(hi, max(lo, x))
+
+
+def _bridge(rng: random.Random, n: int, sigma: float) -> list[float]:
+    """n+1 points of a Brownian bridge pinned at 0 at both ends."""
+    walk = [0.0]
+    acc = 0.0
+    gauss = rng.gauss
+    for _ in range(n):
+        acc += gauss(0.0, sigma)
+        walk.append(acc)
+    end = walk[-1]
+    return [w - end * j / n for j, w in enumerate(walk)]
+
+
+def _allocate(total: int, weights: list[float]) -> list[int]:
+    """Split an integer total in proportion to weights; the parts add up exactly."""
+    if total <= 0 or not weights:
+        return [0] * len(weights)
+    s = sum(weights)
+    if s <= 0:
+        weights = [1.0] * len(weights)
+        s = float(len(weights))
+    raw = [total * w / s for w in weights]
+    parts = [int(r) for r in raw]
+    short = total - sum(parts)
+    if short:
+        order = sorted(range(len(raw)), key=lambda i: raw[i] - parts[i], reverse=True)
+        for i in order[:short]:
+            parts[i] += 1
+    return parts
+
+
+@dataclass(frozen=True, slots=True)
+class PathSpec:
+    symbol: str
+    bar: DailyBar
+    open_ns: int
+    close_ns: int
+    seed: int
+    tick: float = 0.01
+    with_quotes: bool = True
+    intensity: float = STOCK_TRADES_PER_MINUTE
+
+
+class DayPath:
+    """One symbol's session on one day. `segment(k)` yields the events of minute-anchor k."""
+
+    def __init__(self, spec: PathSpec) -> None:
+        self.spec = spec
+        bar = spec.bar
+        self.symbol = spec.symbol
+        self.lo = min(bar.low, bar.open, bar.close)
+        self.hi = max(bar.high, bar.open, bar.close)
+        self.decimals = max(0, round(-math.log10(spec.tick))) if spec.tick > 0 else 2
+        minutes = max(2, round((spec.close_ns - spec.open_ns) / (60 * NS_PER_SECOND)))
+        self.minutes = minutes
+        self._base_seed = _seed(spec.seed, spec.symbol, bar.day.isoformat())
+        rng = random.Random(self._base_seed)
+
+        # -- anchor times: the open, one near each minute boundary, the close ---------------
+        step = (spec.close_ns - spec.open_ns) / minutes
+        jitter = step / 3
+        times = [spec.open_ns]
+        for k in range(1, minutes):
+            times.append(int(spec.open_ns + k * step + rng.uniform(-jitter, jitter)))
+        times.append(spec.close_ns - CLOSE_TRADE_NS)
+        self.anchor_ns = times
+
+        # -- anchor prices: bridge through open, high, low, close --------------------------
+        self.anchor_px = self._coarse_path(rng, minutes)
+
+        # -- volume: U-shaped over the day, a closing print, exact total ---------------------
+        volume = max(0, round(bar.volume))
+        closing = int(volume * rng.uniform(0.015, 0.04)) if volume > minutes * 4 else 0
+        weights = []
+        for k in range(minutes):
+            x = (k + 0.5) / minutes
+            w = 0.55 + 2.2 * (2 * x - 1) ** 4 + (0.9 if k < 15 else 0.0) + (0.8 if k >= minutes - 20 else 0.0)
+            weights.append(w * math.exp(rng.gauss(0.0, 0.35)))
+        self.weights = weights
+        self.segment_volume = [*_allocate(volume - closing, weights), closing]
+        self.segments = minutes + 1  # the last "segment" is the closing trade alone
+
+    # ------------------------------------------------------------------------------------------
+
+    def _round(self, x: float) -> float:
+        tick = self.spec.tick
+        return round(round(x / tick) * tick, self.decimals) if tick > 0 else x
+
+    def _snap(self, x: float) -> float:
+        """Round to the tick grid, staying inside the day's range."""
+        r = self._round(x)
+        if r > self.hi:
+            return self.hi
+        if r < self.lo:
+            return self.lo
+        return r
+
+    def _coarse_path(self, rng: random.Random, minutes: int) -> list[float]:
+        bar = self.spec.bar
+        lo, hi = self.lo, self.hi
+        span = hi - lo
+        if span <= 0:
+            return [bar.open] * (minutes + 1)
+        k_hi, k_lo = rng.sample(range(1, minutes), 2)
+        pins = sorted([(0, bar.open), (k_hi, hi), (k_lo, lo), (minutes, bar.close)])
+        path = [0.0] * (minutes + 1)
+        sigma = span * rng.uniform(0.02, 0.05)
+        for (i0, v0), (i1, v1) in itertools.pairwise(pins):
+            n = i1 - i0
+            noise = _bridge(rng, n, sigma)
+            for j in range(n + 1):
+                base = v0 + (v1 - v0) * j / n
+                path[i0 + j] = self._snap(_reflect(base + noise[j], lo, hi))
+        for k, v in pins:  # the pinned prices are exact, not rounded
+            path[k] = v
+        return path
+
+    # ------------------------------------------------------------------------------------------
+
+    def segment(self, k: int) -> tuple[list[Trade], list[Quote]]:
+        """Trades and quotes from anchor k (inclusive) to anchor k+1 (exclusive), in time order.
+        Segment `minutes` is the closing trade alone."""
+        spec = self.spec
+        sym = self.symbol
+        t0 = self.anchor_ns[k]
+        p0 = self.anchor_px[k]
+        vol = self.segment_volume[k]
+        if k >= self.minutes:  # the close
+            return [Trade(t0, sym, p0, float(vol))], []
+        rng = random.Random(self._base_seed ^ ((k + 1) * 0x9E3779B97F4A7C15 & 0xFFFFFFFFFFFFFFFF))
+        t1 = self.anchor_ns[k + 1]
+        p1 = self.anchor_px[k + 1]
+        mean_w = sum(self.weights) / len(self.weights)
+        lam = spec.intensity * self.weights[k] / mean_w * rng.uniform(0.6, 1.4)
+        n_inner = max(0, int(lam) - 1)
+        if vol < n_inner + 1:
+            n_inner = max(0, vol - 1)
+
+        # times: sorted uniform in (t0, t1), strictly increasing, µs resolution
+        gap_us = (t1 - t0) // 1000
+        if n_inner > gap_us - 2:
+            n_inner = max(0, gap_us - 2)
+        offsets = sorted(rng.sample(range(1, gap_us), n_inner)) if n_inner else []
+        times = [t0] + [t0 + off * 1000 for off in offsets]
+
+        # prices: a small bridge from this anchor to the next, inside the day's range
+        prices = [p0]
+        if n_inner:
+            span = self.hi - self.lo
+            sigma = max(spec.tick, abs(p1 - p0) * 0.35, span * 0.004) / math.sqrt(n_inner + 1)
+            noise = _bridge(rng, n_inner + 1, sigma)
+            for j in range(1, n_inner + 1):
+                base = p0 + (p1 - p0) * j / (n_inner + 1)
+                prices.append(self._snap(_reflect(base + noise[j], self.lo, self.hi)))
+
+        # sizes: the segment's volume split over its trades
+        weights = [rng.expovariate(1.0) + 0.05 for _ in times]
+        if vol >= len(times):  # every print at least one share
+            sizes = [1 + s for s in _allocate(vol - len(times), weights)]
+        else:
+            sizes = _allocate(vol, weights)
+        trades = [Trade(t, sym, p, float(s)) for t, p, s in zip(times, prices, sizes, strict=True)]
+
+        quotes: list[Quote] = []
+        if spec.with_quotes:
+            tick = spec.tick
+            ends = [*times[1:], t1]
+            for (t, p), nxt in zip(zip(times, prices, strict=True), ends, strict=True):
+                room = (nxt - t) // 2
+                if room < 1000:
+                    continue
+                qt = t + min(room, int(rng.uniform(0.2, 40.0) * 1e6)) // 1000 * 1000
+                if qt <= t:
+                    continue
+                ticks = max(1, round(p * rng.uniform(0.5, 2.5) * 1e-4 / tick)) if tick > 0 else 1
+                below = rng.randint(0, ticks)
+                bid = self._round(p - below * tick)
+                ask = self._round(bid + ticks * tick)
+                quotes.append(Quote(qt, sym, bid, ask,
+                                    100.0 * rng.randint(1, 30), 100.0 * rng.randint(1, 30)))
+        return trades, quotes
+
+    def first_segment_at(self, ts_ns: int) -> int:
+        """The index of the segment that contains instant `ts_ns`."""
+        import bisect
+
+        return max(0, bisect.bisect_right(self.anchor_ns, ts_ns) - 1)
+
+
+def day_path(
+    symbol: str, bar: DailyBar, open_ns: int, close_ns: int, seed: int, *,
+    tick: float = 0.01, with_quotes: bool = True, intensity: float | None = None,
+) -> DayPath:
+    if intensity is None:
+        intensity = STOCK_TRADES_PER_MINUTE if with_quotes else INDEX_TICKS_PER_MINUTE
+    return DayPath(PathSpec(symbol, bar, open_ns, close_ns, seed, tick, with_quotes, intensity))
+

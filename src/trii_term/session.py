@@ -1,0 +1,219 @@
+"""One run of trii-term: owns and wires the core, starts it and stops it.
+
+The same Session runs behind the workstation, `trii-term record` and the tests:
+
+    feed ──MarketBatch──▶ bus ──▶ store writer (DuckDB, batched, own thread)
+                               └─▶ quote book (read by the UI on a timer)
+    watchlists (store) ──▶ which symbols the feed streams
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from trii_term.bus import Bus
+from trii_term.clock import SessionClock
+from trii_term.commands import CommandRegistry, core_registry
+from trii_term.config import Config, ConfigError
+from trii_term.domain import (
+    MARKETS,
+    US,
+    FeedState,
+    FeedStatus,
+    Instrument,
+    Market,
+    MarketBatch,
+    SessionDay,
+)
+from trii_term.feeds import Feed, FeedContext, UnknownFeed, feed_class
+from trii_term.paths import Paths, shipped_data_dir
+from trii_term.quotebook import QuoteBook
+from trii_term.store.db import Store, StoreLocked
+from trii_term.store.writer import StoreWriter
+from trii_term.watchlists import Watchlists
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WATCHLIST = "Default"
+
+
+class Session:
+    def __init__(
+        self,
+        config: Config,
+        paths: Paths,
+        *,
+        symbols: Sequence[str] | None = None,
+        memory_fallback: bool = False,
+        writer_flush_interval: float = 0.25,
+    ) -> None:
+        self.config = config
+        self.paths = paths
+        self.provider_name = config.feed.provider
+        try:
+            self._feed_cls = feed_class(self.provider_name)
+        except UnknownFeed as exc:
+            raise config.error("feed.provider", str(exc)) from None
+        self.bus = Bus()
+        self.clock = SessionClock(simulated=bool(getattr(self._feed_cls, "simulated", False)))
+        self.quotes = QuoteBook()
+        self.commands: CommandRegistry = core_registry()
+        self.notices: list[str] = []  # things the trader should read once (shown or printed)
+        self.store: Store | None = None
+        self.memory_only = False
+        self.writer: StoreWriter | None = None
+        self.feed: Feed | None = None
+        self.instruments: dict[str, Instrument] = {}
+        self.watchlists: Watchlists | None = None  # type: ignore[assignment]
+        self.feed_status = FeedStatus(self.provider_name, FeedState.CONNECTING,
+                                      simulated=self.clock.simulated)
+        self._symbols_override = [s.upper() for s in symbols] if symbols else None
+        self._memory_fallback = memory_fallback
+        self._flush_interval = writer_flush_interval
+        self._subscribed: set[str] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._unsubscribe: list = []
+        self.started = False
+
+    # -- where things are --------------------------------------------------------------------
+
+    @property
+    def store_path(self) -> Path:
+        return self.config.store.path or self.paths.default_store
+
+    def market_of(self, symbol: str | None) -> Market:
+        inst = self.instruments.get(symbol or "")
+        return MARKETS.get(inst.market, US) if inst else US
+
+    # -- start / stop ------------------------------------------------------------------------
+
+    def open_store(self) -> Store:
+        """Open the store and import the shipped history (blocking: run it off the loop).
+
+        If another process holds the store and `memory_fallback` is set, run on a temporary
+        in-memory store instead and say so."""
+        from trii_term.store.history import import_shipped_history
+
+        try:
+            store = Store.open(self.store_path)
+        except StoreLocked as exc:
+            if not self._memory_fallback:
+                raise
+            store = Store.open(None)
+            self.memory_only = True
+            self.notices.append(
+                f"{exc} This window runs on a temporary in-memory store: quotes stream, but nothing "
+                "it records or changes is saved."
+            )
+        import_shipped_history(store.con, shipped_data_dir())
+        self.store = store
+        return store
+
+    async def start(self) -> None:
+        """Open the store, prepare the feed, load watchlists, start writing and streaming."""
+        if self.store is None:
+            await asyncio.to_thread(self.open_store)
+        store = self.store
+        assert store is not None
+        feed: Feed = self._feed_cls(FeedContext(self.bus, self.clock, self.config, store, self.paths.data_dir))
+        try:
+            await feed.prepare()
+        except ValueError as exc:  # a replay date the history cannot play, …
+            from trii_term.feeds.replay import ReplayDateError
+
+            if isinstance(exc, ReplayDateError):
+                raise self.config.error("providers.replay.date", str(exc)) from None
+            raise
+        self.feed = feed
+        self.instruments = dict(feed.instruments())
+
+        self.watchlists = Watchlists(store.con)
+        seed = [s for s in self.config.feed.symbols if s in self.instruments]
+        unknown = [s for s in self.config.feed.symbols if s not in self.instruments]
+        self.watchlists.load(DEFAULT_WATCHLIST, seed)
+        if unknown:
+            self.notices.append(
+                f"feed.symbols: {', '.join(unknown)} not known to the {self.provider_name} feed; "
+                f"left out. Known: {', '.join(sorted(self.instruments))}."
+            )
+        if self._symbols_override is not None:
+            bad = [s for s in self._symbols_override if s not in self.instruments]
+            if bad:
+                raise ConfigError(
+                    f"unknown symbol {', '.join(bad)} for the {self.provider_name} feed; "
+                    f"known: {', '.join(sorted(self.instruments))}", key="--symbols",
+                )
+
+        self.writer = StoreWriter(store, flush_interval=self._flush_interval)
+        self.writer.start()
+        self._unsubscribe += [
+            self.bus.subscribe(MarketBatch, self.writer.on_batch),
+            self.bus.subscribe(MarketBatch, self.quotes.on_batch),
+            self.bus.subscribe(FeedStatus, self._on_feed_status),
+            self.bus.subscribe(SessionDay, self._on_session_day),
+        ]
+        self.watchlists.on_change(self._resubscribe)
+        self._resubscribe()
+        self._task = asyncio.create_task(self._run_feed(feed), name=f"feed:{feed.name}")
+        self.started = True
+
+    async def _run_feed(self, feed: Feed) -> None:
+        try:
+            await feed.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("feed %s stopped with an error", feed.name)
+            self.bus.publish(FeedStatus(feed.name, FeedState.ERROR, f"{type(exc).__name__}: {exc}",
+                                        simulated=feed.simulated))
+
+    async def stop(self) -> None:
+        """Stop streaming, write everything still queued, close the store."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe.clear()
+        if self.writer is not None:
+            await asyncio.to_thread(self.writer.stop)
+        if self.store is not None:
+            await asyncio.to_thread(self.store.close)
+        self.started = False
+
+    # -- listeners ---------------------------------------------------------------------------
+
+    def _on_feed_status(self, status: FeedStatus) -> None:
+        self.feed_status = status
+        log.info("feed %s: %s %s", status.provider, status.state, status.reason)
+
+    def _on_session_day(self, day: SessionDay) -> None:
+        # A replay day is regenerated from its open: replace what an earlier run wrote.
+        if self.feed is not None and self.feed.simulated and self.writer is not None:
+            self.writer.purge(self.feed.name, day.open_ns)
+
+    def subscribed(self) -> list[str]:
+        return sorted(self._subscribed)
+
+    def _resubscribe(self) -> None:
+        if self.feed is None:
+            return
+        if self._symbols_override is not None:
+            wanted = set(self._symbols_override)
+        else:
+            assert self.watchlists is not None
+            wanted = set(self.watchlists.all_symbols())
+        wanted &= set(self.instruments)
+        new = wanted - self._subscribed
+        gone = self._subscribed - wanted
+        if gone:
+            self.feed.unsubscribe(sorted(gone))
+        if new:
+            self.feed.subscribe(sorted(new))
+        self._subscribed = wanted

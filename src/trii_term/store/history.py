@@ -1,0 +1,193 @@
+"""Imported daily history: the shipped real prices, instruments, and queries over them."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+
+from trii_term.domain import Instrument, InstrumentKind
+
+log = logging.getLogger(__name__)
+
+
+# The shipped files and what is in them. Symbols for the indices follow common terminal usage.
+SHIPPED_INSTRUMENTS: tuple[Instrument, ...] = (
+    Instrument("AAPL", "Apple Inc.", "NASDAQ", "US", "USD"),
+    Instrument("MSFT", "Microsoft Corporation", "NASDAQ", "US", "USD"),
+    Instrument("IBM", "International Business Machines", "NYSE", "US", "USD"),
+    Instrument("GOOG", "Google Inc.", "NASDAQ", "US", "USD"),
+    Instrument("FB", "Facebook, Inc.", "NASDAQ", "US", "USD"),
+    Instrument("SPX", "S&P 500 Index", "INDEX", "US", "USD", InstrumentKind.INDEX),
+    Instrument("COMP", "NASDAQ Composite Index", "INDEX", "US", "USD", InstrumentKind.INDEX),
+)
+
+
+@dataclass(frozen=True)
+class ShippedFile:
+    name: str
+    symbol: str | None  # None: the file has a Ticker column
+    date_format: str
+    columns: tuple[str, ...]  # in file order: read_csv maps declared columns by position
+
+
+_INDEX_COLUMNS = ("Date", "Open", "High", "Low", "Close", "Adj Close", "Volume")
+
+SHIPPED_FILES: tuple[ShippedFile, ...] = (
+    ShippedFile("us_stocks_daily.csv.gz", None, "%Y-%m-%d",
+                ("Ticker", "Date", "Open", "High", "Low", "Close", "Volume", "Adj Close")),
+    ShippedFile("sp500_daily.csv.gz", "SPX", "%m/%d/%Y", _INDEX_COLUMNS),
+    ShippedFile("nasdaq_daily.csv.gz", "COMP", "%m/%d/%Y", _INDEX_COLUMNS),
+)
+
+_COLUMN_TYPES = {
+    "Ticker": "VARCHAR", "Date": "VARCHAR", "Open": "DOUBLE", "High": "DOUBLE", "Low": "DOUBLE",
+    "Close": "DOUBLE", "Adj Close": "DOUBLE", "Volume": "DOUBLE",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DailyBar:
+    day: date
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 16), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def import_shipped_history(con: duckdb.DuckDBPyConnection, data_dir: Path) -> int:
+    """Import (or re-import, when a file changed) the shipped daily bars. Returns rows imported.
+
+    Missing files are logged and skipped: the replay then knows fewer instruments."""
+    upsert_instruments(con, SHIPPED_INSTRUMENTS, source="history")
+    imported = 0
+    done = dict(con.execute("SELECT name, sha256 FROM imports").fetchall())
+    for spec in SHIPPED_FILES:
+        path = data_dir / spec.name
+        if not path.is_file():
+            log.warning("shipped history file missing: %s", path)
+            continue
+        digest = _sha256(path)
+        if done.get(spec.name) == digest:
+            continue
+        imported += _import_file(con, path, spec, digest)
+    return imported
+
+
+def _import_file(con: duckdb.DuckDBPyConnection, path: Path, spec: ShippedFile, digest: str) -> int:
+    ticker = "Ticker" if spec.symbol is None else f"'{spec.symbol}'"
+    columns = {name: _COLUMN_TYPES[name] for name in spec.columns}
+    header = _read_header(path)
+    if header != list(spec.columns):
+        raise ValueError(f"{path.name}: expected columns {list(spec.columns)}, found {header}")
+    source = f"read_csv(?, header = true, columns = {_struct(columns)})"
+    con.execute("BEGIN TRANSACTION")
+    try:
+        symbols = [r[0] for r in con.execute(f"SELECT DISTINCT {ticker} FROM {source}", [str(path)]).fetchall()]
+        con.execute(
+            "DELETE FROM bars WHERE interval = '1d' AND source = 'history' AND list_contains(?, symbol)",
+            [symbols],
+        )
+        con.execute(
+            f"""INSERT OR REPLACE INTO bars
+                SELECT {ticker}, '1d', strptime(Date, '{spec.date_format}'),
+                       Open, High, Low, Close, coalesce(Volume, 0), "Adj Close", 'history'
+                FROM {source}
+                WHERE Open IS NOT NULL AND High IS NOT NULL AND Low IS NOT NULL AND Close IS NOT NULL""",
+            [str(path)],
+        )
+        row = con.execute(
+            "SELECT count(*) FROM bars WHERE interval = '1d' AND source = 'history' AND list_contains(?, symbol)",
+            [symbols],
+        ).fetchone()
+        rows = int(row[0]) if row else 0
+        con.execute(
+            "INSERT OR REPLACE INTO imports VALUES (?, ?, ?, now())", [spec.name, digest, rows]
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    log.info("imported %d daily bars from %s", rows, path.name)
+    return rows
+
+
+def _read_header(path: Path) -> list[str]:
+    import gzip
+
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as f:  # type: ignore[operator]
+        return [c.strip() for c in f.readline().strip().split(",")]
+
+
+def _struct(columns: dict[str, str]) -> str:
+    return "{" + ", ".join(f"'{k}': '{v}'" for k, v in columns.items()) + "}"
+
+
+def upsert_instruments(
+    con: duckdb.DuckDBPyConnection, instruments: Iterable[Instrument], *, source: str
+) -> None:
+    rows = [
+        (i.symbol, i.name, i.exchange, i.market, i.currency, i.kind.value, str(i.tick_size),
+         i.lot_size, source)
+        for i in instruments
+    ]
+    if rows:
+        con.executemany(
+            "INSERT OR REPLACE INTO instruments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now())", rows
+        )
+
+
+def load_instruments(con: duckdb.DuckDBPyConnection, source: str | None = None) -> dict[str, Instrument]:
+    sql = "SELECT symbol, name, exchange, market, currency, kind, tick_size, lot_size FROM instruments"
+    params: list[object] = []
+    if source is not None:
+        sql += " WHERE source = ?"
+        params.append(source)
+    out: dict[str, Instrument] = {}
+    for sym, name, exch, market, ccy, kind, tick, lot in con.execute(sql, params).fetchall():
+        out[sym] = Instrument(sym, name, exch, market, ccy, InstrumentKind(kind), Decimal(tick), int(lot))
+    return out
+
+
+def daily_history(
+    con: duckdb.DuckDBPyConnection, symbols: Sequence[str]
+) -> dict[str, list[DailyBar]]:
+    """Imported daily bars per symbol, oldest first."""
+    out: dict[str, list[DailyBar]] = {s: [] for s in symbols}
+    if not symbols:
+        return out
+    rows = con.execute(
+        """SELECT symbol, CAST(ts AS DATE), open, high, low, close, volume FROM bars
+           WHERE interval = '1d' AND source = 'history' AND list_contains(?, symbol)
+           ORDER BY symbol, ts""",
+        [list(symbols)],
+    ).fetchall()
+    for sym, day, o, h, lo, c, v in rows:
+        out[sym].append(DailyBar(day, o, h, lo, c, v))
+    return out
+
+
+def history_range(con: duckdb.DuckDBPyConnection) -> tuple[date | None, date | None, int]:
+    row = con.execute(
+        """SELECT CAST(min(ts) AS DATE), CAST(max(ts) AS DATE), count(DISTINCT symbol)
+           FROM bars WHERE interval = '1d' AND source = 'history'"""
+    ).fetchone()
+    if not row:
+        return None, None, 0
+    return row[0], row[1], int(row[2])

@@ -1,0 +1,141 @@
+"""Forward-only schema migrations. A migration, once released, is never edited: add a new one.
+
+Conventions
+- `ticks.ts` and `quotes.ts` are UTC instants (TIMESTAMP, microseconds).
+- `bars.ts` is the bar's start in the instrument's exchange-local time; daily bars are labelled
+  with their trading date at 00:00.
+- No primary key on `ticks`/`quotes`: an index would cost the batched writer most of its speed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import duckdb
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    apply: Callable[[duckdb.DuckDBPyConnection], None]
+
+
+def _v1(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """
+        CREATE TABLE instruments (
+            symbol     VARCHAR PRIMARY KEY,
+            name       VARCHAR NOT NULL,
+            exchange   VARCHAR NOT NULL,
+            market     VARCHAR NOT NULL,
+            currency   VARCHAR NOT NULL,
+            kind       VARCHAR NOT NULL,
+            tick_size  VARCHAR NOT NULL,
+            lot_size   INTEGER NOT NULL,
+            source     VARCHAR NOT NULL,
+            updated_at TIMESTAMP NOT NULL
+        );
+        CREATE TABLE ticks (
+            ts     TIMESTAMP NOT NULL,
+            symbol VARCHAR NOT NULL,
+            price  DOUBLE NOT NULL,
+            size   DOUBLE NOT NULL,
+            source VARCHAR NOT NULL
+        );
+        CREATE TABLE quotes (
+            ts       TIMESTAMP NOT NULL,
+            symbol   VARCHAR NOT NULL,
+            bid      DOUBLE,
+            ask      DOUBLE,
+            bid_size DOUBLE,
+            ask_size DOUBLE,
+            source   VARCHAR NOT NULL
+        );
+        CREATE TABLE bars (
+            symbol    VARCHAR NOT NULL,
+            interval  VARCHAR NOT NULL,
+            ts        TIMESTAMP NOT NULL,
+            open      DOUBLE NOT NULL,
+            high      DOUBLE NOT NULL,
+            low       DOUBLE NOT NULL,
+            close     DOUBLE NOT NULL,
+            volume    DOUBLE NOT NULL,
+            adj_close DOUBLE,
+            source    VARCHAR NOT NULL,
+            PRIMARY KEY (symbol, interval, ts)
+        );
+        CREATE TABLE imports (
+            name        VARCHAR PRIMARY KEY,
+            sha256      VARCHAR NOT NULL,
+            rows        BIGINT NOT NULL,
+            imported_at TIMESTAMP NOT NULL
+        );
+        CREATE SEQUENCE watchlist_ids START 1;
+        CREATE TABLE watchlists (
+            id          INTEGER PRIMARY KEY DEFAULT nextval('watchlist_ids'),
+            name        VARCHAR NOT NULL,
+            position    INTEGER NOT NULL,
+            sort_column VARCHAR,
+            sort_desc   BOOLEAN NOT NULL DEFAULT false,
+            created_at  TIMESTAMP NOT NULL DEFAULT now()
+        );
+        CREATE TABLE watchlist_items (
+            watchlist_id INTEGER NOT NULL,
+            symbol       VARCHAR NOT NULL,
+            position     INTEGER NOT NULL
+        );
+        CREATE TABLE settings (
+            key   VARCHAR PRIMARY KEY,
+            value VARCHAR NOT NULL
+        );
+        """
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "instruments, ticks, quotes, bars, imports, watchlists, settings", _v1),
+)
+
+LATEST = MIGRATIONS[-1].version
+
+
+def current_version(con: duckdb.DuckDBPyConnection) -> int:
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
+    ).fetchone()
+    if not exists or not exists[0]:
+        return 0
+    row = con.execute("SELECT max(version) FROM schema_version").fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Apply every migration newer than the store's version, each in its own transaction.
+    Returns the versions applied."""
+    con.execute(
+        """CREATE TABLE IF NOT EXISTS schema_version (
+               version     INTEGER NOT NULL,
+               description VARCHAR NOT NULL,
+               applied_at  TIMESTAMP NOT NULL DEFAULT now()
+           )"""
+    )
+    have = current_version(con)
+    applied: list[int] = []
+    for migration in MIGRATIONS:
+        if migration.version <= have:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            migration.apply(con)
+            con.execute(
+                "INSERT INTO schema_version (version, description) VALUES (?, ?)",
+                [migration.version, migration.description],
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        applied.append(migration.version)
+    return applied
