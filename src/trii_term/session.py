@@ -10,6 +10,7 @@ The same Session runs behind the workstation, `trii-term record` and the tests:
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 from collections.abc import Sequence
@@ -76,6 +77,7 @@ class Session:
         self._flush_interval = writer_flush_interval
         self._subscribed: set[str] = set()
         self._task: asyncio.Task[None] | None = None
+        self._opening: concurrent.futures.Future[Store] | None = None
         self._unsubscribe: list = []
         self.started = False
 
@@ -113,8 +115,17 @@ class Session:
         self.store = store
         return store
 
+    def open_store_in_background(self) -> None:
+        """Start opening the store on a thread now (DuckDB releases the GIL while it works), so
+        it overlaps with drawing the first screen. `start()` waits for it."""
+        if self._opening is None and self.store is None:
+            self._opening = concurrent.futures.ThreadPoolExecutor(1, "trii-store-open").submit(self.open_store)
+
     async def start(self) -> None:
         """Open the store, prepare the feed, load watchlists, start writing and streaming."""
+        if self._opening is not None:
+            opening, self._opening = self._opening, None
+            await asyncio.wrap_future(opening)
         if self.store is None:
             await asyncio.to_thread(self.open_store)
         store = self.store

@@ -14,6 +14,8 @@ from trii_term.watchlists import Watchlist, WatchlistError, ordered_symbols, sor
 
 # Columns in the order `watch sort` (with no column) cycles through, then back to "off".
 SORT_CYCLE = ("symbol", "last", "change", "pct", "bid", "ask", "volume", "age")
+SORT_WORDS = {"symbol": "symbol", "last": "last price", "change": "change", "pct": "% change",
+              "bid": "bid", "ask": "ask", "volume": "volume", "age": "quote age"}
 
 
 def _focused(inv: Invocation, given: str | None) -> str:
@@ -135,7 +137,7 @@ def sort(inv: Invocation) -> Result:
     col = sort_column(column)
     desc = (direction == "desc") if direction else col not in ("symbol", "age")
     lists.set_sort(col, desc)
-    return Result(f"{w.name} sorted by {col} {'descending' if desc else 'ascending'}.")
+    return Result(f"{w.name} sorted by {SORT_WORDS[col]} {'descending' if desc else 'ascending'}.")
 
 
 @_guard
@@ -146,7 +148,8 @@ def reverse(inv: Invocation) -> Result:
         lists.reorder(list(reversed(w.symbols)))
         return Result(f"{w.name}: order reversed.")
     lists.set_sort(w.sort_column, not w.sort_desc)
-    return Result(f"{w.name} sorted by {w.sort_column} {'descending' if w.sort_desc else 'ascending'}.")
+    col = w.sort_column or ""
+    return Result(f"{w.name} sorted by {SORT_WORDS.get(col, col)} {'descending' if w.sort_desc else 'ascending'}.")
 
 
 @_guard
@@ -224,7 +227,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("watch.reverse", ("watch", "reverse"), "Reverse the sort direction (or the order)",
             reverse, key="S", group="Watchlist"),
     Command("watch.new", ("watch", "new"), "Create a watchlist and show it", new, (NAME,),
-            key="n", key_label="New list", group="Watchlist"),
+            key="n", group="Watchlist"),
     Command("watch.rename", ("watch", "rename"), "Rename the watchlist shown", rename, (NAME,),
             key="R", prefill=lambda ctx: f"watch rename {_active_name(ctx)}", group="Watchlist"),
     Command("watch.delete", ("watch", "delete"), "Delete a watchlist (type its name to confirm)",
@@ -233,7 +236,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("watch.switch", ("watch", "switch"), "Show another watchlist by name", switch, (NAME,),
             aliases=(("watch", "use"),), key="w", key_label="Lists", group="Watchlist"),
     Command("watch.next", ("watch", "next"), "Show the next watchlist", next_list,
-            key="right_square_bracket", key_label="Next list", group="Watchlist"),
+            key="right_square_bracket", group="Watchlist"),
     Command("watch.prev", ("watch", "prev"), "Show the previous watchlist", prev_list,
             key="left_square_bracket", group="Watchlist"),
     Command("watch.lists", ("watch", "lists"), "List the watchlists", lists, group="Watchlist"),

@@ -17,7 +17,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, timedelta
 
 from trii_term.clock import TradingCalendar
 from trii_term.domain import (
@@ -33,11 +33,12 @@ from trii_term.domain import (
 )
 from trii_term.feeds import FeedContext
 from trii_term.feeds.replay_path import DayPath, day_path
-from trii_term.store.history import DailyBar, daily_history, load_instruments
+from trii_term.store.history import DailyBar, daily_history, history_days, load_instruments
 
 log = logging.getLogger(__name__)
 
 CLOSE_PAUSE_SECONDS = 3.0  # real seconds the clock shows the closed market between days
+HISTORY_WINDOW_DAYS = 92  # calendar days of daily bars held in memory ahead of the replay
 
 
 class ReplayDateError(ValueError):
@@ -82,8 +83,10 @@ class ReplayFeed:
         self._cfg = ctx.config.replay
         self._initial = list(ctx.config.feed.symbols)
         self._instruments: dict[str, Instrument] = {}
-        self._history: dict[str, list[DailyBar]] = {}
         self._days_of: dict[str, list[date]] = {}
+        self._bars: dict[str, dict[date, DailyBar]] = {}
+        self._loaded: tuple[date, date] | None = None
+        self._con = None
         self.calendar_days: list[date] = []
         self._subscribed: dict[str, None] = {}
         self._cursors: dict[str, _Cursor] = {}
@@ -119,21 +122,33 @@ class ReplayFeed:
         await asyncio.to_thread(self._load)
 
     def _load(self) -> None:
-        con = self._store.cursor()
-        try:
-            self._instruments = load_instruments(con, source="history")
-            self._history = daily_history(con, list(self._instruments))
-        finally:
-            con.close()
-        self._days_of = {s: [b.day for b in bars] for s, bars in self._history.items()}
-        self._history = {s: bars for s, bars in self._history.items() if bars}
-        self._instruments = {s: i for s, i in self._instruments.items() if s in self._history}
+        con = self._con = self._store.cursor()
+        self._instruments = load_instruments(con, source="history")
+        self._days_of = {s: d for s, d in history_days(con).items() if d and s in self._instruments}
+        self._instruments = {s: i for s, i in self._instruments.items() if s in self._days_of}
         days: set[date] = set()
         for d in self._days_of.values():
             days.update(d)
         self.calendar_days = sorted(days)
         self._clock.set_calendar(self.market.code, TradingCalendar(days, extended_hours=False))
         self.start_day = self._choose_start_day()
+        self._ensure_history(self.start_day)
+
+    def _ensure_history(self, day: date) -> None:
+        """Make sure the bars of `day` and every symbol's previous close are in memory: loaded
+        in windows of about three months, so a replay reads the history a little at a time."""
+        if self._loaded is not None and self._loaded[0] <= day <= self._loaded[1]:
+            return
+        start = day
+        for days in self._days_of.values():
+            i = bisect.bisect_left(days, day)
+            if i > 0:
+                start = min(start, days[i - 1])
+        end = day + timedelta(days=HISTORY_WINDOW_DAYS)
+        loaded = daily_history(self._con, list(self._days_of), start, end)
+        self._bars = {sym: {b.day: b for b in bars} for sym, bars in loaded.items()}
+        # keep the window's lower edge at `day`: earlier days need a new load (for their prev close)
+        self._loaded = (day, end)
 
     def _choose_start_day(self) -> date:
         if not self.calendar_days:
@@ -193,6 +208,7 @@ class ReplayFeed:
         self._set_status(FeedState.LIVE)
         try:
             while day is not None:
+                await asyncio.to_thread(self._ensure_history, day)
                 finished = await self._play_day(day)
                 if finished and self._goto is None:
                     await self._pause_after_close()
@@ -206,9 +222,12 @@ class ReplayFeed:
         finally:
             if self._status.state is not FeedState.ENDED:
                 self._set_status(FeedState.STOPPED)
+            if self._con is not None:
+                self._con.close()
+                self._con = None
 
     def _next_day(self, day: date) -> date | None:
-        subscribed = list(self._subscribed) or list(self._history)
+        subscribed = list(self._subscribed) or list(self._days_of)
         best: date | None = None
         for sym in subscribed:
             days = self._days_of.get(sym, [])
@@ -268,11 +287,11 @@ class ReplayFeed:
     def _bar(self, sym: str, day: date) -> tuple[DailyBar | None, float | None]:
         """The symbol's bar on `day` (None if it did not trade) and the previous close."""
         days = self._days_of.get(sym, [])
-        bars = self._history.get(sym, [])
+        bars = self._bars.get(sym, {})
         i = bisect.bisect_left(days, day)
-        bar = bars[i] if i < len(days) and days[i] == day else None
-        prev = bars[i - 1].close if i > 0 else None
-        return bar, prev
+        bar = bars.get(day) if i < len(days) and days[i] == day else None
+        prev_bar = bars.get(days[i - 1]) if i > 0 else None
+        return bar, (prev_bar.close if prev_bar else None)
 
     def _path(self, sym: str, bar: DailyBar, open_ns: int, close_ns: int) -> DayPath:
         inst = self._instruments[sym]

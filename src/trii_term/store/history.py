@@ -142,10 +142,14 @@ def _struct(columns: dict[str, str]) -> str:
 def upsert_instruments(
     con: duckdb.DuckDBPyConnection, instruments: Iterable[Instrument], *, source: str
 ) -> None:
+    """Insert or update instruments; rows already identical are left alone (no write)."""
+    instruments = list(instruments)
+    have = load_instruments(con, source=source)
     rows = [
         (i.symbol, i.name, i.exchange, i.market, i.currency, i.kind.value, str(i.tick_size),
          i.lot_size, source)
         for i in instruments
+        if have.get(i.symbol) != i
     ]
     if rows:
         con.executemany(
@@ -166,21 +170,34 @@ def load_instruments(con: duckdb.DuckDBPyConnection, source: str | None = None) 
 
 
 def daily_history(
-    con: duckdb.DuckDBPyConnection, symbols: Sequence[str]
+    con: duckdb.DuckDBPyConnection, symbols: Sequence[str],
+    start: date | None = None, end: date | None = None,
 ) -> dict[str, list[DailyBar]]:
-    """Imported daily bars per symbol, oldest first."""
+    """Imported daily bars per symbol, oldest first, optionally from `start` to `end` inclusive."""
     out: dict[str, list[DailyBar]] = {s: [] for s in symbols}
     if not symbols:
         return out
-    rows = con.execute(
-        """SELECT symbol, CAST(ts AS DATE), open, high, low, close, volume FROM bars
-           WHERE interval = '1d' AND source = 'history' AND list_contains(?, symbol)
-           ORDER BY symbol, ts""",
-        [list(symbols)],
-    ).fetchall()
-    for sym, day, o, h, lo, c, v in rows:
+    sql = """SELECT symbol, CAST(ts AS DATE), open, high, low, close, volume FROM bars
+             WHERE interval = '1d' AND source = 'history' AND list_contains(?, symbol)"""
+    params: list[object] = [list(symbols)]
+    if start is not None:
+        sql += " AND ts >= ?"
+        params.append(start)
+    if end is not None:
+        sql += " AND ts <= ?"
+        params.append(end)
+    for sym, day, o, h, lo, c, v in con.execute(sql + " ORDER BY symbol, ts", params).fetchall():
         out[sym].append(DailyBar(day, o, h, lo, c, v))
     return out
+
+
+def history_days(con: duckdb.DuckDBPyConnection) -> dict[str, list[date]]:
+    """The trading dates of each symbol's imported daily history, oldest first."""
+    rows = con.execute(
+        """SELECT symbol, list(CAST(ts AS DATE) ORDER BY ts) FROM bars
+           WHERE interval = '1d' AND source = 'history' GROUP BY symbol"""
+    ).fetchall()
+    return {sym: days for sym, days in rows}
 
 
 def history_range(con: duckdb.DuckDBPyConnection) -> tuple[date | None, date | None, int]:

@@ -1,0 +1,225 @@
+"""The Textual workstation. It reads snapshots of the core and sends it commands; it holds no
+trading or market logic of its own."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import ClassVar
+
+from textual.app import App
+from textual.binding import BindingType
+
+from trii_term.commands import CommandContext, CommandError, MissingArguments, replay
+from trii_term.commands.registry import Command, Invocation, Result
+from trii_term.config import ConfigError
+from trii_term.domain import MarketBatch
+from trii_term.screens.help import HelpScreen
+from trii_term.screens.workstation import WorkstationScreen
+from trii_term.session import Session
+from trii_term.store.db import StoreError
+from trii_term.widgets.bindings import command_bindings
+from trii_term.widgets.palette import CommandProvider, TriiPalette
+
+log = logging.getLogger(__name__)
+
+PUMP_SECONDS = 0.1  # changed quotes reach the screen at most this often (10 Hz)
+FLASH_CHECK_SECONDS = 0.2  # how often ended tick flashes are repainted
+
+
+def _quit(inv: Invocation) -> None:
+    inv.ctx.ui.quit()  # type: ignore[union-attr]
+
+
+def _help(inv: Invocation) -> None:
+    app: TriiTermApp = inv.ctx.ui  # type: ignore[assignment]
+    app.show_help()
+
+
+UI_COMMANDS: tuple[Command, ...] = (
+    Command("ui.quit", ("quit",), "Quit (everything recorded is saved first)", _quit,
+            aliases=(("exit",),), key="ctrl+q", key_label="Quit", needs_ui=True, group="Workstation"),
+    Command("ui.help", ("help",), "Show every command and its keys", _help, aliases=(("keys",),),
+            key="f1,question_mark", key_label="Help", needs_ui=True, group="Workstation"),
+)
+
+
+class TriiTermApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "trii-term"
+    COMMANDS: ClassVar = {CommandProvider}
+    COMMAND_PALETTE_BINDING = "ctrl+p"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *command_bindings(UI_COMMANDS, priority=True),
+        *command_bindings(replay.COMMANDS),
+    ]
+
+    def __init__(self, session: Session, *, keymap: dict[str, str] | None = None) -> None:
+        super().__init__()
+        self.session = session
+        self.keymap: dict[str, str] = dict(keymap or session.config.keys)
+        self.workstation = WorkstationScreen(session)
+        self._quitting = False
+        self._pump_pending = False
+        self._last_pump = 0.0
+        self.ready = False
+        session.commands.extend(UI_COMMANDS)
+
+    # -- start-up ---------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        if self.keymap:
+            unknown = sorted(set(self.keymap) - {c.id for c in self.session.commands}
+                             - {"table.up", "table.down", "table.page-up", "table.page-down",
+                                "table.first", "table.last", "help.close"})
+            self.set_keymap(self.keymap)
+            if unknown:
+                self.message(f"[keys] has unknown ids {', '.join(unknown)}; see help for the ids.", "warning")
+        self.push_screen(self.workstation)
+        self.run_worker(self._start_session(), name="session-start", group="session", exit_on_error=False)
+
+    async def _start_session(self) -> None:
+        try:
+            await self.session.start()
+        except ConfigError as exc:
+            self.exit(2, return_code=2, message=f"trii-term: config error: {exc}")
+            return
+        except StoreError as exc:
+            self.exit(1, return_code=1, message=f"trii-term: {exc}")
+            return
+        except Exception as exc:
+            log.exception("start-up failed")
+            self.exit(1, return_code=1,
+                      message=f"trii-term could not start: {exc}. Details: {self.session.paths.log_file}")
+            return
+        lists = self.session.watchlists
+        assert lists is not None
+        lists.on_change(self._watchlists_changed)
+        self.workstation.watchlist.reload()
+        self.session.bus.subscribe(MarketBatch, self._on_market)
+        self.set_interval(FLASH_CHECK_SECONDS, self._end_flashes)
+        self.set_interval(1.0, self._every_second)
+        self.message(self._welcome())
+        for notice in self.session.notices:
+            log.warning(notice)
+            self.message(notice, "warning")
+            self.notify(notice, severity="warning", timeout=12)
+        self.ready = True
+
+    def _welcome(self) -> str:
+        feed = self.session.feed
+        if feed is not None and feed.simulated and getattr(feed, "start_day", None):
+            what = f"Replaying {feed.start_day} at {self.session.clock.speed:g}× (SIM)."  # type: ignore[attr-defined]
+        else:
+            what = f"Streaming from {self.session.provider_name}."
+        return f"{what} ctrl+p: commands · F1: help · a: add a symbol"
+
+    # -- the flow of quotes to the screen ----------------------------------------------------
+
+    def _on_market(self, batch: MarketBatch) -> None:
+        """Coalesce: however many batches arrive, the screen is updated at most every
+        PUMP_SECONDS, and at once after a quiet spell (so the first tick paints immediately)."""
+        if self._pump_pending:
+            return
+        self._pump_pending = True
+        delay = self._last_pump + PUMP_SECONDS - time.monotonic()
+        if delay > 0.001:
+            self.set_timer(delay, self._pump)
+        else:  # (Textual's set_timer cannot take 0)
+            self.call_later(self._pump)
+
+    def _pump(self) -> None:
+        self._pump_pending = False
+        self._last_pump = time.monotonic()
+        dirty = self.session.quotes.drain_dirty()
+        self.workstation.watchlist.table.update_quotes(dirty)
+
+    def _end_flashes(self) -> None:
+        self.workstation.watchlist.table.update_quotes(set())
+
+    def _every_second(self) -> None:
+        pane = self.workstation.watchlist
+        if pane.sorted_live:
+            pane.reload()
+        pane.table.refresh_rows()
+
+    def _watchlists_changed(self) -> None:
+        self.workstation.watchlist.reload()
+
+    # -- commands ---------------------------------------------------------------------------
+
+    @property
+    def focused_symbol(self) -> str | None:
+        return self.workstation.watchlist.table.cursor_symbol
+
+    def command_context(self, source: str) -> CommandContext:
+        return CommandContext(self.session, source=source, ui=self, focused_symbol=self.focused_symbol)
+
+    async def action_command(self, command_id: str) -> None:
+        """What every key binding runs."""
+        try:
+            cmd = self.session.commands.get(command_id)
+        except CommandError as exc:
+            self.message(str(exc), "error")
+            return
+        await self._run(lambda ctx: self.session.commands.invoke(cmd, [], ctx), "key", cmd.name)
+
+    async def execute(self, text: str, source: str = "palette") -> Result | None:
+        """Run a typed command line."""
+        return await self._run(lambda ctx: self.session.commands.run(text, ctx), source, text)
+
+    async def choose_command(self, cmd: Command) -> None:
+        """A command picked from the palette list: prompt for its arguments, or run it."""
+        if cmd.takes_input:
+            self.prompt(cmd.prompt_text(self.command_context("palette")))
+        else:
+            await self._run(lambda ctx: self.session.commands.invoke(cmd, [], ctx), "palette", cmd.name)
+
+    async def _run(self, call, source: str, label: str) -> Result | None:  # type: ignore[no-untyped-def]
+        if not self.ready and not label.startswith(("quit", "exit", "help")):
+            self.message("Still starting: the store is opening. Try again in a moment.", "warning")
+            return None
+        ctx = self.command_context(source)
+        try:
+            result: Result = await call(ctx)
+        except MissingArguments as exc:
+            self.prompt(exc.command.prompt_text(ctx))
+            return None
+        except CommandError as exc:
+            self.message(str(exc), "error")
+            return Result(str(exc), "error")
+        except Exception as exc:
+            log.exception("command %r failed", label)
+            text = f"{label} failed: {type(exc).__name__}: {exc}. Details in {self.session.paths.log_file}"
+            self.message(text, "error")
+            return Result(text, "error")
+        if result.message:
+            self.message(result.message, result.level)
+        return result
+
+    # -- what commands may ask of the screen (UiPort) ---------------------------------------
+
+    def prompt(self, text: str) -> None:
+        self.push_screen(TriiPalette(prefill=text))
+
+    def quit(self) -> None:
+        self.call_later(self.action_quit)
+
+    def message(self, text: str, level: str = "info") -> None:
+        self.workstation.message_line.show(text, level)
+
+    def show_help(self) -> None:
+        self.push_screen(HelpScreen(self.session.commands, self.keymap))
+
+    async def action_quit(self) -> None:
+        """Quit cleanly: stop the feed, write everything queued, close the store."""
+        if self._quitting:
+            return
+        self._quitting = True
+        self.message("Saving and closing…")
+        try:
+            if self.session.started:
+                await self.session.stop()
+        except Exception:
+            log.exception("stopping the session failed")
+        self.exit(0)

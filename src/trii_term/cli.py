@@ -1,0 +1,143 @@
+"""The `trii-term` command: the workstation, and headless commands for the shell.
+
+Exit codes: 0 done; 1 could not run (store in use, damaged, …); 2 invalid input or config.
+Imports are kept lazy so `--help`, `--version` and `doctor` start fast and the workstation
+pays only for what it draws.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from trii_term import __version__
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
+                        help="config file (default: $TRII_TERM_CONFIG or the user config dir)")
+    common.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS,
+                        help="folder for the store, logs and caches (default: $TRII_TERM_DATA_DIR "
+                             "or the user data dir)")
+
+    parser = argparse.ArgumentParser(
+        prog="trii-term",
+        description="A keyboard-first trading workstation for the terminal. With no command it "
+                    "opens the workstation (offline defaults: replay feed, local DuckDB store).",
+        parents=[common],
+        epilog="Keys in the workstation: ctrl+p command palette, F1 help, ctrl+q quit.",
+    )
+    parser.add_argument("--version", action="version", version=f"trii-term {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    sub.add_parser("run", parents=[common], help="open the workstation (the default)")
+
+    rec = sub.add_parser(
+        "record", parents=[common], help="stream the configured feed into the store, headless",
+        description="Stream the configured provider into the store until --seconds pass or ctrl+c, "
+                    "then print what was stored. Nothing queued is lost on ctrl+c.",
+    )
+    rec.add_argument("--symbols", metavar="A,B", help="symbols to record (default: every watchlist symbol)")
+    rec.add_argument("--seconds", type=float, metavar="N", help="stop after N seconds (default: until ctrl+c)")
+    rec.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    sub.add_parser(
+        "doctor", parents=[common], help="check this machine and setup; say what to fix",
+        description="Check versions, config, data dir, store, terminal and keyring. Exit 0 when the "
+                    "workstation can run on its defaults.",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from trii_term.paths import resolve_paths
+
+    paths = resolve_paths(getattr(args, "config", None), getattr(args, "data_dir", None))
+    command = args.command or "run"
+
+    if command == "doctor":
+        from trii_term.doctor import run_doctor
+
+        return run_doctor(paths)
+
+    from trii_term.config import ConfigError, load_config
+
+    try:
+        config = load_config(paths.config_file)
+    except ConfigError as exc:
+        print(f"trii-term: config error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+    from trii_term.logs import setup_logging
+
+    log_problem = setup_logging(paths)
+    if log_problem:
+        print(f"trii-term: {log_problem}", file=sys.stderr)
+
+    if command == "record":
+        if args.seconds is not None and args.seconds <= 0:
+            print("trii-term record: --seconds must be more than 0", file=sys.stderr)
+            return EXIT_USAGE
+        symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()] if args.symbols else None
+        if args.symbols is not None and not symbols:
+            print("trii-term record: --symbols needs at least one symbol, e.g. --symbols AAPL,MSFT",
+                  file=sys.stderr)
+            return EXIT_USAGE
+        from trii_term.record import run_record
+
+        return run_record(config, paths, symbols=symbols, seconds=args.seconds, as_json=args.json)
+
+    return run_workstation(config, paths)
+
+
+def run_workstation(config, paths) -> int:  # type: ignore[no-untyped-def]
+    import asyncio
+    import logging
+
+    from trii_term.session import Session
+
+    try:
+        session = Session(config, paths, memory_fallback=True)
+    except Exception as exc:  # ConfigError from an unknown provider, …
+        from trii_term.config import ConfigError
+
+        if isinstance(exc, ConfigError):
+            print(f"trii-term: config error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        raise
+
+    session.open_store_in_background()
+    from trii_term.app import TriiTermApp
+
+    app = TriiTermApp(session)
+
+    async def run() -> None:
+        try:
+            await app.run_async()
+        finally:
+            if session.started:
+                try:
+                    await session.stop()
+                except Exception:
+                    logging.getLogger(__name__).exception("stopping the session failed")
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+    except Exception as exc:
+        logging.getLogger(__name__).exception("the workstation stopped with an error")
+        print(f"trii-term stopped with an error: {exc}. Details: {paths.log_file}", file=sys.stderr)
+        return EXIT_FAILED
+    return app.return_code or EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,221 @@
+"""`trii-term doctor`: can the workstation run here, and if not, what to do.
+
+Each line is `ok`, `warn` (works, but worth knowing) or `PROBLEM` (stops trii-term from running
+on its defaults), with what to do. Exit code 0 unless there is a PROBLEM (2 for a config error,
+1 otherwise). Nothing is changed: the store is opened read-only.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import sys
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import TextIO
+
+from trii_term import __version__
+from trii_term.paths import Paths, shipped_data_dir
+
+OK, WARN, PROBLEM = "ok", "warn", "PROBLEM"
+PACKAGES = ("textual", "rich", "duckdb", "polars", "pyarrow", "platformdirs", "keyring")
+
+
+@dataclass(frozen=True)
+class Check:
+    status: str
+    label: str
+    detail: str
+    fix: str = ""
+
+
+def run_doctor(paths: Paths, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    checks, config_broken = collect(paths)
+    width = max(len(c.label) for c in checks)
+    for c in checks:
+        out.write(f"{c.status:<8}{c.label:<{width + 2}}{c.detail}\n")
+        if c.fix:
+            out.write(f"{'':<8}{'':<{width + 2}}→ {c.fix}\n")
+    problems = [c for c in checks if c.status == PROBLEM]
+    warnings = [c for c in checks if c.status == WARN]
+    if problems:
+        out.write(f"\n{len(problems)} problem(s) stop trii-term from running; fix them as shown above.\n")
+        return 2 if config_broken else 1
+    tail = f" ({len(warnings)} warning(s))" if warnings else ""
+    out.write(f"\ntrii-term can run on its defaults{tail}.\n")
+    return 0
+
+
+def collect(paths: Paths) -> tuple[list[Check], bool]:
+    checks: list[Check] = [_versions()]
+    config_check, config = _config(paths)
+    checks.append(config_check)
+    checks.append(_data_dir(paths))
+    store_path = (config.store.path if config is not None and config.store.path else None) or paths.default_store
+    checks.append(_store(store_path))
+    checks.append(_history())
+    checks.append(_timezones())
+    checks.append(_terminal())
+    checks.append(_keyring())
+    checks.append(Check(OK, "log file", str(paths.log_file)))
+    return checks, config is None
+
+
+def _versions() -> Check:
+    found, missing = [], []
+    for name in PACKAGES:
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            missing.append(name)
+    py = f"Python {platform.python_version()}"
+    detail = f"trii-term {__version__}, {py}; " + ", ".join(found)
+    if missing:
+        return Check(PROBLEM, "versions", detail + f"; missing: {', '.join(missing)}",
+                     "reinstall: pip install --force-reinstall trii-term")
+    return Check(OK, "versions", detail)
+
+
+def _config(paths: Paths):  # type: ignore[no-untyped-def]
+    from trii_term.config import ConfigError, load_config
+
+    where = f"{paths.config_file} (from {paths.config_source})"
+    try:
+        config = load_config(paths.config_file)
+    except ConfigError as exc:
+        return Check(PROBLEM, "config", f"{where}: {exc}", "fix that line (or move the file aside)"), None
+    if config.source is None:
+        return Check(OK, "config", f"{where} does not exist: defaults in use"), config
+    return Check(OK, "config", f"{where}: valid"), config
+
+
+def _data_dir(paths: Paths) -> Check:
+    d = paths.data_dir
+    where = f"{d} (from {paths.data_dir_source})"
+    probe = d if d.exists() else next((p for p in d.parents if p.exists()), None)
+    if probe is None or not os.access(probe, os.W_OK):
+        return Check(PROBLEM, "data dir", f"{where}: not writable",
+                     "choose a writable folder with --data-dir or TRII_TERM_DATA_DIR")
+    if not d.exists():
+        return Check(OK, "data dir", f"{where}: will be created on first run")
+    free = shutil.disk_usage(d).free
+    if free < 200_000_000:
+        return Check(WARN, "data dir", f"{where}: only {free / 1e6:.0f} MB free",
+                     "free some space: recorded ticks grow the store")
+    return Check(OK, "data dir", f"{where}: writable, {free / 1e9:.1f} GB free")
+
+
+def _store(path: Path) -> Check:
+    if not path.exists():
+        return Check(OK, "store", f"{path}: will be created on first run")
+    from trii_term.store.db import Store, StoreError, StoreLocked
+
+    size = path.stat().st_size
+    try:
+        store = Store.open(path, read_only=True)
+    except StoreLocked as exc:
+        who = f"PID {exc.pid}" if exc.pid else "another process"
+        return Check(WARN, "store", f"{path} ({size / 1e6:.1f} MB): in use by {who}",
+                     "fine while that trii-term runs; a second workstation would run on a temporary "
+                     "in-memory store and `record` would refuse")
+    except StoreError as exc:
+        return Check(PROBLEM, "store", str(exc))
+    try:
+        version = store.schema_version()
+        ticks = store.con.execute("SELECT count(*) FROM ticks").fetchone()
+        quotes = store.con.execute("SELECT count(*) FROM quotes").fetchone()
+        counts = f"{ticks[0] if ticks else 0:,} ticks, {quotes[0] if quotes else 0:,} quotes"
+    except Exception as exc:
+        store.close()
+        return Check(PROBLEM, "store", f"{path}: cannot be read ({exc})",
+                     "move the file aside; trii-term creates a new one")
+    store.close()
+    from trii_term.store.migrations import LATEST
+
+    note = "" if version == LATEST else f" (will be migrated to {LATEST})"
+    return Check(OK, "store", f"{path}: {size / 1e6:.1f} MB, schema {version}{note}, {counts}")
+
+
+def _history() -> Check:
+    from trii_term.store.history import SHIPPED_FILES
+
+    d = shipped_data_dir()
+    missing = [f.name for f in SHIPPED_FILES if not (d / f.name).is_file()]
+    if missing:
+        return Check(PROBLEM, "history", f"{d}: missing {', '.join(missing)}",
+                     "reinstall trii-term: the replay feed needs its shipped history")
+    return Check(OK, "history", f"{d}: {len(SHIPPED_FILES)} files of real daily prices for the replay feed")
+
+
+def _timezones() -> Check:
+    try:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo("America/New_York")
+        ZoneInfo("Asia/Kolkata")
+    except Exception as exc:
+        return Check(PROBLEM, "time zones", f"exchange time zones unavailable ({exc})",
+                     "pip install tzdata (or install the OS tz database)")
+    return Check(OK, "time zones", "America/New_York, Asia/Kolkata available")
+
+
+def _terminal() -> Check:
+    term = os.environ.get("TERM", "")
+    colorterm = os.environ.get("COLORTERM", "")
+    try:
+        size = os.get_terminal_size(sys.stdout.fileno())
+        size_text = f"{size.columns}×{size.lines}"
+        small = size.columns < 80 or size.lines < 24
+    except (OSError, ValueError):
+        size_text, small = "not a terminal (output is redirected)", False
+    from rich.console import Console
+
+    system = Console(force_terminal=True).color_system if sys.stdout.isatty() else None
+    colours = {"truecolor": "truecolor", "256": "256 colours", "standard": "16 colours",
+               "windows": "16 colours"}.get(str(system), "unknown (not a terminal)")
+    detail = f"TERM={term or '(unset)'}, COLORTERM={colorterm or '(unset)'}, {colours}, {size_text}"
+    if not term and sys.stdout.isatty():
+        return Check(WARN, "terminal", detail, "set TERM (e.g. xterm-256color) so keys and colours work")
+    if small:
+        return Check(WARN, "terminal", detail, "trii-term is designed for 80×24 or larger; enlarge the window")
+    if system == "standard":
+        return Check(WARN, "terminal", detail,
+                     "16 colours: everything still reads (signs and arrows carry meaning); "
+                     "over SSH set TERM=xterm-256color for more")
+    return Check(OK, "terminal", detail)
+
+
+def _keyring() -> Check:
+    try:
+        import keyring
+        from keyring.errors import KeyringError
+    except Exception as exc:
+        return Check(WARN, "keyring", f"keyring cannot be imported ({exc})",
+                     "not needed offline; reinstall trii-term before adding broker credentials")
+    try:
+        backend = keyring.get_keyring()
+    except Exception as exc:
+        return Check(WARN, "keyring", f"no keyring backend ({exc})", _KEYRING_FIX)
+    name = f"{type(backend).__module__}.{type(backend).__name__}"
+    priority = getattr(backend, "priority", 0)
+    module = type(backend).__module__
+    unusable = module.startswith(("keyring.backends.fail", "keyring.backends.null")) or (
+        module.startswith("keyring.backends.chainer") and not getattr(backend, "backends", [])
+    )
+    if unusable:
+        return Check(WARN, "keyring", f"{name}: no usable keyring on this machine", _KEYRING_FIX)
+    try:
+        backend.get_password("trii-term", "__doctor_probe__")
+    except (KeyringError, RuntimeError) as exc:
+        return Check(WARN, "keyring", f"{name}: not usable ({exc})", _KEYRING_FIX)
+    if "plaintext" in name.lower() or (isinstance(priority, int | float) and priority < 1):
+        return Check(WARN, "keyring", f"{name} (priority {priority}): works but is not a secure store",
+                     "prefer the OS keyring (Secret Service, macOS Keychain, Windows Credential Locker)")
+    return Check(OK, "keyring", f"{name}: usable (broker credentials will be stored here)")
+
+
+_KEYRING_FIX = ("the offline defaults need no credentials; live brokers will. Install and unlock an OS "
+                "keyring (e.g. gnome-keyring with D-Bus), or set PYTHON_KEYRING_BACKEND")

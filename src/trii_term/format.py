@@ -1,0 +1,70 @@
+"""How numbers and times read on screen: signed changes, compact volumes, ages.
+
+Plain functions with no UI dependency, shared by the workstation and the CLI. Signs and arrows
+always accompany colour, so meaning survives 16 colours, no colours and screen readers.
+"""
+
+from __future__ import annotations
+
+UP = "▲"
+DOWN = "▼"
+DASH = "—"
+
+
+def price(value: float | None, decimals: int = 2) -> str:
+    if value is None:
+        return DASH
+    return f"{value:,.{decimals}f}"
+
+
+def signed(value: float | None, decimals: int = 2) -> str:
+    if value is None:
+        return DASH
+    if round(value, decimals) == 0:
+        return f"{0:.{decimals}f}"
+    return f"{value:+,.{decimals}f}"
+
+
+def signed_pct(value: float | None) -> str:
+    if value is None:
+        return DASH
+    if round(value, 2) == 0:
+        return "0.00%"
+    return f"{value:+.2f}%"
+
+
+def volume(value: float | None) -> str:
+    if value is None:
+        return DASH
+    v = abs(value)
+    if v < 10_000:
+        return f"{value:,.0f}"
+    if v < 1_000_000:
+        return f"{value / 1_000:.1f}K"
+    if v < 1_000_000_000:
+        return f"{value / 1_000_000:.2f}M"
+    return f"{value / 1_000_000_000:.2f}B"
+
+
+def age(seconds: float | None) -> str:
+    """A compact age: 0s … 59s, 1m … 59m, 1h … 47h, then days."""
+    if seconds is None:
+        return DASH
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m"
+    if s < 48 * 3600:
+        return f"{s // 3600}h"
+    return f"{s // 86_400}d"
+
+
+def arrow(direction: int) -> str:
+    return UP if direction > 0 else DOWN if direction < 0 else " "
+
+
+def duration(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    return f"{seconds:.1f}s"

@@ -1,0 +1,34 @@
+"""Logging to a file in the data dir: tracebacks belong there, not on the trader's screen."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import sys
+
+from trii_term.paths import Paths
+
+FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+def setup_logging(paths: Paths, level: int = logging.INFO) -> str | None:
+    """Send logs to `<data dir>/logs/trii-term.log` (rotated). Returns a warning if the log file
+    cannot be written, in which case only warnings and errors go to stderr."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    root.setLevel(level)
+    try:
+        paths.log_dir.mkdir(parents=True, exist_ok=True)
+        handler: logging.Handler = logging.handlers.RotatingFileHandler(
+            paths.log_file, maxBytes=5_000_000, backupCount=3, encoding="utf-8"
+        )
+        problem = None
+    except OSError as exc:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setLevel(logging.WARNING)
+        problem = f"cannot write the log file {paths.log_file} ({exc.strerror}); logging to stderr"
+    handler.setFormatter(logging.Formatter(FORMAT))
+    root.addHandler(handler)
+    logging.captureWarnings(True)
+    return problem

@@ -1,0 +1,1 @@
+"""Textual screens: each composes panes."""

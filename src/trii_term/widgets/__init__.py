@@ -1,0 +1,1 @@
+"""Textual widgets: each draws one pane or bar."""

@@ -1,0 +1,159 @@
+"""The status bar (feed state, SIM, session clock, msg/s, store lag) and the message line."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual.widget import Widget
+
+from trii_term import format as fmt
+from trii_term.domain import FeedState, SessionPhase
+from trii_term.session import Session
+
+STATE_MARK = {
+    FeedState.CONNECTING: "◌",
+    FeedState.LIVE: "●",
+    FeedState.STALE: "!",
+    FeedState.RECONNECTING: "↻",
+    FeedState.PAUSED: "‖",
+    FeedState.ENDED: "■",
+    FeedState.ERROR: "✖",
+    FeedState.STOPPED: "■",
+}
+PHASE_WORD = {
+    SessionPhase.PRE_MARKET: "PRE-MARKET",
+    SessionPhase.OPEN: "OPEN",
+    SessionPhase.POST_MARKET: "POST-MARKET",
+    SessionPhase.CLOSED: "CLOSED",
+}
+
+
+class StatusBar(Widget):
+    """One line; refreshed four times a second, repainted only when its text changes."""
+
+    COMPONENT_CLASSES = {
+        "status-bar--good", "status-bar--warn", "status-bar--bad", "status-bar--badge",
+        "status-bar--dim",
+    }
+
+    def __init__(self, session: Session, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._session = session
+        self._text = Text("")
+        self.focused_symbol: str | None = None
+
+    def on_mount(self) -> None:
+        self.set_interval(0.25, self.update_status)
+        self.update_status()
+
+    def render(self) -> Text:
+        return self._text
+
+    def update_status(self) -> None:
+        text = self.build(self.size.width or 80)
+        if text.plain != self._text.plain or text.spans != self._text.spans:
+            self._text = text
+            self.refresh()
+
+    # -- content --------------------------------------------------------------------------
+
+    # Each level drops detail so the bar fits: 0 is the most verbose.
+    LEVELS = (
+        dict(provider=True, reason=True, speed=True, tz=True, weekday=True, date="%Y-%m-%d", rate="{:,} msg/s", lag="store lag "),
+        dict(provider=True, reason=True, speed=True, tz=True, weekday=False, date="%Y-%m-%d", rate="{:,} msg/s", lag="lag "),
+        dict(provider=True, reason=False, speed=False, tz=False, weekday=False, date="%Y-%m-%d", rate="{:,} msg/s", lag="lag "),
+        dict(provider=False, reason=False, speed=False, tz=False, weekday=False, date="%d%b%y", rate="{:,}/s", lag="lag "),
+    )
+
+    def build(self, width: int) -> Text:
+        text = Text()
+        for level in self.LEVELS:
+            text = self._line(**level)  # type: ignore[arg-type]
+            if text.cell_len <= width:
+                return text
+        text.truncate(width, overflow="ellipsis")
+        return text
+
+    def _line(self, *, provider: bool, reason: bool, speed: bool, tz: bool, weekday: bool,
+              date: str, rate: str, lag: str) -> Text:
+        s = self._session
+        style = self.get_component_rich_style
+        good, warn, bad = style("status-bar--good"), style("status-bar--warn"), style("status-bar--bad")
+        dim = style("status-bar--dim")
+        sep = Text(" │ ", style=dim)
+        out = Text()
+
+        status = s.feed_status
+        state = status.state
+        state_style = good if state is FeedState.LIVE else bad if state is FeedState.ERROR else warn
+        out.append(f"{STATE_MARK.get(state, '?')} ", state_style)
+        if provider:
+            out.append(f"{status.provider} ")
+        word = state.value.upper()
+        if state is FeedState.RECONNECTING and status.retry_at_monotonic:
+            word += f" in {max(0, status.retry_at_monotonic - time.monotonic()):.0f}s"
+        out.append(word, state_style)
+        if status.reason and reason and state in (
+            FeedState.ERROR, FeedState.RECONNECTING, FeedState.STALE, FeedState.ENDED
+        ):
+            out.append(f": {status.reason}", state_style)
+        if s.clock.simulated:
+            out.append(" ")
+            out.append(" SIM ", style("status-bar--badge"))
+            if speed:
+                out.append(f" ×{s.clock.speed:g}", dim)
+
+        # the exchange session, in the exchange's time zone
+        market = s.market_of(self.focused_symbol)
+        now_ns = s.clock.now_ns()
+        local = market.local(now_ns)
+        phase = s.clock.phase(market, now_ns)
+        out.append_text(sep)
+        out.append(f"{market.label} ")
+        out.append(PHASE_WORD[phase], good if phase is SessionPhase.OPEN else warn)
+        out.append(local.strftime(" %H:%M:%S"))
+        if tz:
+            out.append(f" {market.tz_abbrev(local)}")
+        if weekday:
+            out.append(local.strftime(" %a"))
+        out.append(local.strftime(f" {date}"))
+
+        out.append_text(sep)
+        out.append(rate.format(s.bus.market_rate.rate()))
+
+        out.append_text(sep)
+        writer = s.writer
+        if s.memory_only:
+            out.append("store: MEMORY ONLY", bad)
+        elif writer is None:
+            out.append("store opening", warn)
+        elif writer.stats.last_error:
+            out.append("store ERROR" + (f": {writer.stats.last_error}" if reason else ""), bad)
+        else:
+            seconds = writer.lag_seconds()
+            out.append(f"{lag}{fmt.duration(seconds)}", good if seconds < 1.0 else warn)
+        return out
+
+
+class MessageLine(Widget):
+    """The answer to the last command: `›` info, `!` warning, `✖` error — never colour alone."""
+
+    COMPONENT_CLASSES = {"message-line--info", "message-line--warning", "message-line--error"}
+    ICON = {"info": "›", "warning": "!", "error": "✖"}
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.message = ""
+        self.level = "info"
+
+    def show(self, message: str, level: str = "info") -> None:
+        self.message = " ".join(message.split())
+        self.level = level
+        self.refresh(layout=True)
+
+    def render(self) -> Text:
+        if not self.message:
+            return Text("")
+        style = self.get_component_rich_style(f"message-line--{self.level}")
+        return Text(f"{self.ICON.get(self.level, '›')} {self.message}", style=style)
