@@ -62,7 +62,8 @@ async def record(
         until = f"for {seconds:g}s" if seconds else "until ctrl+c"
         print(f"Recording {session.provider_name} → {session.store_path} {until}: {watching}", file=err)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=seconds)
+            async with asyncio.timeout(seconds):
+                await stop.wait()
         print("Saving…", file=err)
         await session.stop()
     finally:

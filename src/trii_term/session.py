@@ -186,8 +186,9 @@ class Session:
         """Stop streaming, write everything still queued, close the store."""
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+            done, _ = await asyncio.wait({self._task}, timeout=5.0)
+            if not done:
+                log.error("feed %s did not stop within 5 s; closing without it", self.provider_name)
             self._task = None
         for unsubscribe in self._unsubscribe:
             unsubscribe()

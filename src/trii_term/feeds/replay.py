@@ -133,6 +133,9 @@ class ReplayFeed:
         self._clock.set_calendar(self.market.code, TradingCalendar(days, extended_hours=False))
         self.start_day = self._choose_start_day()
         self._ensure_history(self.start_day)
+        # the session clock reads the replay's time from now on, before the first event
+        self._clock.set_speed(self._cfg.speed)
+        self._clock.set_time(self.market.session_bounds(self.start_day)[0])
 
     def _ensure_history(self, day: date) -> None:
         """Make sure the bars of `day` and every symbol's previous close are in memory: loaded
@@ -203,7 +206,6 @@ class ReplayFeed:
         if self.start_day is None:
             await self.prepare()
         assert self.start_day is not None
-        self._clock.set_speed(self._cfg.speed)
         day: date | None = self.start_day
         self._set_status(FeedState.LIVE)
         try:
@@ -240,15 +242,15 @@ class ReplayFeed:
         end = time.monotonic() + CLOSE_PAUSE_SECONDS
         while time.monotonic() < end and self._goto is None:
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=max(0.01, end - time.monotonic()))
+            await self._sleep(max(0.01, end - time.monotonic()))
 
     async def _play_day(self, day: date) -> bool:
         """Stream one session. True when it ran to the close, False if interrupted (goto)."""
         open_ns, close_ns = self.market.session_bounds(day)
         self.day = day
         self._cursors = {}
-        self._clock.set_time(open_ns)
+        if not open_ns <= self._clock.now_ns() < close_ns:  # (prepare() already set the first day)
+            self._clock.set_time(open_ns)
         self._bus.publish(SessionDay(self.market.code, day, open_ns, close_ns))
         self._publish([self._day_start(sym, day, open_ns) for sym in self._subscribed])
         while True:
@@ -263,8 +265,14 @@ class ReplayFeed:
                 return True
             wait = 0.25 if next_ts is None else self._clock.real_seconds_until(next_ts)
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=min(0.25, max(0.02, wait)))
+            await self._sleep(min(0.25, max(0.02, wait)))
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep until woken (subscribe, speed, goto) or `seconds` pass. asyncio.timeout, not
+        wait_for: on 3.11 wait_for can swallow a cancel that races with the wake-up."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
 
     def _due(self, now: int) -> tuple[list[MarketEvent], int | None]:
         out: list[MarketEvent] = []

@@ -103,9 +103,10 @@ class DayPath:
         # -- anchor times: the open, one near each minute boundary, the close ---------------
         step = (spec.close_ns - spec.open_ns) / minutes
         jitter = step / 3
+        base_ns = spec.open_ns - jitter
+        rand = rng.random
         times = [spec.open_ns]
-        for k in range(1, minutes):
-            times.append(int(spec.open_ns + k * step + rng.uniform(-jitter, jitter)))
+        times += [int(base_ns + k * step + 2 * jitter * rand()) for k in range(1, minutes)]
         times.append(spec.close_ns - CLOSE_TRADE_NS)
         self.anchor_ns = times
 
@@ -115,11 +116,12 @@ class DayPath:
         # -- volume: U-shaped over the day, a closing print, exact total ---------------------
         volume = max(0, round(bar.volume))
         closing = int(volume * rng.uniform(0.015, 0.04)) if volume > minutes * 4 else 0
+        gauss, exp = rng.gauss, math.exp
         weights = []
         for k in range(minutes):
-            x = (k + 0.5) / minutes
-            w = 0.55 + 2.2 * (2 * x - 1) ** 4 + (0.9 if k < 15 else 0.0) + (0.8 if k >= minutes - 20 else 0.0)
-            weights.append(w * math.exp(rng.gauss(0.0, 0.35)))
+            u = 2 * (k + 0.5) / minutes - 1
+            w = 0.55 + 2.2 * u * u * u * u + (0.9 if k < 15 else 0.0) + (0.8 if k >= minutes - 20 else 0.0)
+            weights.append(w * exp(gauss(0.0, 0.35)))
         self.weights = weights
         self.segment_volume = [*_allocate(volume - closing, weights), closing]
         self.segments = minutes + 1  # the last "segment" is the closing trade alone
@@ -149,12 +151,21 @@ class DayPath:
         pins = sorted([(0, bar.open), (k_hi, hi), (k_lo, lo), (minutes, bar.close)])
         path = [0.0] * (minutes + 1)
         sigma = span * rng.uniform(0.02, 0.05)
+        tick = self.spec.tick
+        decimals = self.decimals
         for (i0, v0), (i1, v1) in itertools.pairwise(pins):
             n = i1 - i0
             noise = _bridge(rng, n, sigma)
+            slope = (v1 - v0) / n
             for j in range(n + 1):
-                base = v0 + (v1 - v0) * j / n
-                path[i0 + j] = self._snap(_reflect(base + noise[j], lo, hi))
+                x = v0 + slope * j + noise[j]
+                if x > hi:  # reflect into the range, then round to the tick grid inside it
+                    x = hi - (x - hi)
+                elif x < lo:
+                    x = lo + (lo - x)
+                if tick > 0:
+                    x = round(round(x / tick) * tick, decimals)
+                path[i0 + j] = hi if x > hi else lo if x < lo else x
         for k, v in pins:  # the pinned prices are exact, not rounded
             path[k] = v
         return path

@@ -1,0 +1,71 @@
+"""Shared fixtures: every test runs isolated from the user's real config, data and keyring."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from trii_term.config import Config, parse_config
+from trii_term.paths import Paths, resolve_paths
+
+FAST = "[providers.replay]\nspeed = 600\n"
+
+
+@pytest.fixture(autouse=True)
+def _isolate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test may read or write the real user's config or data."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
+    monkeypatch.delenv("TRII_TERM_CONFIG", raising=False)
+    monkeypatch.delenv("TRII_TERM_DATA_DIR", raising=False)
+
+
+@pytest.fixture
+def paths(tmp_path: Path) -> Paths:
+    return resolve_paths(config=tmp_path / "config.toml", data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def write_config(paths: Paths) -> Callable[[str], Config]:
+    def write(text: str) -> Config:
+        paths.config_file.write_text(text, encoding="utf-8")
+        return parse_config(text, paths.config_file)
+
+    return write
+
+
+def trii_term_exe() -> list[str]:
+    """The real console-script entry point installed with the package."""
+    exe = shutil.which("trii-term", path=str(Path(sys.executable).parent)) or shutil.which("trii-term")
+    if exe is None:
+        pytest.fail("the trii-term console script is not installed; run: pip install -e '.[test]'")
+    return [exe]
+
+
+def run_cli(*args: str, paths: Paths | None = None, timeout: float = 60,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    cmd = trii_term_exe()
+    if paths is not None:
+        cmd += ["--config", str(paths.config_file), "--data-dir", str(paths.data_dir)]
+    return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float = 10.0, step: float = 0.02) -> None:
+    """Wait for a condition the code under test will make true (never a bare sleep)."""
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {timeout}s waiting for {condition}")
+        await asyncio.sleep(step)

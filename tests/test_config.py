@@ -1,0 +1,111 @@
+"""Config: every key optional, unknown keys and wrong types rejected with key and line."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from trii_term.config import Config, ConfigError, load_config, parse_config
+
+from .conftest import run_cli
+
+
+def test_missing_file_means_defaults(tmp_path: Path) -> None:
+    cfg = load_config(tmp_path / "nope.toml")
+    assert cfg == Config()
+    assert cfg.feed.provider == "replay"
+    assert cfg.feed.symbols == ("AAPL", "MSFT", "IBM", "GOOG")
+    assert cfg.replay.date is None and cfg.replay.speed == 60 and cfg.replay.seed == 1
+
+
+def test_the_documented_keys_parse() -> None:
+    cfg = parse_config(
+        """
+        [feed]
+        provider = "replay"
+        symbols  = ["aapl", "MSFT", "IBM", "GOOG", "AAPL"]
+
+        [providers.replay]
+        date  = "2013-03-01"
+        speed = 60
+        seed  = 7
+
+        [store]
+        path = "/somewhere/trii.duckdb"
+
+        [keys]
+        "watch.remove" = "x, delete"
+        """
+    )
+    assert cfg.feed.symbols == ("AAPL", "MSFT", "IBM", "GOOG")  # upper-cased, de-duplicated
+    assert cfg.replay.date == date(2013, 3, 1)
+    assert cfg.replay.speed == 60.0 and cfg.replay.seed == 7
+    assert cfg.store.path == Path("/somewhere/trii.duckdb")
+    assert cfg.keys == {"watch.remove": "x,delete"}
+
+
+def test_toml_date_literal_is_accepted() -> None:
+    assert parse_config("[providers.replay]\ndate = 2012-06-01\n").replay.date == date(2012, 6, 1)
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "line", "words"),
+    [
+        ("[feed]\nsymbol = ['AAPL']\n", "feed.symbol", 2, "did you mean 'feed.symbols'"),
+        ("[feeds]\nprovider = 'replay'\n", "feeds", 1, "did you mean 'feed'"),
+        ("\n\n[providers.replay]\nspeed = 'fast'\n", "providers.replay.speed", 4, "must be a number"),
+        ("[providers.replay]\nspeed = -1\n", "providers.replay.speed", 2, "greater than 0"),
+        ("[providers.replay]\nseed = 1.5\n", "providers.replay.seed", 2, "must be an integer"),
+        ("[providers.replay]\ndate = 'yesterday'\n", "providers.replay.date", 2, "must be a date"),
+        ("[feed]\nprovider = 'yahoo'\n", "feed.provider", 2, "must be one of replay, alpaca, kite"),
+        ("[feed]\nsymbols = 'AAPL'\n", "feed.symbols", 2, "must be an array"),
+        ("[feed]\nsymbols = ['AAPL', 3]\n", "feed.symbols", 2, "only strings"),
+        ("[store]\npath = 5\n", "store.path", 2, "file path"),
+        ("feed = 3\n", "feed", 1, "must be a table"),
+        ("[ui]\nstale_after = true\n", "ui.stale_after", 2, "must be a number"),
+    ],
+)
+def test_errors_name_the_key_and_line(text: str, key: str, line: int, words: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, Path("cfg.toml"))
+    err = info.value
+    assert err.key == key
+    assert err.line == line
+    assert words in str(err)
+    assert str(err).startswith(f"cfg.toml, line {line}: {key}:")
+
+
+def test_syntax_error_has_a_line() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config("[feed]\nsymbols = [\"AAPL\"\nprovider = 1\n", Path("c.toml"))
+    assert info.value.line is not None
+    assert "not valid TOML" in str(info.value)
+
+
+def test_multiline_arrays_do_not_confuse_line_numbers() -> None:
+    text = '[feed]\nsymbols = [\n  "AAPL",\n  "MSFT",\n]\nprovidr = "replay"\n'
+    with pytest.raises(ConfigError) as info:
+        parse_config(text)
+    assert info.value.line == 6
+
+
+def test_cli_exits_2_on_a_bad_config(paths, write_config) -> None:  # type: ignore[no-untyped-def]
+    paths.config_file.write_text("[feed]\nsymbls = ['AAPL']\n")
+    result = run_cli("record", "--seconds", "1", paths=paths)
+    assert result.returncode == 2
+    assert "line 2" in result.stderr and "feed.symbls" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_env_var_points_at_the_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from trii_term.paths import resolve_paths
+
+    monkeypatch.setenv("TRII_TERM_CONFIG", str(tmp_path / "x.toml"))
+    monkeypatch.setenv("TRII_TERM_DATA_DIR", str(tmp_path / "d"))
+    p = resolve_paths()
+    assert p.config_file == tmp_path / "x.toml" and p.config_source == "$TRII_TERM_CONFIG"
+    assert p.data_dir == tmp_path / "d" and p.default_store == tmp_path / "d" / "trii.duckdb"
+    p2 = resolve_paths(config=tmp_path / "y.toml", data_dir=tmp_path / "e")
+    assert p2.config_source == "--config" and p2.data_dir_source == "--data-dir"

@@ -1,0 +1,159 @@
+"""The intraday path built from a real daily bar: the OHLC envelope, volume, determinism."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from trii_term.domain import US, Quote, Trade
+from trii_term.feeds.replay_path import CLOSE_TRADE_NS, DayPath, day_path
+from trii_term.paths import shipped_data_dir
+from trii_term.store.db import Store
+from trii_term.store.history import DailyBar, daily_history, import_shipped_history
+
+INDICES = {"SPX", "COMP"}
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[DailyBar]]:
+    store = Store.open(Path(tmp_path_factory.mktemp("hist")) / "h.duckdb")
+    import_shipped_history(store.con, shipped_data_dir())
+    out = daily_history(store.con, ["AAPL", "MSFT", "IBM", "GOOG", "FB", "SPX", "COMP"])
+    store.close()
+    return out
+
+
+def build(sym: str, bar: DailyBar, seed: int = 1) -> DayPath:
+    o, c = US.session_bounds(bar.day)
+    return day_path(sym, bar, o, c, seed, with_quotes=sym not in INDICES)
+
+
+def full_day(path: DayPath) -> tuple[list[Trade], list[Quote]]:
+    trades: list[Trade] = []
+    quotes: list[Quote] = []
+    for k in range(path.segments):
+        t, q = path.segment(k)
+        trades += t
+        quotes += q
+    return trades, quotes
+
+
+def assert_envelope(sym: str, bar: DailyBar, trades: list[Trade]) -> None:
+    prices = [t.price for t in trades]
+    open_ns, close_ns = US.session_bounds(bar.day)
+    assert trades[0].ts == open_ns and trades[0].price == bar.open, f"{sym} {bar.day}: open"
+    assert trades[-1].ts == close_ns - CLOSE_TRADE_NS and trades[-1].price == bar.close, f"{sym} {bar.day}: close"
+    assert max(prices) == bar.high, f"{sym} {bar.day}: high not touched"
+    assert min(prices) == bar.low, f"{sym} {bar.day}: low not touched"
+    assert all(bar.low <= p <= bar.high for p in prices)
+    assert sum(t.size for t in trades) == bar.volume, f"{sym} {bar.day}: volume"
+    ts = [t.ts for t in trades]
+    assert all(a < b for a, b in zip(ts, ts[1:], strict=False)), "times strictly increase"
+
+
+def test_every_shipped_day_opens_closes_and_touches_its_range(history: dict[str, list[DailyBar]]) -> None:
+    """Every day of every shipped symbol: the anchors (the prices the intraday path must pass
+    through) open at the open, close at the close, touch the real high and low, stay inside, and
+    the day's volume is allocated exactly."""
+    checked = 0
+    for sym, bars in history.items():
+        for bar in bars:
+            path = build(sym, bar)
+            px = path.anchor_px
+            assert px[0] == bar.open and px[-1] == bar.close, (sym, bar.day)
+            assert max(px) == bar.high and min(px) == bar.low, (sym, bar.day)
+            assert sum(path.segment_volume) == round(bar.volume), (sym, bar.day)
+            open_ns, close_ns = US.session_bounds(bar.day)
+            assert path.anchor_ns[0] == open_ns and path.anchor_ns[-1] == close_ns - CLOSE_TRADE_NS
+            checked += 1
+    assert checked == 3270 * 3 + 2148 + 196 + 5031 * 2
+
+
+SPECIAL_DAYS = [
+    ("AAPL", date(2005, 2, 28)),  # the 2:1 split: a real gap in unadjusted prices
+    ("FB", date(2012, 5, 18)),    # the IPO day: the first day of its history
+    ("GOOG", date(2004, 8, 19)),  # its first day
+    ("SPX", date(2008, 10, 10)),  # a wild range
+    ("AAPL", date(2013, 3, 1)),   # the default replay day
+]
+
+
+@pytest.mark.parametrize(("sym", "day"), SPECIAL_DAYS)
+def test_tick_level_envelope_on_special_days(history: dict[str, list[DailyBar]], sym: str, day: date) -> None:
+    bar = next(b for b in history[sym] if b.day == day)
+    trades, quotes = full_day(build(sym, bar))
+    assert_envelope(sym, bar, trades)
+
+
+def test_zero_volume_days_still_replay(history: dict[str, list[DailyBar]]) -> None:
+    bar = next(b for b in history["COMP"] if b.volume == 0)
+    trades, _ = full_day(build("COMP", bar))
+    assert_envelope("COMP", bar, trades)
+    assert all(t.size == 0 for t in trades)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_tick_level_envelope_on_random_days(history: dict[str, list[DailyBar]], data: st.DataObject) -> None:
+    sym = data.draw(st.sampled_from(sorted(history)))
+    bar = data.draw(st.sampled_from(history[sym]))
+    seed = data.draw(st.integers(0, 2**31))
+    trades, quotes = full_day(build(sym, bar, seed))
+    assert_envelope(sym, bar, trades)
+    # every print of at least one share when there is volume to share out
+    if bar.volume >= len(trades):
+        assert min(t.size for t in trades) >= 1
+
+
+def test_same_seed_same_session_other_seed_other_session(history: dict[str, list[DailyBar]]) -> None:
+    bar = history["MSFT"][-1]
+    a = full_day(build("MSFT", bar, seed=1))
+    b = full_day(build("MSFT", bar, seed=1))
+    c = full_day(build("MSFT", bar, seed=2))
+    assert a == b
+    assert a != c
+    assert_envelope("MSFT", bar, c[0])
+
+
+def test_quotes_bracket_the_trade_before_them(history: dict[str, list[DailyBar]]) -> None:
+    bar = history["IBM"][-1]
+    trades, quotes = full_day(build("IBM", bar))
+    assert len(quotes) > len(trades) * 0.9
+    events = sorted([*trades, *quotes], key=lambda e: e.ts)
+    last_trade = None
+    for e in events:
+        if isinstance(e, Trade):
+            last_trade = e
+        elif isinstance(e, Quote):
+            assert e.bid < e.ask
+            assert last_trade is not None and e.bid <= last_trade.price <= e.ask
+            assert (e.ask - e.bid) / last_trade.price < 0.002  # a few basis points
+            assert e.bid_size >= 100 and e.ask_size >= 100
+    ts = [e.ts for e in events]
+    assert len(set(ts)) == len(ts)
+
+
+def test_indices_have_no_quotes(history: dict[str, list[DailyBar]]) -> None:
+    trades, quotes = full_day(build("SPX", history["SPX"][-1]))
+    assert quotes == [] and len(trades) > 1000
+
+
+def test_volume_is_heavier_at_the_open_and_close(history: dict[str, list[DailyBar]]) -> None:
+    bar = history["AAPL"][-1]
+    path = build("AAPL", bar)
+    vol = path.segment_volume[:-1]
+    first_half_hour, last_half_hour = sum(vol[:30]), sum(vol[-30:])
+    middle = sum(vol[150:240]) / 3  # 90 minutes -> per 30
+    assert first_half_hour > middle and last_half_hour > middle
+
+
+def test_session_runs_in_exchange_time(history: dict[str, list[DailyBar]]) -> None:
+    bar = history["AAPL"][-1]
+    trades, _ = full_day(build("AAPL", bar))
+    first, last = US.local(trades[0].ts), US.local(trades[-1].ts)
+    assert (first.hour, first.minute, first.second) == (9, 30, 0)
+    assert last.replace(tzinfo=None) == datetime(2013, 3, 1, 15, 59, 59, 999999)

@@ -1,0 +1,287 @@
+"""The DuckDB store: schema versions, opening problems, the batched writer, bars."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from trii_term.domain import MarketBatch, Quote, Trade, to_ns
+from trii_term.paths import shipped_data_dir
+from trii_term.store import migrations
+from trii_term.store.bars import bars
+from trii_term.store.db import Store, StoreError, StoreLocked, StoreTooNew
+from trii_term.store.history import history_range, import_shipped_history, load_instruments
+from trii_term.store.writer import StoreWriter
+
+
+def utc(*parts: int) -> int:
+    return to_ns(datetime(*parts, tzinfo=UTC))  # type: ignore[misc]
+
+
+@pytest.fixture
+def store(tmp_path: Path):  # type: ignore[no-untyped-def]
+    s = Store.open(tmp_path / "t.duckdb")
+    yield s
+    s.close()
+
+
+# -- schema -------------------------------------------------------------------------------------
+
+
+def test_new_store_is_migrated_and_reopening_is_idempotent(tmp_path: Path) -> None:
+    path = tmp_path / "s.duckdb"
+    s = Store.open(path)
+    assert s.schema_version() == migrations.LATEST
+    rows = s.con.execute("SELECT version, description FROM schema_version").fetchall()
+    assert [r[0] for r in rows] == [m.version for m in migrations.MIGRATIONS]
+    s.close()
+    s2 = Store.open(path)
+    assert s2.con.execute("SELECT count(*) FROM schema_version").fetchone() == (len(migrations.MIGRATIONS),)
+    s2.close()
+
+
+def test_a_store_from_a_newer_trii_term_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.duckdb"
+    s = Store.open(path)
+    s.con.execute("INSERT INTO schema_version VALUES (99, 'from the future', now())")
+    s.close()
+    with pytest.raises(StoreTooNew, match="schema version 99"):
+        Store.open(path)
+
+
+def test_a_damaged_file_gets_a_clear_message(tmp_path: Path) -> None:
+    path = tmp_path / "s.duckdb"
+    path.write_bytes(b"this is not a database" * 500)
+    with pytest.raises(StoreError) as info:
+        Store.open(path)
+    assert str(path) in str(info.value)
+    assert "Move the file aside" in str(info.value) or "Cannot open" in str(info.value)
+
+
+def test_a_store_held_by_another_process_says_who(tmp_path: Path) -> None:
+    path = tmp_path / "s.duckdb"
+    Store.open(path).close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); time.sleep(60)",
+         str(path)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        with pytest.raises(StoreLocked) as info:
+            Store.open(path)
+        assert info.value.pid == holder.pid
+        assert "--data-dir" in str(info.value)
+        with pytest.raises(StoreLocked):  # read-only cannot share with a writer either
+            Store.open(path, read_only=True)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+# -- shipped history ----------------------------------------------------------------------------
+
+
+def test_shipped_history_imports_once_with_the_right_columns(store: Store) -> None:
+    n = import_shipped_history(store.con, shipped_data_dir())
+    assert n == 3270 * 3 + 2148 + 196 + 5031 * 2
+    assert import_shipped_history(store.con, shipped_data_dir()) == 0  # unchanged files: skipped
+    first, last, symbols = history_range(store.con)
+    assert (first, last, symbols) == (date(1999, 1, 4), date(2018, 12, 31), 7)
+    row = store.con.execute(
+        "SELECT open, high, low, close, volume, adj_close FROM bars "
+        "WHERE symbol = 'AAPL' AND interval = '1d' AND ts = '2013-03-01'"
+    ).fetchone()
+    # the real AAPL bar of 2013-03-01 (volume and adjusted close in their own columns)
+    assert row is not None
+    assert row == pytest.approx((438.0, 438.1799, 429.98, 430.47, 19_730_300, 56.137353095488))
+    spx = store.con.execute(
+        "SELECT close FROM bars WHERE symbol = 'SPX' AND ts = '1999-01-04'").fetchone()
+    assert spx is not None and spx[0] == pytest.approx(1228.099976)
+    instruments = load_instruments(store.con)
+    assert instruments["SPX"].kind.value == "index" and instruments["AAPL"].currency == "USD"
+
+
+# -- the writer ---------------------------------------------------------------------------------
+
+
+def _batch(events: list, provider: str = "replay") -> MarketBatch:
+    return MarketBatch(provider, events, time.monotonic_ns())
+
+
+def test_writer_stores_trades_and_quotes_and_accounts_for_them(store: Store) -> None:
+    w = StoreWriter(store, flush_interval=0.05)
+    w.start()
+    t0 = utc(2013, 3, 1, 14, 30)
+    w.on_batch(_batch([
+        Quote(t0, "AAPL", 437.9, 438.0, 100, 200),
+        Trade(t0 + 1_000, "AAPL", 438.0, 300),
+        Trade(t0 + 2_000, "MSFT", 27.8, 50),
+    ]))
+    assert w.flush()
+    w.stop()
+    ticks = store.con.execute("SELECT ts, symbol, price, size, source FROM ticks ORDER BY ts").fetchall()
+    assert [(t[1], t[2], t[3], t[4]) for t in ticks] == [("AAPL", 438.0, 300, "replay"), ("MSFT", 27.8, 50, "replay")]
+    assert ticks[0][0] == datetime(2013, 3, 1, 14, 30, 0, 1)  # ns -> µs, UTC
+    assert store.con.execute("SELECT bid, ask, bid_size, ask_size FROM quotes").fetchall() == [(437.9, 438.0, 100, 200)]
+    s = w.stats
+    assert (s.trades, s.quotes, s.symbols) == (2, 1, {"AAPL", "MSFT"})
+    assert s.first_ts == t0 and s.last_ts == t0 + 2_000
+
+
+def test_a_tick_is_queryable_within_a_second(store: Store) -> None:
+    w = StoreWriter(store)  # the default flush interval
+    w.start()
+    reader = store.cursor()
+    try:
+        start = time.monotonic()
+        w.on_batch(_batch([Trade(utc(2013, 3, 1, 15), "IBM", 200.0, 10)]))
+        while reader.execute("SELECT count(*) FROM ticks").fetchone() != (1,):
+            assert time.monotonic() - start < 1.0, "tick not queryable within 1 s"
+            time.sleep(0.01)
+    finally:
+        reader.close()
+        w.stop()
+
+
+def test_stop_writes_everything_queued(store: Store) -> None:
+    w = StoreWriter(store, flush_interval=10.0)  # would not flush on its own for 10 s
+    w.start()
+    t0 = utc(2013, 3, 1, 14, 30)
+    for i in range(20):
+        w.on_batch(_batch([Trade(t0 + i * 1000 + j, "AAPL", 100.0 + j, 1) for j in range(1000)]))
+    w.stop()
+    assert store.con.execute("SELECT count(*) FROM ticks").fetchone() == (20_000,)
+
+
+def test_a_failed_write_loses_nothing_and_is_retried(store: Store) -> None:
+    w = StoreWriter(store, flush_interval=0.05)
+    store.con.execute("ALTER TABLE ticks RENAME TO ticks_away")  # the next write fails for real
+    w.start()
+    w.on_batch(_batch([Trade(utc(2013, 3, 1, 15), "IBM", 200.0, 10)]))
+    deadline = time.monotonic() + 5
+    while w.stats.failures == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert w.stats.last_error is not None and "ticks" in w.stats.last_error
+    assert w.pending_rows == 1
+    store.con.execute("ALTER TABLE ticks_away RENAME TO ticks")
+    assert w.flush(timeout=10)
+    w.stop()
+    assert store.con.execute("SELECT count(*) FROM ticks").fetchone() == (1,)
+    assert w.stats.last_error is None and w.stats.dropped == 0
+
+
+def test_purge_replaces_only_its_source_from_an_instant_on(store: Store) -> None:
+    w = StoreWriter(store, flush_interval=0.05)
+    w.start()
+    t0 = utc(2013, 3, 1, 14, 30)
+    w.on_batch(_batch([Trade(t0 - 1000, "AAPL", 1.0, 1), Trade(t0, "AAPL", 2.0, 1)]))
+    w.on_batch(_batch([Trade(t0 + 1000, "AAPL", 3.0, 1)], provider="alpaca"))
+    w.purge("replay", t0)
+    w.on_batch(_batch([Trade(t0 + 5000, "AAPL", 4.0, 1)]))
+    w.stop()
+    rows = store.con.execute("SELECT price, source FROM ticks ORDER BY ts").fetchall()
+    assert rows == [(1.0, "replay"), (3.0, "alpaca"), (4.0, "replay")]
+
+
+# -- bars ---------------------------------------------------------------------------------------
+
+
+def _ticks(store: Store, rows: list[tuple[int, str, float, float]]) -> None:
+    w = StoreWriter(store)
+    w.on_batch(_batch([Trade(*r) for r in rows]))
+    w.flush()
+
+
+def test_intraday_bars_from_ticks_by_hand(store: Store) -> None:
+    import_shipped_history(store.con, shipped_data_dir())
+    # 2013-03-04 is after the shipped stock history: only ticks make its bars
+    _ticks(store, [
+        (utc(2013, 3, 4, 14, 30, 5), "AAPL", 10.0, 100),   # 09:30:05 EST
+        (utc(2013, 3, 4, 14, 30, 40), "AAPL", 12.0, 50),
+        (utc(2013, 3, 4, 14, 30, 59), "AAPL", 9.5, 5),
+        (utc(2013, 3, 4, 14, 31, 10), "AAPL", 11.0, 10),   # 09:31
+        (utc(2013, 3, 4, 14, 36, 0), "AAPL", 11.5, 1),     # 09:36 (second 5m bar)
+        (utc(2013, 3, 4, 15, 29, 59), "AAPL", 9.0, 7),     # 10:29:59 (still the 09:30 hour)
+        (utc(2013, 3, 4, 15, 30, 0), "AAPL", 13.0, 3),     # 10:30 (the next hour)
+        (utc(2013, 3, 4, 14, 30, 7), "MSFT", 27.0, 1),
+    ])
+    m1 = bars(store.con, "AAPL", "1m")
+    first = m1.row(0, named=True)
+    assert first["ts"] == datetime(2013, 3, 4, 9, 30)
+    assert (first["open"], first["high"], first["low"], first["close"], first["volume"]) == (10.0, 12.0, 9.5, 9.5, 155.0)
+    assert m1["ts"].to_list()[1] == datetime(2013, 3, 4, 9, 31)
+    assert set(m1["source"]) == {"ticks"}
+
+    m5 = bars(store.con, "AAPL", "5m")
+    assert m5["ts"].to_list()[:2] == [datetime(2013, 3, 4, 9, 30), datetime(2013, 3, 4, 9, 35)]
+    assert m5.row(0, named=True)["close"] == 11.0
+
+    m15 = bars(store.con, "AAPL", "15m")
+    assert m15["ts"].to_list()[0] == datetime(2013, 3, 4, 9, 30)
+
+    h1 = bars(store.con, "AAPL", "1h")
+    assert h1["ts"].to_list() == [datetime(2013, 3, 4, 9, 30), datetime(2013, 3, 4, 10, 30)]
+    assert h1.row(0, named=True)["close"] == 9.0 and h1.row(0, named=True)["volume"] == 173.0
+    assert h1.row(1, named=True)["open"] == 13.0
+
+    both = bars(store.con, ["MSFT", "AAPL"], "1m")
+    assert both["symbol"].to_list()[0] == "AAPL" and "MSFT" in both["symbol"].to_list()
+
+    last2 = bars(store.con, "AAPL", "1m", last=2)
+    assert last2["ts"].to_list() == [datetime(2013, 3, 4, 10, 29), datetime(2013, 3, 4, 10, 30)]
+
+    window = bars(store.con, "AAPL", "1m", start=datetime(2013, 3, 4, 14, 31, tzinfo=UTC),
+                  end=datetime(2013, 3, 4, 14, 40, tzinfo=UTC))
+    assert window["ts"].to_list() == [datetime(2013, 3, 4, 9, 31), datetime(2013, 3, 4, 9, 36)]
+
+
+def test_daily_bars_merge_history_with_ticks(store: Store) -> None:
+    import_shipped_history(store.con, shipped_data_dir())
+    _ticks(store, [
+        (utc(2013, 3, 1, 15, 0), "AAPL", 999.0, 1),      # a day the history has: history wins
+        (utc(2013, 3, 4, 14, 30), "AAPL", 420.0, 10),    # the next day: from ticks
+        (utc(2013, 3, 4, 20, 59), "AAPL", 425.0, 20),
+        (utc(2013, 3, 5, 0, 30), "AAPL", 426.0, 5),      # 19:30 ET, post-market of 03-04
+    ])
+    d = bars(store.con, "AAPL", "1d", start=date(2013, 2, 28))
+    assert d["ts"].to_list() == [datetime(2013, 2, 28), datetime(2013, 3, 1), datetime(2013, 3, 4)]
+    assert d["source"].to_list() == ["history", "history", "ticks"]
+    assert d.row(1, named=True)["close"] == pytest.approx(430.47)
+    assert d.row(1, named=True)["adj_close"] is not None
+    last = d.row(2, named=True)
+    assert (last["open"], last["high"], last["close"], last["volume"]) == (420.0, 426.0, 426.0, 35.0)
+
+
+def test_bars_follow_daylight_saving_and_other_markets(store: Store) -> None:
+    from trii_term.domain import Instrument
+    from trii_term.store.history import upsert_instruments
+
+    upsert_instruments(store.con, [Instrument("INFY", "Infosys", "NSE", "NSE", "INR")], source="test")
+    _ticks(store, [
+        (utc(2013, 3, 8, 14, 30), "IBM", 1.0, 1),    # 09:30 EST
+        (utc(2013, 3, 11, 13, 30), "IBM", 2.0, 1),   # 09:30 EDT: DST began on 2013-03-10
+        (utc(2013, 3, 11, 3, 45), "INFY", 3.0, 1),   # 09:15 IST
+        (utc(2013, 3, 11, 4, 44), "INFY", 4.0, 1),   # 10:14 IST (same NSE hour)
+    ])
+    h = bars(store.con, "IBM", "1h")
+    assert h["ts"].to_list() == [datetime(2013, 3, 8, 9, 30), datetime(2013, 3, 11, 9, 30)]
+    d = bars(store.con, "IBM", "1d")
+    assert d["ts"].to_list() == [datetime(2013, 3, 8), datetime(2013, 3, 11)]
+    n = bars(store.con, "INFY", "1h")
+    assert n["ts"].to_list() == [datetime(2013, 3, 11, 9, 15)]
+    assert n.row(0, named=True)["close"] == 4.0
+
+
+def test_unknown_interval_is_refused(store: Store) -> None:
+    from trii_term.store.bars import UnknownInterval
+
+    with pytest.raises(UnknownInterval, match="1m, 5m, 15m, 1h, 1d"):
+        bars(store.con, "AAPL", "2m")
