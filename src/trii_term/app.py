@@ -100,6 +100,7 @@ class TriiTermApp(App[int]):
         self.set_interval(FLASH_CHECK_SECONDS, self._end_flashes)
         self.set_interval(1.0, self._every_second)
         self.message(self._welcome())
+        self.workstation.status_bar.update_status()
         for notice in self.session.notices:
             log.warning(notice)
             self.message(notice, "warning")

@@ -96,7 +96,7 @@ def _data_dir(paths: Paths) -> Check:
     d = paths.data_dir
     where = f"{d} (from {paths.data_dir_source})"
     probe = d if d.exists() else next((p for p in d.parents if p.exists()), None)
-    if probe is None or not os.access(probe, os.W_OK):
+    if probe is None or not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
         return Check(PROBLEM, "data dir", f"{where}: not writable",
                      "choose a writable folder with --data-dir or TRII_TERM_DATA_DIR")
     if not d.exists():

@@ -107,9 +107,11 @@ class Session:
                 raise
             store = Store.open(None)
             self.memory_only = True
+            who = f"PID {exc.pid}" if exc.pid else "another process"
             self.notices.append(
-                f"{exc} This window runs on a temporary in-memory store: quotes stream, but nothing "
-                "it records or changes is saved."
+                f"Store in use by {who}: this window runs on a temporary in-memory store; quotes "
+                f"stream, nothing it records or changes is saved. Close the other trii-term, or "
+                f"start this one with --data-dir DIR."
             )
         import_shipped_history(store.con, shipped_data_dir())
         self.store = store

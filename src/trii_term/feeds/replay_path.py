@@ -106,7 +106,7 @@ class DayPath:
         base_ns = spec.open_ns - jitter
         rand = rng.random
         times = [spec.open_ns]
-        times += [int(base_ns + k * step + 2 * jitter * rand()) for k in range(1, minutes)]
+        times += [int(base_ns + k * step + 2 * jitter * rand()) // 1000 * 1000 for k in range(1, minutes)]
         times.append(spec.close_ns - CLOSE_TRADE_NS)
         self.anchor_ns = times
 

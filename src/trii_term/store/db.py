@@ -25,7 +25,7 @@ class StoreLocked(StoreError):
         self.pid = pid
         self.program = program
         who = f"another program (PID {pid})" if pid else "another program"
-        if program and "trii" in program:
+        if pid and (_is_trii_term(pid) or (program and "trii" in program)):
             who = f"another trii-term (PID {pid})"
         super().__init__(
             f"The store {path} is open in {who}. Only one trii-term can write to a store: "
@@ -40,6 +40,15 @@ class StoreTooNew(StoreError):
             f"The store {path} has schema version {version}, newer than this trii-term "
             f"understands ({migrations.LATEST}). Upgrade trii-term, or use another --data-dir."
         )
+
+
+def _is_trii_term(pid: int) -> bool:
+    """Whether a process is trii-term (Linux: its command line; elsewhere unknown)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"trii-term" in cmdline or b"trii_term" in cmdline
 
 
 _LOCK_RE = re.compile(r"Conflicting lock is held in (?P<prog>.*?) \(PID (?P<pid>\d+)\)")

@@ -219,7 +219,7 @@ class StoreWriter:
                 if trades:
                     ts, sym, price, size = zip(*trades, strict=True)
                     tick_table = pa.table({  # noqa: F841 (read by DuckDB by name)
-                        "ts": pa.array(ts, pa.timestamp("ns")),
+                        "ts": _micros(ts),
                         "symbol": pa.array(sym, pa.string()),
                         "price": pa.array(price, pa.float64()),
                         "size": pa.array(size, pa.float64()),
@@ -232,7 +232,7 @@ class StoreWriter:
                 if quotes:
                     ts, sym, bid, ask, bsz, asz = zip(*quotes, strict=True)
                     quote_table = pa.table({  # noqa: F841 (read by DuckDB by name)
-                        "ts": pa.array(ts, pa.timestamp("ns")),
+                        "ts": _micros(ts),
                         "symbol": pa.array(sym, pa.string()),
                         "bid": pa.array(bid, pa.float64()),
                         "ask": pa.array(ask, pa.float64()),
@@ -261,6 +261,15 @@ class StoreWriter:
         s.last_ts = hi if s.last_ts is None else max(s.last_ts, hi)
         if self._track_symbols:
             s.symbols.update(sym)
+
+
+def _micros(ts_ns: tuple[int, ...]):  # type: ignore[no-untyped-def]
+    """ns -> µs timestamps, truncating: a print is never stored later than it happened
+    (DuckDB's own ns -> µs cast rounds)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return pc.divide(pa.array(ts_ns, pa.int64()), 1000).cast(pa.timestamp("us"))
 
 
 def _coalesce(chunks: Iterable[_Chunk]) -> Iterable[tuple[str, list, _Purge | None]]:

@@ -106,6 +106,10 @@ class StatusBar(Widget):
 
         # the exchange session, in the exchange's time zone
         market = s.market_of(self.focused_symbol)
+        if not s.started:  # the clock means nothing until the feed has set it
+            out.append_text(sep)
+            out.append(f"{market.label} starting…", dim)
+            return out
         now_ns = s.clock.now_ns()
         local = market.local(now_ns)
         phase = s.clock.phase(market, now_ns)
