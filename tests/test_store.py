@@ -285,3 +285,27 @@ def test_unknown_interval_is_refused(store: Store) -> None:
 
     with pytest.raises(UnknownInterval, match="1m, 5m, 15m, 1h, 1d"):
         bars(store.con, "AAPL", "2m")
+
+
+def test_store_reads_leave_the_connection_usable(store: Store) -> None:
+    """DuckDB 2.0 refuses con.sql() after an unfinished execute() (fetchone() does not finish
+    one); every store read must leave the connection usable."""
+    from trii_term.store.history import history_range
+    from trii_term.watchlists import Watchlists
+
+    def usable() -> None:
+        assert store.con.sql("SELECT 42").fetchall() == [(42,)]
+
+    import_shipped_history(store.con, shipped_data_dir())
+    usable()
+    lists = Watchlists(store.con)
+    lists.load("Default", ["AAPL"])  # single-row reads and INSERT … RETURNING
+    usable()
+    lists.create("Other")
+    usable()
+    store.setting("watchlist.active")
+    usable()
+    assert store.schema_version() == migrations.LATEST
+    usable()
+    history_range(store.con)
+    usable()

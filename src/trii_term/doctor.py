@@ -112,6 +112,7 @@ def _store(path: Path) -> Check:
     if not path.exists():
         return Check(OK, "store", f"{path}: will be created on first run")
     from trii_term.store.db import Store, StoreError, StoreLocked
+    from trii_term.store.sql import one
 
     size = path.stat().st_size
     try:
@@ -125,8 +126,8 @@ def _store(path: Path) -> Check:
         return Check(PROBLEM, "store", str(exc))
     try:
         version = store.schema_version()
-        ticks = store.con.execute("SELECT count(*) FROM ticks").fetchone()
-        quotes = store.con.execute("SELECT count(*) FROM quotes").fetchone()
+        ticks = one(store.con, "SELECT count(*) FROM ticks")
+        quotes = one(store.con, "SELECT count(*) FROM quotes")
         counts = f"{ticks[0] if ticks else 0:,} ticks, {quotes[0] if quotes else 0:,} quotes"
     except Exception as exc:
         store.close()

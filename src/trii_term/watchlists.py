@@ -13,6 +13,8 @@ from typing import Any, Protocol
 
 import duckdb
 
+from trii_term.store.sql import one
+
 log = logging.getLogger(__name__)
 
 # Sortable columns: canonical name -> words a trader may type for it
@@ -78,7 +80,7 @@ class Watchlists:
         ]
         if not self.lists:
             self.lists.append(self._insert(seed_name, list(dict.fromkeys(seed_symbols)), 0))
-        active = self._con.execute("SELECT value FROM settings WHERE key = 'watchlist.active'").fetchone()
+        active = one(self._con, "SELECT value FROM settings WHERE key = 'watchlist.active'")
         ids = {w.id for w in self.lists}
         self.active_id = int(active[0]) if active and int(active[0]) in ids else self.lists[0].id
 
@@ -216,9 +218,8 @@ class Watchlists:
         return name
 
     def _insert(self, name: str, symbols: list[str], position: int) -> Watchlist:
-        row = self._con.execute(
-            "INSERT INTO watchlists (name, position) VALUES (?, ?) RETURNING id", [name, position]
-        ).fetchone()
+        row = one(self._con, "INSERT INTO watchlists (name, position) VALUES (?, ?) RETURNING id",
+                  [name, position])
         assert row is not None
         w = Watchlist(int(row[0]), name, [])
         self._save_items(w, symbols, notify=False)

@@ -105,10 +105,14 @@ def _bars_for_market(
         label = "b"
         label_params: list[object] = []
     else:
-        # hourly bars start at the open: any UTC instant on the open's minute is an origin
+        # Integer buckets on epoch microseconds (as fast as date_trunc; time_bucket with an
+        # origin is ~40 % slower here). Hourly bars start at the open: the offset is the open's
+        # minute in UTC, the same under standard and daylight time (whole-hour shifts).
+        step = seconds * 1_000_000
         origin = datetime.combine(date(2000, 1, 3), market.open, tzinfo=market.tz).astimezone(UTC)
-        bucket = "time_bucket(to_seconds(?), ts, ?::TIMESTAMP)"
-        bucket_params = [seconds, origin.replace(tzinfo=None)]
+        offset = (origin.minute * 60 + origin.second) * 1_000_000 % step
+        bucket = "make_timestamp((epoch_us(ts) - ?) // ? * ? + ?)"
+        bucket_params = [offset, step, step, offset]
         label = "timezone(?, b::TIMESTAMPTZ)::TIMESTAMP"
         label_params = [market.tz_name]
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 
 from trii_term.store import migrations
+from trii_term.store.sql import one
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ class Store:
         return total
 
     def setting(self, key: str) -> str | None:
-        row = self.con.execute("SELECT value FROM settings WHERE key = ?", [key]).fetchone()
+        row = one(self.con, "SELECT value FROM settings WHERE key = ?", [key])
         return row[0] if row else None
 
     def set_setting(self, key: str, value: str) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 
 from trii_term.domain import Instrument, InstrumentKind
+from trii_term.store.sql import one
 
 log = logging.getLogger(__name__)
 
@@ -111,10 +112,8 @@ def _import_file(con: duckdb.DuckDBPyConnection, path: Path, spec: ShippedFile, 
                 WHERE Open IS NOT NULL AND High IS NOT NULL AND Low IS NOT NULL AND Close IS NOT NULL""",
             [str(path)],
         )
-        row = con.execute(
-            "SELECT count(*) FROM bars WHERE interval = '1d' AND source = 'history' AND list_contains(?, symbol)",
-            [symbols],
-        ).fetchone()
+        row = one(con, "SELECT count(*) FROM bars WHERE interval = '1d' AND source = 'history' "
+                       "AND list_contains(?, symbol)", [symbols])
         rows = int(row[0]) if row else 0
         con.execute(
             "INSERT OR REPLACE INTO imports VALUES (?, ?, ?, now())", [spec.name, digest, rows]
@@ -201,10 +200,8 @@ def history_days(con: duckdb.DuckDBPyConnection) -> dict[str, list[date]]:
 
 
 def history_range(con: duckdb.DuckDBPyConnection) -> tuple[date | None, date | None, int]:
-    row = con.execute(
-        """SELECT CAST(min(ts) AS DATE), CAST(max(ts) AS DATE), count(DISTINCT symbol)
-           FROM bars WHERE interval = '1d' AND source = 'history'"""
-    ).fetchone()
+    row = one(con, """SELECT CAST(min(ts) AS DATE), CAST(max(ts) AS DATE), count(DISTINCT symbol)
+                      FROM bars WHERE interval = '1d' AND source = 'history'""")
     if not row:
         return None, None, 0
     return row[0], row[1], int(row[2])

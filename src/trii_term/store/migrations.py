@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import duckdb
 
+from trii_term.store.sql import one
+
 
 @dataclass(frozen=True)
 class Migration:
@@ -102,12 +104,10 @@ LATEST = MIGRATIONS[-1].version
 
 
 def current_version(con: duckdb.DuckDBPyConnection) -> int:
-    exists = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
-    ).fetchone()
+    exists = one(con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'schema_version'")
     if not exists or not exists[0]:
         return 0
-    row = con.execute("SELECT max(version) FROM schema_version").fetchone()
+    row = one(con, "SELECT max(version) FROM schema_version")
     return int(row[0]) if row and row[0] is not None else 0
 
 
