@@ -163,7 +163,7 @@ def test_doctor_reports_a_store_after_recording(paths: Paths) -> None:
 
 
 def test_doctor_flags_a_broken_config_and_exits_2(paths: Paths) -> None:
-    paths.config_file.write_text("[feed]\nprovider = 'yahoo'\n")
+    paths.config_file.write_text("[feed]\nprovider = 3\n")
     result = run_cli("doctor", paths=paths)
     assert result.returncode == 2
     line = line_for(result.stdout, "config")

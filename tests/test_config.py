@@ -59,7 +59,7 @@ def test_toml_date_literal_is_accepted() -> None:
         ("[providers.replay]\nspeed = -1\n", "providers.replay.speed", 2, "greater than 0"),
         ("[providers.replay]\nseed = 1.5\n", "providers.replay.seed", 2, "must be an integer"),
         ("[providers.replay]\ndate = 'yesterday'\n", "providers.replay.date", 2, "must be a date"),
-        ("[feed]\nprovider = 'yahoo'\n", "feed.provider", 2, "must be one of replay, alpaca, kite"),
+        ("[feed]\nprovider = 'Yahoo Finance'\n", "feed.provider", 2, "must be a provider name"),
         ("[feed]\nsymbols = 'AAPL'\n", "feed.symbols", 2, "must be an array"),
         ("[feed]\nsymbols = ['AAPL', 3]\n", "feed.symbols", 2, "only strings"),
         ("[store]\npath = 5\n", "store.path", 2, "file path"),
@@ -109,3 +109,22 @@ def test_env_var_points_at_the_config(tmp_path: Path, monkeypatch: pytest.Monkey
     assert p.data_dir == tmp_path / "d" and p.default_store == tmp_path / "d" / "trii.duckdb"
     p2 = resolve_paths(config=tmp_path / "y.toml", data_dir=tmp_path / "e")
     assert p2.config_source == "--config" and p2.data_dir_source == "--data-dir"
+
+
+async def test_an_uninstalled_provider_is_reported_with_its_line(paths) -> None:  # type: ignore[no-untyped-def]
+    from trii_term.session import Session
+
+    cfg = parse_config("[feed]\n\nprovider = 'alpaca'\n", Path("c.toml"))
+    with pytest.raises(ConfigError) as info:
+        Session(cfg, paths)
+    assert info.value.key == "feed.provider" and info.value.line == 3
+    assert "no market-data provider named 'alpaca' is installed" in str(info.value)
+    assert "available: replay" in str(info.value)
+
+
+def test_cli_names_an_uninstalled_provider(paths) -> None:  # type: ignore[no-untyped-def]
+    paths.config_file.write_text("[feed]\nprovider = 'kite'\n")
+    result = run_cli("record", "--seconds", "1", paths=paths)
+    assert result.returncode == 2
+    assert "line 2" in result.stderr and "Traceback" not in result.stderr
+    assert "no market-data provider named 'kite'" in result.stderr

@@ -18,7 +18,7 @@ from typing import Any
 from trii_term.domain import normalize_symbol
 
 DEFAULT_SYMBOLS = ("AAPL", "MSFT", "IBM", "GOOG")
-KNOWN_PROVIDERS = ("replay", "alpaca", "kite")
+BUILTIN_PROVIDERS = ("replay",)  # alpaca and kite arrive with the live-data issue
 
 
 class ConfigError(Exception):
@@ -110,6 +110,17 @@ def _string(choices: tuple[str, ...] | None = None) -> Check:
     return check
 
 
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_\-]{0,39}$")
+
+
+def _name(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"must be a string, not {_toml_type(value)}")
+    if not _NAME_RE.match(value):
+        raise ValueError(f'must be a provider name such as "replay" (got {value!r})')
+    return value
+
+
 _SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9.:\-^&_]{0,39}$")
 
 
@@ -173,7 +184,9 @@ def _keymap(value: Any) -> dict[str, str]:
 
 SCHEMA: dict[str, Any] = {
     "feed": {
-        "provider": _string(KNOWN_PROVIDERS),
+        # any installed provider (built in, or a plug-in's entry point): the session checks the
+        # name against what is installed and reports it with this key's line
+        "provider": _name,
         "symbols": _symbols,
     },
     "providers": {

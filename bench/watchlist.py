@@ -1,0 +1,131 @@
+"""A 500-symbol watchlist fed at 10 ticks/s per symbol: CPU and key-press-to-screen latency.
+
+The real `trii-term` runs in tmux (a real terminal emulator), fed by a synthetic provider that is
+installed the way a third-party plug-in is: a `trii_term.feeds` entry point. Each tick is a trade
+and its quote (so 10 ticks/s/symbol = 10,000 events/s), and every event is also written to the
+store by the batched writer, as in normal use.
+
+- CPU: the process's user+system time over a steady window, as % of one core.
+- Latency: press `j` (cursor down) and poll the terminal until the cursor marker `›` has moved.
+  The poll itself costs a few ms (one `tmux capture-pane` each), so the figure is an upper bound.
+
+Baseline, same run: the same app and watchlist with the feed idle (0 ticks/s).
+Targets: key press to screen < 100 ms, CPU < 60 % of one core.
+
+    python bench/watchlist.py [--symbols 500] [--rate 10] [--seconds 10] [--presses 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
+
+
+def install_plugin(folder: Path) -> Path:
+    """A dist-info with the entry point, next to the plug-in module: importlib.metadata finds it
+    on PYTHONPATH exactly as it finds an installed package."""
+    info = folder / "trii_bench_feed-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: trii-bench-feed\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[trii_term.feeds]\nbench = bench_feed:SyntheticFeed\n")
+    shutil.copy(HERE / "plugin" / "bench_feed.py", folder / "bench_feed.py")
+    return folder
+
+
+def tmux(*args: str) -> str:
+    return subprocess.run(["tmux", *args], capture_output=True, text=True, check=True).stdout
+
+
+def screen(session: str) -> str:
+    return tmux("capture-pane", "-p", "-t", session)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS_PER_SECOND  # utime + stime
+
+
+def cursor_symbol(text: str) -> str | None:
+    m = re.search(r"│›(S\d{3})\s", text)
+    return m.group(1) if m else None
+
+
+def measure(symbols: int, rate: float, seconds: float, presses: int, size: tuple[int, int]) -> dict[str, float]:
+    work = Path(tempfile.mkdtemp(prefix="trii-bench-watch-"))
+    plugin = install_plugin(work / "plugin")
+    names = ", ".join(f'"S{i:03d}"' for i in range(symbols))
+    (work / "config.toml").write_text(f'[feed]\nprovider = "bench"\nsymbols = [{names}]\n')
+    env = {**os.environ, "PYTHONPATH": f"{plugin}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+           "TRII_BENCH_SYMBOLS": str(symbols), "TRII_BENCH_RATE": str(rate), "TERM": "xterm-256color"}
+    session = f"triibench{os.getpid()}"
+    cmd = (f"exec {sys.executable} -m trii_term --config {work / 'config.toml'} "
+           f"--data-dir {work / 'data'}")
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", str(size[0]), "-y", str(size[1]),
+                    cmd], env=env, check=True)
+    try:
+        pid = int(tmux("display", "-p", "-t", session, "#{pane_pid}").strip())
+        deadline = time.time() + 30
+        while cursor_symbol(screen(session)) != "S000":
+            if time.time() > deadline:
+                raise RuntimeError("the workstation never showed the watchlist:\n" + screen(session))
+            time.sleep(0.1)
+        time.sleep(2.0)  # settle: first store flushes, caches warm
+        c0, t0 = cpu_seconds(pid), time.monotonic()
+        time.sleep(seconds)
+        cpu = (cpu_seconds(pid) - c0) / (time.monotonic() - t0)
+        status = screen(session).splitlines()[-2]
+        rate_seen = re.search(r"([\d,]+) msg/s|([\d,]+)/s", status)
+        latencies = []
+        for i in range(presses):
+            before = cursor_symbol(screen(session))
+            t = time.perf_counter()
+            tmux("send-keys", "-t", session, "j")
+            while cursor_symbol(screen(session)) == before:
+                if time.perf_counter() - t > 2:
+                    raise RuntimeError("cursor did not move")
+            latencies.append(time.perf_counter() - t)
+            time.sleep(0.15)
+        tmux("send-keys", "-t", session, "C-q")
+        time.sleep(1.0)
+        msgs = float((rate_seen.group(1) or rate_seen.group(2)).replace(",", "")) if rate_seen else float("nan")
+        return {"cpu": cpu, "p50": statistics.median(latencies),
+                "p95": sorted(latencies)[int(0.95 * (len(latencies) - 1))], "msgs": msgs}
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--symbols", type=int, default=500)
+    ap.add_argument("--rate", type=float, default=10.0)
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--presses", type=int, default=20)
+    args = ap.parse_args()
+    if shutil.which("tmux") is None:
+        sys.exit("bench/watchlist.py needs tmux (apt install tmux)")
+    for size in ((160, 50), (80, 24)):
+        idle = measure(args.symbols, 0, args.seconds, args.presses, size)
+        busy = measure(args.symbols, args.rate, args.seconds, args.presses, size)
+        print(f"{size[0]}×{size[1]}, {args.symbols} symbols:")
+        print(f"  baseline, feed idle:   CPU {idle['cpu']:.0%} of a core, key→screen p50 "
+              f"{idle['p50'] * 1000:.0f} ms, p95 {idle['p95'] * 1000:.0f} ms")
+        print(f"  {args.rate:g} ticks/s/symbol ({busy['msgs']:,.0f} msg/s incl. quotes): CPU {busy['cpu']:.0%} "
+              f"of a core, key→screen p50 {busy['p50'] * 1000:.0f} ms, p95 {busy['p95'] * 1000:.0f} ms")
+        ok = busy["cpu"] < 0.6 and busy["p95"] < 0.1
+        print(f"  targets (< 60 % CPU, < 100 ms): {'met' if ok else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
