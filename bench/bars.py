@@ -32,8 +32,11 @@ FROM ticks GROUP BY ALL ORDER BY symbol, ts
 
 
 def build(store: Store, n: int, symbols: int) -> None:
-    upsert_instruments(store.con, [Instrument(f"S{i:03d}", f"Stock {i}", "NYSE", "US", "USD")
-                                   for i in range(symbols)], source="bench")
+    upsert_instruments(
+        store.con,
+        [Instrument(f"S{i:03d}", f"Stock {i}", "NYSE", "US", "USD") for i in range(symbols)],
+        source="bench",
+    )
     per_session = n // 5
     # five regular sessions, 2013-03-04 .. 03-08, 09:30-16:00 EST = 14:30-21:00 UTC
     store.con.execute(
@@ -62,8 +65,10 @@ def main() -> None:
         store = Store.open(path)
         t = time.perf_counter()
         build(store, args.ticks, args.symbols)
-        print(f"built {args.ticks:,} ticks for {args.symbols} symbols in {time.perf_counter() - t:.1f}s "
-              f"({path.stat().st_size / 1e6:.0f} MB)")
+        print(
+            f"built {args.ticks:,} ticks for {args.symbols} symbols in {time.perf_counter() - t:.1f}s "
+            f"({path.stat().st_size / 1e6:.0f} MB)"
+        )
         store.close()
 
         store = Store.open(path)  # a fresh connection: the first query is "cold"
@@ -84,10 +89,17 @@ def main() -> None:
         store.close()
     mo, mb = statistics.median(ours), statistics.median(base)
     print(f"bars: {frame.height:,} one-minute bars")
-    print(f"baseline raw DuckDB query (UTC buckets): median {mb * 1000:.0f} ms  [{min(base) * 1000:.0f}–{max(base) * 1000:.0f}]")
-    print(f"trii-term bars(symbols, '1m') cold {cold * 1000:.0f} ms, warm median {mo * 1000:.0f} ms  "
-          f"[{min(ours) * 1000:.0f}–{max(ours) * 1000:.0f}]  n={args.runs}")
-    print(f"ratio bars() / baseline: {mo / mb:.2f}   target ≤ 300 ms warm: {'met' if mo <= 0.3 else 'NOT met'}")
+    print(
+        f"baseline raw DuckDB query (UTC buckets): median {mb * 1000:.0f} ms  "
+        f"[{min(base) * 1000:.0f}–{max(base) * 1000:.0f}]"
+    )
+    print(
+        f"trii-term bars(symbols, '1m') cold {cold * 1000:.0f} ms, warm median {mo * 1000:.0f} ms  "
+        f"[{min(ours) * 1000:.0f}–{max(ours) * 1000:.0f}]  n={args.runs}"
+    )
+    print(
+        f"ratio bars() / baseline: {mo / mb:.2f}   target ≤ 300 ms warm: {'met' if mo <= 0.3 else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

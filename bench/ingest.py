@@ -32,14 +32,16 @@ def make_trades(n: int, symbols: int = 100) -> list[Trade]:
     rng = random.Random(7)
     names = [f"S{i:03d}" for i in range(symbols)]
     t0 = 1_362_148_200_000_000_000
-    return [Trade(t0 + i * 1_000, names[i % symbols], 100.0 + rng.random(), float(1 + i % 500)) for i in range(n)]
+    return [
+        Trade(t0 + i * 1_000, names[i % symbols], 100.0 + rng.random(), float(1 + i % 500)) for i in range(n)
+    ]
 
 
 def run_writer(trades: list[Trade], folder: Path) -> float:
     store = Store.open(folder / "writer.duckdb")
     writer = StoreWriter(store, track_symbols=True)
     writer.start()
-    batches = [trades[i:i + BATCH] for i in range(0, len(trades), BATCH)]
+    batches = [trades[i : i + BATCH] for i in range(0, len(trades), BATCH)]
     start = time.perf_counter()
     for events in batches:
         writer.on_batch(MarketBatch("bench", events, time.monotonic_ns()))
@@ -73,13 +75,15 @@ def main() -> None:
     args = ap.parse_args()
     trades = make_trades(args.rows)
     ts, sym, price, size = zip(*trades, strict=True)
-    table = pa.table({
-        "ts": pa.array([t // 1000 for t in ts], pa.timestamp("us")),
-        "symbol": pa.array(sym, pa.string()),
-        "price": pa.array(price, pa.float64()),
-        "size": pa.array(size, pa.float64()),
-        "source": pa.array(["bench"] * len(ts), pa.string()),
-    })
+    table = pa.table(
+        {
+            "ts": pa.array([t // 1000 for t in ts], pa.timestamp("us")),
+            "symbol": pa.array(sym, pa.string()),
+            "price": pa.array(price, pa.float64()),
+            "size": pa.array(size, pa.float64()),
+            "source": pa.array(["bench"] * len(ts), pa.string()),
+        }
+    )
     writer_rates, raw_rates = [], []
     for _ in range(args.runs):
         with tempfile.TemporaryDirectory(prefix="trii-bench-ingest-") as d:
@@ -87,12 +91,18 @@ def main() -> None:
             writer_rates.append(args.rows / run_writer(trades, Path(d)))
     w, r = statistics.median(writer_rates), statistics.median(raw_rates)
     print(f"rows per run: {args.rows:,} (100 symbols), runs: {args.runs}")
-    print(f"raw Arrow INSERT…SELECT (100k rows/statement): median {r:,.0f} rows/s  "
-          f"[{min(raw_rates):,.0f}–{max(raw_rates):,.0f}]")
-    print(f"trii-term StoreWriter (1k-event batches in):   median {w:,.0f} ticks/s  "
-          f"[{min(writer_rates):,.0f}–{max(writer_rates):,.0f}]")
-    print(f"writer / raw: {w / r:.0%}   targets: ≥ 1,000,000 ticks/s ({'met' if w >= 1e6 else 'NOT met'}), "
-          f"≥ 50 % of raw ({'met' if w / r >= 0.5 else 'NOT met'})")
+    print(
+        f"raw Arrow INSERT…SELECT (100k rows/statement): median {r:,.0f} rows/s  "
+        f"[{min(raw_rates):,.0f}–{max(raw_rates):,.0f}]"
+    )
+    print(
+        f"trii-term StoreWriter (1k-event batches in):   median {w:,.0f} ticks/s  "
+        f"[{min(writer_rates):,.0f}–{max(writer_rates):,.0f}]"
+    )
+    print(
+        f"writer / raw: {w / r:.0%}   targets: ≥ 1,000,000 ticks/s ({'met' if w >= 1e6 else 'NOT met'}), "
+        f"≥ 50 % of raw ({'met' if w / r >= 0.5 else 'NOT met'})"
+    )
 
 
 if __name__ == "__main__":

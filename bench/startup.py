@@ -9,6 +9,7 @@ label (the floor any Textual program pays here). Target: trii-term ≤ 0.6 s med
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import pty
 import re
@@ -41,8 +42,9 @@ def time_to_paint(cmd: list[str], pattern: bytes, env: dict[str, str], timeout: 
 
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True, start_new_session=True
+    )
     os.close(slave)
     seen = b""
     found = None
@@ -65,10 +67,8 @@ def time_to_paint(cmd: list[str], pattern: bytes, env: dict[str, str], timeout: 
             t_end = time.time() + 10
             while proc.poll() is None and time.time() < t_end:
                 select.select([master], [], [], 0.05)
-                try:
+                with contextlib.suppress(OSError):
                     os.read(master, 65536)
-                except OSError:
-                    pass
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -96,8 +96,14 @@ def main() -> None:
         ours.append(time_to_paint(exe, row.pattern, env))
     mb, mo = statistics.median(base), statistics.median(ours)
     print(f"first run (creates the store, imports history): {first * 1000:.0f} ms")
-    print(f"baseline, minimal Textual app: median {mb * 1000:.0f} ms  [{min(base) * 1000:.0f}–{max(base) * 1000:.0f}]  n={args.runs}")
-    print(f"trii-term, first watchlist row with a price: median {mo * 1000:.0f} ms  [{min(ours) * 1000:.0f}–{max(ours) * 1000:.0f}]  n={args.runs}")
+    print(
+        f"baseline, minimal Textual app: median {mb * 1000:.0f} ms  "
+        f"[{min(base) * 1000:.0f}–{max(base) * 1000:.0f}]  n={args.runs}"
+    )
+    print(
+        f"trii-term, first watchlist row with a price: median {mo * 1000:.0f} ms  "
+        f"[{min(ours) * 1000:.0f}–{max(ours) * 1000:.0f}]  n={args.runs}"
+    )
     print(f"ratio trii-term / baseline: {mo / mb:.2f}   target ≤ 600 ms: {'met' if mo <= 0.6 else 'NOT met'}")
 
 

@@ -61,18 +61,27 @@ def cursor_symbol(text: str) -> str | None:
     return m.group(1) if m else None
 
 
-def measure(symbols: int, rate: float, seconds: float, presses: int, size: tuple[int, int]) -> dict[str, float]:
+def measure(
+    symbols: int, rate: float, seconds: float, presses: int, size: tuple[int, int]
+) -> dict[str, float]:
     work = Path(tempfile.mkdtemp(prefix="trii-bench-watch-"))
     plugin = install_plugin(work / "plugin")
     names = ", ".join(f'"S{i:03d}"' for i in range(symbols))
     (work / "config.toml").write_text(f'[feed]\nprovider = "bench"\nsymbols = [{names}]\n')
-    env = {**os.environ, "PYTHONPATH": f"{plugin}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-           "TRII_BENCH_SYMBOLS": str(symbols), "TRII_BENCH_RATE": str(rate), "TERM": "xterm-256color"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{plugin}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        "TRII_BENCH_SYMBOLS": str(symbols),
+        "TRII_BENCH_RATE": str(rate),
+        "TERM": "xterm-256color",
+    }
     session = f"triibench{os.getpid()}"
-    cmd = (f"exec {sys.executable} -m trii_term --config {work / 'config.toml'} "
-           f"--data-dir {work / 'data'}")
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", str(size[0]), "-y", str(size[1]),
-                    cmd], env=env, check=True)
+    cmd = f"exec {sys.executable} -m trii_term --config {work / 'config.toml'} --data-dir {work / 'data'}"
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", session, "-x", str(size[0]), "-y", str(size[1]), cmd],
+        env=env,
+        check=True,
+    )
     try:
         pid = int(tmux("display", "-p", "-t", session, "#{pane_pid}").strip())
         deadline = time.time() + 30
@@ -87,7 +96,7 @@ def measure(symbols: int, rate: float, seconds: float, presses: int, size: tuple
         status = screen(session).splitlines()[-2]
         rate_seen = re.search(r"([\d,]+) msg/s|([\d,]+)/s", status)
         latencies = []
-        for i in range(presses):
+        for _ in range(presses):
             before = cursor_symbol(screen(session))
             t = time.perf_counter()
             tmux("send-keys", "-t", session, "j")
@@ -98,9 +107,15 @@ def measure(symbols: int, rate: float, seconds: float, presses: int, size: tuple
             time.sleep(0.15)
         tmux("send-keys", "-t", session, "C-q")
         time.sleep(1.0)
-        msgs = float((rate_seen.group(1) or rate_seen.group(2)).replace(",", "")) if rate_seen else float("nan")
-        return {"cpu": cpu, "p50": statistics.median(latencies),
-                "p95": sorted(latencies)[int(0.95 * (len(latencies) - 1))], "msgs": msgs}
+        msgs = (
+            float((rate_seen.group(1) or rate_seen.group(2)).replace(",", "")) if rate_seen else float("nan")
+        )
+        return {
+            "cpu": cpu,
+            "p50": statistics.median(latencies),
+            "p95": sorted(latencies)[int(0.95 * (len(latencies) - 1))],
+            "msgs": msgs,
+        }
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
@@ -119,10 +134,14 @@ def main() -> None:
         idle = measure(args.symbols, 0, args.seconds, args.presses, size)
         busy = measure(args.symbols, args.rate, args.seconds, args.presses, size)
         print(f"{size[0]}×{size[1]}, {args.symbols} symbols:")
-        print(f"  baseline, feed idle:   CPU {idle['cpu']:.0%} of a core, key→screen p50 "
-              f"{idle['p50'] * 1000:.0f} ms, p95 {idle['p95'] * 1000:.0f} ms")
-        print(f"  {args.rate:g} ticks/s/symbol ({busy['msgs']:,.0f} msg/s incl. quotes): CPU {busy['cpu']:.0%} "
-              f"of a core, key→screen p50 {busy['p50'] * 1000:.0f} ms, p95 {busy['p95'] * 1000:.0f} ms")
+        print(
+            f"  baseline, feed idle:   CPU {idle['cpu']:.0%} of a core, key→screen p50 "
+            f"{idle['p50'] * 1000:.0f} ms, p95 {idle['p95'] * 1000:.0f} ms"
+        )
+        print(
+            f"  {args.rate:g} ticks/s/symbol ({busy['msgs']:,.0f} msg/s incl. quotes): CPU {busy['cpu']:.0%} "
+            f"of a core, key→screen p50 {busy['p50'] * 1000:.0f} ms, p95 {busy['p95'] * 1000:.0f} ms"
+        )
         ok = busy["cpu"] < 0.6 and busy["p95"] < 0.1
         print(f"  targets (< 60 % CPU, < 100 ms): {'met' if ok else 'NOT met'}")
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -53,13 +54,31 @@ def trii_term_exe() -> list[str]:
     return [exe]
 
 
-def run_cli(*args: str, paths: Paths | None = None, timeout: float = 60,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, paths: Paths | None = None, timeout: float = 60, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     cmd = trii_term_exe()
     if paths is not None:
         cmd += ["--config", str(paths.config_file), "--data-dir", str(paths.data_dir)]
-    return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        cmd + list(args), capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+    )
+
+
+@contextlib.contextmanager
+def store_held_by_another_process(path: Path) -> Iterator[subprocess.Popen[str]]:
+    """Another process with the DuckDB file open for writing, as a second trii-term would."""
+    code = (
+        "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+        "print('ready', flush=True); time.sleep(60)"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 async def wait_until(condition: Callable[[], bool], timeout: float = 10.0, step: float = 0.02) -> None:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -15,7 +12,7 @@ from trii_term.paths import Paths
 from trii_term.session import Session
 from trii_term.store.db import Store
 
-from .conftest import wait_until
+from .conftest import store_held_by_another_process, wait_until
 
 FAST = "[providers.replay]\nspeed = 600\n"
 SIZES = [(80, 24), (160, 50)]
@@ -64,8 +61,12 @@ async def palette(pilot, text: str) -> None:  # type: ignore[no-untyped-def]
         await wait_until(lambda: CommandPalette.is_open(app))
     for ch in text:
         await pilot.press(ch if ch != " " else "space")
-    await wait_until(lambda: app.screen.query_one(CommandList).option_count > 0
-                     and any(text.strip() in str(o.prompt) for o in app.screen.query_one(CommandList)._options))
+    await wait_until(
+        lambda: (
+            app.screen.query_one(CommandList).option_count > 0
+            and any(text.strip() in str(o.prompt) for o in app.screen.query_one(CommandList)._options)
+        )
+    )
     await pilot.press("enter")
     await wait_until(lambda: not CommandPalette.is_open(app))
     await pilot.pause()
@@ -84,7 +85,7 @@ async def test_opens_streaming_with_a_status_bar(paths: Paths, size: tuple[int, 
         assert rows(app) == ["AAPL", "MSFT", "IBM", "GOOG"]
         status = text.splitlines()[-2]
         assert "LIVE" in status and "SIM" in status and "NYSE OPEN" in status
-        assert re.search(r"\d{2}:\d{2}:\d{2}", status) and "2013" in status or "Mar" in status
+        assert re.search(r"\d{2}:\d{2}:\d{2}", status) and "2013-03-01" in status
         assert "/s" in status and "lag" in status
         await wait_until(lambda: "▲" in screen_text(app) or "▼" in screen_text(app))
         if size[0] >= 160:
@@ -193,8 +194,12 @@ async def test_lists_new_rename_switch_delete_persist(paths: Paths, size: tuple[
         await pilot.press("R")  # rename: the palette opens with the current name to edit
         from textual.command import CommandInput
 
-        await wait_until(lambda: app.screen.query("CommandInput") and
-                         app.screen.query_one(CommandInput).value == "watch rename Banks")
+        await wait_until(
+            lambda: (
+                app.screen.query("CommandInput")
+                and app.screen.query_one(CommandInput).value == "watch rename Banks"
+            )
+        )
         for _ in "Banks":
             await pilot.press("backspace")
         await palette(pilot, "Old tech")
@@ -234,8 +239,11 @@ async def test_quit_flushes_the_store(paths: Paths) -> None:
 
 async def test_stale_quotes_are_dimmed_and_marked(paths: Paths) -> None:
     # FB did not trade before its IPO on 2012-05-18: its quote never updates while NYSE is open
-    app = make_app(paths, '[feed]\nsymbols = ["IBM", "FB"]\n[providers.replay]\ndate = "2012-05-17"\n'
-                          'speed = 600\n[ui]\nstale_after = 30\n')
+    app = make_app(
+        paths,
+        '[feed]\nsymbols = ["IBM", "FB"]\n[providers.replay]\ndate = "2012-05-17"\n'
+        "speed = 600\n[ui]\nstale_after = 30\n",
+    )
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(lambda: app.ready)
         await wait_until(lambda: "stale" in row_of(app, "FB"), timeout=15)
@@ -270,14 +278,9 @@ async def test_keys_can_be_remapped_in_the_config(paths: Paths) -> None:
         await pilot.press("ctrl+q")
 
 
-async def test_a_second_workstation_runs_on_memory_when_the_store_is_in_use(paths: Paths, tmp_path: Path) -> None:
+async def test_a_second_workstation_runs_on_memory_when_the_store_is_in_use(paths: Paths) -> None:
     Store.open(paths.default_store).close()
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); time.sleep(60)",
-         str(paths.default_store)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+    with store_held_by_another_process(paths.default_store) as holder:
         app = make_app(paths)
         async with app.run_test(size=(80, 24)) as pilot:
             await ready(app)
@@ -285,9 +288,6 @@ async def test_a_second_workstation_runs_on_memory_when_the_store_is_in_use(path
             assert "MEMORY ONLY" in text.splitlines()[-2]
             assert f"PID {holder.pid}" in text and "nothing it records or changes is saved" in text
             await pilot.press("ctrl+q")
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 async def test_replay_pause_key(paths: Paths) -> None:
@@ -299,4 +299,18 @@ async def test_replay_pause_key(paths: Paths) -> None:
         await wait_until(lambda: "PAUSED" in screen_text(app).splitlines()[-2])
         await pilot.press("p")
         assert not app.session.clock.paused
+        await pilot.press("ctrl+q")
+
+
+async def test_watch_select_moves_the_cursor_from_the_palette(paths: Paths) -> None:
+    app = make_app(paths)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app)
+        await palette(pilot, "watch select GOOG")
+        assert app.workstation.watchlist.table.cursor_symbol == "GOOG"
+        assert "›GOOG" in screen_text(app)
+        await palette(pilot, "go MSFT")
+        assert app.workstation.watchlist.table.cursor_symbol == "MSFT"
+        await palette(pilot, "watch select SPX")
+        assert "SPX is not in watchlist 'Default'" in screen_text(app)
         await pilot.press("ctrl+q")

@@ -24,8 +24,14 @@ def core_modules() -> list[str]:
 
 def test_every_core_module_is_checked() -> None:
     names = core_modules()
-    for expected in ("trii_term.session", "trii_term.store.writer", "trii_term.feeds.replay",
-                     "trii_term.commands.registry", "trii_term.record", "trii_term.doctor"):
+    for expected in (
+        "trii_term.session",
+        "trii_term.store.writer",
+        "trii_term.feeds.replay",
+        "trii_term.commands.registry",
+        "trii_term.record",
+        "trii_term.doctor",
+    ):
         assert expected in names
 
 

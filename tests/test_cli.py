@@ -84,8 +84,15 @@ def test_record_refuses_unknown_symbols(paths: Paths) -> None:
 
 
 def _start_recorder(paths: Paths, *extra: str) -> subprocess.Popen[str]:
-    cmd = [*trii_term_exe(), "--config", str(paths.config_file), "--data-dir", str(paths.data_dir),
-           "record", *extra]
+    cmd = [
+        *trii_term_exe(),
+        "--config",
+        str(paths.config_file),
+        "--data-dir",
+        str(paths.data_dir),
+        "record",
+        *extra,
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
     line = proc.stderr.readline()  # "Recording replay → … until ctrl+c: …"
@@ -106,7 +113,9 @@ def test_ctrl_c_loses_nothing(paths: Paths) -> None:
 
     store = Store.open(paths.default_store, read_only=True)
     try:
-        rows = store.con.execute("SELECT epoch_ns(ts), price, size FROM ticks WHERE symbol = 'IBM' ORDER BY ts").fetchall()
+        rows = store.con.execute(
+            "SELECT epoch_ns(ts), price, size FROM ticks WHERE symbol = 'IBM' ORDER BY ts"
+        ).fetchall()
         bar = daily_history(store.con, ["IBM"], date(2013, 3, 1), date(2013, 3, 1))["IBM"][0]
     finally:
         store.close()
@@ -181,8 +190,10 @@ def test_doctor_flags_an_unwritable_data_dir(tmp_path: Path) -> None:
 
 def test_doctor_says_ok_for_a_usable_keyring(paths: Paths) -> None:
     here = Path(__file__).parent
-    env = {"PYTHON_KEYRING_BACKEND": "memory_keyring.MemoryKeyring",
-           "PYTHONPATH": str(here / "fakes") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = {
+        "PYTHON_KEYRING_BACKEND": "memory_keyring.MemoryKeyring",
+        "PYTHONPATH": str(here / "fakes") + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
     result = run_cli("doctor", paths=paths, env=env)
     keyring = line_for(result.stdout, "keyring")
     assert keyring.startswith("ok") and "MemoryKeyring" in keyring

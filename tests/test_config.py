@@ -79,7 +79,7 @@ def test_errors_name_the_key_and_line(text: str, key: str, line: int, words: str
 
 def test_syntax_error_has_a_line() -> None:
     with pytest.raises(ConfigError) as info:
-        parse_config("[feed]\nsymbols = [\"AAPL\"\nprovider = 1\n", Path("c.toml"))
+        parse_config('[feed]\nsymbols = ["AAPL"\nprovider = 1\n', Path("c.toml"))
     assert info.value.line is not None
     assert "not valid TOML" in str(info.value)
 

@@ -33,7 +33,14 @@ def test_quote_book_tracks_last_day_and_ticks() -> None:
     assert book.drain_dirty() == {"X"} and book.drain_dirty() == set()
     # a new day resets the day's figures
     book.on_batch(batch(DayStats(9, "X", date(2013, 3, 4), 10.2, None, None, None, None, 0.0)))
-    assert (st.open, st.high, st.low, st.volume, st.prev_close, st.last) == (None, None, None, 0.0, 10.2, 10.2)
+    assert (st.open, st.high, st.low, st.volume, st.prev_close, st.last) == (
+        None,
+        None,
+        None,
+        0.0,
+        10.2,
+        10.2,
+    )
     assert st.change == 0.0
 
 
@@ -41,7 +48,13 @@ def test_mid_session_snapshot_fills_the_day() -> None:
     book = QuoteBook()
     book.on_batch(batch(DayStats(7, "Y", date(2013, 3, 1), 20.0, 20.5, 21.0, 19.5, 20.8, 12345.0)))
     st = book.get("Y")
-    assert st is not None and (st.open, st.high, st.low, st.last, st.volume) == (20.5, 21.0, 19.5, 20.8, 12345.0)
+    assert st is not None and (st.open, st.high, st.low, st.last, st.volume) == (
+        20.5,
+        21.0,
+        19.5,
+        20.8,
+        12345.0,
+    )
 
 
 def test_a_failing_listener_does_not_stop_the_others() -> None:
@@ -82,5 +95,12 @@ def test_formatting_carries_signs_and_arrows() -> None:
     assert fmt.signed_pct(-2.5321) == "-2.53%" and fmt.signed_pct(0.0001) == "0.00%"
     assert fmt.volume(9_999) == "9,999" and fmt.volume(512_300) == "512.3K"
     assert fmt.volume(8_510_000) == "8.51M" and fmt.volume(3_200_000_000) == "3.20B"
-    assert [fmt.age(s) for s in (0, 59.9, 60, 3599, 3600, 86400 * 3)] == ["0s", "59s", "1m", "59m", "1h", "3d"]
+    assert [fmt.age(s) for s in (0, 59.9, 60, 3599, 3600, 86400 * 3)] == [
+        "0s",
+        "59s",
+        "1m",
+        "59m",
+        "1h",
+        "3d",
+    ]
     assert fmt.arrow(1) == "▲" and fmt.arrow(-1) == "▼" and fmt.arrow(0) == " "

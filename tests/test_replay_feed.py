@@ -9,7 +9,15 @@ import pytest
 
 from trii_term.config import ConfigError, parse_config
 from trii_term.domain import (
-    US, DayStats, FeedState, FeedStatus, MarketBatch, Quote, SessionDay, SessionPhase, Trade,
+    US,
+    DayStats,
+    FeedState,
+    FeedStatus,
+    MarketBatch,
+    Quote,
+    SessionDay,
+    SessionPhase,
+    Trade,
 )
 from trii_term.feeds import replay as replay_module
 from trii_term.paths import Paths
@@ -52,7 +60,9 @@ async def test_default_replays_the_last_common_day_from_the_open(paths: Paths) -
         assert feed.start_day == date(2013, 3, 1)  # type: ignore[attr-defined]
         await wait_until(lambda: len(tape.trades) >= 4)
         open_ns, _ = US.session_bounds(date(2013, 3, 1))
-        assert tape.days[0] == SessionDay("US", date(2013, 3, 1), open_ns, open_ns + 6 * 3600 * 10**9 + 1800 * 10**9)
+        assert tape.days[0] == SessionDay(
+            "US", date(2013, 3, 1), open_ns, open_ns + 6 * 3600 * 10**9 + 1800 * 10**9
+        )
         firsts = {t.symbol: t for t in reversed(tape.trades)}
         assert set(firsts) == {"AAPL", "MSFT", "IBM", "GOOG"}
         assert all(t.ts == open_ns for t in firsts.values())
@@ -66,20 +76,25 @@ async def test_default_replays_the_last_common_day_from_the_open(paths: Paths) -
 
 
 async def test_a_whole_session_stays_in_the_real_envelope_and_rolls_to_the_next_day(
-    paths: Paths, monkeypatch: pytest.MonkeyPatch,
+    paths: Paths,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(replay_module, "CLOSE_PAUSE_SECONDS", 0.05)
-    session, tape = await start(paths, '[feed]\nsymbols = ["IBM", "SPX"]\n'
-                                       '[providers.replay]\ndate = "2013-02-27"\nspeed = 100000\n')
+    session, tape = await start(
+        paths, '[feed]\nsymbols = ["IBM", "SPX"]\n[providers.replay]\ndate = "2013-02-27"\nspeed = 100000\n'
+    )
     try:
         await wait_until(lambda: len(tape.days) >= 2, timeout=60)
         assert [d.day for d in tape.days[:2]] == [date(2013, 2, 27), date(2013, 2, 28)]
         open_ns, close_ns = US.session_bounds(date(2013, 2, 27))
         day1 = [t for t in tape.trades if open_ns <= t.ts < close_ns]
         assert session.store is not None
-        real = dict(session.store.con.execute(
-            "SELECT symbol, [open, high, low, close, volume] FROM bars "
-            "WHERE interval = '1d' AND ts = '2013-02-27' AND symbol IN ('IBM', 'SPX')").fetchall())
+        real = dict(
+            session.store.con.execute(
+                "SELECT symbol, [open, high, low, close, volume] FROM bars "
+                "WHERE interval = '1d' AND ts = '2013-02-27' AND symbol IN ('IBM', 'SPX')"
+            ).fetchall()
+        )
         for sym in ("IBM", "SPX"):
             prices = [t.price for t in day1 if t.symbol == sym]
             volume = sum(t.size for t in day1 if t.symbol == sym)
@@ -93,9 +108,11 @@ async def test_a_whole_session_stays_in_the_real_envelope_and_rolls_to_the_next_
         await session.stop()
 
 
-async def test_the_replay_ends_at_the_end_of_the_history(paths: Paths, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_replay_ends_at_the_end_of_the_history(
+    paths: Paths, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(replay_module, "CLOSE_PAUSE_SECONDS", 0.05)
-    session, tape = await start(paths, '[feed]\nsymbols = ["FB"]\n[providers.replay]\nspeed = 100000\n')
+    session, _ = await start(paths, '[feed]\nsymbols = ["FB"]\n[providers.replay]\nspeed = 100000\n')
     try:
         await wait_until(lambda: session.feed_status.state is FeedState.ENDED, timeout=60)
         assert "2018-12-31" in session.feed_status.reason or "2013-03-01" in session.feed_status.reason
@@ -106,7 +123,9 @@ async def test_the_replay_ends_at_the_end_of_the_history(paths: Paths, monkeypat
 async def test_a_symbol_added_mid_session_joins_with_the_day_so_far(paths: Paths) -> None:
     session, tape = await start(paths, '[feed]\nsymbols = ["IBM"]\n[providers.replay]\nspeed = 2000\n')
     try:
-        await wait_until(lambda: session.clock.now_ns() > US.session_bounds(date(2013, 3, 1))[0] + 3600 * 10**9)
+        await wait_until(
+            lambda: session.clock.now_ns() > US.session_bounds(date(2013, 3, 1))[0] + 3600 * 10**9
+        )
         assert session.watchlists is not None
         session.watchlists.add(["MSFT"])
         await wait_until(lambda: any(s.symbol == "MSFT" and s.open is not None for s in tape.stats))
@@ -173,12 +192,13 @@ async def test_replaying_the_same_day_again_replaces_its_rows(paths: Paths) -> N
     text = '[feed]\nsymbols = ["IBM"]\n[providers.replay]\nspeed = 3000\n'
     for _ in range(2):
         session, tape = await start(paths, text)
-        await wait_until(lambda: len(tape.trades) > 200)
+        await wait_until(lambda tape=tape: len(tape.trades) > 200)
         await session.stop()
     store = Store.open(paths.default_store)
     try:
         total, distinct = store.con.execute(
-            "SELECT count(*), count(DISTINCT (ts, symbol)) FROM ticks").fetchone()  # type: ignore[misc]
+            "SELECT count(*), count(DISTINCT (ts, symbol)) FROM ticks"
+        ).fetchone()  # type: ignore[misc]
         assert total == distinct > 200
     finally:
         store.close()

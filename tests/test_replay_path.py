@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import date, datetime
 from pathlib import Path
 
@@ -46,13 +47,15 @@ def assert_envelope(sym: str, bar: DailyBar, trades: list[Trade]) -> None:
     prices = [t.price for t in trades]
     open_ns, close_ns = US.session_bounds(bar.day)
     assert trades[0].ts == open_ns and trades[0].price == bar.open, f"{sym} {bar.day}: open"
-    assert trades[-1].ts == close_ns - CLOSE_TRADE_NS and trades[-1].price == bar.close, f"{sym} {bar.day}: close"
+    assert trades[-1].ts == close_ns - CLOSE_TRADE_NS and trades[-1].price == bar.close, (
+        f"{sym} {bar.day}: close"
+    )
     assert max(prices) == bar.high, f"{sym} {bar.day}: high not touched"
     assert min(prices) == bar.low, f"{sym} {bar.day}: low not touched"
     assert all(bar.low <= p <= bar.high for p in prices)
     assert sum(t.size for t in trades) == bar.volume, f"{sym} {bar.day}: volume"
     ts = [t.ts for t in trades]
-    assert all(a < b for a, b in zip(ts, ts[1:], strict=False)), "times strictly increase"
+    assert all(a < b for a, b in itertools.pairwise(ts)), "times strictly increase"
 
 
 def test_every_shipped_day_opens_closes_and_touches_its_range(history: dict[str, list[DailyBar]]) -> None:
@@ -75,17 +78,17 @@ def test_every_shipped_day_opens_closes_and_touches_its_range(history: dict[str,
 
 SPECIAL_DAYS = [
     ("AAPL", date(2005, 2, 28)),  # the 2:1 split: a real gap in unadjusted prices
-    ("FB", date(2012, 5, 18)),    # the IPO day: the first day of its history
+    ("FB", date(2012, 5, 18)),  # the IPO day: the first day of its history
     ("GOOG", date(2004, 8, 19)),  # its first day
     ("SPX", date(2008, 10, 10)),  # a wild range
-    ("AAPL", date(2013, 3, 1)),   # the default replay day
+    ("AAPL", date(2013, 3, 1)),  # the default replay day
 ]
 
 
 @pytest.mark.parametrize(("sym", "day"), SPECIAL_DAYS)
 def test_tick_level_envelope_on_special_days(history: dict[str, list[DailyBar]], sym: str, day: date) -> None:
     bar = next(b for b in history[sym] if b.day == day)
-    trades, quotes = full_day(build(sym, bar))
+    trades, _ = full_day(build(sym, bar))
     assert_envelope(sym, bar, trades)
 
 
@@ -102,7 +105,7 @@ def test_tick_level_envelope_on_random_days(history: dict[str, list[DailyBar]], 
     sym = data.draw(st.sampled_from(sorted(history)))
     bar = data.draw(st.sampled_from(history[sym]))
     seed = data.draw(st.integers(0, 2**31))
-    trades, quotes = full_day(build(sym, bar, seed))
+    trades, _ = full_day(build(sym, bar, seed))
     assert_envelope(sym, bar, trades)
     # every print of at least one share when there is volume to share out
     if bar.volume >= len(trades):

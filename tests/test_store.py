@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -17,6 +15,8 @@ from trii_term.store.bars import bars
 from trii_term.store.db import Store, StoreError, StoreLocked, StoreTooNew
 from trii_term.store.history import history_range, import_shipped_history, load_instruments
 from trii_term.store.writer import StoreWriter
+
+from .conftest import store_held_by_another_process
 
 
 def utc(*parts: int) -> int:
@@ -66,23 +66,13 @@ def test_a_damaged_file_gets_a_clear_message(tmp_path: Path) -> None:
 def test_a_store_held_by_another_process_says_who(tmp_path: Path) -> None:
     path = tmp_path / "s.duckdb"
     Store.open(path).close()
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); time.sleep(60)",
-         str(path)],
-        stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+    with store_held_by_another_process(path) as holder:
         with pytest.raises(StoreLocked) as info:
             Store.open(path)
         assert info.value.pid == holder.pid
         assert "--data-dir" in str(info.value)
         with pytest.raises(StoreLocked):  # read-only cannot share with a writer either
             Store.open(path, read_only=True)
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 # -- shipped history ----------------------------------------------------------------------------
@@ -101,8 +91,7 @@ def test_shipped_history_imports_once_with_the_right_columns(store: Store) -> No
     # the real AAPL bar of 2013-03-01 (volume and adjusted close in their own columns)
     assert row is not None
     assert row == pytest.approx((438.0, 438.1799, 429.98, 430.47, 19_730_300, 56.137353095488))
-    spx = store.con.execute(
-        "SELECT close FROM bars WHERE symbol = 'SPX' AND ts = '1999-01-04'").fetchone()
+    spx = store.con.execute("SELECT close FROM bars WHERE symbol = 'SPX' AND ts = '1999-01-04'").fetchone()
     assert spx is not None and spx[0] == pytest.approx(1228.099976)
     instruments = load_instruments(store.con)
     assert instruments["SPX"].kind.value == "index" and instruments["AAPL"].currency == "USD"
@@ -119,17 +108,26 @@ def test_writer_stores_trades_and_quotes_and_accounts_for_them(store: Store) -> 
     w = StoreWriter(store, flush_interval=0.05)
     w.start()
     t0 = utc(2013, 3, 1, 14, 30)
-    w.on_batch(_batch([
-        Quote(t0, "AAPL", 437.9, 438.0, 100, 200),
-        Trade(t0 + 1_000, "AAPL", 438.0, 300),
-        Trade(t0 + 2_000, "MSFT", 27.8, 50),
-    ]))
+    w.on_batch(
+        _batch(
+            [
+                Quote(t0, "AAPL", 437.9, 438.0, 100, 200),
+                Trade(t0 + 1_000, "AAPL", 438.0, 300),
+                Trade(t0 + 2_000, "MSFT", 27.8, 50),
+            ]
+        )
+    )
     assert w.flush()
     w.stop()
     ticks = store.con.execute("SELECT ts, symbol, price, size, source FROM ticks ORDER BY ts").fetchall()
-    assert [(t[1], t[2], t[3], t[4]) for t in ticks] == [("AAPL", 438.0, 300, "replay"), ("MSFT", 27.8, 50, "replay")]
+    assert [(t[1], t[2], t[3], t[4]) for t in ticks] == [
+        ("AAPL", 438.0, 300, "replay"),
+        ("MSFT", 27.8, 50, "replay"),
+    ]
     assert ticks[0][0] == datetime(2013, 3, 1, 14, 30, 0, 1)  # ns -> µs, UTC
-    assert store.con.execute("SELECT bid, ask, bid_size, ask_size FROM quotes").fetchall() == [(437.9, 438.0, 100, 200)]
+    assert store.con.execute("SELECT bid, ask, bid_size, ask_size FROM quotes").fetchall() == [
+        (437.9, 438.0, 100, 200)
+    ]
     s = w.stats
     assert (s.trades, s.quotes, s.symbols) == (2, 1, {"AAPL", "MSFT"})
     assert s.first_ts == t0 and s.last_ts == t0 + 2_000
@@ -203,20 +201,29 @@ def _ticks(store: Store, rows: list[tuple[int, str, float, float]]) -> None:
 def test_intraday_bars_from_ticks_by_hand(store: Store) -> None:
     import_shipped_history(store.con, shipped_data_dir())
     # 2013-03-04 is after the shipped stock history: only ticks make its bars
-    _ticks(store, [
-        (utc(2013, 3, 4, 14, 30, 5), "AAPL", 10.0, 100),   # 09:30:05 EST
-        (utc(2013, 3, 4, 14, 30, 40), "AAPL", 12.0, 50),
-        (utc(2013, 3, 4, 14, 30, 59), "AAPL", 9.5, 5),
-        (utc(2013, 3, 4, 14, 31, 10), "AAPL", 11.0, 10),   # 09:31
-        (utc(2013, 3, 4, 14, 36, 0), "AAPL", 11.5, 1),     # 09:36 (second 5m bar)
-        (utc(2013, 3, 4, 15, 29, 59), "AAPL", 9.0, 7),     # 10:29:59 (still the 09:30 hour)
-        (utc(2013, 3, 4, 15, 30, 0), "AAPL", 13.0, 3),     # 10:30 (the next hour)
-        (utc(2013, 3, 4, 14, 30, 7), "MSFT", 27.0, 1),
-    ])
+    _ticks(
+        store,
+        [
+            (utc(2013, 3, 4, 14, 30, 5), "AAPL", 10.0, 100),  # 09:30:05 EST
+            (utc(2013, 3, 4, 14, 30, 40), "AAPL", 12.0, 50),
+            (utc(2013, 3, 4, 14, 30, 59), "AAPL", 9.5, 5),
+            (utc(2013, 3, 4, 14, 31, 10), "AAPL", 11.0, 10),  # 09:31
+            (utc(2013, 3, 4, 14, 36, 0), "AAPL", 11.5, 1),  # 09:36 (second 5m bar)
+            (utc(2013, 3, 4, 15, 29, 59), "AAPL", 9.0, 7),  # 10:29:59 (still the 09:30 hour)
+            (utc(2013, 3, 4, 15, 30, 0), "AAPL", 13.0, 3),  # 10:30 (the next hour)
+            (utc(2013, 3, 4, 14, 30, 7), "MSFT", 27.0, 1),
+        ],
+    )
     m1 = bars(store.con, "AAPL", "1m")
     first = m1.row(0, named=True)
     assert first["ts"] == datetime(2013, 3, 4, 9, 30)
-    assert (first["open"], first["high"], first["low"], first["close"], first["volume"]) == (10.0, 12.0, 9.5, 9.5, 155.0)
+    assert (first["open"], first["high"], first["low"], first["close"], first["volume"]) == (
+        10.0,
+        12.0,
+        9.5,
+        9.5,
+        155.0,
+    )
     assert m1["ts"].to_list()[1] == datetime(2013, 3, 4, 9, 31)
     assert set(m1["source"]) == {"ticks"}
 
@@ -238,19 +245,27 @@ def test_intraday_bars_from_ticks_by_hand(store: Store) -> None:
     last2 = bars(store.con, "AAPL", "1m", last=2)
     assert last2["ts"].to_list() == [datetime(2013, 3, 4, 10, 29), datetime(2013, 3, 4, 10, 30)]
 
-    window = bars(store.con, "AAPL", "1m", start=datetime(2013, 3, 4, 14, 31, tzinfo=UTC),
-                  end=datetime(2013, 3, 4, 14, 40, tzinfo=UTC))
+    window = bars(
+        store.con,
+        "AAPL",
+        "1m",
+        start=datetime(2013, 3, 4, 14, 31, tzinfo=UTC),
+        end=datetime(2013, 3, 4, 14, 40, tzinfo=UTC),
+    )
     assert window["ts"].to_list() == [datetime(2013, 3, 4, 9, 31), datetime(2013, 3, 4, 9, 36)]
 
 
 def test_daily_bars_merge_history_with_ticks(store: Store) -> None:
     import_shipped_history(store.con, shipped_data_dir())
-    _ticks(store, [
-        (utc(2013, 3, 1, 15, 0), "AAPL", 999.0, 1),      # a day the history has: history wins
-        (utc(2013, 3, 4, 14, 30), "AAPL", 420.0, 10),    # the next day: from ticks
-        (utc(2013, 3, 4, 20, 59), "AAPL", 425.0, 20),
-        (utc(2013, 3, 5, 0, 30), "AAPL", 426.0, 5),      # 19:30 ET, post-market of 03-04
-    ])
+    _ticks(
+        store,
+        [
+            (utc(2013, 3, 1, 15, 0), "AAPL", 999.0, 1),  # a day the history has: history wins
+            (utc(2013, 3, 4, 14, 30), "AAPL", 420.0, 10),  # the next day: from ticks
+            (utc(2013, 3, 4, 20, 59), "AAPL", 425.0, 20),
+            (utc(2013, 3, 5, 0, 30), "AAPL", 426.0, 5),  # 19:30 ET, post-market of 03-04
+        ],
+    )
     d = bars(store.con, "AAPL", "1d", start=date(2013, 2, 28))
     assert d["ts"].to_list() == [datetime(2013, 2, 28), datetime(2013, 3, 1), datetime(2013, 3, 4)]
     assert d["source"].to_list() == ["history", "history", "ticks"]
@@ -265,12 +280,15 @@ def test_bars_follow_daylight_saving_and_other_markets(store: Store) -> None:
     from trii_term.store.history import upsert_instruments
 
     upsert_instruments(store.con, [Instrument("INFY", "Infosys", "NSE", "NSE", "INR")], source="test")
-    _ticks(store, [
-        (utc(2013, 3, 8, 14, 30), "IBM", 1.0, 1),    # 09:30 EST
-        (utc(2013, 3, 11, 13, 30), "IBM", 2.0, 1),   # 09:30 EDT: DST began on 2013-03-10
-        (utc(2013, 3, 11, 3, 45), "INFY", 3.0, 1),   # 09:15 IST
-        (utc(2013, 3, 11, 4, 44), "INFY", 4.0, 1),   # 10:14 IST (same NSE hour)
-    ])
+    _ticks(
+        store,
+        [
+            (utc(2013, 3, 8, 14, 30), "IBM", 1.0, 1),  # 09:30 EST
+            (utc(2013, 3, 11, 13, 30), "IBM", 2.0, 1),  # 09:30 EDT: DST began on 2013-03-10
+            (utc(2013, 3, 11, 3, 45), "INFY", 3.0, 1),  # 09:15 IST
+            (utc(2013, 3, 11, 4, 44), "INFY", 4.0, 1),  # 10:14 IST (same NSE hour)
+        ],
+    )
     h = bars(store.con, "IBM", "1h")
     assert h["ts"].to_list() == [datetime(2013, 3, 8, 9, 30), datetime(2013, 3, 11, 9, 30)]
     d = bars(store.con, "IBM", "1d")

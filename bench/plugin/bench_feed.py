@@ -11,7 +11,12 @@ import time
 from collections.abc import Iterable
 
 from trii_term.domain import (
-    FeedState, FeedStatus, Instrument, MarketBatch, Quote, Trade,
+    FeedState,
+    FeedStatus,
+    Instrument,
+    MarketBatch,
+    Quote,
+    Trade,
 )
 
 PERIOD = 0.02
@@ -25,8 +30,9 @@ class SyntheticFeed:
         self._bus = ctx.bus
         n = int(os.environ.get("TRII_BENCH_SYMBOLS", "500"))
         self.rate = float(os.environ.get("TRII_BENCH_RATE", "10"))
-        self._instruments = {f"S{i:03d}": Instrument(f"S{i:03d}", f"Synthetic {i}", "NYSE", "US", "USD")
-                             for i in range(n)}
+        self._instruments = {
+            f"S{i:03d}": Instrument(f"S{i:03d}", f"Synthetic {i}", "NYSE", "US", "USD") for i in range(n)
+        }
         self._subscribed: list[str] = []
         self._price = {s: 100.0 + i for i, s in enumerate(self._instruments)}
         self._status = FeedStatus(self.name, FeedState.CONNECTING)

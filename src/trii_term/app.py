@@ -37,10 +37,28 @@ def _help(inv: Invocation) -> None:
 
 
 UI_COMMANDS: tuple[Command, ...] = (
-    Command("ui.quit", ("quit",), "Quit (everything recorded is saved first)", _quit,
-            aliases=(("exit",),), key="ctrl+q", key_label="Quit", needs_ui=True, group="Workstation"),
-    Command("ui.help", ("help",), "Show every command and its keys", _help, aliases=(("keys",),),
-            key="f1,question_mark", key_label="Help", needs_ui=True, group="Workstation"),
+    Command(
+        "ui.quit",
+        ("quit",),
+        "Quit (everything recorded is saved first)",
+        _quit,
+        aliases=(("exit",),),
+        key="ctrl+q",
+        key_label="Quit",
+        needs_ui=True,
+        group="Workstation",
+    ),
+    Command(
+        "ui.help",
+        ("help",),
+        "Show every command and its keys",
+        _help,
+        aliases=(("keys",),),
+        key="f1,question_mark",
+        key_label="Help",
+        needs_ui=True,
+        group="Workstation",
+    ),
 )
 
 
@@ -69,9 +87,19 @@ class TriiTermApp(App[int]):
 
     def on_mount(self) -> None:
         if self.keymap:
-            unknown = sorted(set(self.keymap) - {c.id for c in self.session.commands}
-                             - {"table.up", "table.down", "table.page-up", "table.page-down",
-                                "table.first", "table.last", "help.close"})
+            unknown = sorted(
+                set(self.keymap)
+                - {c.id for c in self.session.commands}
+                - {
+                    "table.up",
+                    "table.down",
+                    "table.page-up",
+                    "table.page-down",
+                    "table.first",
+                    "table.last",
+                    "help.close",
+                }
+            )
             self.set_keymap(self.keymap)
             if unknown:
                 self.message(f"[keys] has unknown ids {', '.join(unknown)}; see help for the ids.", "warning")
@@ -89,8 +117,11 @@ class TriiTermApp(App[int]):
             return
         except Exception as exc:
             log.exception("start-up failed")
-            self.exit(1, return_code=1,
-                      message=f"trii-term could not start: {exc}. Details: {self.session.paths.log_file}")
+            self.exit(
+                1,
+                return_code=1,
+                message=f"trii-term could not start: {exc}. Details: {self.session.paths.log_file}",
+            )
             return
         lists = self.session.watchlists
         assert lists is not None
@@ -202,6 +233,9 @@ class TriiTermApp(App[int]):
 
     def prompt(self, text: str) -> None:
         self.push_screen(TriiPalette(prefill=text))
+
+    def select_symbol(self, symbol: str) -> None:
+        self.workstation.watchlist.table.select_symbol(symbol)
 
     def quit(self) -> None:
         self.call_later(self.action_quit)

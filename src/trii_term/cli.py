@@ -20,16 +20,23 @@ EXIT_USAGE = 2
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
-                        help="config file (default: $TRII_TERM_CONFIG or the user config dir)")
-    common.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS,
-                        help="folder for the store, logs and caches (default: $TRII_TERM_DATA_DIR "
-                             "or the user data dir)")
+    common.add_argument(
+        "--config",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help="config file (default: $TRII_TERM_CONFIG or the user config dir)",
+    )
+    common.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="folder for the store, logs and caches (default: $TRII_TERM_DATA_DIR or the user data dir)",
+    )
 
     parser = argparse.ArgumentParser(
         prog="trii-term",
         description="A keyboard-first trading workstation for the terminal. With no command it "
-                    "opens the workstation (offline defaults: replay feed, local DuckDB store).",
+        "opens the workstation (offline defaults: replay feed, local DuckDB store).",
         parents=[common],
         epilog="Keys in the workstation: ctrl+p command palette, F1 help, ctrl+q quit.",
     )
@@ -39,18 +46,24 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("run", parents=[common], help="open the workstation (the default)")
 
     rec = sub.add_parser(
-        "record", parents=[common], help="stream the configured feed into the store, headless",
+        "record",
+        parents=[common],
+        help="stream the configured feed into the store, headless",
         description="Stream the configured provider into the store until --seconds pass or ctrl+c, "
-                    "then print what was stored. Nothing queued is lost on ctrl+c.",
+        "then print what was stored. Nothing queued is lost on ctrl+c.",
     )
     rec.add_argument("--symbols", metavar="A,B", help="symbols to record (default: every watchlist symbol)")
-    rec.add_argument("--seconds", type=float, metavar="N", help="stop after N seconds (default: until ctrl+c)")
+    rec.add_argument(
+        "--seconds", type=float, metavar="N", help="stop after N seconds (default: until ctrl+c)"
+    )
     rec.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     sub.add_parser(
-        "doctor", parents=[common], help="check this machine and setup; say what to fix",
+        "doctor",
+        parents=[common],
+        help="check this machine and setup; say what to fix",
         description="Check versions, config, data dir, store, terminal and keyring. Exit 0 when the "
-                    "workstation can run on its defaults.",
+        "workstation can run on its defaults.",
     )
     return parser
 
@@ -87,8 +100,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_USAGE
         symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()] if args.symbols else None
         if args.symbols is not None and not symbols:
-            print("trii-term record: --symbols needs at least one symbol, e.g. --symbols AAPL,MSFT",
-                  file=sys.stderr)
+            print(
+                "trii-term record: --symbols needs at least one symbol, e.g. --symbols AAPL,MSFT",
+                file=sys.stderr,
+            )
             return EXIT_USAGE
         from trii_term.record import run_record
 

@@ -25,7 +25,11 @@ class ConfigError(Exception):
     """A problem in the config file, with where it is and what to do."""
 
     def __init__(
-        self, message: str, *, key: str | None = None, line: int | None = None,
+        self,
+        message: str,
+        *,
+        key: str | None = None,
+        line: int | None = None,
         path: Path | None = None,
     ) -> None:
         super().__init__(message)
@@ -94,8 +98,13 @@ Check = Callable[[Any], Any]  # returns the converted value or raises ValueError
 
 def _toml_type(value: Any) -> str:
     return {
-        bool: "a boolean", int: "an integer", float: "a float", str: "a string",
-        list: "an array", dict: "a table", date: "a date",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a float",
+        str: "a string",
+        list: "an array",
+        dict: "a table",
+        date: "a date",
     }.get(type(value), type(value).__name__)
 
 
@@ -243,8 +252,11 @@ def parse_config(text: str, path: Path | None = None) -> Config:
 
 
 def _validate(
-    raw: Mapping[str, Any], schema: Mapping[str, Any], prefix: str,
-    lines: Mapping[str, int], path: Path | None,
+    raw: Mapping[str, Any],
+    schema: Mapping[str, Any],
+    prefix: str,
+    lines: Mapping[str, int],
+    path: Path | None,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in raw.items():
@@ -261,7 +273,9 @@ def _validate(
             if not isinstance(value, dict):
                 raise ConfigError(
                     f"must be a table ([{dotted}]), not {_toml_type(value)}",
-                    key=dotted, line=_line_of(lines, dotted), path=path,
+                    key=dotted,
+                    line=_line_of(lines, dotted),
+                    path=path,
                 )
             out[key] = _validate(value, spec, f"{dotted}.", lines, path)
         else:
@@ -281,7 +295,9 @@ def _line_of(lines: Mapping[str, int], dotted: str) -> int | None:
 
 
 _HEADER_RE = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
-_KEY_RE = re.compile(r"""^\s*((?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*'))*)\s*=""")
+_KEY_RE = re.compile(
+    r"""^\s*((?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*'))*)\s*="""
+)
 
 
 def _split_key(key: str) -> list[str]:
@@ -312,7 +328,7 @@ def _key_lines(text: str) -> dict[str, int]:
             parts = table + _split_key(key.group(1))
             for i in range(1, len(parts) + 1):
                 lines.setdefault(".".join(parts[:i]), number)
-            value = line[key.end():].split("#")[0]
+            value = line[key.end() :].split("#")[0]
             depth = max(0, value.count("[") - value.count("]"))
     return lines
 

@@ -54,7 +54,9 @@ def collect(paths: Paths) -> tuple[list[Check], bool]:
     config_check, config = _config(paths)
     checks.append(config_check)
     checks.append(_data_dir(paths))
-    store_path = (config.store.path if config is not None and config.store.path else None) or paths.default_store
+    store_path = (
+        config.store.path if config is not None and config.store.path else None
+    ) or paths.default_store
     checks.append(_store(store_path))
     checks.append(_history())
     checks.append(_timezones())
@@ -74,8 +76,12 @@ def _versions() -> Check:
     py = f"Python {platform.python_version()}"
     detail = f"trii-term {__version__}, {py}; " + ", ".join(found)
     if missing:
-        return Check(PROBLEM, "versions", detail + f"; missing: {', '.join(missing)}",
-                     "reinstall: pip install --force-reinstall trii-term")
+        return Check(
+            PROBLEM,
+            "versions",
+            detail + f"; missing: {', '.join(missing)}",
+            "reinstall: pip install --force-reinstall trii-term",
+        )
     return Check(OK, "versions", detail)
 
 
@@ -97,14 +103,22 @@ def _data_dir(paths: Paths) -> Check:
     where = f"{d} (from {paths.data_dir_source})"
     probe = d if d.exists() else next((p for p in d.parents if p.exists()), None)
     if probe is None or not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
-        return Check(PROBLEM, "data dir", f"{where}: not writable",
-                     "choose a writable folder with --data-dir or TRII_TERM_DATA_DIR")
+        return Check(
+            PROBLEM,
+            "data dir",
+            f"{where}: not writable",
+            "choose a writable folder with --data-dir or TRII_TERM_DATA_DIR",
+        )
     if not d.exists():
         return Check(OK, "data dir", f"{where}: will be created on first run")
     free = shutil.disk_usage(d).free
     if free < 200_000_000:
-        return Check(WARN, "data dir", f"{where}: only {free / 1e6:.0f} MB free",
-                     "free some space: recorded ticks grow the store")
+        return Check(
+            WARN,
+            "data dir",
+            f"{where}: only {free / 1e6:.0f} MB free",
+            "free some space: recorded ticks grow the store",
+        )
     return Check(OK, "data dir", f"{where}: writable, {free / 1e9:.1f} GB free")
 
 
@@ -119,9 +133,13 @@ def _store(path: Path) -> Check:
         store = Store.open(path, read_only=True)
     except StoreLocked as exc:
         who = f"PID {exc.pid}" if exc.pid else "another process"
-        return Check(WARN, "store", f"{path} ({size / 1e6:.1f} MB): in use by {who}",
-                     "fine while that trii-term runs; a second workstation would run on a temporary "
-                     "in-memory store and `record` would refuse")
+        return Check(
+            WARN,
+            "store",
+            f"{path} ({size / 1e6:.1f} MB): in use by {who}",
+            "fine while that trii-term runs; a second workstation would run on a temporary "
+            "in-memory store and `record` would refuse",
+        )
     except StoreError as exc:
         return Check(PROBLEM, "store", str(exc))
     try:
@@ -131,8 +149,12 @@ def _store(path: Path) -> Check:
         counts = f"{ticks[0] if ticks else 0:,} ticks, {quotes[0] if quotes else 0:,} quotes"
     except Exception as exc:
         store.close()
-        return Check(PROBLEM, "store", f"{path}: cannot be read ({exc})",
-                     "move the file aside; trii-term creates a new one")
+        return Check(
+            PROBLEM,
+            "store",
+            f"{path}: cannot be read ({exc})",
+            "move the file aside; trii-term creates a new one",
+        )
     store.close()
     from trii_term.store.migrations import LATEST
 
@@ -146,8 +168,12 @@ def _history() -> Check:
     d = shipped_data_dir()
     missing = [f.name for f in SHIPPED_FILES if not (d / f.name).is_file()]
     if missing:
-        return Check(PROBLEM, "history", f"{d}: missing {', '.join(missing)}",
-                     "reinstall trii-term: the replay feed needs its shipped history")
+        return Check(
+            PROBLEM,
+            "history",
+            f"{d}: missing {', '.join(missing)}",
+            "reinstall trii-term: the replay feed needs its shipped history",
+        )
     return Check(OK, "history", f"{d}: {len(SHIPPED_FILES)} files of real daily prices for the replay feed")
 
 
@@ -158,8 +184,12 @@ def _timezones() -> Check:
         ZoneInfo("America/New_York")
         ZoneInfo("Asia/Kolkata")
     except Exception as exc:
-        return Check(PROBLEM, "time zones", f"exchange time zones unavailable ({exc})",
-                     "pip install tzdata (or install the OS tz database)")
+        return Check(
+            PROBLEM,
+            "time zones",
+            f"exchange time zones unavailable ({exc})",
+            "pip install tzdata (or install the OS tz database)",
+        )
     return Check(OK, "time zones", "America/New_York, Asia/Kolkata available")
 
 
@@ -175,17 +205,27 @@ def _terminal() -> Check:
     from rich.console import Console
 
     system = Console(force_terminal=True).color_system if sys.stdout.isatty() else None
-    colours = {"truecolor": "truecolor", "256": "256 colours", "standard": "16 colours",
-               "windows": "16 colours"}.get(str(system), "unknown (not a terminal)")
+    colours = {
+        "truecolor": "truecolor",
+        "256": "256 colours",
+        "standard": "16 colours",
+        "windows": "16 colours",
+    }.get(str(system), "unknown (not a terminal)")
     detail = f"TERM={term or '(unset)'}, COLORTERM={colorterm or '(unset)'}, {colours}, {size_text}"
     if not term and sys.stdout.isatty():
         return Check(WARN, "terminal", detail, "set TERM (e.g. xterm-256color) so keys and colours work")
     if small:
-        return Check(WARN, "terminal", detail, "trii-term is designed for 80×24 or larger; enlarge the window")
+        return Check(
+            WARN, "terminal", detail, "trii-term is designed for 80×24 or larger; enlarge the window"
+        )
     if system == "standard":
-        return Check(WARN, "terminal", detail,
-                     "16 colours: everything still reads (signs and arrows carry meaning); "
-                     "over SSH set TERM=xterm-256color for more")
+        return Check(
+            WARN,
+            "terminal",
+            detail,
+            "16 colours: everything still reads (signs and arrows carry meaning); "
+            "over SSH set TERM=xterm-256color for more",
+        )
     return Check(OK, "terminal", detail)
 
 
@@ -194,8 +234,12 @@ def _keyring() -> Check:
         import keyring
         from keyring.errors import KeyringError
     except Exception as exc:
-        return Check(WARN, "keyring", f"keyring cannot be imported ({exc})",
-                     "not needed offline; reinstall trii-term before adding broker credentials")
+        return Check(
+            WARN,
+            "keyring",
+            f"keyring cannot be imported ({exc})",
+            "not needed offline; reinstall trii-term before adding broker credentials",
+        )
     try:
         backend = keyring.get_keyring()
     except Exception as exc:
@@ -213,10 +257,16 @@ def _keyring() -> Check:
     except (KeyringError, RuntimeError) as exc:
         return Check(WARN, "keyring", f"{name}: not usable ({exc})", _KEYRING_FIX)
     if "plaintext" in name.lower() or (isinstance(priority, int | float) and priority < 1):
-        return Check(WARN, "keyring", f"{name} (priority {priority}): works but is not a secure store",
-                     "prefer the OS keyring (Secret Service, macOS Keychain, Windows Credential Locker)")
+        return Check(
+            WARN,
+            "keyring",
+            f"{name} (priority {priority}): works but is not a secure store",
+            "prefer the OS keyring (Secret Service, macOS Keychain, Windows Credential Locker)",
+        )
     return Check(OK, "keyring", f"{name}: usable (broker credentials will be stored here)")
 
 
-_KEYRING_FIX = ("the offline defaults need no credentials; live brokers will. Install and unlock an OS "
-                "keyring (e.g. gnome-keyring with D-Bus), or set PYTHON_KEYRING_BACKEND")
+_KEYRING_FIX = (
+    "the offline defaults need no credentials; live brokers will. Install and unlock an OS "
+    "keyring (e.g. gnome-keyring with D-Bus), or set PYTHON_KEYRING_BACKEND"
+)

@@ -23,16 +23,27 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def run_record(
-    config: Config, paths: Paths, *, symbols: list[str] | None, seconds: float | None,
-    as_json: bool = False, out: TextIO | None = None,
+    config: Config,
+    paths: Paths,
+    *,
+    symbols: list[str] | None,
+    seconds: float | None,
+    as_json: bool = False,
+    out: TextIO | None = None,
 ) -> int:
-    return asyncio.run(record(config, paths, symbols=symbols, seconds=seconds, as_json=as_json,
-                              out=out or sys.stdout))
+    return asyncio.run(
+        record(config, paths, symbols=symbols, seconds=seconds, as_json=as_json, out=out or sys.stdout)
+    )
 
 
 async def record(
-    config: Config, paths: Paths, *, symbols: list[str] | None, seconds: float | None,
-    as_json: bool, out: TextIO,
+    config: Config,
+    paths: Paths,
+    *,
+    symbols: list[str] | None,
+    seconds: float | None,
+    as_json: bool,
+    out: TextIO,
 ) -> int:
     err = sys.stderr
     try:
@@ -83,17 +94,21 @@ def _summary(session: Session, out: TextIO, as_json: bool) -> None:
     first = from_ns(s.first_ts) if s.first_ts is not None else None
     last = from_ns(s.last_ts) if s.last_ts is not None else None
     if as_json:
-        json.dump({
-            "provider": session.provider_name,
-            "simulated": session.clock.simulated,
-            "store": str(session.store_path),
-            "ticks": s.trades,
-            "quotes": s.quotes,
-            "symbols": symbols,
-            "first": first.isoformat().replace("+00:00", "Z") if first else None,
-            "last": last.isoformat().replace("+00:00", "Z") if last else None,
-            "dropped": s.dropped,
-        }, out, indent=2)
+        json.dump(
+            {
+                "provider": session.provider_name,
+                "simulated": session.clock.simulated,
+                "store": str(session.store_path),
+                "ticks": s.trades,
+                "quotes": s.quotes,
+                "symbols": symbols,
+                "first": first.isoformat().replace("+00:00", "Z") if first else None,
+                "last": last.isoformat().replace("+00:00", "Z") if last else None,
+                "dropped": s.dropped,
+            },
+            out,
+            indent=2,
+        )
         out.write("\n")
         return
     market = session.market_of(symbols[0] if symbols else None)
@@ -104,8 +119,10 @@ def _summary(session: Session, out: TextIO, as_json: bool) -> None:
     if first and last:
         lo, hi = first.astimezone(market.tz), last.astimezone(market.tz)
         lines.append(f"  from  {lo:%Y-%m-%d %H:%M:%S} {market.tz_abbrev(lo)}")
-        lines.append(f"  to    {hi:%Y-%m-%d %H:%M:%S} {market.tz_abbrev(hi)}"
-                     + ("   (simulated time: replay)" if session.clock.simulated else ""))
+        lines.append(
+            f"  to    {hi:%Y-%m-%d %H:%M:%S} {market.tz_abbrev(hi)}"
+            + ("   (simulated time: replay)" if session.clock.simulated else "")
+        )
     lines.append(f"  into  {session.store_path}")
     if s.dropped:
         lines.append(f"  WARNING: {s.dropped:,} rows could not be written (see the log)")

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from trii_term.domain import (
     Market,
     MarketBatch,
     SessionDay,
+    SessionPhase,
 )
 from trii_term.feeds import Feed, FeedContext, UnknownFeed, feed_class
 from trii_term.paths import Paths, shipped_data_dir
@@ -40,6 +41,7 @@ from trii_term.watchlists import Watchlists
 log = logging.getLogger(__name__)
 
 DEFAULT_WATCHLIST = "Default"
+FEED_STALE_SECONDS = 15.0  # real seconds without market data, market open, before the feed is STALE
 
 
 class Session:
@@ -51,6 +53,7 @@ class Session:
         symbols: Sequence[str] | None = None,
         memory_fallback: bool = False,
         writer_flush_interval: float = 0.25,
+        feed_stale_after: float = FEED_STALE_SECONDS,
     ) -> None:
         self.config = config
         self.paths = paths
@@ -70,13 +73,17 @@ class Session:
         self.feed: Feed | None = None
         self.instruments: dict[str, Instrument] = {}
         self.watchlists: Watchlists | None = None  # type: ignore[assignment]
-        self.feed_status = FeedStatus(self.provider_name, FeedState.CONNECTING,
-                                      simulated=self.clock.simulated)
+        self.feed_status = FeedStatus(
+            self.provider_name, FeedState.CONNECTING, simulated=self.clock.simulated
+        )
         self._symbols_override = [s.upper() for s in symbols] if symbols else None
         self._memory_fallback = memory_fallback
         self._flush_interval = writer_flush_interval
         self._subscribed: set[str] = set()
         self._task: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self._feed_stale_after = feed_stale_after
+        self._last_data = time.monotonic()
         self._opening: concurrent.futures.Future[Store] | None = None
         self._unsubscribe: list = []
         self.started = False
@@ -121,7 +128,9 @@ class Session:
         """Start opening the store on a thread now (DuckDB releases the GIL while it works), so
         it overlaps with drawing the first screen. `start()` waits for it."""
         if self._opening is None and self.store is None:
-            self._opening = concurrent.futures.ThreadPoolExecutor(1, "trii-store-open").submit(self.open_store)
+            self._opening = concurrent.futures.ThreadPoolExecutor(1, "trii-store-open").submit(
+                self.open_store
+            )
 
     async def start(self) -> None:
         """Open the store, prepare the feed, load watchlists, start writing and streaming."""
@@ -132,7 +141,9 @@ class Session:
             await asyncio.to_thread(self.open_store)
         store = self.store
         assert store is not None
-        feed: Feed = self._feed_cls(FeedContext(self.bus, self.clock, self.config, store, self.paths.data_dir))
+        feed: Feed = self._feed_cls(
+            FeedContext(self.bus, self.clock, self.config, store, self.paths.data_dir)
+        )
         try:
             await feed.prepare()
         except ValueError as exc:  # a replay date the history cannot play, …
@@ -158,7 +169,8 @@ class Session:
             if bad:
                 raise ConfigError(
                     f"unknown symbol {', '.join(bad)} for the {self.provider_name} feed; "
-                    f"known: {', '.join(sorted(self.instruments))}", key="--symbols",
+                    f"known: {', '.join(sorted(self.instruments))}",
+                    key="--symbols",
                 )
 
         self.writer = StoreWriter(store, flush_interval=self._flush_interval)
@@ -166,12 +178,15 @@ class Session:
         self._unsubscribe += [
             self.bus.subscribe(MarketBatch, self.writer.on_batch),
             self.bus.subscribe(MarketBatch, self.quotes.on_batch),
+            self.bus.subscribe(MarketBatch, self._on_market),
             self.bus.subscribe(FeedStatus, self._on_feed_status),
             self.bus.subscribe(SessionDay, self._on_session_day),
         ]
         self.watchlists.on_change(self._resubscribe)
         self._resubscribe()
+        self._last_data = time.monotonic()
         self._task = asyncio.create_task(self._run_feed(feed), name=f"feed:{feed.name}")
+        self._watchdog = asyncio.create_task(self._watch_feed(), name="feed-watchdog")
         self.started = True
 
     async def _run_feed(self, feed: Feed) -> None:
@@ -181,11 +196,17 @@ class Session:
             raise
         except Exception as exc:
             log.exception("feed %s stopped with an error", feed.name)
-            self.bus.publish(FeedStatus(feed.name, FeedState.ERROR, f"{type(exc).__name__}: {exc}",
-                                        simulated=feed.simulated))
+            self.bus.publish(
+                FeedStatus(
+                    feed.name, FeedState.ERROR, f"{type(exc).__name__}: {exc}", simulated=feed.simulated
+                )
+            )
 
     async def stop(self) -> None:
         """Stop streaming, write everything still queued, close the store."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         if self._task is not None:
             self._task.cancel()
             done, _ = await asyncio.wait({self._task}, timeout=5.0)
@@ -202,6 +223,32 @@ class Session:
         self.started = False
 
     # -- listeners ---------------------------------------------------------------------------
+
+    def _on_market(self, batch: MarketBatch) -> None:
+        self._last_data = time.monotonic()
+
+    async def _watch_feed(self) -> None:
+        """A feed that says LIVE but has sent nothing for a while, with its market open, is
+        STALE — whatever the provider. It turns LIVE again with the next data."""
+        while True:
+            await asyncio.sleep(min(1.0, self._feed_stale_after / 2))
+            status = self.feed_status
+            quiet = time.monotonic() - self._last_data
+            if status.state is FeedState.LIVE and quiet > self._feed_stale_after and self._any_market_open():
+                self.bus.publish(
+                    FeedStatus(
+                        status.provider,
+                        FeedState.STALE,
+                        f"no data for {quiet:.0f}s while the market is open",
+                        simulated=status.simulated,
+                    )
+                )
+            elif status.state is FeedState.STALE and quiet < self._feed_stale_after:
+                self.bus.publish(FeedStatus(status.provider, FeedState.LIVE, simulated=status.simulated))
+
+    def _any_market_open(self) -> bool:
+        markets = {self.market_of(s) for s in self._subscribed}
+        return any(self.clock.phase(m) is SessionPhase.OPEN for m in markets)
 
     def _on_feed_status(self, status: FeedStatus) -> None:
         self.feed_status = status

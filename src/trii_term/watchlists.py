@@ -101,9 +101,7 @@ class Watchlists:
         for w in self.lists:
             if w.name.casefold() == want:
                 return w
-        raise WatchlistError(
-            f"There is no watchlist named {name!r}. Watchlists: {', '.join(self.names())}."
-        )
+        raise WatchlistError(f"There is no watchlist named {name!r}. Watchlists: {', '.join(self.names())}.")
 
     def all_symbols(self) -> list[str]:
         seen: dict[str, None] = {}
@@ -181,10 +179,12 @@ class Watchlists:
             raise WatchlistError(
                 f"{w.name!r} is the only watchlist; create another (watch new NAME) before deleting it."
             )
-        self._transaction([
-            ("DELETE FROM watchlist_items WHERE watchlist_id = ?", [w.id]),
-            ("DELETE FROM watchlists WHERE id = ?", [w.id]),
-        ])
+        self._transaction(
+            [
+                ("DELETE FROM watchlist_items WHERE watchlist_id = ?", [w.id]),
+                ("DELETE FROM watchlists WHERE id = ?", [w.id]),
+            ]
+        )
         index = self.lists.index(w)
         self.lists.remove(w)
         if self.active_id == w.id:
@@ -218,8 +218,9 @@ class Watchlists:
         return name
 
     def _insert(self, name: str, symbols: list[str], position: int) -> Watchlist:
-        row = one(self._con, "INSERT INTO watchlists (name, position) VALUES (?, ?) RETURNING id",
-                  [name, position])
+        row = one(
+            self._con, "INSERT INTO watchlists (name, position) VALUES (?, ?) RETURNING id", [name, position]
+        )
         assert row is not None
         w = Watchlist(int(row[0]), name, [])
         self._save_items(w, symbols, notify=False)
@@ -230,10 +231,12 @@ class Watchlists:
             ("DELETE FROM watchlist_items WHERE watchlist_id = ?", [w.id])
         ]
         if symbols:
-            statements.append((
-                "INSERT INTO watchlist_items SELECT ?, unnest(?), unnest(range(?))",
-                [w.id, symbols, len(symbols)],
-            ))
+            statements.append(
+                (
+                    "INSERT INTO watchlist_items SELECT ?, unnest(?), unnest(range(?))",
+                    [w.id, symbols, len(symbols)],
+                )
+            )
         self._transaction(statements)
         w.symbols = list(symbols)
         if notify:
@@ -282,8 +285,12 @@ def ordered_symbols(w: Watchlist, book: QuoteBookLike, now_ns: int | None = None
                 return None
             return float(now_ns - st.updated_ns)
         v = {
-            "last": st.last, "change": st.change, "pct": st.change_pct, "bid": st.bid,
-            "ask": st.ask, "volume": st.volume if st.last is not None else None,
+            "last": st.last,
+            "change": st.change,
+            "pct": st.change_pct,
+            "bid": st.bid,
+            "ask": st.ask,
+            "volume": st.volume if st.last is not None else None,
         }[col]
         return None if v is None else float(v)
 

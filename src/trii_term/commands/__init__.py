@@ -25,6 +25,13 @@ def core_registry() -> CommandRegistry:
 
 
 __all__ = [
-    "Arg", "Command", "CommandContext", "CommandError", "CommandRegistry", "Invocation",
-    "MissingArguments", "Result", "core_registry",
+    "Arg",
+    "Command",
+    "CommandContext",
+    "CommandError",
+    "CommandRegistry",
+    "Invocation",
+    "MissingArguments",
+    "Result",
+    "core_registry",
 ]

@@ -51,6 +51,9 @@ class UiPort(Protocol):
 
     def quit(self) -> None: ...
 
+    def select_symbol(self, symbol: str) -> None:
+        """Put the cursor on a symbol of the watchlist shown."""
+
 
 @dataclass
 class CommandContext:
@@ -208,9 +211,7 @@ class CommandRegistry:
                 raise MissingArguments(command, text or command.name)
             values[arg.name.lower()] = _convert(arg, taken, ctx)
         if rest:
-            raise CommandError(
-                f"{command.name} does not take {' '.join(rest)!r}. Usage: {command.usage}"
-            )
+            raise CommandError(f"{command.name} does not take {' '.join(rest)!r}. Usage: {command.usage}")
         return values
 
     # -- running ------------------------------------------------------------------------------
@@ -257,7 +258,9 @@ def _convert(arg: Arg, taken: list[str], ctx: CommandContext) -> Any:
         try:
             return int(value) if kind == "int" else float(value)
         except ValueError:
-            raise CommandError(f"{arg.name} must be a {'whole ' if kind == 'int' else ''}number (got {value!r}).") from None
+            raise CommandError(
+                f"{arg.name} must be a {'whole ' if kind == 'int' else ''}number (got {value!r})."
+            ) from None
     if kind == "date":
         try:
             return date.fromisoformat(value)

@@ -10,9 +10,7 @@ def _feed(inv: Invocation):  # type: ignore[no-untyped-def]
 
     feed = inv.session.feed
     if not isinstance(feed, ReplayFeed):
-        raise CommandError(
-            'The replay controls work only with the replay feed (feed.provider = "replay").'
-        )
+        raise CommandError('The replay controls work only with the replay feed (feed.provider = "replay").')
     return feed
 
 
@@ -52,11 +50,30 @@ def goto(inv: Invocation) -> Result:
 
 
 COMMANDS: tuple[Command, ...] = (
-    Command("replay.pause", ("replay", "pause"), "Pause or resume the replay clock", pause,
-            key="p", key_label="Pause", group="Replay"),
+    Command(
+        "replay.pause",
+        ("replay", "pause"),
+        "Pause or resume the replay clock",
+        pause,
+        key="p",
+        key_label="Pause",
+        group="Replay",
+    ),
     Command("replay.resume", ("replay", "resume"), "Resume the replay clock", resume, group="Replay"),
-    Command("replay.speed", ("replay", "speed"), "Set the replay speed (market seconds per second)",
-            speed, (Arg("SPEED", "number"),), group="Replay"),
-    Command("replay.goto", ("replay", "goto"), "Replay another day from its open", goto,
-            (Arg("DATE", "date"),), group="Replay"),
+    Command(
+        "replay.speed",
+        ("replay", "speed"),
+        "Set the replay speed (market seconds per second)",
+        speed,
+        (Arg("SPEED", "number"),),
+        group="Replay",
+    ),
+    Command(
+        "replay.goto",
+        ("replay", "goto"),
+        "Replay another day from its open",
+        goto,
+        (Arg("DATE", "date"),),
+        group="Replay",
+    ),
 )

@@ -14,8 +14,16 @@ from trii_term.watchlists import Watchlist, WatchlistError, ordered_symbols, sor
 
 # Columns in the order `watch sort` (with no column) cycles through, then back to "off".
 SORT_CYCLE = ("symbol", "last", "change", "pct", "bid", "ask", "volume", "age")
-SORT_WORDS = {"symbol": "symbol", "last": "last price", "change": "change", "pct": "% change",
-              "bid": "bid", "ask": "ask", "volume": "volume", "age": "quote age"}
+SORT_WORDS = {
+    "symbol": "symbol",
+    "last": "last price",
+    "change": "change",
+    "pct": "% change",
+    "bid": "bid",
+    "ask": "ask",
+    "volume": "volume",
+    "age": "quote age",
+}
 
 
 def _focused(inv: Invocation, given: str | None) -> str:
@@ -149,7 +157,9 @@ def reverse(inv: Invocation) -> Result:
         return Result(f"{w.name}: order reversed.")
     lists.set_sort(w.sort_column, not w.sort_desc)
     col = w.sort_column or ""
-    return Result(f"{w.name} sorted by {SORT_WORDS.get(col, col)} {'descending' if w.sort_desc else 'ascending'}.")
+    return Result(
+        f"{w.name} sorted by {SORT_WORDS.get(col, col)} {'descending' if w.sort_desc else 'ascending'}."
+    )
 
 
 @_guard
@@ -170,7 +180,9 @@ def rename(inv: Invocation) -> Result:
 def delete(inv: Invocation) -> Result:
     lists = inv.session.watchlists
     w = lists.delete(inv.args["name"])
-    return Result(f"Deleted watchlist {w.name!r} ({len(w.symbols)} symbols). Now showing {lists.active.name!r}.")
+    return Result(
+        f"Deleted watchlist {w.name!r} ({len(w.symbols)} symbols). Now showing {lists.active.name!r}."
+    )
 
 
 @_guard
@@ -191,11 +203,18 @@ def prev_list(inv: Invocation) -> Result:
     return Result(f"Watchlist {w.name!r}.")
 
 
+def select(inv: Invocation) -> Result:
+    sym: str = inv.args["symbol"]
+    w = inv.session.watchlists.active
+    if sym not in w.symbols:
+        raise CommandError(f"{sym} is not in watchlist {w.name!r}; add it with: watch add {sym}")
+    inv.ctx.ui.select_symbol(sym)  # type: ignore[union-attr]
+    return Result()
+
+
 def lists(inv: Invocation) -> Result:
     wl = inv.session.watchlists
-    parts = [
-        f"{'▸' if w.id == wl.active_id else ' '}{w.name} ({len(w.symbols)})" for w in wl.lists
-    ]
+    parts = [f"{'▸' if w.id == wl.active_id else ' '}{w.name} ({len(w.symbols)})" for w in wl.lists]
     return Result("Watchlists: " + "  ".join(parts))
 
 
@@ -208,36 +227,139 @@ SYMBOLS = Arg("SYMBOL", "symbols", help="one or more symbols, e.g. AAPL MSFT")
 NAME = Arg("NAME", "text", help="a watchlist name")
 
 COMMANDS: tuple[Command, ...] = (
-    Command("watch.add", ("watch", "add"), "Add symbols to the watchlist", add,
-            (SYMBOLS,), aliases=(("wa",),), key="a,insert", key_label="Add", group="Watchlist"),
-    Command("watch.remove", ("watch", "remove"), "Remove a symbol (default: the highlighted row)",
-            remove, (Arg("SYMBOL", "symbols", optional=True),), aliases=(("watch", "rm"),),
-            key="delete,x", key_label="Remove", group="Watchlist"),
-    Command("watch.move-up", ("watch", "up"), "Move a symbol one row up", move_up,
-            (Arg("SYMBOL", "symbol", optional=True),), key="shift+up,K", group="Watchlist"),
-    Command("watch.move-down", ("watch", "down"), "Move a symbol one row down", move_down,
-            (Arg("SYMBOL", "symbol", optional=True),), key="shift+down,J", group="Watchlist"),
-    Command("watch.move", ("watch", "move"), "Move a symbol to a row (number, top or bottom)", move,
-            (SYMBOL, Arg("POSITION", "word")), group="Watchlist"),
-    Command("watch.sort", ("watch", "sort"),
-            "Sort by a column (symbol last change pct bid ask volume age), or off; no column cycles",
-            sort, (Arg("COLUMN", "word", optional=True), Arg("DIRECTION", "choice", optional=True,
-                                                              choices=("asc", "desc"))),
-            key="s", key_label="Sort", group="Watchlist"),
-    Command("watch.reverse", ("watch", "reverse"), "Reverse the sort direction (or the order)",
-            reverse, key="S", group="Watchlist"),
-    Command("watch.new", ("watch", "new"), "Create a watchlist and show it", new, (NAME,),
-            key="n", group="Watchlist"),
-    Command("watch.rename", ("watch", "rename"), "Rename the watchlist shown", rename, (NAME,),
-            key="R", prefill=lambda ctx: f"watch rename {_active_name(ctx)}", group="Watchlist"),
-    Command("watch.delete", ("watch", "delete"), "Delete a watchlist (type its name to confirm)",
-            delete, (NAME,), prefill=lambda ctx: f"watch delete {_active_name(ctx)}",
-            group="Watchlist"),
-    Command("watch.switch", ("watch", "switch"), "Show another watchlist by name", switch, (NAME,),
-            aliases=(("watch", "use"),), key="w", key_label="Lists", group="Watchlist"),
-    Command("watch.next", ("watch", "next"), "Show the next watchlist", next_list,
-            key="right_square_bracket", group="Watchlist"),
-    Command("watch.prev", ("watch", "prev"), "Show the previous watchlist", prev_list,
-            key="left_square_bracket", group="Watchlist"),
+    Command(
+        "watch.add",
+        ("watch", "add"),
+        "Add symbols to the watchlist",
+        add,
+        (SYMBOLS,),
+        aliases=(("wa",),),
+        key="a,insert",
+        key_label="Add",
+        group="Watchlist",
+    ),
+    Command(
+        "watch.remove",
+        ("watch", "remove"),
+        "Remove a symbol (default: the highlighted row)",
+        remove,
+        (Arg("SYMBOL", "symbols", optional=True),),
+        aliases=(("watch", "rm"),),
+        key="delete,x",
+        key_label="Remove",
+        group="Watchlist",
+    ),
+    Command(
+        "watch.move-up",
+        ("watch", "up"),
+        "Move a symbol one row up",
+        move_up,
+        (Arg("SYMBOL", "symbol", optional=True),),
+        key="shift+up,K",
+        group="Watchlist",
+    ),
+    Command(
+        "watch.move-down",
+        ("watch", "down"),
+        "Move a symbol one row down",
+        move_down,
+        (Arg("SYMBOL", "symbol", optional=True),),
+        key="shift+down,J",
+        group="Watchlist",
+    ),
+    Command(
+        "watch.move",
+        ("watch", "move"),
+        "Move a symbol to a row (number, top or bottom)",
+        move,
+        (SYMBOL, Arg("POSITION", "word")),
+        group="Watchlist",
+    ),
+    Command(
+        "watch.sort",
+        ("watch", "sort"),
+        "Sort by a column (symbol last change pct bid ask volume age), or off; no column cycles",
+        sort,
+        (
+            Arg("COLUMN", "word", optional=True),
+            Arg("DIRECTION", "choice", optional=True, choices=("asc", "desc")),
+        ),
+        key="s",
+        key_label="Sort",
+        group="Watchlist",
+    ),
+    Command(
+        "watch.reverse",
+        ("watch", "reverse"),
+        "Reverse the sort direction (or the order)",
+        reverse,
+        key="S",
+        group="Watchlist",
+    ),
+    Command(
+        "watch.new",
+        ("watch", "new"),
+        "Create a watchlist and show it",
+        new,
+        (NAME,),
+        key="n",
+        group="Watchlist",
+    ),
+    Command(
+        "watch.rename",
+        ("watch", "rename"),
+        "Rename the watchlist shown",
+        rename,
+        (NAME,),
+        key="R",
+        prefill=lambda ctx: f"watch rename {_active_name(ctx)}",
+        group="Watchlist",
+    ),
+    Command(
+        "watch.delete",
+        ("watch", "delete"),
+        "Delete a watchlist (type its name to confirm)",
+        delete,
+        (NAME,),
+        prefill=lambda ctx: f"watch delete {_active_name(ctx)}",
+        group="Watchlist",
+    ),
+    Command(
+        "watch.switch",
+        ("watch", "switch"),
+        "Show another watchlist by name",
+        switch,
+        (NAME,),
+        aliases=(("watch", "use"),),
+        key="w",
+        key_label="Lists",
+        group="Watchlist",
+    ),
+    Command(
+        "watch.next",
+        ("watch", "next"),
+        "Show the next watchlist",
+        next_list,
+        key="right_square_bracket",
+        group="Watchlist",
+    ),
+    Command(
+        "watch.prev",
+        ("watch", "prev"),
+        "Show the previous watchlist",
+        prev_list,
+        key="left_square_bracket",
+        group="Watchlist",
+    ),
     Command("watch.lists", ("watch", "lists"), "List the watchlists", lists, group="Watchlist"),
+    Command(
+        "watch.select",
+        ("watch", "select"),
+        "Move the cursor to a symbol",
+        select,
+        (SYMBOL,),
+        aliases=(("go",),),
+        needs_ui=True,
+        group="Watchlist",
+    ),
 )

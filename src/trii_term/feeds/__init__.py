@@ -91,8 +91,7 @@ def feed_class(name: str) -> type:
                 break
     if target is None:
         raise UnknownFeed(
-            f"no market-data provider named {name!r} is installed; available: "
-            f"{', '.join(available_feeds())}"
+            f"no market-data provider named {name!r} is installed; available: {', '.join(available_feeds())}"
         )
     module, _, attr = target.partition(":")
     return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]

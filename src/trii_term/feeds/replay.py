@@ -162,7 +162,7 @@ class ReplayFeed:
         if wanted is not None:
             if wanted not in set(self.calendar_days):
                 i = bisect.bisect_left(self.calendar_days, wanted)
-                near = [d.isoformat() for d in self.calendar_days[max(0, i - 1): i + 1]]
+                near = [d.isoformat() for d in self.calendar_days[max(0, i - 1) : i + 1]]
                 first, last = self.calendar_days[0], self.calendar_days[-1]
                 what = "a weekend" if wanted.weekday() >= 5 else "not a trading day in the history"
                 hint = f"nearest: {' or '.join(near)}" if near else f"history runs {first} to {last}"
@@ -207,7 +207,10 @@ class ReplayFeed:
             await self.prepare()
         assert self.start_day is not None
         day: date | None = self.start_day
-        self._set_status(FeedState.LIVE)
+        if self._clock.paused:  # paused before the first step: stay paused
+            self._set_status(FeedState.PAUSED, "replay paused")
+        else:
+            self._set_status(FeedState.LIVE)
         try:
             while day is not None:
                 await asyncio.to_thread(self._ensure_history, day)
@@ -304,8 +307,9 @@ class ReplayFeed:
     def _path(self, sym: str, bar: DailyBar, open_ns: int, close_ns: int) -> DayPath:
         inst = self._instruments[sym]
         is_index = inst.kind is InstrumentKind.INDEX
-        return day_path(sym, bar, open_ns, close_ns, self.seed, tick=float(inst.tick_size),
-                        with_quotes=not is_index)
+        return day_path(
+            sym, bar, open_ns, close_ns, self.seed, tick=float(inst.tick_size), with_quotes=not is_index
+        )
 
     def _day_start(self, sym: str, day: date, open_ns: int) -> DayStats:
         """Open a symbol's day at the open: its cursor and the stats a provider sends."""
@@ -366,4 +370,3 @@ class ReplayFeed:
     def _set_status(self, state: FeedState, reason: str = "") -> None:
         self._status = FeedStatus(self.name, state, reason, simulated=True)
         self._bus.publish(self._status)
-

@@ -231,8 +231,9 @@ class DayPath:
                 below = rng.randint(0, ticks)
                 bid = self._round(p - below * tick)
                 ask = self._round(bid + ticks * tick)
-                quotes.append(Quote(qt, sym, bid, ask,
-                                    100.0 * rng.randint(1, 30), 100.0 * rng.randint(1, 30)))
+                quotes.append(
+                    Quote(qt, sym, bid, ask, 100.0 * rng.randint(1, 30), 100.0 * rng.randint(1, 30))
+                )
         return trades, quotes
 
     def first_segment_at(self, ts_ns: int) -> int:
@@ -243,10 +244,16 @@ class DayPath:
 
 
 def day_path(
-    symbol: str, bar: DailyBar, open_ns: int, close_ns: int, seed: int, *,
-    tick: float = 0.01, with_quotes: bool = True, intensity: float | None = None,
+    symbol: str,
+    bar: DailyBar,
+    open_ns: int,
+    close_ns: int,
+    seed: int,
+    *,
+    tick: float = 0.01,
+    with_quotes: bool = True,
+    intensity: float | None = None,
 ) -> DayPath:
     if intensity is None:
         intensity = STOCK_TRADES_PER_MINUTE if with_quotes else INDEX_TICKS_PER_MINUTE
     return DayPath(PathSpec(symbol, bar, open_ns, close_ns, seed, tick, with_quotes, intensity))
-

@@ -35,7 +35,9 @@ class HelpScreen(ModalScreen[None]):
             keys = key_display(self._keymap.get(cmd.id, cmd.key or ""))
             table.add_row(Text(keys, style="bold"), cmd.usage, cmd.summary)
         table.add_row("", "", "")
-        table.add_row(Text("ctrl+p", style="bold"), "", "command palette: type any command with its arguments")
+        table.add_row(
+            Text("ctrl+p", style="bold"), "", "command palette: type any command with its arguments"
+        )
         table.add_row(Text("↑↓ pgup pgdn", style="bold"), "", "move in the watchlist (also j/k, g/G)")
         with VerticalScroll(id="help-body"):
             yield Static(Text("trii-term — keys and commands   (Esc closes)", style="bold"), id="help-title")

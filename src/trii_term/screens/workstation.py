@@ -44,5 +44,9 @@ class WorkstationScreen(Screen[None]):
 
     async def on_quote_table_header_clicked(self, event: QuoteTable.HeaderClicked) -> None:
         w = self.session.watchlists.active if self.session.watchlists else None
-        line = "watch reverse" if w is not None and w.sort_column == event.column else f"watch sort {event.column}"
+        line = (
+            "watch reverse"
+            if w is not None and w.sort_column == event.column
+            else f"watch sort {event.column}"
+        )
         await self.app.execute(line, source="mouse")  # type: ignore[attr-defined]

@@ -24,8 +24,14 @@ INTERVALS: dict[str, int] = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "1d": 
 
 COLUMNS = ["symbol", "ts", "open", "high", "low", "close", "volume", "adj_close", "source"]
 SCHEMA = {
-    "symbol": pl.String, "ts": pl.Datetime("us"), "open": pl.Float64, "high": pl.Float64,
-    "low": pl.Float64, "close": pl.Float64, "volume": pl.Float64, "adj_close": pl.Float64,
+    "symbol": pl.String,
+    "ts": pl.Datetime("us"),
+    "open": pl.Float64,
+    "high": pl.Float64,
+    "low": pl.Float64,
+    "close": pl.Float64,
+    "volume": pl.Float64,
+    "adj_close": pl.Float64,
     "source": pl.String,
 }
 
@@ -54,24 +60,28 @@ def bars(
     if isinstance(symbols, str):
         symbols = [symbols]
     if symbols is None:
-        symbols = [r[0] for r in con.execute(
-            "SELECT DISTINCT symbol FROM ticks UNION SELECT DISTINCT symbol FROM bars WHERE interval = ?",
-            [interval],
-        ).fetchall()]
+        symbols = [
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT symbol FROM ticks UNION SELECT DISTINCT symbol FROM bars WHERE interval = ?",
+                [interval],
+            ).fetchall()
+        ]
     symbols = list(dict.fromkeys(symbols))
     if not symbols:
         return pl.DataFrame(schema=SCHEMA)
 
     by_market: dict[Market, list[str]] = defaultdict(list)
-    markets = dict(con.execute(
-        f"SELECT symbol, market FROM instruments WHERE symbol IN ({_marks(symbols)})", symbols
-    ).fetchall())
+    markets = dict(
+        con.execute(
+            f"SELECT symbol, market FROM instruments WHERE symbol IN ({_marks(symbols)})", symbols
+        ).fetchall()
+    )
     for sym in symbols:
         by_market[MARKETS.get(markets.get(sym, "US"), US)].append(sym)
 
     frames = [
-        _bars_for_market(con, market, syms, interval, start, end, last)
-        for market, syms in by_market.items()
+        _bars_for_market(con, market, syms, interval, start, end, last) for market, syms in by_market.items()
     ]
     out = frames[0] if len(frames) == 1 else pl.concat(frames)
     return out.sort(["symbol", "ts"]) if len(frames) > 1 else out
@@ -82,8 +92,13 @@ def _marks(items: Sequence[object]) -> str:
 
 
 def _bars_for_market(
-    con: duckdb.DuckDBPyConnection, market: Market, symbols: list[str], interval: str,
-    start: datetime | date | None, end: datetime | date | None, last: int | None,
+    con: duckdb.DuckDBPyConnection,
+    market: Market,
+    symbols: list[str],
+    interval: str,
+    start: datetime | date | None,
+    end: datetime | date | None,
+    last: int | None,
 ) -> pl.DataFrame:
     seconds = INTERVALS[interval]
     params: list[object] = []
@@ -136,7 +151,7 @@ def _bars_for_market(
             stored_params.append(_local_naive(bound, market, daily=interval == "1d"))
     stored = f"""
         SELECT symbol, ts, open, high, low, close, volume, adj_close, source
-        FROM bars WHERE {' AND '.join(stored_where)}"""
+        FROM bars WHERE {" AND ".join(stored_where)}"""
 
     query = f"""
         WITH stored AS ({stored}), derived AS ({derived})

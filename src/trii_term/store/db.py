@@ -139,9 +139,7 @@ class Store:
         return row[0] if row else None
 
     def set_setting(self, key: str, value: str) -> None:
-        self.con.execute(
-            "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", [key, value]
-        )
+        self.con.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", [key, value])
 
     def close(self) -> None:
         with self._lock:

@@ -41,15 +41,25 @@ class ShippedFile:
 _INDEX_COLUMNS = ("Date", "Open", "High", "Low", "Close", "Adj Close", "Volume")
 
 SHIPPED_FILES: tuple[ShippedFile, ...] = (
-    ShippedFile("us_stocks_daily.csv.gz", None, "%Y-%m-%d",
-                ("Ticker", "Date", "Open", "High", "Low", "Close", "Volume", "Adj Close")),
+    ShippedFile(
+        "us_stocks_daily.csv.gz",
+        None,
+        "%Y-%m-%d",
+        ("Ticker", "Date", "Open", "High", "Low", "Close", "Volume", "Adj Close"),
+    ),
     ShippedFile("sp500_daily.csv.gz", "SPX", "%m/%d/%Y", _INDEX_COLUMNS),
     ShippedFile("nasdaq_daily.csv.gz", "COMP", "%m/%d/%Y", _INDEX_COLUMNS),
 )
 
 _COLUMN_TYPES = {
-    "Ticker": "VARCHAR", "Date": "VARCHAR", "Open": "DOUBLE", "High": "DOUBLE", "Low": "DOUBLE",
-    "Close": "DOUBLE", "Adj Close": "DOUBLE", "Volume": "DOUBLE",
+    "Ticker": "VARCHAR",
+    "Date": "VARCHAR",
+    "Open": "DOUBLE",
+    "High": "DOUBLE",
+    "Low": "DOUBLE",
+    "Close": "DOUBLE",
+    "Adj Close": "DOUBLE",
+    "Volume": "DOUBLE",
 }
 
 
@@ -99,7 +109,9 @@ def _import_file(con: duckdb.DuckDBPyConnection, path: Path, spec: ShippedFile, 
     source = f"read_csv(?, header = true, columns = {_struct(columns)})"
     con.execute("BEGIN TRANSACTION")
     try:
-        symbols = [r[0] for r in con.execute(f"SELECT DISTINCT {ticker} FROM {source}", [str(path)]).fetchall()]
+        symbols = [
+            r[0] for r in con.execute(f"SELECT DISTINCT {ticker} FROM {source}", [str(path)]).fetchall()
+        ]
         con.execute(
             "DELETE FROM bars WHERE interval = '1d' AND source = 'history' AND list_contains(?, symbol)",
             [symbols],
@@ -112,12 +124,14 @@ def _import_file(con: duckdb.DuckDBPyConnection, path: Path, spec: ShippedFile, 
                 WHERE Open IS NOT NULL AND High IS NOT NULL AND Low IS NOT NULL AND Close IS NOT NULL""",
             [str(path)],
         )
-        row = one(con, "SELECT count(*) FROM bars WHERE interval = '1d' AND source = 'history' "
-                       "AND list_contains(?, symbol)", [symbols])
-        rows = int(row[0]) if row else 0
-        con.execute(
-            "INSERT OR REPLACE INTO imports VALUES (?, ?, ?, now())", [spec.name, digest, rows]
+        row = one(
+            con,
+            "SELECT count(*) FROM bars WHERE interval = '1d' AND source = 'history' "
+            "AND list_contains(?, symbol)",
+            [symbols],
         )
+        rows = int(row[0]) if row else 0
+        con.execute("INSERT OR REPLACE INTO imports VALUES (?, ?, ?, now())", [spec.name, digest, rows])
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -145,15 +159,22 @@ def upsert_instruments(
     instruments = list(instruments)
     have = load_instruments(con, source=source)
     rows = [
-        (i.symbol, i.name, i.exchange, i.market, i.currency, i.kind.value, str(i.tick_size),
-         i.lot_size, source)
+        (
+            i.symbol,
+            i.name,
+            i.exchange,
+            i.market,
+            i.currency,
+            i.kind.value,
+            str(i.tick_size),
+            i.lot_size,
+            source,
+        )
         for i in instruments
         if have.get(i.symbol) != i
     ]
     if rows:
-        con.executemany(
-            "INSERT OR REPLACE INTO instruments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now())", rows
-        )
+        con.executemany("INSERT OR REPLACE INTO instruments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now())", rows)
 
 
 def load_instruments(con: duckdb.DuckDBPyConnection, source: str | None = None) -> dict[str, Instrument]:
@@ -169,8 +190,10 @@ def load_instruments(con: duckdb.DuckDBPyConnection, source: str | None = None) 
 
 
 def daily_history(
-    con: duckdb.DuckDBPyConnection, symbols: Sequence[str],
-    start: date | None = None, end: date | None = None,
+    con: duckdb.DuckDBPyConnection,
+    symbols: Sequence[str],
+    start: date | None = None,
+    end: date | None = None,
 ) -> dict[str, list[DailyBar]]:
     """Imported daily bars per symbol, oldest first, optionally from `start` to `end` inclusive."""
     out: dict[str, list[DailyBar]] = {s: [] for s in symbols}
@@ -200,8 +223,11 @@ def history_days(con: duckdb.DuckDBPyConnection) -> dict[str, list[date]]:
 
 
 def history_range(con: duckdb.DuckDBPyConnection) -> tuple[date | None, date | None, int]:
-    row = one(con, """SELECT CAST(min(ts) AS DATE), CAST(max(ts) AS DATE), count(DISTINCT symbol)
-                      FROM bars WHERE interval = '1d' AND source = 'history'""")
+    row = one(
+        con,
+        """SELECT CAST(min(ts) AS DATE), CAST(max(ts) AS DATE), count(DISTINCT symbol)
+                      FROM bars WHERE interval = '1d' AND source = 'history'""",
+    )
     if not row:
         return None, None, 0
     return row[0], row[1], int(row[2])

@@ -13,7 +13,9 @@ from typing import Any
 import duckdb
 
 
-def one(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None) -> tuple[Any, ...] | None:
+def one(
+    con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None
+) -> tuple[Any, ...] | None:
     """The first row of a query (or None), with the result fully consumed."""
     rows = con.execute(sql, list(params) if params is not None else []).fetchall()
     return rows[0] if rows else None

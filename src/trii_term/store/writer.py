@@ -210,21 +210,27 @@ class StoreWriter:
         try:
             for provider, events, purge in _coalesce(chunks):
                 if purge is not None:
-                    con.execute("DELETE FROM ticks WHERE source = ? AND ts >= make_timestamp(?)",
-                                [purge.source, purge.since_ns // 1000])
-                    con.execute("DELETE FROM quotes WHERE source = ? AND ts >= make_timestamp(?)",
-                                [purge.source, purge.since_ns // 1000])
+                    con.execute(
+                        "DELETE FROM ticks WHERE source = ? AND ts >= make_timestamp(?)",
+                        [purge.source, purge.since_ns // 1000],
+                    )
+                    con.execute(
+                        "DELETE FROM quotes WHERE source = ? AND ts >= make_timestamp(?)",
+                        [purge.source, purge.since_ns // 1000],
+                    )
                     continue
                 trades = [e for e in events if type(e) is Trade]
                 quotes = [e for e in events if type(e) is Quote]
                 if trades:
                     ts, sym, price, size = _columns(trades, 4)
-                    tick_table = pa.table({  # noqa: F841 (read by DuckDB by name)
-                        "ts": _micros(ts),
-                        "symbol": pa.array(sym, pa.string()),
-                        "price": pa.array(price, pa.float64()),
-                        "size": pa.array(size, pa.float64()),
-                    })
+                    tick_table = pa.table(  # noqa: F841 (DuckDB reads it by name)
+                        {
+                            "ts": _micros(ts),
+                            "symbol": pa.array(sym, pa.string()),
+                            "price": pa.array(price, pa.float64()),
+                            "size": pa.array(size, pa.float64()),
+                        }
+                    )
                     con.execute(
                         "INSERT INTO ticks SELECT ts, symbol, price, size, ? FROM tick_table",
                         [provider],
@@ -232,14 +238,16 @@ class StoreWriter:
                     self._account(ts, sym, trades=len(trades))
                 if quotes:
                     ts, sym, bid, ask, bsz, asz = _columns(quotes, 6)
-                    quote_table = pa.table({  # noqa: F841 (read by DuckDB by name)
-                        "ts": _micros(ts),
-                        "symbol": pa.array(sym, pa.string()),
-                        "bid": pa.array(bid, pa.float64()),
-                        "ask": pa.array(ask, pa.float64()),
-                        "bid_size": pa.array(bsz, pa.float64()),
-                        "ask_size": pa.array(asz, pa.float64()),
-                    })
+                    quote_table = pa.table(  # noqa: F841 (DuckDB reads it by name)
+                        {
+                            "ts": _micros(ts),
+                            "symbol": pa.array(sym, pa.string()),
+                            "bid": pa.array(bid, pa.float64()),
+                            "ask": pa.array(ask, pa.float64()),
+                            "bid_size": pa.array(bsz, pa.float64()),
+                            "ask_size": pa.array(asz, pa.float64()),
+                        }
+                    )
                     con.execute(
                         "INSERT INTO quotes SELECT ts, symbol, bid, ask, bid_size, ask_size, ? "
                         "FROM quote_table",

@@ -54,8 +54,9 @@ class CommandProvider(Provider):
 
     async def discover(self) -> Hits:
         for cmd in self._app.session.commands:
-            yield DiscoveryHit(self._display(cmd), partial(self._app.choose_command, cmd), text=cmd.usage,
-                               help=cmd.summary)
+            yield DiscoveryHit(
+                self._display(cmd), partial(self._app.choose_command, cmd), text=cmd.usage, help=cmd.summary
+            )
 
     async def search(self, query: str) -> Hits:
         app = self._app
@@ -75,14 +76,19 @@ class CommandProvider(Provider):
             try:
                 registry.bind(cmd, raw, ctx, q)
             except MissingArguments:
-                yield Hit(0.95, Text(cmd.usage, style="bold"), partial(app.prompt, cmd.prompt_text(ctx)),
-                          text=cmd.prompt_text(ctx), help=f"{cmd.summary} — type the {_missing(cmd, raw)}")
+                yield Hit(
+                    0.95,
+                    Text(cmd.usage, style="bold"),
+                    partial(app.prompt, cmd.prompt_text(ctx)),
+                    text=cmd.prompt_text(ctx),
+                    help=f"{cmd.summary} — type the {_missing(cmd, raw)}",
+                )
             except CommandError as exc:
-                yield Hit(0.95, Text(f"✖ {q}", style="bold"), partial(app.execute, q), text=q,
-                          help=str(exc))
+                yield Hit(0.95, Text(f"✖ {q}", style="bold"), partial(app.execute, q), text=q, help=str(exc))
             else:
-                yield Hit(1.0, Text(f"▶ {q}", style="bold"), partial(app.execute, q), text=q,
-                          help=cmd.summary)
+                yield Hit(
+                    1.0, Text(f"▶ {q}", style="bold"), partial(app.execute, q), text=q, help=cmd.summary
+                )
             for completion in _completions(app, cmd, raw):
                 yield completion
         else:
@@ -91,16 +97,25 @@ class CommandProvider(Provider):
             if len(tokens) == 1 and sym in app.session.instruments:
                 line = f"watch add {sym}"
                 inst = app.session.instruments[sym]
-                yield Hit(0.9, Text(f"▶ {line}", style="bold"), partial(app.execute, line), text=line,
-                          help=f"{inst.name} ({inst.exchange}, {inst.currency})")
+                yield Hit(
+                    0.9,
+                    Text(f"▶ {line}", style="bold"),
+                    partial(app.execute, line),
+                    text=line,
+                    help=f"{inst.name} ({inst.exchange}, {inst.currency})",
+                )
 
         matcher = self.matcher(q)
         for cmd in registry:
             score = max(matcher.match(cmd.usage), matcher.match(cmd.summary) * 0.6)
             if score > 0:
-                yield Hit(score * 0.8, matcher.highlight(cmd.usage), partial(app.choose_command, cmd),
-                          text=cmd.usage, help=cmd.summary)
-
+                yield Hit(
+                    score * 0.8,
+                    matcher.highlight(cmd.usage),
+                    partial(app.choose_command, cmd),
+                    text=cmd.usage,
+                    help=cmd.summary,
+                )
 
 
 def _completions(app: TriiTermApp, cmd: Command, raw: list[str]) -> Iterator[Hit]:
@@ -117,8 +132,9 @@ def _completions(app: TriiTermApp, cmd: Command, raw: list[str]) -> Iterator[Hit
         for sym in sorted(instruments):
             if sym.startswith(typed) and sym != typed and sym not in done:
                 line = " ".join([head, *done, sym])
-                yield Hit(0.7, Text(f"▶ {line}"), partial(app.execute, line), text=line,
-                          help=instruments[sym].name)
+                yield Hit(
+                    0.7, Text(f"▶ {line}"), partial(app.execute, line), text=line, help=instruments[sym].name
+                )
                 shown += 1
                 if shown >= MAX_COMPLETIONS:
                     return
@@ -127,12 +143,13 @@ def _completions(app: TriiTermApp, cmd: Command, raw: list[str]) -> Iterator[Hit
         for name in app.session.watchlists.names():
             if name.casefold().startswith(typed) and name.casefold() != typed:
                 line = f"{head} {name}"
-                yield Hit(0.7, Text(f"▶ {line}"), partial(app.execute, line), text=line,
-                          help=f"watchlist {name}")
+                yield Hit(
+                    0.7, Text(f"▶ {line}"), partial(app.execute, line), text=line, help=f"watchlist {name}"
+                )
 
 
 def _missing(cmd: Command, raw: list[str]) -> str:
-    need = [a for a in cmd.args if not a.optional][len(raw):]
+    need = [a for a in cmd.args if not a.optional][len(raw) :]
     return " ".join(a.usage for a in need) or "arguments"
 
 

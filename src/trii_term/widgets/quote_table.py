@@ -116,7 +116,9 @@ class QuoteTable(ScrollView, can_focus=True):
     def cursor_row(self) -> int:
         return self._cursor
 
-    def set_rows(self, symbols: list[str], *, sort_column: str | None = None, sort_desc: bool = False) -> None:
+    def set_rows(
+        self, symbols: list[str], *, sort_column: str | None = None, sort_desc: bool = False
+    ) -> None:
         """Show these symbols in this order; the cursor stays on its symbol if still present."""
         keep = self.cursor_symbol
         changed = symbols != self._rows or (sort_column, sort_desc) != (self._sort_column, self._sort_desc)
@@ -235,7 +237,7 @@ class QuoteTable(ScrollView, can_focus=True):
             return GUTTER + sum(c.width for c in cols) + gap * (len(cols) - 1)
 
         for position, extra in WIDE_COLUMNS:
-            trial = columns[:position] + [extra] + columns[position:]
+            trial = [*columns[:position], extra, *columns[position:]]
             if total(trial) <= width:
                 columns = trial
         slack = width - total(columns)
@@ -324,8 +326,17 @@ class QuoteTable(ScrollView, can_focus=True):
         return Strip(segments, width).crop(0, width).apply_style(self.rich_style)
 
     def _cell(
-        self, key: str, sym: str, st: QuoteState | None, inst, decimals: int,  # type: ignore[no-untyped-def]
-        age_text: str, stale: bool, up: Style, down: Style, muted: Style,
+        self,
+        key: str,
+        sym: str,
+        st: QuoteState | None,
+        inst,
+        decimals: int,  # type: ignore[no-untyped-def]
+        age_text: str,
+        stale: bool,
+        up: Style,
+        down: Style,
+        muted: Style,
     ) -> tuple[str, Style | None]:
         if key == "symbol":
             return sym, self._style("symbol")

@@ -33,7 +33,10 @@ class StatusBar(Widget):
     """One line; refreshed four times a second, repainted only when its text changes."""
 
     COMPONENT_CLASSES = {
-        "status-bar--good", "status-bar--warn", "status-bar--bad", "status-bar--badge",
+        "status-bar--good",
+        "status-bar--warn",
+        "status-bar--bad",
+        "status-bar--badge",
         "status-bar--dim",
     }
 
@@ -60,10 +63,46 @@ class StatusBar(Widget):
 
     # Each level drops detail so the bar fits: 0 is the most verbose.
     LEVELS = (
-        dict(provider=True, reason=True, speed=True, tz=True, weekday=True, date="%Y-%m-%d", rate="{:,} msg/s", lag="store lag "),
-        dict(provider=True, reason=True, speed=True, tz=True, weekday=False, date="%Y-%m-%d", rate="{:,} msg/s", lag="lag "),
-        dict(provider=True, reason=False, speed=False, tz=False, weekday=False, date="%Y-%m-%d", rate="{:,} msg/s", lag="lag "),
-        dict(provider=False, reason=False, speed=False, tz=False, weekday=False, date="%d%b%y", rate="{:,}/s", lag="lag "),
+        dict(
+            provider=True,
+            reason=True,
+            speed=True,
+            tz=True,
+            weekday=True,
+            date="%Y-%m-%d",
+            rate="{:,} msg/s",
+            lag="store lag ",
+        ),
+        dict(
+            provider=True,
+            reason=True,
+            speed=True,
+            tz=True,
+            weekday=False,
+            date="%Y-%m-%d",
+            rate="{:,} msg/s",
+            lag="lag ",
+        ),
+        dict(
+            provider=True,
+            reason=False,
+            speed=False,
+            tz=False,
+            weekday=False,
+            date="%Y-%m-%d",
+            rate="{:,} msg/s",
+            lag="lag ",
+        ),
+        dict(
+            provider=False,
+            reason=False,
+            speed=False,
+            tz=False,
+            weekday=False,
+            date="%d%b%y",
+            rate="{:,}/s",
+            lag="lag ",
+        ),
     )
 
     def build(self, width: int) -> Text:
@@ -75,8 +114,18 @@ class StatusBar(Widget):
         text.truncate(width, overflow="ellipsis")
         return text
 
-    def _line(self, *, provider: bool, reason: bool, speed: bool, tz: bool, weekday: bool,
-              date: str, rate: str, lag: str) -> Text:
+    def _line(
+        self,
+        *,
+        provider: bool,
+        reason: bool,
+        speed: bool,
+        tz: bool,
+        weekday: bool,
+        date: str,
+        rate: str,
+        lag: str,
+    ) -> Text:
         s = self._session
         style = self.get_component_rich_style
         good, warn, bad = style("status-bar--good"), style("status-bar--warn"), style("status-bar--bad")
@@ -94,8 +143,10 @@ class StatusBar(Widget):
         if state is FeedState.RECONNECTING and status.retry_at_monotonic:
             word += f" in {max(0, status.retry_at_monotonic - time.monotonic()):.0f}s"
         out.append(word, state_style)
-        if status.reason and reason and state in (
-            FeedState.ERROR, FeedState.RECONNECTING, FeedState.STALE, FeedState.ENDED
+        if (
+            status.reason
+            and reason
+            and state in (FeedState.ERROR, FeedState.RECONNECTING, FeedState.STALE, FeedState.ENDED)
         ):
             out.append(f": {status.reason}", state_style)
         if s.clock.simulated:

@@ -10,8 +10,14 @@ from trii_term.watchlists import ordered_symbols
 from trii_term.widgets.quote_table import QuoteTable
 
 SORT_LABEL = {
-    "symbol": "symbol", "last": "last", "change": "chg", "pct": "%chg", "bid": "bid", "ask": "ask",
-    "volume": "volume", "age": "age",
+    "symbol": "symbol",
+    "last": "last",
+    "change": "chg",
+    "pct": "%chg",
+    "bid": "bid",
+    "ask": "ask",
+    "volume": "volume",
+    "age": "age",
 }
 
 
@@ -39,8 +45,10 @@ class WatchlistPane(Vertical):
         for other in lists.lists:
             names.append(f"▸{other.name}" if other.id == w.id else other.name)
         self.border_title = "Watchlist " + "  ".join(names)
-        order = "your order" if w.sort_column is None else (
-            f"by {SORT_LABEL[w.sort_column]} {'▼ desc' if w.sort_desc else '▲ asc'}"
+        order = (
+            "your order"
+            if w.sort_column is None
+            else (f"by {SORT_LABEL[w.sort_column]} {'▼ desc' if w.sort_desc else '▲ asc'}")
         )
         self.border_subtitle = f"{len(w.symbols)} symbols · {order}"
 
