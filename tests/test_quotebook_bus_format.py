@@ -91,8 +91,10 @@ def test_rate_meter_reports_the_last_whole_second() -> None:
 
 def test_formatting_carries_signs_and_arrows() -> None:
     assert fmt.price(1514.6789) == "1,514.68" and fmt.price(None) == "—"
-    assert fmt.signed(3.456) == "+3.46" and fmt.signed(-0.001) == "0.00" and fmt.signed(-2) == "-2.00"
-    assert fmt.signed_pct(-2.5321) == "-2.53%" and fmt.signed_pct(0.0001) == "0.00%"
+    assert fmt.signed(3.456) == "+3.46" and fmt.signed(-2) == "-2.00" and fmt.signed(0.0) == "0.00"
+    assert fmt.signed(-0.001) == "-0.00"  # a tiny fall is still a fall
+    assert fmt.signed_pct(-2.5321) == "-2.53%" and fmt.signed_pct(0.0026) == "+0.00%"
+    assert fmt.signed_pct(0.0) == "0.00%"
     assert fmt.volume(9_999) == "9,999" and fmt.volume(512_300) == "512.3K"
     assert fmt.volume(8_510_000) == "8.51M" and fmt.volume(3_200_000_000) == "3.20B"
     assert [fmt.age(s) for s in (0, 59.9, 60, 3599, 3600, 86400 * 3)] == [

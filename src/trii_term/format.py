@@ -18,9 +18,11 @@ def price(value: float | None, decimals: int = 2) -> str:
 
 
 def signed(value: float | None, decimals: int = 2) -> str:
+    """+1.25 / -0.40 / 0.00 — a change that rounds to zero keeps its sign (+0.00), so it never
+    reads as unchanged when it is not."""
     if value is None:
         return DASH
-    if round(value, decimals) == 0:
+    if value == 0:
         return f"{0:.{decimals}f}"
     return f"{value:+,.{decimals}f}"
 
@@ -28,7 +30,7 @@ def signed(value: float | None, decimals: int = 2) -> str:
 def signed_pct(value: float | None) -> str:
     if value is None:
         return DASH
-    if round(value, 2) == 0:
+    if value == 0:
         return "0.00%"
     return f"{value:+.2f}%"
 
