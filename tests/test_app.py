@@ -314,3 +314,28 @@ async def test_watch_select_moves_the_cursor_from_the_palette(paths: Paths) -> N
         await palette(pilot, "watch select SPX")
         assert "SPX is not in watchlist 'Default'" in screen_text(app)
         await pilot.press("ctrl+q")
+
+
+async def test_an_unexpected_error_goes_to_the_log_not_the_screen(
+    paths: Paths, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from trii_term.logs import setup_logging
+
+    setup_logging(paths)
+    app = make_app(paths)
+
+    def boom() -> None:
+        raise ZeroDivisionError("division by zero in a callback")
+
+    with pytest.raises(ZeroDivisionError):  # the test harness re-raises what stopped the app
+        async with app.run_test(size=(80, 24)):
+            await ready(app)
+            app.call_later(boom)
+            await wait_until(lambda: app._exit)
+    shown = " ".join(capfd.readouterr().err.split())  # what the terminal shows after the app
+    assert "unexpected error: ZeroDivisionError" in shown and "Details:" in shown
+    assert "Traceback" not in shown and "locals" not in shown
+    assert app.return_code == 1
+    logged = paths.log_file.read_text()
+    assert "Traceback (most recent call last)" in logged and "division by zero in a callback" in logged
+    await app.session.stop()

@@ -327,3 +327,19 @@ def test_store_reads_leave_the_connection_usable(store: Store) -> None:
     usable()
     history_range(store.con)
     usable()
+
+
+def test_writer_lag_reports_the_recent_worst(store: Store) -> None:
+    w = StoreWriter(store, flush_interval=0.2)
+    assert w.lag_seconds() == 0.0  # nothing written, nothing waiting
+    w.start()
+    try:
+        w.on_batch(_batch([Trade(utc(2013, 3, 1, 15), "IBM", 200.0, 10)]))
+        time.sleep(0.05)
+        assert w.lag_seconds() >= 0.05  # waiting for the next flush
+        assert w.flush()
+        lag = w.lag_seconds()
+        assert 0.0 < lag < 1.0  # just written: the commit's lag is still shown
+        assert w.lag_seconds(window=0.0) == 0.0  # and it ages out
+    finally:
+        w.stop()

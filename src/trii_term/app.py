@@ -246,6 +246,25 @@ class TriiTermApp(App[int]):
     def show_help(self) -> None:
         self.push_screen(HelpScreen(self.session.commands, self.keymap))
 
+    # -- the unexpected ----------------------------------------------------------------------
+
+    def _handle_exception(self, error: Exception) -> None:
+        """An error nothing else caught: the traceback goes to the log file, the trader gets one
+        sentence (Textual would print the traceback, with locals, on the terminal)."""
+        log.error("the workstation stopped on an unexpected error", exc_info=error)
+        self._crash_message = (
+            f"trii-term stopped on an unexpected error: {type(error).__name__}: {error}\n"
+            f"What was recorded is saved. Details: {self.session.paths.log_file}"
+        )
+        super()._handle_exception(error)
+
+    def _fatal_error(self) -> None:
+        from rich.text import Text
+
+        self.bell()
+        self._exit_renderables.append(Text(getattr(self, "_crash_message", "trii-term stopped.")))
+        self._close_messages_no_wait()
+
     async def action_quit(self) -> None:
         """Quit cleanly: stop the feed, write everything queued, close the store."""
         if self._quitting:

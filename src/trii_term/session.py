@@ -128,9 +128,9 @@ class Session:
         """Start opening the store on a thread now (DuckDB releases the GIL while it works), so
         it overlaps with drawing the first screen. `start()` waits for it."""
         if self._opening is None and self.store is None:
-            self._opening = concurrent.futures.ThreadPoolExecutor(1, "trii-store-open").submit(
-                self.open_store
-            )
+            pool = concurrent.futures.ThreadPoolExecutor(1, "trii-store-open")
+            self._opening = pool.submit(self.open_store)
+            pool.shutdown(wait=False)  # its thread ends once the store is open
 
     async def start(self) -> None:
         """Open the store, prepare the feed, load watchlists, start writing and streaming."""

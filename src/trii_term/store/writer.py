@@ -13,6 +13,7 @@ retried, and the error is shown in the status bar. Only if the queue outgrows `m
 from __future__ import annotations
 
 import logging
+from collections import deque
 import threading
 import time
 from collections.abc import Iterable
@@ -74,6 +75,7 @@ class StoreWriter:
         self._generation = 0  # bumps on every completed flush cycle
         self._thread: threading.Thread | None = None
         self.stats = WriterStats()
+        self._recent: deque[tuple[float, float]] = deque(maxlen=64)  # (commit time, lag)
 
     # -- loop side --------------------------------------------------------------------------
 
@@ -101,11 +103,14 @@ class StoreWriter:
     def pending_rows(self) -> int:
         return self._pending_rows
 
-    def lag_seconds(self) -> float:
-        """How far the store is behind the stream, in seconds."""
+    def lag_seconds(self, window: float = 2.0) -> float:
+        """How far the store is behind the stream: the age of the oldest unwritten row, or the
+        worst arrival-to-commit time of the last `window` seconds, whichever is larger."""
+        now = time.monotonic()
         since = self._pending_since
         current = (time.monotonic_ns() - since) / 1e9 if since is not None else 0.0
-        return max(current, self.stats.last_lag_seconds if since is not None else 0.0)
+        recent = [lag for at, lag in tuple(self._recent) if now - at <= window]
+        return max([current, *recent])
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -191,6 +196,7 @@ class StoreWriter:
         s.last_commit_seconds = done - started
         if since is not None and written:
             s.last_lag_seconds = (time.monotonic_ns() - since) / 1e9
+            self._recent.append((done, s.last_lag_seconds))
         return True
 
     def _trim(self) -> None:
