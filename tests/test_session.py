@@ -65,3 +65,21 @@ def test_store_path_overrides_the_data_dir(paths: Paths, tmp_path: Path) -> None
     assert custom.exists() and str(custom) in result.stdout
     assert not paths.default_store.exists()
     assert (paths.data_dir / "logs" / "trii-term.log").exists()  # logs stay in the data dir
+
+
+async def test_a_failing_feed_shows_error_with_its_reason(paths: Paths, quiet_installed: None) -> None:
+    from trii_term.app import TriiTermApp
+
+    from .test_app import screen_text
+
+    session = Session(parse_config('[feed]\nprovider = "broken"\nsymbols = ["AAPL"]\n'), paths)
+    app = TriiTermApp(session)
+    async with app.run_test(size=(100, 24)) as pilot:
+        await wait_until(lambda: session.feed_status.state is FeedState.ERROR)
+        assert "ConnectionError: the provider closed the connection" in session.feed_status.reason
+        await wait_until(lambda: "ERROR: ConnectionError" in screen_text(app).splitlines()[-2])
+        assert "✖ broken feed error: ConnectionError: the provider closed the connection" in " ".join(
+            screen_text(app).split()
+        )
+        assert session.quotes.get("AAPL") is not None  # what arrived before is kept
+        await pilot.press("ctrl+q")

@@ -13,7 +13,7 @@ from textual.binding import BindingType
 from trii_term.commands import CommandContext, CommandError, MissingArguments, replay
 from trii_term.commands.registry import Command, Invocation, Result
 from trii_term.config import ConfigError
-from trii_term.domain import MarketBatch
+from trii_term.domain import FeedState, FeedStatus, MarketBatch
 from trii_term.screens.help import HelpScreen
 from trii_term.screens.workstation import WorkstationScreen
 from trii_term.session import Session
@@ -128,10 +128,12 @@ class TriiTermApp(App[int]):
         lists.on_change(self._watchlists_changed)
         self.workstation.watchlist.reload()
         self.session.bus.subscribe(MarketBatch, self._on_market)
+        self.session.bus.subscribe(FeedStatus, self._on_feed_status)
         self.set_interval(FLASH_CHECK_SECONDS, self._end_flashes)
         self.set_interval(1.0, self._every_second)
         self.message(self._welcome())
         self.workstation.status_bar.update_status()
+        self.refresh_bindings()  # the footer now knows which feed runs
         for notice in self.session.notices:
             log.warning(notice)
             self.message(notice, "warning")
@@ -160,6 +162,17 @@ class TriiTermApp(App[int]):
         else:  # (Textual's set_timer cannot take 0)
             self.call_later(self._pump)
 
+    def _on_feed_status(self, status: FeedStatus) -> None:
+        """The status bar may have to shorten a reason; the message line says it whole."""
+        if status.state is FeedState.ERROR:
+            self.message(
+                f"{status.provider} feed error: {status.reason}. Quotes shown are the last "
+                f"received; details in {self.session.paths.log_file}",
+                "error",
+            )
+        elif status.state in (FeedState.STALE, FeedState.ENDED) and status.reason:
+            self.message(f"{status.provider} feed {status.state.value}: {status.reason}", "warning")
+
     def _pump(self) -> None:
         self._pump_pending = False
         self._last_pump = time.monotonic()
@@ -177,6 +190,13 @@ class TriiTermApp(App[int]):
 
     def _watchlists_changed(self) -> None:
         self.workstation.watchlist.reload()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Replay keys exist only while the replay feed runs (the footer hides them otherwise)."""
+        if action == "command" and parameters and str(parameters[0]).startswith("replay."):
+            feed = self.session.feed
+            return feed is None or feed.name == "replay"
+        return True
 
     # -- commands ---------------------------------------------------------------------------
 

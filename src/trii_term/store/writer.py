@@ -13,9 +13,9 @@ retried, and the error is shown in the status bar. Only if the queue outgrows `m
 from __future__ import annotations
 
 import logging
-from collections import deque
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from operator import itemgetter

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
+from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
@@ -61,121 +63,82 @@ class StatusBar(Widget):
 
     # -- content --------------------------------------------------------------------------
 
-    # Each level drops detail so the bar fits: 0 is the most verbose.
-    LEVELS = (
-        dict(
-            provider=True,
-            reason=True,
-            speed=True,
-            tz=True,
-            weekday=True,
-            date="%Y-%m-%d",
-            rate="{:,} msg/s",
-            lag="store lag ",
-        ),
-        dict(
-            provider=True,
-            reason=True,
-            speed=True,
-            tz=True,
-            weekday=False,
-            date="%Y-%m-%d",
-            rate="{:,} msg/s",
-            lag="lag ",
-        ),
-        dict(
-            provider=True,
-            reason=False,
-            speed=False,
-            tz=False,
-            weekday=False,
-            date="%Y-%m-%d",
-            rate="{:,} msg/s",
-            lag="lag ",
-        ),
-        dict(
-            provider=False,
-            reason=False,
-            speed=False,
-            tz=False,
-            weekday=False,
-            date="%d%b%y",
-            rate="{:,}/s",
-            lag="lag ",
-        ),
-    )
-
     def build(self, width: int) -> Text:
-        text = Text()
-        for level in self.LEVELS:
-            text = self._line(**level)  # type: ignore[arg-type]
-            if text.cell_len <= width:
-                return text
+        """The most detail that fits. A feed's reason (why it is in error, stale, …) comes
+        first: clock details are dropped before it, and it is shortened only when nothing else
+        can go."""
+        feed, reason = self._feed_part(width)
+        rest = Text()
+        for detail in DETAIL_LEVELS:
+            rest = self._rest(detail)
+            room = width - feed.cell_len - rest.cell_len
+            if room >= (len(reason) + 2 if reason else 0):
+                break
+        text = feed.copy()
+        if reason:
+            room = max(0, width - feed.cell_len - rest.cell_len)
+            shown = reason if len(reason) + 2 <= room else reason[: max(0, room - 3)] + "…"
+            text.append(f": {shown}", self._feed_style())
+        text.append_text(rest)
         text.truncate(width, overflow="ellipsis")
         return text
 
-    def _line(
-        self,
-        *,
-        provider: bool,
-        reason: bool,
-        speed: bool,
-        tz: bool,
-        weekday: bool,
-        date: str,
-        rate: str,
-        lag: str,
-    ) -> Text:
+    def _feed_style(self) -> Style:
+        state = self._session.feed_status.state
+        name = "good" if state is FeedState.LIVE else "bad" if state is FeedState.ERROR else "warn"
+        return self.get_component_rich_style(f"status-bar--{name}")
+
+    def _feed_part(self, width: int) -> tuple[Text, str]:
+        s = self._session
+        status = s.feed_status
+        state = status.state
+        style = self._feed_style()
+        out = Text()
+        out.append(f"{STATE_MARK.get(state, '?')} ", style)
+        if width >= 60:
+            out.append(f"{status.provider} ")
+        word = state.value.upper()
+        if state is FeedState.RECONNECTING and status.retry_at_monotonic:
+            word += f" in {max(0, status.retry_at_monotonic - time.monotonic()):.0f}s"
+        out.append(word, style)
+        shows_reason = state in (FeedState.ERROR, FeedState.RECONNECTING, FeedState.STALE, FeedState.ENDED)
+        return out, (status.reason if shows_reason else "")
+
+    def _rest(self, d: Detail) -> Text:
+        """Everything after the feed: SIM, the exchange session and clock, msg/s, the store."""
         s = self._session
         style = self.get_component_rich_style
         good, warn, bad = style("status-bar--good"), style("status-bar--warn"), style("status-bar--bad")
         dim = style("status-bar--dim")
         sep = Text(" │ ", style=dim)
         out = Text()
-
-        status = s.feed_status
-        state = status.state
-        state_style = good if state is FeedState.LIVE else bad if state is FeedState.ERROR else warn
-        out.append(f"{STATE_MARK.get(state, '?')} ", state_style)
-        if provider:
-            out.append(f"{status.provider} ")
-        word = state.value.upper()
-        if state is FeedState.RECONNECTING and status.retry_at_monotonic:
-            word += f" in {max(0, status.retry_at_monotonic - time.monotonic()):.0f}s"
-        out.append(word, state_style)
-        if (
-            status.reason
-            and reason
-            and state in (FeedState.ERROR, FeedState.RECONNECTING, FeedState.STALE, FeedState.ENDED)
-        ):
-            out.append(f": {status.reason}", state_style)
         if s.clock.simulated:
             out.append(" ")
             out.append(" SIM ", style("status-bar--badge"))
-            if speed:
+            if d.speed:
                 out.append(f" ×{s.clock.speed:g}", dim)
 
         # the exchange session, in the exchange's time zone
         market = s.market_of(self.focused_symbol)
+        out.append_text(sep)
         if not s.started:  # the clock means nothing until the feed has set it
-            out.append_text(sep)
             out.append(f"{market.label} starting…", dim)
             return out
         now_ns = s.clock.now_ns()
         local = market.local(now_ns)
         phase = s.clock.phase(market, now_ns)
-        out.append_text(sep)
         out.append(f"{market.label} ")
         out.append(PHASE_WORD[phase], good if phase is SessionPhase.OPEN else warn)
         out.append(local.strftime(" %H:%M:%S"))
-        if tz:
+        if d.tz:
             out.append(f" {market.tz_abbrev(local)}")
-        if weekday:
+        if d.weekday:
             out.append(local.strftime(" %a"))
-        out.append(local.strftime(f" {date}"))
+        if d.date:
+            out.append(local.strftime(f" {d.date}"))
 
         out.append_text(sep)
-        out.append(rate.format(s.bus.market_rate.rate()))
+        out.append(d.rate.format(s.bus.market_rate.rate()))
 
         out.append_text(sep)
         writer = s.writer
@@ -184,11 +147,51 @@ class StatusBar(Widget):
         elif writer is None:
             out.append("store opening", warn)
         elif writer.stats.last_error:
-            out.append("store ERROR" + (f": {writer.stats.last_error}" if reason else ""), bad)
+            out.append("store ERROR" + (f": {writer.stats.last_error}" if d.store_error else ""), bad)
         else:
             seconds = writer.lag_seconds()
-            out.append(f"{lag}{fmt.duration(seconds)}", good if seconds < 1.0 else warn)
+            out.append(f"{d.lag}{fmt.duration(seconds)}", good if seconds < 1.0 else warn)
         return out
+
+
+@dataclass(frozen=True)
+class Detail:
+    """How much the status bar says after the feed; levels drop detail until it fits."""
+
+    speed: bool
+    tz: bool
+    weekday: bool
+    date: str  # strftime format, "" for none
+    rate: str
+    lag: str
+    store_error: bool
+
+
+DETAIL_LEVELS = (
+    Detail(
+        speed=True,
+        tz=True,
+        weekday=True,
+        date="%Y-%m-%d",
+        rate="{:,} msg/s",
+        lag="store lag ",
+        store_error=True,
+    ),
+    Detail(
+        speed=True, tz=True, weekday=False, date="%Y-%m-%d", rate="{:,} msg/s", lag="lag ", store_error=True
+    ),
+    Detail(
+        speed=False,
+        tz=False,
+        weekday=False,
+        date="%Y-%m-%d",
+        rate="{:,} msg/s",
+        lag="lag ",
+        store_error=False,
+    ),
+    Detail(speed=False, tz=False, weekday=False, date="%d%b%y", rate="{:,}/s", lag="lag ", store_error=False),
+    Detail(speed=False, tz=False, weekday=False, date="", rate="{:,}/s", lag="", store_error=False),
+)
 
 
 class MessageLine(Widget):
