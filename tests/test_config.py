@@ -128,3 +128,16 @@ def test_cli_names_an_uninstalled_provider(paths) -> None:  # type: ignore[no-un
     assert result.returncode == 2
     assert "line 2" in result.stderr and "Traceback" not in result.stderr
     assert "no market-data provider named 'kite'" in result.stderr
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "100001"])
+def test_replay_speed_must_be_a_finite_sane_number(value: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(f"[providers.replay]\nspeed = {value}\n")
+    assert info.value.key == "providers.replay.speed" and info.value.line == 2
+
+
+def test_at_end_is_loop_or_stop() -> None:
+    assert parse_config('[providers.replay]\nat_end = "stop"\n').replay.at_end == "stop"
+    with pytest.raises(ConfigError, match="loop, stop"):
+        parse_config('[providers.replay]\nat_end = "wrap"\n')

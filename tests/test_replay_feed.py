@@ -108,14 +108,49 @@ async def test_a_whole_session_stays_in_the_real_envelope_and_rolls_to_the_next_
         await session.stop()
 
 
-async def test_the_replay_ends_at_the_end_of_the_history(
+async def test_at_the_end_of_the_history_the_replay_loops_by_default(
     paths: Paths, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(replay_module, "CLOSE_PAUSE_SECONDS", 0.05)
-    session, _ = await start(paths, '[feed]\nsymbols = ["FB"]\n[providers.replay]\nspeed = 100000\n')
+    session, tape = await start(
+        paths, '[feed]\nsymbols = ["FB", "IBM"]\n[providers.replay]\nspeed = 100000\n'
+    )
+    try:
+        await wait_until(lambda: len(tape.days) >= 2, timeout=60)
+        # the last day FB and IBM share, then the first day they share (FB's IPO)
+        assert [d.day for d in tape.days[:2]] == [date(2013, 3, 1), date(2012, 5, 18)]
+        looped = [s for s in tape.status if "replaying again" in s.reason]
+        assert looped and looped[0].state is FeedState.LIVE
+        assert looped[0].reason == "the history ends on 2013-03-01; replaying again from 2012-05-18"
+    finally:
+        await session.stop()
+
+
+async def test_at_end_stop_ends_says_when_and_still_answers(
+    paths: Paths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trii_term.commands import CommandContext, CommandError
+
+    monkeypatch.setattr(replay_module, "CLOSE_PAUSE_SECONDS", 0.05)
+    text = '[feed]\nsymbols = ["IBM"]\n[providers.replay]\nspeed = 100000\nat_end = "stop"\n'
+    session, tape = await start(paths, text)
+    ctx = CommandContext(session, source="test")
     try:
         await wait_until(lambda: session.feed_status.state is FeedState.ENDED, timeout=60)
-        assert "2018-12-31" in session.feed_status.reason or "2013-03-01" in session.feed_status.reason
+        assert session.feed_status.reason.startswith("the history ends on 2013-03-01")
+        with pytest.raises(CommandError, match="The replay has ended"):
+            await session.commands.run("replay pause", ctx)
+        assert session.feed_status.state is FeedState.ENDED  # not brought back to LIVE
+        # a symbol added after the end still gets how the last day closed
+        assert session.watchlists is not None
+        session.watchlists.add(["MSFT"])
+        await wait_until(lambda: any(s.symbol == "MSFT" for s in tape.stats))
+        snap = next(s for s in tape.stats if s.symbol == "MSFT")
+        assert (snap.day, snap.open, snap.last) == (date(2013, 3, 1), 27.72, 27.95)
+        # and goto starts it again
+        await session.commands.run("replay goto 2013-02-28", ctx)
+        await wait_until(lambda: tape.days[-1].day == date(2013, 2, 28))
+        await wait_until(lambda: session.feed_status.state is FeedState.LIVE)
     finally:
         await session.stop()
 
@@ -163,17 +198,28 @@ async def test_pause_stops_the_session_clock(paths: Paths) -> None:
         await session.stop()
 
 
-async def test_goto_replays_another_day(paths: Paths) -> None:
-    session, tape = await start(paths, "[providers.replay]\nspeed = 600\n")
-    try:
-        from trii_term.commands import CommandContext, CommandError
+async def test_goto_replays_another_day_from_its_open(paths: Paths) -> None:
+    from trii_term.commands import CommandContext, CommandError
 
-        ctx = CommandContext(session, source="test")
+    session, tape = await start(paths, "[providers.replay]\nspeed = 600\n")
+    ctx = CommandContext(session, source="test")
+    try:
         result = await session.commands.run("replay goto 2012-06-01", ctx)
         assert "2012-06-01" in result.message
         await wait_until(lambda: any(d.day == date(2012, 6, 1) for d in tape.days))
-        with pytest.raises(CommandError, match="not a trading day"):
+        open_ns, _ = US.session_bounds(date(2012, 6, 1))
+        assert open_ns <= session.clock.now_ns() < open_ns + 600 * 10**9  # from the open
+        with pytest.raises(CommandError, match="is a weekend"):
             await session.commands.run("replay goto 2012-06-02", ctx)
+
+        # going to the day being played starts it again from the open
+        await session.commands.run("replay speed 6000", ctx)
+        await wait_until(lambda: session.clock.now_ns() > open_ns + 3600 * 10**9)
+        days_before = len(tape.days)
+        await session.commands.run("replay goto 2012-06-01", ctx)
+        await wait_until(lambda: len(tape.days) > days_before)
+        assert tape.days[-1].day == date(2012, 6, 1)
+        assert session.clock.now_ns() < open_ns + 3600 * 10**9
     finally:
         await session.stop()
 
@@ -202,3 +248,18 @@ async def test_replaying_the_same_day_again_replaces_its_rows(paths: Paths) -> N
         assert total == distinct > 200
     finally:
         store.close()
+
+
+async def test_a_split_day_changes_against_the_split_adjusted_close(paths: Paths) -> None:
+    """AAPL split 2:1 on 2005-02-28: the day's change is measured from yesterday's close halved,
+    as the exchange sets the reference price, not a phantom -50 %."""
+    session, tape = await start(
+        paths, '[feed]\nsymbols = ["AAPL"]\n[providers.replay]\ndate = "2005-02-28"\nspeed = 600\n'
+    )
+    try:
+        await wait_until(lambda: bool(tape.trades))
+        assert tape.stats[0].prev_close == pytest.approx(88.99 / 2, abs=0.01)
+        st = session.quotes.get("AAPL")
+        assert st is not None and st.change_pct is not None and abs(st.change_pct) < 5
+    finally:
+        await session.stop()

@@ -42,16 +42,19 @@ async def test_a_plugin_feed_is_found_and_a_silent_feed_turns_stale(
         await session.stop()
 
 
-async def test_a_paused_replay_is_not_called_stale(paths: Paths) -> None:
+async def test_a_replay_paused_before_its_first_step_stays_paused(paths: Paths) -> None:
+    """Pausing right after start (before the feed task ran) once let the feed announce LIVE
+    over PAUSED with a frozen clock, which the watchdog then called STALE."""
     from trii_term.commands import CommandContext
+    from trii_term.domain import SessionDay
 
     session = Session(parse_config("[providers.replay]\nspeed = 600\n"), paths, feed_stale_after=0.2)
+    days: list[SessionDay] = []
+    session.bus.subscribe(SessionDay, days.append)
     await session.start()
     try:
         await session.commands.run("replay pause", CommandContext(session))
-        import asyncio
-
-        await asyncio.sleep(0.6)
+        await wait_until(lambda: bool(days))  # the feed has taken its first step
         assert session.feed_status.state is FeedState.PAUSED
     finally:
         await session.stop()
@@ -83,3 +86,28 @@ async def test_a_failing_feed_shows_error_with_its_reason(paths: Paths, quiet_in
         )
         assert session.quotes.get("AAPL") is not None  # what arrived before is kept
         await pilot.press("ctrl+q")
+
+
+def test_a_provider_that_fails_to_load_is_a_config_error(paths: Paths) -> None:
+    import os
+
+    paths.config_file.write_text('[feed]\nprovider = "unloadable"\n')
+    env = {"PYTHONPATH": str(FAKES) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    result = run_cli("record", "--seconds", "1", paths=paths, env=env)
+    assert result.returncode == 2
+    assert "'unloadable' is installed but cannot be loaded" in result.stderr
+    assert "ModuleNotFoundError" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_record_says_when_the_feed_fails_and_exits_1(paths: Paths) -> None:
+    import json
+    import os
+
+    paths.config_file.write_text('[feed]\nprovider = "broken"\nsymbols = ["AAPL"]\n')
+    env = {"PYTHONPATH": str(FAKES) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    result = run_cli("record", "--seconds", "20", "--json", paths=paths, env=env)
+    assert result.returncode == 1
+    assert "the broken feed failed: ConnectionError: the provider closed the connection" in result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["ticks"] == 1 and summary["lost"] == 0  # what arrived before is kept
+    assert "ConnectionError" in summary["feed_error"]

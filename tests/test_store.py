@@ -176,17 +176,42 @@ def test_a_failed_write_loses_nothing_and_is_retried(store: Store) -> None:
     assert w.stats.last_error is None and w.stats.dropped == 0
 
 
-def test_purge_replaces_only_its_source_from_an_instant_on(store: Store) -> None:
+def test_purge_replaces_one_source_in_one_range(store: Store) -> None:
     w = StoreWriter(store, flush_interval=0.05)
     w.start()
-    t0 = utc(2013, 3, 1, 14, 30)
+    t0, t1 = utc(2013, 3, 1, 14, 30), utc(2013, 3, 1, 21, 0)
     w.on_batch(_batch([Trade(t0 - 1000, "AAPL", 1.0, 1), Trade(t0, "AAPL", 2.0, 1)]))
     w.on_batch(_batch([Trade(t0 + 1000, "AAPL", 3.0, 1)], provider="alpaca"))
-    w.purge("replay", t0)
+    w.on_batch(_batch([Trade(t1, "AAPL", 5.0, 1)]))  # the next session: outside the range
+    w.purge("replay", t0, t1)
     w.on_batch(_batch([Trade(t0 + 5000, "AAPL", 4.0, 1)]))
     w.stop()
     rows = store.con.execute("SELECT price, source FROM ticks ORDER BY ts").fetchall()
-    assert rows == [(1.0, "replay"), (3.0, "alpaca"), (4.0, "replay")]
+    assert rows == [(1.0, "replay"), (3.0, "alpaca"), (4.0, "replay"), (5.0, "replay")]
+
+
+def test_every_event_handed_over_is_accounted_for(store: Store) -> None:
+    from trii_term.domain import DayStats
+
+    w = StoreWriter(store, flush_interval=0.05)
+    w.start()
+    t0 = utc(2013, 3, 1, 14, 30)
+    w.on_batch(_batch([DayStats(t0, "AAPL", date(2013, 3, 1), 441.4, None, None, None, None, 0.0)]))
+    w.on_batch(_batch([Trade(t0, "AAPL", 438.0, 1), Quote(t0 + 1, "AAPL", 437.9, 438.1, 1, 1)]))
+    w.stop()
+    s = w.stats
+    assert (s.received, s.trades, s.quotes, s.skipped, s.dropped) == (3, 1, 1, 1, 0)
+
+
+def test_rows_that_cannot_be_written_by_stop_are_counted_as_lost(store: Store) -> None:
+    w = StoreWriter(store, flush_interval=0.02)
+    store.con.execute("ALTER TABLE ticks RENAME TO ticks_away")  # every write fails from now on
+    w.start()
+    w.on_batch(_batch([Trade(utc(2013, 3, 1, 15), "IBM", 200.0, 10)]))
+    w.stop(timeout=10)
+    s = w.stats
+    assert s.trades == 0 and s.dropped == 1 and s.received == 1
+    assert w.pending_rows == 0 and s.last_error is not None
 
 
 # -- bars ---------------------------------------------------------------------------------------
@@ -343,3 +368,16 @@ def test_writer_lag_reports_the_recent_worst(store: Store) -> None:
         assert w.lag_seconds(window=0.0) == 0.0  # and it ages out
     finally:
         w.stop()
+
+
+def test_bars_can_be_limited_to_a_source(store: Store) -> None:
+    w = StoreWriter(store)
+    t0 = utc(2013, 3, 4, 14, 30)
+    w.on_batch(_batch([Trade(t0, "AAPL", 10.0, 1)], provider="replay"))
+    w.on_batch(_batch([Trade(t0 + 10**9, "AAPL", 20.0, 1)], provider="alpaca"))
+    w.flush()
+    both = bars(store.con, "AAPL", "1m")
+    assert both.row(0, named=True)["close"] == 20.0
+    live = bars(store.con, "AAPL", "1m", sources=["alpaca"])
+    assert (live.row(0, named=True)["open"], live.height) == (20.0, 1)
+    assert bars(store.con, "AAPL", "1m", sources=[]).height == 0

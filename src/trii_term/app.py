@@ -87,24 +87,22 @@ class TriiTermApp(App[int]):
 
     def on_mount(self) -> None:
         if self.keymap:
-            unknown = sorted(
-                set(self.keymap)
-                - {c.id for c in self.session.commands}
-                - {
-                    "table.up",
-                    "table.down",
-                    "table.page-up",
-                    "table.page-down",
-                    "table.first",
-                    "table.last",
-                    "help.close",
-                }
-            )
+            unknown = sorted(set(self.keymap) - self._binding_ids())
             self.set_keymap(self.keymap)
             if unknown:
-                self.message(f"[keys] has unknown ids {', '.join(unknown)}; see help for the ids.", "warning")
+                self.message(f"[keys] has unknown ids {', '.join(unknown)}; F1 shows the ids.", "warning")
         self.push_screen(self.workstation)
         self.run_worker(self._start_session(), name="session-start", group="session", exit_on_error=False)
+
+    def _binding_ids(self) -> set[str]:
+        """Every binding id a [keys] entry may name."""
+        from textual.binding import Binding
+
+        from trii_term.screens.workstation import WatchlistKeys
+        from trii_term.widgets.quote_table import QuoteTable
+
+        owners = (type(self), WatchlistKeys, QuoteTable, HelpScreen)
+        return {b.id for owner in owners for b in owner.BINDINGS if isinstance(b, Binding) and b.id}
 
     async def _start_session(self) -> None:
         try:
@@ -146,7 +144,7 @@ class TriiTermApp(App[int]):
             what = f"Replaying {feed.start_day} at {self.session.clock.speed:g}× (SIM)."  # type: ignore[attr-defined]
         else:
             what = f"Streaming from {self.session.provider_name}."
-        return f"{what} ctrl+p: commands · F1: help · a: add a symbol"
+        return f"{what} ctrl+p commands · F1 help"
 
     # -- the flow of quotes to the screen ----------------------------------------------------
 
@@ -172,6 +170,8 @@ class TriiTermApp(App[int]):
             )
         elif status.state in (FeedState.STALE, FeedState.ENDED) and status.reason:
             self.message(f"{status.provider} feed {status.state.value}: {status.reason}", "warning")
+        elif status.state is FeedState.LIVE and status.reason:
+            self.message(f"{status.provider}: {status.reason}")
 
     def _pump(self) -> None:
         self._pump_pending = False
@@ -228,6 +228,8 @@ class TriiTermApp(App[int]):
             await self._run(lambda ctx: self.session.commands.invoke(cmd, [], ctx), "palette", cmd.name)
 
     async def _run(self, call, source: str, label: str) -> Result | None:  # type: ignore[no-untyped-def]
+        if self._quitting:
+            return None
         if not self.ready and not label.startswith(("quit", "exit", "help")):
             self.message("Still starting: the store is opening. Try again in a moment.", "warning")
             return None
@@ -239,6 +241,8 @@ class TriiTermApp(App[int]):
             return None
         except CommandError as exc:
             self.message(str(exc), "error")
+            if source == "palette" and label:  # keep what was typed, to correct it
+                self.prompt(label)
             return Result(str(exc), "error")
         except Exception as exc:
             log.exception("command %r failed", label)
@@ -289,7 +293,7 @@ class TriiTermApp(App[int]):
         """Quit cleanly: stop the feed, write everything queued, close the store."""
         if self._quitting:
             return
-        self._quitting = True
+        self._quitting = True  # no more commands: the store is about to close
         self.message("Saving and closing…")
         try:
             if self.session.started:

@@ -115,18 +115,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run_workstation(config, paths) -> int:  # type: ignore[no-untyped-def]
     import asyncio
     import logging
+    import signal
 
+    from trii_term.config import ConfigError
     from trii_term.session import Session
 
     try:
         session = Session(config, paths, memory_fallback=True)
-    except Exception as exc:  # ConfigError from an unknown provider, …
-        from trii_term.config import ConfigError
-
-        if isinstance(exc, ConfigError):
-            print(f"trii-term: config error: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        raise
+    except ConfigError as exc:  # an unknown or broken provider, …
+        print(f"trii-term: config error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
     session.open_store_in_background()
     from trii_term.app import TriiTermApp
@@ -134,6 +132,11 @@ def run_workstation(config, paths) -> int:  # type: ignore[no-untyped-def]
     app = TriiTermApp(session)
 
     async def run() -> None:
+        # A dropped SSH session (SIGHUP) or a kill (SIGTERM) closes the workstation the same
+        # way ctrl+q does: the store is written and closed in the `finally` below.
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(sig, app.exit)
         try:
             await app.run_async()
         finally:

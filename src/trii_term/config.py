@@ -7,6 +7,7 @@ line exits with code 2. Later features add their sections to `SCHEMA`.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import tomllib
 from collections.abc import Callable, Mapping
@@ -57,11 +58,15 @@ class FeedConfig:
     symbols: tuple[str, ...] = DEFAULT_SYMBOLS
 
 
+MAX_REPLAY_SPEED = 100_000.0
+
+
 @dataclass(frozen=True, slots=True)
 class ReplayConfig:
     date: date | None = None  # None: the last day in the data
     speed: float = 60.0  # simulated seconds per real second
     seed: int = 1
+    at_end: str = "loop"  # when the history runs out: "loop" from the first common day, or "stop"
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,9 +167,16 @@ def _date(value: Any) -> date:
 def _positive_number(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"must be a number, not {_toml_type(value)}")
-    if value <= 0:
-        raise ValueError(f"must be greater than 0 (got {value})")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"must be a number greater than 0 (got {value})")
     return float(value)
+
+
+def _speed(value: Any) -> float:
+    speed = _positive_number(value)
+    if speed > MAX_REPLAY_SPEED:
+        raise ValueError(f"must be at most {MAX_REPLAY_SPEED:g} simulated seconds per second (got {value})")
+    return speed
 
 
 def _integer(value: Any) -> int:
@@ -201,8 +213,9 @@ SCHEMA: dict[str, Any] = {
     "providers": {
         "replay": {
             "date": _date,
-            "speed": _positive_number,
+            "speed": _speed,
             "seed": _integer,
+            "at_end": _string(("loop", "stop")),
         },
     },
     "store": {"path": _path},

@@ -33,7 +33,6 @@ class QuoteState:
         "prev_close",
         "symbol",
         "updated_ns",
-        "version",
         "volume",
     )
 
@@ -55,7 +54,6 @@ class QuoteState:
         self.direction = 0  # +1 last trade was an uptick, -1 downtick, 0 none yet
         self.flash = 0  # +1/-1 while a price change is being flashed
         self.flash_until = 0.0  # time.monotonic() when the flash ends
-        self.version = 0  # bumps on every change: a cache key for the UI
 
     @property
     def change(self) -> float | None:
@@ -75,7 +73,6 @@ class QuoteBook:
         self._states: dict[str, QuoteState] = {}
         self._dirty: set[str] = set()
         self._monotonic = monotonic
-        self.last_event_ns: int | None = None  # event time of the newest update
 
     def get(self, symbol: str) -> QuoteState | None:
         return self._states.get(symbol)
@@ -97,7 +94,6 @@ class QuoteBook:
         states = self._states
         dirty = self._dirty
         flash_end = self._monotonic() + FLASH_SECONDS
-        newest = self.last_event_ns
         for ev in batch.events:
             kind = type(ev)
             st = states.get(ev.symbol)
@@ -128,11 +124,7 @@ class QuoteBook:
             else:
                 continue
             st.updated_ns = ev.ts
-            st.version += 1
             dirty.add(ev.symbol)
-            if newest is None or ev.ts > newest:
-                newest = ev.ts
-        self.last_event_ns = newest
 
     @staticmethod
     def _apply_day(st: QuoteState, ev: DayStats) -> None:

@@ -9,17 +9,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import signal
 import sys
 from typing import TextIO
 
 from trii_term.config import Config, ConfigError
-from trii_term.domain import from_ns
+from trii_term.domain import FeedState, FeedStatus, from_ns
 from trii_term.paths import Paths
 from trii_term.session import Session
 from trii_term.store.db import StoreError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+log = logging.getLogger(__name__)
 
 
 def run_record(
@@ -53,6 +56,14 @@ async def record(
         return EXIT_USAGE
 
     stop = asyncio.Event()
+    ended: list[FeedStatus] = []  # the feed failed or ran out: recording more is pointless
+
+    def on_status(status: FeedStatus) -> None:
+        if status.state in (FeedState.ERROR, FeedState.ENDED):
+            ended.append(status)
+            stop.set()
+
+    session.bus.subscribe(FeedStatus, on_status)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -61,11 +72,19 @@ async def record(
         try:
             await session.start()
         except ConfigError as exc:
-            print(f"trii-term record: {exc}", file=err)
+            print(f"trii-term record: config error: {exc}", file=err)
             await session.stop()
             return EXIT_USAGE
         except StoreError as exc:
             print(f"trii-term record: {exc}", file=err)
+            return EXIT_FAILED
+        except Exception as exc:
+            log.exception("record could not start")
+            print(
+                f"trii-term record: could not start: {type(exc).__name__}: {exc}. Details: {paths.log_file}",
+                file=err,
+            )
+            await session.stop()
             return EXIT_FAILED
         for notice in session.notices:
             print(f"trii-term record: {notice}", file=err)
@@ -82,11 +101,20 @@ async def record(
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
 
-    _summary(session, out, as_json)
-    return EXIT_OK
+    failed = next((s for s in ended if s.state is FeedState.ERROR), None)
+    _summary(session, out, as_json, failed.reason if failed else None)
+    lost = session.writer.stats.dropped if session.writer else 0
+    if failed is not None:
+        print(f"trii-term record: the {session.provider_name} feed failed: {failed.reason}", file=err)
+    for status in ended:
+        if status.state is FeedState.ENDED:
+            print(f"trii-term record: the feed ended: {status.reason}", file=err)
+    if lost:
+        print(f"trii-term record: {lost:,} rows could not be written (see {paths.log_file})", file=err)
+    return EXIT_FAILED if failed is not None or lost else EXIT_OK
 
 
-def _summary(session: Session, out: TextIO, as_json: bool) -> None:
+def _summary(session: Session, out: TextIO, as_json: bool, feed_error: str | None) -> None:
     writer = session.writer
     assert writer is not None
     s = writer.stats
@@ -104,7 +132,10 @@ def _summary(session: Session, out: TextIO, as_json: bool) -> None:
                 "symbols": symbols,
                 "first": first.isoformat().replace("+00:00", "Z") if first else None,
                 "last": last.isoformat().replace("+00:00", "Z") if last else None,
-                "dropped": s.dropped,
+                "received": s.received,  # = ticks + quotes + snapshots + lost
+                "snapshots": s.skipped,
+                "lost": s.dropped,
+                "feed_error": feed_error,
             },
             out,
             indent=2,
@@ -124,6 +155,10 @@ def _summary(session: Session, out: TextIO, as_json: bool) -> None:
             + ("   (simulated time: replay)" if session.clock.simulated else "")
         )
     lines.append(f"  into  {session.store_path}")
-    if s.dropped:
-        lines.append(f"  WARNING: {s.dropped:,} rows could not be written (see the log)")
+    lines.append(
+        f"  received {s.received:,} market events: every tick and quote stored, "
+        f"{s.skipped:,} day snapshots not stored"
+        if not s.dropped
+        else f"  received {s.received:,} market events; {s.dropped:,} LOST (see the log)"
+    )
     out.write("\n".join(lines) + "\n")

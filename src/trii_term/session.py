@@ -257,7 +257,7 @@ class Session:
     def _on_session_day(self, day: SessionDay) -> None:
         # A replay day is regenerated from its open: replace what an earlier run wrote.
         if self.feed is not None and self.feed.simulated and self.writer is not None:
-            self.writer.purge(self.feed.name, day.open_ns)
+            self.writer.purge(self.feed.name, day.open_ns, day.close_ns)
 
     def subscribed(self) -> list[str]:
         return sorted(self._subscribed)

@@ -13,21 +13,33 @@ from typing import Any, Protocol
 
 import duckdb
 
-from trii_term.store.sql import one
+from trii_term.store.sql import one, transaction
 
 log = logging.getLogger(__name__)
 
-# Sortable columns: canonical name -> words a trader may type for it
-SORT_COLUMNS: dict[str, tuple[str, ...]] = {
-    "symbol": ("symbol", "sym", "name"),
-    "last": ("last", "price", "px"),
-    "change": ("change", "chg", "net"),
-    "pct": ("pct", "%", "%chg", "pctchg", "percent", "change%"),
-    "bid": ("bid",),
-    "ask": ("ask", "offer"),
-    "volume": ("volume", "vol"),
-    "age": ("age", "time"),
-}
+
+@dataclass(frozen=True)
+class SortColumn:
+    """A column a watchlist can be sorted by: how it is keyed, shown, said and typed."""
+
+    name: str  # as stored: "pct"
+    label: str  # as the pane shows it: "%chg"
+    words: str  # in a sentence: "% change"
+    aliases: tuple[str, ...]  # what a trader may type
+
+
+# In the order `watch sort` (with no column) cycles through them.
+SORT_COLUMNS: tuple[SortColumn, ...] = (
+    SortColumn("symbol", "symbol", "symbol", ("symbol", "sym", "name")),
+    SortColumn("last", "last", "last price", ("last", "price", "px")),
+    SortColumn("change", "chg", "change", ("change", "chg", "net")),
+    SortColumn("pct", "%chg", "% change", ("pct", "%", "%chg", "pctchg", "percent", "change%")),
+    SortColumn("bid", "bid", "bid", ("bid",)),
+    SortColumn("ask", "ask", "ask", ("ask", "offer")),
+    SortColumn("volume", "volume", "volume", ("volume", "vol")),
+    SortColumn("age", "age", "quote age", ("age", "time")),
+)
+SORT_BY_NAME = {c.name: c for c in SORT_COLUMNS}
 
 MAX_NAME = 24
 
@@ -37,11 +49,13 @@ class WatchlistError(ValueError):
 
 
 def sort_column(word: str) -> str:
+    """The canonical name of a column a trader typed."""
     w = word.strip().lower()
-    for name, aliases in SORT_COLUMNS.items():
-        if w in aliases:
-            return name
-    raise WatchlistError(f"Cannot sort by {word!r}: choose one of {', '.join(SORT_COLUMNS)}.")
+    for col in SORT_COLUMNS:
+        if w in col.aliases:
+            return col.name
+    names = ", ".join(c.name for c in SORT_COLUMNS)
+    raise WatchlistError(f"Cannot sort by {word!r}: choose one of {names}, or off.")
 
 
 @dataclass
@@ -250,14 +264,9 @@ class Watchlists:
         self._changed()
 
     def _transaction(self, statements: list[tuple[str, list[object]]]) -> None:
-        self._con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(self._con):
             for sql, params in statements:
                 self._con.execute(sql, params)
-            self._con.execute("COMMIT")
-        except BaseException:
-            self._con.execute("ROLLBACK")
-            raise
 
     def _changed(self) -> None:
         for listener in tuple(self._listeners):

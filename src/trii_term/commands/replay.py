@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from trii_term.commands.registry import Arg, Command, CommandError, Invocation, Result
+from trii_term.config import MAX_REPLAY_SPEED
 
 
 def _feed(inv: Invocation):  # type: ignore[no-untyped-def]
@@ -14,8 +15,14 @@ def _feed(inv: Invocation):  # type: ignore[no-untyped-def]
     return feed
 
 
+def _not_ended(feed) -> None:  # type: ignore[no-untyped-def]
+    if feed.ended:
+        raise CommandError(f"The replay has ended ({feed.status.reason}). Use: replay goto DATE")
+
+
 def pause(inv: Invocation) -> Result:
     feed = _feed(inv)
+    _not_ended(feed)
     if inv.session.clock.paused:
         feed.resume()
         return Result("Replay resumed.")
@@ -25,6 +32,7 @@ def pause(inv: Invocation) -> Result:
 
 def resume(inv: Invocation) -> Result:
     feed = _feed(inv)
+    _not_ended(feed)
     feed.resume()
     return Result("Replay resumed.")
 
@@ -32,8 +40,10 @@ def resume(inv: Invocation) -> Result:
 def speed(inv: Invocation) -> Result:
     feed = _feed(inv)
     value: float = inv.args["speed"]
-    if not 0 < value <= 100_000:
-        raise CommandError("SPEED is simulated seconds per real second, from 0.1 to 100000.")
+    if not 0 < value <= MAX_REPLAY_SPEED:  # (also refuses nan)
+        raise CommandError(
+            f"SPEED is market seconds per real second, above 0 and at most {MAX_REPLAY_SPEED:g}."
+        )
     feed.set_speed(value)
     return Result(f"Replay speed {value:g}× (one real second is {value:g} market seconds).")
 
@@ -45,7 +55,7 @@ def goto(inv: Invocation) -> Result:
     try:
         day = feed.goto(inv.args["date"])
     except ReplayDateError as exc:
-        raise CommandError(f"Cannot replay {exc}.") from None
+        raise CommandError(f"Cannot replay that day: {exc}.") from None
     return Result(f"Replaying {day.isoformat()} from the open.")
 
 

@@ -10,20 +10,14 @@ from trii_term.commands.registry import (
     Invocation,
     Result,
 )
-from trii_term.watchlists import Watchlist, WatchlistError, ordered_symbols, sort_column
-
-# Columns in the order `watch sort` (with no column) cycles through, then back to "off".
-SORT_CYCLE = ("symbol", "last", "change", "pct", "bid", "ask", "volume", "age")
-SORT_WORDS = {
-    "symbol": "symbol",
-    "last": "last price",
-    "change": "change",
-    "pct": "% change",
-    "bid": "bid",
-    "ask": "ask",
-    "volume": "volume",
-    "age": "quote age",
-}
+from trii_term.watchlists import (
+    SORT_BY_NAME,
+    SORT_COLUMNS,
+    Watchlist,
+    WatchlistError,
+    ordered_symbols,
+    sort_column,
+)
 
 
 def _focused(inv: Invocation, given: str | None) -> str:
@@ -137,15 +131,16 @@ def sort(inv: Invocation) -> Result:
     direction: str | None = inv.args.get("direction")
     if column is None:  # cycle: off -> symbol -> last -> ... -> age -> off
         current = w.sort_column
-        i = SORT_CYCLE.index(current) + 1 if current in SORT_CYCLE else 0
-        column = SORT_CYCLE[i] if i < len(SORT_CYCLE) else "off"
+        names = [c.name for c in SORT_COLUMNS]
+        i = names.index(current) + 1 if current in names else 0
+        column = names[i] if i < len(names) else "off"
     if column.lower() in ("off", "none", "manual"):
         lists.set_sort(None)
         return Result(f"{w.name}: your own order.")
     col = sort_column(column)
     desc = (direction == "desc") if direction else col not in ("symbol", "age")
     lists.set_sort(col, desc)
-    return Result(f"{w.name} sorted by {SORT_WORDS[col]} {'descending' if desc else 'ascending'}.")
+    return Result(f"{w.name} sorted by {SORT_BY_NAME[col].words} {'descending' if desc else 'ascending'}.")
 
 
 @_guard
@@ -158,7 +153,8 @@ def reverse(inv: Invocation) -> Result:
     lists.set_sort(w.sort_column, not w.sort_desc)
     col = w.sort_column or ""
     return Result(
-        f"{w.name} sorted by {SORT_WORDS.get(col, col)} {'descending' if w.sort_desc else 'ascending'}."
+        f"{w.name} sorted by {SORT_BY_NAME[col].words if col else col} "
+        f"{'descending' if w.sort_desc else 'ascending'}."
     )
 
 

@@ -7,6 +7,7 @@ Built-in feeds are listed here; third parties register theirs under the entry-po
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     from trii_term.clock import SessionClock
     from trii_term.config import Config
     from trii_term.store.db import Store
+
+log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "trii_term.feeds"
 
@@ -94,4 +97,11 @@ def feed_class(name: str) -> type:
             f"no market-data provider named {name!r} is installed; available: {', '.join(available_feeds())}"
         )
     module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+    try:
+        return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+    except Exception as exc:  # a broken plug-in: say which, never a traceback
+        log.exception("provider %s (%s) failed to load", name, target)
+        raise UnknownFeed(
+            f"the provider {name!r} is installed but cannot be loaded ({type(exc).__name__}: {exc}); "
+            f"reinstall the package that provides it, or choose another provider"
+        ) from exc

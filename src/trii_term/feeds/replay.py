@@ -4,7 +4,9 @@ It behaves like a live provider — it publishes `MarketBatch` (trades, quotes, 
 `FeedStatus` and `SessionDay` on the bus, and symbols are subscribed and unsubscribed — and it
 drives the simulated session clock: each day starts at the regular open, runs at `speed`
 simulated seconds per real second, pauses briefly after the close, then continues with the next
-trading day in the history. Replaying a day replaces the rows an earlier replay wrote for it.
+trading day in the history. When the history runs out it starts again from the first day the
+subscribed symbols share (`at_end = "loop"`, the default) or stops (`"stop"`). Replaying a day
+replaces the rows an earlier replay wrote for that day.
 """
 
 from __future__ import annotations
@@ -30,10 +32,17 @@ from trii_term.domain import (
     MarketBatch,
     MarketEvent,
     SessionDay,
+    Trade,
 )
 from trii_term.feeds import FeedContext
 from trii_term.feeds.replay_path import DayPath, day_path
-from trii_term.store.history import DailyBar, daily_history, history_days, load_instruments
+from trii_term.store.history import (
+    DailyBar,
+    daily_history,
+    history_days,
+    load_instruments,
+    reference_close,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +51,7 @@ HISTORY_WINDOW_DAYS = 92  # calendar days of daily bars held in memory ahead of 
 
 
 class ReplayDateError(ValueError):
-    """providers.replay.date is not a day the history can replay."""
+    """A date the history cannot replay (providers.replay.date, `replay goto`)."""
 
 
 class _Cursor:
@@ -93,8 +102,9 @@ class ReplayFeed:
         self._status = FeedStatus(self.name, FeedState.CONNECTING, simulated=True)
         self._wake = asyncio.Event()
         self._goto: date | None = None
+        self._clock_set_for: date | None = None  # the day prepare() already set the clock to
         self.start_day: date | None = None
-        self.day: date | None = None
+        self.day: date | None = None  # the day being played (or, after the end, the last one)
         self.seed = self._cfg.seed
         self.market = US
 
@@ -103,6 +113,10 @@ class ReplayFeed:
     @property
     def status(self) -> FeedStatus:
         return self._status
+
+    @property
+    def ended(self) -> bool:
+        return self._status.state is FeedState.ENDED
 
     def instruments(self) -> dict[str, Instrument]:
         return self._instruments
@@ -136,6 +150,7 @@ class ReplayFeed:
         # the session clock reads the replay's time from now on, before the first event
         self._clock.set_speed(self._cfg.speed)
         self._clock.set_time(self.market.session_bounds(self.start_day)[0])
+        self._clock_set_for = self.start_day
 
     def _ensure_history(self, day: date) -> None:
         """Make sure the bars of `day` and every symbol's previous close are in memory: loaded
@@ -160,22 +175,31 @@ class ReplayFeed:
             )
         wanted = self._cfg.date
         if wanted is not None:
-            if wanted not in set(self.calendar_days):
-                i = bisect.bisect_left(self.calendar_days, wanted)
-                near = [d.isoformat() for d in self.calendar_days[max(0, i - 1) : i + 1]]
-                first, last = self.calendar_days[0], self.calendar_days[-1]
-                what = "a weekend" if wanted.weekday() >= 5 else "not a trading day in the history"
-                hint = f"nearest: {' or '.join(near)}" if near else f"history runs {first} to {last}"
-                raise ReplayDateError(f"{wanted.isoformat()} is {what} ({hint})")
+            self._check_day(wanted)
             return wanted
         # default: the last day on which every configured symbol with history has a bar
-        have = [s for s in self._initial if self._days_of.get(s)]
+        common = self._common_days(self._initial)
+        return max(common) if common else self.calendar_days[-1]
+
+    def _check_day(self, day: date) -> None:
+        if day in set(self.calendar_days):
+            return
+        i = bisect.bisect_left(self.calendar_days, day)
+        near = [d.isoformat() for d in self.calendar_days[max(0, i - 1) : i + 1]]
+        first, last = self.calendar_days[0], self.calendar_days[-1]
+        what = "a weekend" if day.weekday() >= 5 else "not a trading day in the history"
+        hint = f"nearest: {' or '.join(near)}" if near else f"history runs {first} to {last}"
+        raise ReplayDateError(f"{day.isoformat()} is {what} ({hint})")
+
+    def _common_days(self, symbols: Iterable[str]) -> set[date]:
+        """The days on which every one of `symbols` that has history traded."""
+        have = [s for s in symbols if self._days_of.get(s)]
         if not have:
-            return self.calendar_days[-1]
+            return set()
         common = set(self._days_of[have[0]])
         for s in have[1:]:
             common &= set(self._days_of[s])
-        return max(common) if common else max(self._days_of[have[0]])
+        return common
 
     # -- controls ---------------------------------------------------------------------------
 
@@ -184,18 +208,21 @@ class ReplayFeed:
         self._wake.set()
 
     def pause(self) -> None:
+        if self.ended:
+            return
         self._clock.pause()
         self._set_status(FeedState.PAUSED, "replay paused")
 
     def resume(self) -> None:
+        if self.ended:
+            return
         self._clock.resume()
         self._set_status(FeedState.LIVE)
         self._wake.set()
 
     def goto(self, day: date) -> date:
-        """Restart the replay at the open of `day`."""
-        if day not in set(self.calendar_days):
-            raise ReplayDateError(f"{day.isoformat()} is not a trading day in the history")
+        """Restart the replay at the open of `day` (also the day being played, or after the end)."""
+        self._check_day(day)
         self._goto = day
         self._wake.set()
         return day
@@ -212,7 +239,9 @@ class ReplayFeed:
         else:
             self._set_status(FeedState.LIVE)
         try:
-            while day is not None:
+            while True:
+                if day is None:  # the history has run out
+                    day = await self._after_the_end()
                 await asyncio.to_thread(self._ensure_history, day)
                 finished = await self._play_day(day)
                 if finished and self._goto is None:
@@ -221,11 +250,8 @@ class ReplayFeed:
                     day, self._goto = self._goto, None
                     continue
                 day = self._next_day(day)
-            last = self.calendar_days[-1] if self.calendar_days else None
-            self._set_status(FeedState.ENDED, f"end of the shipped history ({last})")
-            await asyncio.Event().wait()  # idle until cancelled
         finally:
-            if self._status.state is not FeedState.ENDED:
+            if not self.ended:
                 self._set_status(FeedState.STOPPED)
             if self._con is not None:
                 self._con.close()
@@ -241,6 +267,52 @@ class ReplayFeed:
                 best = days[i]
         return best
 
+    async def _after_the_end(self) -> date:
+        """Loop to the first day the subscribed symbols share, or stop until `replay goto`."""
+        last = self.day
+        if self._cfg.at_end == "loop":
+            common = self._common_days(self._subscribed or self._days_of)
+            first = min(common) if common else self.calendar_days[0]
+            self._set_status(FeedState.LIVE, f"the history ends on {last}; replaying again from {first}")
+            return first
+        self._set_status(FeedState.ENDED, f"the history ends on {last}; replay goto DATE to go on")
+        while self._goto is None:
+            self._serve_final_snapshots()
+            self._wake.clear()
+            await self._wake.wait()
+        day, self._goto = self._goto, None
+        self._set_status(FeedState.LIVE)
+        return day
+
+    def _serve_final_snapshots(self) -> None:
+        """After the end, a symbol added to a watchlist still gets how the last day closed."""
+        day = self.day
+        if day is None:
+            return
+        events: list[MarketEvent] = []
+        for sym in self._subscribed:
+            if sym in self._cursors:
+                continue
+            self._cursors[sym] = _Cursor(None)
+            bar, prev = self._bar(sym, day)
+            if bar is None:
+                events.append(DayStats(self._clock.now_ns(), sym, day, prev, None, None, None, prev, 0.0))
+            else:
+                events.append(
+                    DayStats(
+                        self._clock.now_ns(),
+                        sym,
+                        day,
+                        prev,
+                        bar.open,
+                        bar.high,
+                        bar.low,
+                        bar.close,
+                        bar.volume,
+                    )
+                )
+        self._publish(events)
+
     async def _pause_after_close(self) -> None:
         end = time.monotonic() + CLOSE_PAUSE_SECONDS
         while time.monotonic() < end and self._goto is None:
@@ -252,8 +324,9 @@ class ReplayFeed:
         open_ns, close_ns = self.market.session_bounds(day)
         self.day = day
         self._cursors = {}
-        if not open_ns <= self._clock.now_ns() < close_ns:  # (prepare() already set the first day)
+        if self._clock_set_for != day:  # every day but the first starts the clock at its open
             self._clock.set_time(open_ns)
+        self._clock_set_for = None
         self._bus.publish(SessionDay(self.market.code, day, open_ns, close_ns))
         self._publish([self._day_start(sym, day, open_ns) for sym in self._subscribed])
         while True:
@@ -296,13 +369,14 @@ class ReplayFeed:
         return out, next_ts
 
     def _bar(self, sym: str, day: date) -> tuple[DailyBar | None, float | None]:
-        """The symbol's bar on `day` (None if it did not trade) and the previous close."""
+        """The symbol's bar on `day` (None if it did not trade) and the previous close, as the
+        reference price for `day` (adjusted for a split or dividend that starts that day)."""
         days = self._days_of.get(sym, [])
         bars = self._bars.get(sym, {})
         i = bisect.bisect_left(days, day)
         bar = bars.get(day) if i < len(days) and days[i] == day else None
         prev_bar = bars.get(days[i - 1]) if i > 0 else None
-        return bar, (prev_bar.close if prev_bar else None)
+        return bar, (reference_close(prev_bar, bar) if prev_bar else None)
 
     def _path(self, sym: str, bar: DailyBar, open_ns: int, close_ns: int) -> DayPath:
         inst = self._instruments[sym]
@@ -333,31 +407,21 @@ class ReplayFeed:
                 self._cursors[sym] = _Cursor(None)
                 events.append(DayStats(now, sym, day, prev, None, None, None, prev, 0.0))
                 continue
-            path = self._path(sym, bar, open_ns, close_ns)
-            cursor = _Cursor(path)
-            hi = lo = first = last = None
+            cursor = self._cursors[sym] = _Cursor(self._path(sym, bar, open_ns, close_ns))
+            first = hi = lo = last = None
             volume = 0.0
             last_quote = None
-            stop = path.first_segment_at(now)
-            while cursor.next_segment <= min(stop, path.segments - 1):
-                trades, quotes = path.segment(cursor.next_segment)
-                cursor.next_segment += 1
-                for t in trades:
-                    if t.ts > now:
-                        cursor.pending.append(t)
-                        continue
-                    first = t.price if first is None else first
-                    last = t.price
-                    hi = t.price if hi is None else max(hi, t.price)
-                    lo = t.price if lo is None else min(lo, t.price)
-                    volume += t.size
-                for q in quotes:
-                    if q.ts <= now:
-                        last_quote = q
-                    else:
-                        cursor.pending.append(q)
-            cursor.pending = deque(sorted(cursor.pending, key=lambda e: e.ts))
-            self._cursors[sym] = cursor
+            while (head := cursor.head_ts()) is not None and head <= now:
+                ev = cursor.pending.popleft()
+                if type(ev) is Trade:
+                    price = ev.price
+                    first = price if first is None else first
+                    hi = price if hi is None else max(hi, price)
+                    lo = price if lo is None else min(lo, price)
+                    last = price
+                    volume += ev.size
+                else:
+                    last_quote = ev
             events.append(DayStats(now, sym, day, prev, first, hi, lo, last, volume))
             if last_quote is not None:
                 events.append(last_quote)

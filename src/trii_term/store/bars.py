@@ -49,11 +49,13 @@ def bars(
     start: datetime | date | None = None,
     end: datetime | date | None = None,
     last: int | None = None,
+    sources: Sequence[str] | None = None,
 ) -> pl.DataFrame:
     """Bars for `symbols` (None: every symbol with ticks or stored bars), oldest first.
 
     `start`/`end` bound the bar start: aware datetimes are instants, a `date` is a trading date.
-    `last` keeps only the newest N bars per symbol.
+    `last` keeps only the newest N bars per symbol. `sources` limits the ticks used to those
+    providers (e.g. ["replay"] or ["alpaca"]: replayed and live prints never mix in one bar).
     """
     if interval not in INTERVALS:
         raise UnknownInterval(interval)
@@ -81,7 +83,8 @@ def bars(
         by_market[MARKETS.get(markets.get(sym, "US"), US)].append(sym)
 
     frames = [
-        _bars_for_market(con, market, syms, interval, start, end, last) for market, syms in by_market.items()
+        _bars_for_market(con, market, syms, interval, start, end, last, sources)
+        for market, syms in by_market.items()
     ]
     out = frames[0] if len(frames) == 1 else pl.concat(frames)
     return out.sort(["symbol", "ts"]) if len(frames) > 1 else out
@@ -99,6 +102,7 @@ def _bars_for_market(
     start: datetime | date | None,
     end: datetime | date | None,
     last: int | None,
+    sources: Sequence[str] | None,
 ) -> pl.DataFrame:
     seconds = INTERVALS[interval]
     params: list[object] = []
@@ -109,6 +113,9 @@ def _bars_for_market(
     # -- bars derived from ticks (bucketed in UTC, labelled in exchange time) ---------------
     tick_where = [f"symbol IN ({_marks(symbols)})"]
     params += symbols
+    if sources is not None:
+        tick_where.append(f"source IN ({_marks(sources)})" if sources else "false")
+        params += list(sources)
     for bound, op in ((start, ">="), (end, "<")):
         if bound is not None:
             tick_where.append(f"ts {op} ?")

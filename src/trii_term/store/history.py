@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 
 from trii_term.domain import Instrument, InstrumentKind
-from trii_term.store.sql import one
+from trii_term.store.sql import one, transaction
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,19 @@ class DailyBar:
     low: float
     close: float
     volume: float
+    adj_close: float | None = None  # split/dividend adjusted close, when the source has one
+
+
+def reference_close(prev: DailyBar, today: DailyBar | None) -> float:
+    """Yesterday's close as today's reference price: adjusted for a split or dividend that takes
+    effect today, as exchanges set it (AAPL's 2:1 split on 2005-02-28 halves it), so a day's
+    change is not a phantom -50 %."""
+    if today is None or not prev.adj_close or not today.adj_close or not prev.close or not today.close:
+        return prev.close
+    ratio = (prev.adj_close / prev.close) / (today.adj_close / today.close)
+    if abs(ratio - 1.0) < 1e-9:
+        return prev.close
+    return round(prev.close * ratio, 4)
 
 
 def _sha256(path: Path) -> str:
@@ -107,8 +120,7 @@ def _import_file(con: duckdb.DuckDBPyConnection, path: Path, spec: ShippedFile, 
     if header != list(spec.columns):
         raise ValueError(f"{path.name}: expected columns {list(spec.columns)}, found {header}")
     source = f"read_csv(?, header = true, columns = {_struct(columns)})"
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         symbols = [
             r[0] for r in con.execute(f"SELECT DISTINCT {ticker} FROM {source}", [str(path)]).fetchall()
         ]
@@ -132,10 +144,6 @@ def _import_file(con: duckdb.DuckDBPyConnection, path: Path, spec: ShippedFile, 
         )
         rows = int(row[0]) if row else 0
         con.execute("INSERT OR REPLACE INTO imports VALUES (?, ?, ?, now())", [spec.name, digest, rows])
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     log.info("imported %d daily bars from %s", rows, path.name)
     return rows
 
@@ -199,7 +207,7 @@ def daily_history(
     out: dict[str, list[DailyBar]] = {s: [] for s in symbols}
     if not symbols:
         return out
-    sql = """SELECT symbol, CAST(ts AS DATE), open, high, low, close, volume FROM bars
+    sql = """SELECT symbol, CAST(ts AS DATE), open, high, low, close, volume, adj_close FROM bars
              WHERE interval = '1d' AND source = 'history' AND list_contains(?, symbol)"""
     params: list[object] = [list(symbols)]
     if start is not None:
@@ -208,8 +216,8 @@ def daily_history(
     if end is not None:
         sql += " AND ts <= ?"
         params.append(end)
-    for sym, day, o, h, lo, c, v in con.execute(sql + " ORDER BY symbol, ts", params).fetchall():
-        out[sym].append(DailyBar(day, o, h, lo, c, v))
+    for sym, day, o, h, lo, c, v, adj in con.execute(sql + " ORDER BY symbol, ts", params).fetchall():
+        out[sym].append(DailyBar(day, o, h, lo, c, v, adj))
     return out
 
 

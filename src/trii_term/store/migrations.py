@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from trii_term.store.sql import one
+from trii_term.store.sql import one, transaction
 
 
 @dataclass(frozen=True)
@@ -126,16 +126,11 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
     for migration in MIGRATIONS:
         if migration.version <= have:
             continue
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             migration.apply(con)
             con.execute(
                 "INSERT INTO schema_version (version, description) VALUES (?, ?)",
                 [migration.version, migration.description],
             )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
         applied.append(migration.version)
     return applied

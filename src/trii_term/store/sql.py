@@ -7,7 +7,8 @@ single-row reads go through `one()`, which does.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import duckdb
@@ -19,3 +20,16 @@ def one(
     """The first row of a query (or None), with the result fully consumed."""
     rows = con.execute(sql, list(params) if params is not None else []).fetchall()
     return rows[0] if rows else None
+
+
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """BEGIN … COMMIT, or ROLLBACK if anything (including the COMMIT) fails."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+        con.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        raise

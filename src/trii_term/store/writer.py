@@ -6,8 +6,10 @@ Arrow columns and runs one `INSERT … SELECT` per table in one transaction. Row
 are ~400x slower here; this path is measured in `bench/ingest.py`.
 
 Nothing is dropped on a failed write: the batch goes back to the front of the queue and is
-retried, and the error is shown in the status bar. Only if the queue outgrows `max_pending`
-(the disk has been failing for a long time) are the oldest rows dropped, counted and logged.
+retried, and the error is shown in the status bar. Rows are lost only if the queue outgrows
+`max_pending` (the disk has been failing for a long time) or the store still fails when the
+writer is stopped; both are counted in `stats.dropped` and logged. After `stop()`:
+`received == trades + quotes + skipped + dropped`.
 """
 
 from __future__ import annotations
@@ -22,21 +24,24 @@ from operator import itemgetter
 
 from trii_term.domain import MarketBatch, Quote, Trade
 from trii_term.store.db import Store
+from trii_term.store.sql import transaction
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class WriterStats:
-    trades: int = 0
-    quotes: int = 0
+    received: int = 0  # market events handed to the writer
+    trades: int = 0  # rows committed to `ticks`
+    quotes: int = 0  # rows committed to `quotes`
+    skipped: int = 0  # events the store keeps no row for (day snapshots)
+    dropped: int = 0  # events lost (see the module docstring)
     batches: int = 0
     symbols: set[str] = field(default_factory=set)
     first_ts: int | None = None  # ns, UTC, of the oldest row written
     last_ts: int | None = None
     last_commit_seconds: float = 0.0
     last_lag_seconds: float = 0.0  # arrival of the oldest row of the last batch -> committed
-    dropped: int = 0
     failures: int = 0
     last_error: str | None = None
 
@@ -44,7 +49,27 @@ class WriterStats:
 @dataclass
 class _Purge:
     source: str
-    since_ns: int
+    start_ns: int
+    end_ns: int
+
+
+@dataclass
+class _Tally:
+    """What one flush wrote; applied to the stats only once it is committed."""
+
+    trades: int = 0
+    quotes: int = 0
+    skipped: int = 0
+    first_ts: int | None = None
+    last_ts: int | None = None
+    symbols: set[str] = field(default_factory=set)
+
+    def rows(self, ts: list[int], sym: list[str], track: bool) -> None:
+        lo, hi = min(ts), max(ts)
+        self.first_ts = lo if self.first_ts is None else min(self.first_ts, lo)
+        self.last_ts = hi if self.last_ts is None else max(self.last_ts, hi)
+        if track:
+            self.symbols.update(sym)
 
 
 _Chunk = tuple[str, list] | _Purge  # (provider, events) or a purge
@@ -81,22 +106,24 @@ class StoreWriter:
 
     def on_batch(self, batch: MarketBatch) -> None:
         """Bus listener: queue a batch. Cheap; never touches the database."""
-        if not batch.events:
+        n = len(batch.events)
+        if not n:
             return
         with self._lock:
+            self.stats.received += n
             if self._pending_since is None:
                 self._pending_since = batch.received_ns
             self._chunks.append((batch.provider, batch.events))
-            self._pending_rows += len(batch.events)
+            self._pending_rows += n
             big = self._pending_rows >= self.max_rows
         if big:
             self._wake.set()
 
-    def purge(self, source: str, since_ns: int) -> None:
-        """Delete rows of `source` at or after `since_ns`, in order with queued writes (a replay
-        that restarts a day replaces the rows it wrote before)."""
+    def purge(self, source: str, start_ns: int, end_ns: int) -> None:
+        """Delete the rows of `source` from `start_ns` up to (not including) `end_ns`, in order
+        with queued writes: a replay that plays a day again replaces what it wrote for it."""
         with self._lock:
-            self._chunks.append(_Purge(source, since_ns))
+            self._chunks.append(_Purge(source, start_ns, end_ns))
         self._wake.set()
 
     @property
@@ -122,8 +149,7 @@ class StoreWriter:
     def flush(self, timeout: float = 10.0) -> bool:
         """Block until everything queued before this call is committed (or timeout)."""
         if self._thread is None:
-            self._drain(self._store.con)
-            return True
+            return self._drain(self._store.con)
         with self._cond:
             target = self._generation + 2  # the cycle under way may have missed our rows
             self._wake.set()
@@ -134,10 +160,11 @@ class StoreWriter:
                     return False
                 self._wake.set()
                 self._cond.wait(left)
-        return True
+        return self.stats.last_error is None
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Write everything still queued, then stop the thread."""
+        """Write everything still queued, then stop the thread. What could not be written by
+        then is counted as dropped (and logged), never silently left behind."""
         self._stopping = True
         self._wake.set()
         if self._thread is not None:
@@ -145,6 +172,15 @@ class StoreWriter:
             if self._thread.is_alive():
                 log.error("store writer did not finish within %.0fs", timeout)
             self._thread = None
+        with self._lock:
+            if self._pending_rows:
+                log.error(
+                    "store writer stopped with %d rows unwritten: %s",
+                    self._pending_rows,
+                    self.stats.last_error,
+                )
+                self.stats.dropped += self._pending_rows
+                self._chunks, self._pending_rows, self._pending_since = [], 0, None
 
     # -- writer thread ----------------------------------------------------------------------
 
@@ -160,8 +196,6 @@ class StoreWriter:
                     self._generation += 1
                     self._cond.notify_all()
                 if stopping and (ok or self.stats.failures > 3):
-                    if not ok:
-                        log.error("store writer stopped with %d rows unwritten", self._pending_rows)
                     return
                 if not ok:
                     time.sleep(min(2.0, self.flush_interval * 4))
@@ -177,10 +211,11 @@ class StoreWriter:
             return True
         started = time.monotonic()
         try:
-            written = self._write(con, chunks)
+            tally = self._write(con, chunks)
         except Exception as exc:
             self.stats.failures += 1
-            self.stats.last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            first_line = str(exc).splitlines()[0] if str(exc) else ""
+            self.stats.last_error = f"{type(exc).__name__}: {first_line}"
             log.exception("store write failed; %d rows kept for retry", rows)
             with self._lock:
                 self._chunks[:0] = chunks
@@ -191,10 +226,18 @@ class StoreWriter:
             return False
         done = time.monotonic()
         s = self.stats
+        s.trades += tally.trades
+        s.quotes += tally.quotes
+        s.skipped += tally.skipped
+        s.symbols |= tally.symbols
+        if tally.first_ts is not None:
+            s.first_ts = tally.first_ts if s.first_ts is None else min(s.first_ts, tally.first_ts)
+        if tally.last_ts is not None:
+            s.last_ts = tally.last_ts if s.last_ts is None else max(s.last_ts, tally.last_ts)
         s.last_error = None
         s.batches += 1
         s.last_commit_seconds = done - started
-        if since is not None and written:
+        if since is not None and tally.trades + tally.quotes:
             s.last_lag_seconds = (time.monotonic_ns() - since) / 1e9
             self._recent.append((done, s.last_lag_seconds))
         return True
@@ -208,25 +251,24 @@ class StoreWriter:
             self.stats.dropped += len(chunk[1])
             log.error("store writer queue full: dropped %d rows", len(chunk[1]))
 
-    def _write(self, con, chunks: list[_Chunk]) -> int:  # type: ignore[no-untyped-def]
+    def _write(self, con, chunks: list[_Chunk]) -> _Tally:  # type: ignore[no-untyped-def]
         import pyarrow as pa
 
-        written = 0
-        con.execute("BEGIN TRANSACTION")
-        try:
+        tally = _Tally()
+        track = self._track_symbols
+        with transaction(con):
             for provider, events, purge in _coalesce(chunks):
                 if purge is not None:
-                    con.execute(
-                        "DELETE FROM ticks WHERE source = ? AND ts >= make_timestamp(?)",
-                        [purge.source, purge.since_ns // 1000],
-                    )
-                    con.execute(
-                        "DELETE FROM quotes WHERE source = ? AND ts >= make_timestamp(?)",
-                        [purge.source, purge.since_ns // 1000],
-                    )
+                    for table in ("ticks", "quotes"):
+                        con.execute(
+                            f"DELETE FROM {table} WHERE source = ? AND ts >= make_timestamp(?) "
+                            "AND ts < make_timestamp(?)",
+                            [purge.source, purge.start_ns // 1000, purge.end_ns // 1000],
+                        )
                     continue
                 trades = [e for e in events if type(e) is Trade]
                 quotes = [e for e in events if type(e) is Quote]
+                tally.skipped += len(events) - len(trades) - len(quotes)
                 if trades:
                     ts, sym, price, size = _columns(trades, 4)
                     tick_table = pa.table(  # noqa: F841 (DuckDB reads it by name)
@@ -238,10 +280,10 @@ class StoreWriter:
                         }
                     )
                     con.execute(
-                        "INSERT INTO ticks SELECT ts, symbol, price, size, ? FROM tick_table",
-                        [provider],
+                        "INSERT INTO ticks SELECT ts, symbol, price, size, ? FROM tick_table", [provider]
                     )
-                    self._account(ts, sym, trades=len(trades))
+                    tally.trades += len(trades)
+                    tally.rows(ts, sym, track)
                 if quotes:
                     ts, sym, bid, ask, bsz, asz = _columns(quotes, 6)
                     quote_table = pa.table(  # noqa: F841 (DuckDB reads it by name)
@@ -259,23 +301,9 @@ class StoreWriter:
                         "FROM quote_table",
                         [provider],
                     )
-                    self._account(ts, sym, quotes=len(quotes))
-                written += len(trades) + len(quotes)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        return written
-
-    def _account(self, ts: list[int], sym: list[str], *, trades: int = 0, quotes: int = 0) -> None:
-        s = self.stats
-        s.trades += trades
-        s.quotes += quotes
-        lo, hi = min(ts), max(ts)
-        s.first_ts = lo if s.first_ts is None else min(s.first_ts, lo)
-        s.last_ts = hi if s.last_ts is None else max(s.last_ts, hi)
-        if self._track_symbols:
-            s.symbols.update(sym)
+                    tally.quotes += len(quotes)
+                    tally.rows(ts, sym, track)
+        return tally
 
 
 def _columns(rows: list, n: int) -> list[list]:  # type: ignore[type-arg]

@@ -167,31 +167,16 @@ class Detail:
     store_error: bool
 
 
+# fmt: off
 DETAIL_LEVELS = (
-    Detail(
-        speed=True,
-        tz=True,
-        weekday=True,
-        date="%Y-%m-%d",
-        rate="{:,} msg/s",
-        lag="store lag ",
-        store_error=True,
-    ),
-    Detail(
-        speed=True, tz=True, weekday=False, date="%Y-%m-%d", rate="{:,} msg/s", lag="lag ", store_error=True
-    ),
-    Detail(
-        speed=False,
-        tz=False,
-        weekday=False,
-        date="%Y-%m-%d",
-        rate="{:,} msg/s",
-        lag="lag ",
-        store_error=False,
-    ),
-    Detail(speed=False, tz=False, weekday=False, date="%d%b%y", rate="{:,}/s", lag="lag ", store_error=False),
-    Detail(speed=False, tz=False, weekday=False, date="", rate="{:,}/s", lag="", store_error=False),
+    #      speed  tz     weekday date        rate          lag           store_error
+    Detail(True,  True,  True,   "%Y-%m-%d", "{:,} msg/s", "store lag ", True),
+    Detail(True,  True,  False,  "%Y-%m-%d", "{:,} msg/s", "lag ",       True),
+    Detail(False, False, False,  "%Y-%m-%d", "{:,} msg/s", "lag ",       False),
+    Detail(False, False, False,  "%d%b%y",   "{:,}/s",     "lag ",       False),
+    Detail(False, False, False,  "",         "{:,}/s",     "",           False),
 )
+# fmt: on
 
 
 class MessageLine(Widget):

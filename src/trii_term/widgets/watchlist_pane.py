@@ -6,19 +6,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 
 from trii_term.session import Session
-from trii_term.watchlists import ordered_symbols
+from trii_term.watchlists import SORT_BY_NAME, ordered_symbols
 from trii_term.widgets.quote_table import QuoteTable
-
-SORT_LABEL = {
-    "symbol": "symbol",
-    "last": "last",
-    "change": "chg",
-    "pct": "%chg",
-    "bid": "bid",
-    "ask": "ask",
-    "volume": "volume",
-    "age": "age",
-}
 
 
 class WatchlistPane(Vertical):
@@ -48,7 +37,7 @@ class WatchlistPane(Vertical):
         order = (
             "your order"
             if w.sort_column is None
-            else (f"by {SORT_LABEL[w.sort_column]} {'▼ desc' if w.sort_desc else '▲ asc'}")
+            else (f"by {SORT_BY_NAME[w.sort_column].label} {'▼ desc' if w.sort_desc else '▲ asc'}")
         )
         self.border_subtitle = f"{len(w.symbols)} symbols · {order}"
 
