@@ -33,15 +33,13 @@ def test_quote_book_tracks_last_day_and_ticks() -> None:
     assert book.drain_dirty() == {"X"} and book.drain_dirty() == set()
     # a new day resets the day's figures
     book.on_batch(batch(DayStats(9, "X", date(2013, 3, 4), 10.2, None, None, None, None, 0.0)))
-    assert (st.open, st.high, st.low, st.volume, st.prev_close, st.last) == (
-        None,
-        None,
-        None,
-        0.0,
-        10.2,
-        10.2,
-    )
+    day = (st.open, st.high, st.low, st.volume, st.prev_close, st.last)
+    assert day == (None, None, None, 0.0, 10.2, 10.2)
     assert st.change == 0.0
+    # a day with no previous close (a first day, or a replay that looped back to one) does not
+    # keep another day's: the change is unknown
+    book.on_batch(batch(DayStats(10, "X", date(2004, 8, 19), None, None, None, None, None, 0.0)))
+    assert st.prev_close is None and st.change is None and st.change_pct is None
 
 
 def test_mid_session_snapshot_fills_the_day() -> None:

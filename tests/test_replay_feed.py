@@ -263,3 +263,46 @@ async def test_a_split_day_changes_against_the_split_adjusted_close(paths: Paths
         assert st is not None and st.change_pct is not None and abs(st.change_pct) < 5
     finally:
         await session.stop()
+
+
+async def test_the_clock_holds_at_the_close_between_days(
+    paths: Paths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(replay_module, "CLOSE_PAUSE_SECONDS", 0.5)
+    session, tape = await start(
+        paths, '[feed]\nsymbols = ["IBM"]\n[providers.replay]\ndate = "2013-02-27"\nspeed = 100000\n'
+    )
+    try:
+        _, close_ns = US.session_bounds(date(2013, 2, 27))
+        await wait_until(lambda: session.clock.paused, timeout=30)
+        held = session.clock.now_ns()
+        assert close_ns <= held < close_ns + 3600 * 10**9  # just after the close, not in the night
+        assert session.clock.phase(US) is SessionPhase.CLOSED
+        await asyncio.sleep(0.1)  # real time passes while the market shows closed
+        assert session.clock.now_ns() == held
+        await wait_until(lambda: len(tape.days) >= 2, timeout=30)
+        assert not session.clock.paused  # released for the next day
+    finally:
+        await session.stop()
+
+
+async def test_pausing_during_the_close_hold_keeps_the_replay_paused(
+    paths: Paths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trii_term.commands import CommandContext
+
+    monkeypatch.setattr(replay_module, "CLOSE_PAUSE_SECONDS", 0.3)
+    session, tape = await start(
+        paths, '[feed]\nsymbols = ["IBM"]\n[providers.replay]\ndate = "2013-02-27"\nspeed = 100000\n'
+    )
+    try:
+        await wait_until(lambda: session.clock.paused, timeout=30)  # the hold after the close
+        await session.commands.run("replay pause", CommandContext(session))
+        assert session.feed_status.state is FeedState.PAUSED
+        await asyncio.sleep(0.5)  # longer than the hold
+        assert session.clock.paused and session.feed_status.state is FeedState.PAUSED
+        assert len(tape.days) == 1  # the next day waits for the trader
+        await session.commands.run("replay pause", CommandContext(session))  # p again: resume
+        await wait_until(lambda: len(tape.days) >= 2, timeout=30)
+    finally:
+        await session.stop()

@@ -134,7 +134,8 @@ class QuoteBook:
             st.volume = 0.0
             st.direction = 0
             st.flash = 0
-        if ev.prev_close is not None:
+            st.prev_close = ev.prev_close  # None on a first day: the change is unknown, not stale
+        elif ev.prev_close is not None:
             st.prev_close = ev.prev_close
         if ev.open is not None:
             st.open = ev.open

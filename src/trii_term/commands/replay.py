@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from trii_term.commands.registry import Arg, Command, CommandError, Invocation, Result
 from trii_term.config import MAX_REPLAY_SPEED
+from trii_term.domain import FeedState
 
 
 def _feed(inv: Invocation):  # type: ignore[no-untyped-def]
@@ -23,7 +24,7 @@ def _not_ended(feed) -> None:  # type: ignore[no-untyped-def]
 def pause(inv: Invocation) -> Result:
     feed = _feed(inv)
     _not_ended(feed)
-    if inv.session.clock.paused:
+    if feed.status.state is FeedState.PAUSED:
         feed.resume()
         return Result("Replay resumed.")
     feed.pause()

@@ -314,10 +314,21 @@ class ReplayFeed:
         self._publish(events)
 
     async def _pause_after_close(self) -> None:
-        end = time.monotonic() + CLOSE_PAUSE_SECONDS
-        while time.monotonic() < end and self._goto is None:
-            self._wake.clear()
-            await self._sleep(max(0.01, end - time.monotonic()))
+        """Show the closed market for a moment with the clock held just after the close (at high
+        speeds it would otherwise run into the night; it never runs backwards)."""
+        held = not self._clock.paused
+        if held:
+            self._clock.pause()
+        try:
+            end = time.monotonic() + CLOSE_PAUSE_SECONDS
+            while self._goto is None and (
+                time.monotonic() < end or self._status.state is FeedState.PAUSED  # the trader's pause
+            ):
+                self._wake.clear()
+                await self._sleep(max(0.01, min(0.25, end - time.monotonic())))
+        finally:
+            if held and self._status.state is not FeedState.PAUSED:  # unless the trader paused
+                self._clock.resume()
 
     async def _play_day(self, day: date) -> bool:
         """Stream one session. True when it ran to the close, False if interrupted (goto)."""
