@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import date
 
 import pytest
@@ -45,6 +47,16 @@ class Tape:
             {Trade: self.trades, Quote: self.quotes, DayStats: self.stats}[type(e)].append(e)
 
 
+@contextlib.asynccontextmanager
+async def replaying(paths: Paths, text: str, **kwargs) -> AsyncIterator[tuple[Session, Tape]]:  # type: ignore[no-untyped-def]
+    """A started session and the tape of its bus; stopped however the test ends."""
+    session, tape = await start(paths, text, **kwargs)
+    try:
+        yield session, tape
+    finally:
+        await session.stop()
+
+
 async def start(paths: Paths, text: str, **kwargs) -> tuple[Session, Tape]:  # type: ignore[no-untyped-def]
     session = Session(parse_config(text), paths, writer_flush_interval=0.05, **kwargs)
     tape = Tape(session)
@@ -53,8 +65,7 @@ async def start(paths: Paths, text: str, **kwargs) -> tuple[Session, Tape]:  # t
 
 
 async def test_default_replays_the_last_common_day_from_the_open(paths: Paths) -> None:
-    session, tape = await start(paths, "[providers.replay]\nspeed = 60\n")
-    try:
+    async with replaying(paths, "[providers.replay]\nspeed = 60\n") as (session, tape):
         feed = session.feed
         assert feed is not None and feed.simulated
         assert feed.start_day == date(2013, 3, 1)  # type: ignore[attr-defined]
@@ -71,8 +82,6 @@ async def test_default_replays_the_last_common_day_from_the_open(paths: Paths) -
         assert prev["AAPL"] == pytest.approx(441.4)  # 2013-02-28's real close
         assert session.clock.simulated and session.clock.phase(US) is SessionPhase.OPEN
         assert session.feed_status.state is FeedState.LIVE and session.feed_status.simulated
-    finally:
-        await session.stop()
 
 
 async def test_a_whole_session_stays_in_the_real_envelope_and_rolls_to_the_next_day(
@@ -80,10 +89,9 @@ async def test_a_whole_session_stays_in_the_real_envelope_and_rolls_to_the_next_
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(replay_module, "CLOSE_PAUSE_SECONDS", 0.05)
-    session, tape = await start(
+    async with replaying(
         paths, '[feed]\nsymbols = ["IBM", "SPX"]\n[providers.replay]\ndate = "2013-02-27"\nspeed = 100000\n'
-    )
-    try:
+    ) as (session, tape):
         await wait_until(lambda: len(tape.days) >= 2, timeout=60)
         assert [d.day for d in tape.days[:2]] == [date(2013, 2, 27), date(2013, 2, 28)]
         open_ns, close_ns = US.session_bounds(date(2013, 2, 27))
@@ -104,26 +112,20 @@ async def test_a_whole_session_stays_in_the_real_envelope_and_rolls_to_the_next_
         # the next day starts from its own open with yesterday's close as previous close
         day2_stats = [s for s in tape.stats if s.day == date(2013, 2, 28) and s.symbol == "IBM"]
         assert day2_stats and day2_stats[0].prev_close == real["IBM"][3]
-    finally:
-        await session.stop()
 
 
 async def test_at_the_end_of_the_history_the_replay_loops_by_default(
     paths: Paths, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(replay_module, "CLOSE_PAUSE_SECONDS", 0.05)
-    session, tape = await start(
-        paths, '[feed]\nsymbols = ["FB", "IBM"]\n[providers.replay]\nspeed = 100000\n'
-    )
-    try:
+    text = '[feed]\nsymbols = ["FB", "IBM"]\n[providers.replay]\nspeed = 100000\n'
+    async with replaying(paths, text) as (_, tape):
         await wait_until(lambda: len(tape.days) >= 2, timeout=60)
         # the last day FB and IBM share, then the first day they share (FB's IPO)
         assert [d.day for d in tape.days[:2]] == [date(2013, 3, 1), date(2012, 5, 18)]
         looped = [s for s in tape.status if "replaying again" in s.reason]
         assert looped and looped[0].state is FeedState.LIVE
         assert looped[0].reason == "the history ends on 2013-03-01; replaying again from 2012-05-18"
-    finally:
-        await session.stop()
 
 
 async def test_at_end_stop_ends_says_when_and_still_answers(
@@ -133,9 +135,8 @@ async def test_at_end_stop_ends_says_when_and_still_answers(
 
     monkeypatch.setattr(replay_module, "CLOSE_PAUSE_SECONDS", 0.05)
     text = '[feed]\nsymbols = ["IBM"]\n[providers.replay]\nspeed = 100000\nat_end = "stop"\n'
-    session, tape = await start(paths, text)
-    ctx = CommandContext(session, source="test")
-    try:
+    async with replaying(paths, text) as (session, tape):
+        ctx = CommandContext(session, source="test")
         await wait_until(lambda: session.feed_status.state is FeedState.ENDED, timeout=60)
         assert session.feed_status.reason.startswith("the history ends on 2013-03-01")
         with pytest.raises(CommandError, match="The replay has ended"):
@@ -151,13 +152,13 @@ async def test_at_end_stop_ends_says_when_and_still_answers(
         await session.commands.run("replay goto 2013-02-28", ctx)
         await wait_until(lambda: tape.days[-1].day == date(2013, 2, 28))
         await wait_until(lambda: session.feed_status.state is FeedState.LIVE)
-    finally:
-        await session.stop()
 
 
 async def test_a_symbol_added_mid_session_joins_with_the_day_so_far(paths: Paths) -> None:
-    session, tape = await start(paths, '[feed]\nsymbols = ["IBM"]\n[providers.replay]\nspeed = 2000\n')
-    try:
+    async with replaying(paths, '[feed]\nsymbols = ["IBM"]\n[providers.replay]\nspeed = 2000\n') as (
+        session,
+        tape,
+    ):
         await wait_until(
             lambda: session.clock.now_ns() > US.session_bounds(date(2013, 3, 1))[0] + 3600 * 10**9
         )
@@ -174,13 +175,10 @@ async def test_a_symbol_added_mid_session_joins_with_the_day_so_far(paths: Paths
         # and removing it stops its stream
         session.watchlists.remove("MSFT")
         assert "MSFT" not in session.subscribed()
-    finally:
-        await session.stop()
 
 
 async def test_pause_stops_the_session_clock(paths: Paths) -> None:
-    session, tape = await start(paths, "[providers.replay]\nspeed = 600\n")
-    try:
+    async with replaying(paths, "[providers.replay]\nspeed = 600\n") as (session, tape):
         from trii_term.commands import CommandContext
 
         ctx = CommandContext(session, source="test")
@@ -194,16 +192,13 @@ async def test_pause_stops_the_session_clock(paths: Paths) -> None:
         await wait_until(lambda: session.clock.now_ns() > frozen)
         await session.commands.run("replay speed 1200", ctx)
         assert session.clock.speed == 1200
-    finally:
-        await session.stop()
 
 
 async def test_goto_replays_another_day_from_its_open(paths: Paths) -> None:
     from trii_term.commands import CommandContext, CommandError
 
-    session, tape = await start(paths, "[providers.replay]\nspeed = 600\n")
-    ctx = CommandContext(session, source="test")
-    try:
+    async with replaying(paths, "[providers.replay]\nspeed = 600\n") as (session, tape):
+        ctx = CommandContext(session, source="test")
         result = await session.commands.run("replay goto 2012-06-01", ctx)
         assert "2012-06-01" in result.message
         await wait_until(lambda: any(d.day == date(2012, 6, 1) for d in tape.days))
@@ -220,8 +215,6 @@ async def test_goto_replays_another_day_from_its_open(paths: Paths) -> None:
         await wait_until(lambda: len(tape.days) > days_before)
         assert tape.days[-1].day == date(2012, 6, 1)
         assert session.clock.now_ns() < open_ns + 3600 * 10**9
-    finally:
-        await session.stop()
 
 
 async def test_a_date_without_trading_is_a_config_error(paths: Paths) -> None:
@@ -237,9 +230,8 @@ async def test_replaying_the_same_day_again_replaces_its_rows(paths: Paths) -> N
     """Restarting the workstation replays the day from the open: the store must not double it."""
     text = '[feed]\nsymbols = ["IBM"]\n[providers.replay]\nspeed = 3000\n'
     for _ in range(2):
-        session, tape = await start(paths, text)
-        await wait_until(lambda tape=tape: len(tape.trades) > 200)
-        await session.stop()
+        async with replaying(paths, text) as (_, tape):
+            await wait_until(lambda tape=tape: len(tape.trades) > 200)
     store = Store.open(paths.default_store)
     try:
         total, distinct = store.con.execute(
@@ -253,26 +245,22 @@ async def test_replaying_the_same_day_again_replaces_its_rows(paths: Paths) -> N
 async def test_a_split_day_changes_against_the_split_adjusted_close(paths: Paths) -> None:
     """AAPL split 2:1 on 2005-02-28: the day's change is measured from yesterday's close halved,
     as the exchange sets the reference price, not a phantom -50 %."""
-    session, tape = await start(
+    async with replaying(
         paths, '[feed]\nsymbols = ["AAPL"]\n[providers.replay]\ndate = "2005-02-28"\nspeed = 600\n'
-    )
-    try:
+    ) as (session, tape):
         await wait_until(lambda: bool(tape.trades))
         assert tape.stats[0].prev_close == pytest.approx(88.99 / 2, abs=0.01)
         st = session.quotes.get("AAPL")
         assert st is not None and st.change_pct is not None and abs(st.change_pct) < 5
-    finally:
-        await session.stop()
 
 
 async def test_the_clock_holds_at_the_close_between_days(
     paths: Paths, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(replay_module, "CLOSE_PAUSE_SECONDS", 2.0)
-    session, tape = await start(
+    async with replaying(
         paths, '[feed]\nsymbols = ["IBM"]\n[providers.replay]\ndate = "2013-02-27"\nspeed = 100000\n'
-    )
-    try:
+    ) as (session, tape):
         _, close_ns = US.session_bounds(date(2013, 2, 27))
         await wait_until(lambda: session.clock.paused, timeout=30)
         held = session.clock.now_ns()
@@ -283,8 +271,6 @@ async def test_the_clock_holds_at_the_close_between_days(
         assert session.clock.now_ns() == held
         await wait_until(lambda: len(tape.days) >= 2, timeout=30)
         assert not session.clock.paused  # released for the next day
-    finally:
-        await session.stop()
 
 
 async def test_pausing_during_the_close_hold_keeps_the_replay_paused(
@@ -293,10 +279,9 @@ async def test_pausing_during_the_close_hold_keeps_the_replay_paused(
     from trii_term.commands import CommandContext
 
     monkeypatch.setattr(replay_module, "CLOSE_PAUSE_SECONDS", 0.3)
-    session, tape = await start(
+    async with replaying(
         paths, '[feed]\nsymbols = ["IBM"]\n[providers.replay]\ndate = "2013-02-27"\nspeed = 100000\n'
-    )
-    try:
+    ) as (session, tape):
         await wait_until(lambda: session.clock.paused, timeout=30)  # the hold after the close
         await session.commands.run("replay pause", CommandContext(session))
         assert session.feed_status.state is FeedState.PAUSED
@@ -305,5 +290,3 @@ async def test_pausing_during_the_close_hold_keeps_the_replay_paused(
         assert len(tape.days) == 1  # the next day waits for the trader
         await session.commands.run("replay pause", CommandContext(session))  # p again: resume
         await wait_until(lambda: len(tape.days) >= 2, timeout=30)
-    finally:
-        await session.stop()
