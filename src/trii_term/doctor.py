@@ -196,35 +196,37 @@ def _timezones() -> Check:
 def _terminal() -> Check:
     term = os.environ.get("TERM", "")
     colorterm = os.environ.get("COLORTERM", "")
-    try:
-        size = os.get_terminal_size(sys.stdout.fileno())
-        size_text = f"{size.columns}×{size.lines}"
-        small = size.columns < 80 or size.lines < 24
-    except (OSError, ValueError):
-        size_text, small = "not a terminal (output is redirected)", False
+    env = f"TERM={term or '(unset)'}, COLORTERM={colorterm or '(unset)'}"
+    if not sys.stdout.isatty():
+        return Check(OK, "terminal", f"{env}; output is redirected, so colours and size are not known")
     from rich.console import Console
 
-    system = Console(force_terminal=True).color_system if sys.stdout.isatty() else None
+    system = Console(force_terminal=True).color_system
     colours = {
         "truecolor": "truecolor",
         "256": "256 colours",
         "standard": "16 colours",
         "windows": "16 colours",
-    }.get(str(system), "unknown (not a terminal)")
-    detail = f"TERM={term or '(unset)'}, COLORTERM={colorterm or '(unset)'}, {colours}, {size_text}"
-    if not term and sys.stdout.isatty():
+    }.get(str(system), "no colour")
+    try:
+        size = os.get_terminal_size(sys.stdout.fileno())
+        size_text, small = f"{size.columns}×{size.lines}", size.columns < 80 or size.lines < 24
+    except OSError:
+        size_text, small = "size unknown", False
+    detail = f"{env}, {colours}, {size_text}"
+    if not term:
         return Check(WARN, "terminal", detail, "set TERM (e.g. xterm-256color) so keys and colours work")
     if small:
         return Check(
             WARN, "terminal", detail, "trii-term is designed for 80×24 or larger; enlarge the window"
         )
-    if system == "standard":
+    if system in ("standard", "windows", None):
         return Check(
             WARN,
             "terminal",
             detail,
-            "16 colours: everything still reads (signs and arrows carry meaning); "
-            "over SSH set TERM=xterm-256color for more",
+            "everything still reads (signs and arrows carry meaning); over SSH set "
+            "TERM=xterm-256color for more colours",
         )
     return Check(OK, "terminal", detail)
 
