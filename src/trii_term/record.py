@@ -12,6 +12,7 @@ import json
 import logging
 import signal
 import sys
+from collections.abc import Iterator
 from typing import TextIO
 
 from trii_term.config import Config, ConfigError
@@ -39,6 +40,23 @@ def run_record(
     )
 
 
+@contextlib.contextmanager
+def _signals_set(stop: asyncio.Event) -> Iterator[None]:
+    """ctrl+c (SIGINT) and SIGTERM set `stop` while recording. Loops without Unix signal
+    support (Windows) raise NotImplementedError: there ctrl+c stays Python's default."""
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for sig in signals:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        yield
+    finally:
+        for sig in signals:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+
+
 async def record(
     config: Config,
     paths: Paths,
@@ -64,11 +82,7 @@ async def record(
             stop.set()
 
     session.bus.subscribe(FeedStatus, on_status)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-    try:
+    with _signals_set(stop):
         try:
             await session.start()
         except ConfigError as exc:
@@ -96,10 +110,6 @@ async def record(
                 await stop.wait()
         print("Saving…", file=err)
         await session.stop()
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(sig)
 
     failed = next((s for s in ended if s.state is FeedState.ERROR), None)
     _summary(session, out, as_json, failed.reason if failed else None)
