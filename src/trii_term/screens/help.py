@@ -13,6 +13,8 @@ from textual.widgets import Static
 from trii_term.commands.registry import CommandRegistry
 from trii_term.widgets.bindings import key_display
 
+GROUP_ORDER = ("Watchlist", "Chart", "Replay", "Workstation")  # what a trader reaches for first
+
 
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,f1,question_mark", "dismiss", "Close", id="help.close")]
@@ -28,12 +30,15 @@ class HelpScreen(ModalScreen[None]):
         table.add_column("command", no_wrap=True)
         table.add_column("what it does", ratio=1)
         group = None
-        for cmd in sorted(self._registry, key=lambda c: (c.group or "~", c.id)):
+        order = {g: k for k, g in enumerate(GROUP_ORDER)}
+        for cmd in sorted(
+            self._registry, key=lambda c: (order.get(c.group, len(order)), c.group or "~", c.id)
+        ):
             if cmd.group != group:
                 group = cmd.group
                 table.add_row(Text(group or "Other", style="bold underline"), "", "")
             keys = key_display(self._keymap.get(cmd.id, cmd.key or ""))
-            table.add_row(Text(keys, style="bold"), cmd.usage, cmd.summary)
+            table.add_row(Text(keys, style="bold"), Text(cmd.usage), Text(cmd.summary))
         table.add_row("", "", "")
         table.add_row(
             Text("ctrl+p", style="bold"), "", "command palette: type any command with its arguments"

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from functools import partial
 from typing import TYPE_CHECKING
 
+from rich.markup import escape
 from rich.text import Text
 from textual.command import CommandInput, CommandPalette, DiscoveryHit, Hit, Hits, Provider
 
@@ -55,7 +56,7 @@ class CommandProvider(Provider):
     async def discover(self) -> Hits:
         for cmd in self._app.session.commands:
             yield DiscoveryHit(
-                self._display(cmd), partial(self._app.choose_command, cmd), text=cmd.usage, help=cmd.summary
+                self._display(cmd), partial(self._app.choose_command, cmd), text=cmd.usage, help=escape(cmd.summary)
             )
 
     async def search(self, query: str) -> Hits:
@@ -81,13 +82,13 @@ class CommandProvider(Provider):
                     Text(cmd.usage, style="bold"),
                     partial(app.prompt, cmd.prompt_text(ctx)),
                     text=cmd.prompt_text(ctx),
-                    help=f"{cmd.summary} — type the {_missing(cmd, raw)}",
+                    help=escape(f"{cmd.summary} — type the {_missing(cmd, raw)}"),
                 )
             except CommandError as exc:
-                yield Hit(0.95, Text(f"✖ {q}", style="bold"), partial(app.execute, q), text=q, help=str(exc))
+                yield Hit(0.95, Text(f"✖ {q}", style="bold"), partial(app.execute, q), text=q, help=escape(str(exc)))
             else:
                 yield Hit(
-                    1.0, Text(f"▶ {q}", style="bold"), partial(app.execute, q), text=q, help=cmd.summary
+                    1.0, Text(f"▶ {q}", style="bold"), partial(app.execute, q), text=q, help=escape(cmd.summary)
                 )
             for completion in _completions(app, cmd, raw):
                 yield completion
@@ -107,15 +108,22 @@ class CommandProvider(Provider):
 
         matcher = self.matcher(q)
         for cmd in registry:
-            score = max(matcher.match(cmd.usage), matcher.match(cmd.summary) * 0.6)
+            # (a fuzzy match may score above 1: keep it below the line typed, which runs as is)
+            score = min(1.0, max(matcher.match(cmd.usage), matcher.match(cmd.summary) * 0.6))
             if score > 0:
                 yield Hit(
                     score * 0.8,
                     matcher.highlight(cmd.usage),
                     partial(app.choose_command, cmd),
                     text=cmd.usage,
-                    help=cmd.summary,
+                    help=escape(cmd.summary),
                 )
+
+
+def escape(text: str) -> str:
+    """Help text is Textual markup: keep `[SYMBOL]` and the like as typed (Textual's own escape
+    leaves upper-case tags alone)."""
+    return text.replace("[", "\\[")
 
 
 def _completions(app: TriiTermApp, cmd: Command, raw: list[str]) -> Iterator[Hit]:
