@@ -58,6 +58,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     rec.add_argument("--json", action="store_true", help="print the summary as JSON")
 
+    bars = sub.add_parser(
+        "bars",
+        parents=[common],
+        help="print a symbol's bars (the chart's data) for scripts",
+        description="Print OHLCV bars from the store: ticks recorded by the feed merged with the "
+        "imported daily history. Intraday times are bar starts in exchange time with its UTC "
+        "offset; daily and weekly bars are trading dates.",
+    )
+    bars.add_argument("symbol", metavar="SYMBOL")
+    bars.add_argument("--interval", default="1D", metavar="IV", help="1m, 5m, 15m, 1h, 1D (default) or 1W")
+    bars.add_argument("--last", type=int, metavar="N", help="only the newest N bars")
+    bars.add_argument(
+        "--adjusted", action="store_true", help="split-adjusted daily/weekly prices (default: as traded)"
+    )
+    bars.add_argument("--source", metavar="NAME", help="only ticks from this provider (e.g. replay)")
+    form = bars.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="one JSON object with the bars")
+    form.add_argument("--csv", action="store_true", help="CSV with a header row")
+
     sub.add_parser(
         "doctor",
         parents=[common],
@@ -108,6 +127,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         from trii_term.record import run_record
 
         return run_record(config, paths, symbols=symbols, seconds=args.seconds, as_json=args.json)
+
+    if command == "bars":
+        from trii_term.barscli import run_bars
+
+        fmt = "json" if args.json else "csv" if args.csv else "table"
+        return run_bars(
+            config,
+            paths,
+            args.symbol,
+            interval=args.interval,
+            last=args.last,
+            fmt=fmt,
+            adjusted=args.adjusted,
+            source=args.source,
+        )
 
     return run_workstation(config, paths)
 

@@ -1,0 +1,161 @@
+"""`trii-term bars SYMBOL`: the chart's bars for scripts, as a table, JSON or CSV.
+
+The same bars the chart draws: ticks in the store merged with imported daily history, weekly
+from daily, optionally split-adjusted. Times are bar starts; intraday ones carry the exchange's
+UTC offset, daily and weekly ones are trading dates.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import sys
+from datetime import datetime
+from typing import TextIO
+
+from trii_term.config import Config
+from trii_term.paths import Paths, shipped_data_dir
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+log = logging.getLogger(__name__)
+
+
+def run_bars(
+    config: Config,
+    paths: Paths,
+    symbol: str,
+    *,
+    interval: str = "1D",
+    last: int | None = None,
+    fmt: str = "table",
+    adjusted: bool = False,
+    source: str | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    from trii_term.charting.series import load_bars
+    from trii_term.charting.spec import INTRADAY, SpecError, parse_interval
+    from trii_term.domain import MARKETS, US, normalize_symbol
+    from trii_term.store.db import Store, StoreError, StoreLocked
+    from trii_term.store.history import import_shipped_history, load_instruments
+
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        interval = parse_interval(interval)
+    except SpecError as exc:
+        print(f"trii-term bars: {exc}", file=err)
+        return EXIT_USAGE
+    if last is not None and last < 1:
+        print("trii-term bars: --last must be 1 or more", file=err)
+        return EXIT_USAGE
+    symbol = normalize_symbol(symbol)
+
+    path = config.store.path or paths.default_store
+    memory = False
+    try:
+        store = Store.open(path)
+    except StoreLocked as exc:
+        who = f"PID {exc.pid}" if exc.pid else "another process"
+        print(
+            f"trii-term bars: the store is in use by {who}; showing the shipped daily history only "
+            "(intraday bars need the store: close the workstation, or ask it with the chart).",
+            file=err,
+        )
+        store = Store.open(None)
+        memory = True
+    except StoreError as exc:
+        print(f"trii-term bars: {exc}", file=err)
+        return EXIT_FAILED
+    try:
+        import_shipped_history(store.con, shipped_data_dir())
+        instruments = load_instruments(store.con)
+        inst = instruments.get(symbol)
+        if inst is None:
+            known = ", ".join(sorted(instruments)) or "none"
+            print(f"trii-term bars: unknown symbol {symbol}. Known: {known}", file=err)
+            return EXIT_USAGE
+        market = MARKETS.get(inst.market, US)
+        loaded = load_bars(
+            store.con,
+            symbol,
+            interval,
+            market,
+            adjusted=adjusted,
+            sources=[source] if source else None,
+            last=last if last is not None else 10**9,
+        )
+    finally:
+        store.close()
+
+    bars = loaded.bars
+    if len(bars) == 0:
+        why = (
+            "intraday bars come from recorded ticks: run the workstation or `trii-term record` first"
+            if interval in INTRADAY
+            else "the store has no daily history for it"
+        )
+        if memory and interval in INTRADAY:
+            why = "the store is in use by another process"
+        print(f"trii-term bars: no {interval} bars for {symbol} ({why}).", file=err)
+        return EXIT_FAILED
+    if loaded.note and fmt == "table":
+        print(f"# {symbol} {interval} {loaded.note}", file=err)
+
+    intraday = interval in INTRADAY
+    decimals = max(inst.price_decimals, 2)
+
+    def when(ts) -> str:  # type: ignore[no-untyped-def]
+        dt: datetime = ts.astype("datetime64[us]").astype(datetime)
+        if intraday:
+            return dt.replace(tzinfo=market.tz).isoformat()
+        return dt.date().isoformat()
+
+    def number(x: float) -> float | None:
+        return round(float(x), 6) if math.isfinite(x) else None
+
+    rows = [
+        (
+            when(bars.ts[i]),
+            number(bars.open[i]),
+            number(bars.high[i]),
+            number(bars.low[i]),
+            number(bars.close[i]),
+            number(bars.volume[i]),
+        )
+        for i in range(len(bars))
+    ]
+    names = ("ts", "open", "high", "low", "close", "volume")
+    if fmt == "json":
+        payload = {
+            "symbol": symbol,
+            "interval": interval,
+            "currency": inst.currency,
+            "timezone": market.tz_name,
+            "adjustment": "split-adjusted" if adjusted and not intraday else "unadjusted",
+            "splits": [
+                {"date": s.day.isoformat(), "ratio": f"{s.ratio.numerator}:{s.ratio.denominator}"}
+                for s in loaded.splits
+            ],
+            "bars": [dict(zip(names, r, strict=True)) for r in rows],
+        }
+        json.dump(payload, out, indent=None)
+        out.write("\n")
+    elif fmt == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(names)
+        writer.writerows(rows)
+    else:
+        price_w = max(len(f"{r[2]:,.{decimals}f}") for r in rows if r[2] is not None) if rows else 8
+        ts_w = max(len(r[0]) for r in rows)
+        header = f"{'ts':<{ts_w}}  " + "  ".join(f"{n:>{price_w}}" for n in names[1:5]) + f"  {'volume':>14}"
+        print(header, file=out)
+        for r in rows:
+            prices = "  ".join(
+                f"{v:>{price_w},.{decimals}f}" if v is not None else f"{'—':>{price_w}}" for v in r[1:5]
+            )
+            vol = f"{r[5]:>14,.0f}" if r[5] is not None else f"{'—':>14}"
+            print(f"{r[0]:<{ts_w}}  {prices}  {vol}", file=out)
+    return EXIT_OK
