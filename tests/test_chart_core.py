@@ -1,0 +1,338 @@
+"""The chart without a screen: studies and intervals as typed, bars from the store (splits,
+weeks, the forming bar), and the renderer's cells."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+
+from trii_term.charting.render import ChartInput, View, nice_step, render
+from trii_term.charting.series import Bars, Bucketer, find_splits, load_bars, split_adjust, weekly
+from trii_term.charting.spec import ChartSpec, Mode, SpecError, parse_interval, parse_studies
+from trii_term.domain import US, MarketBatch, Trade
+from trii_term.paths import shipped_data_dir
+from trii_term.store.bars import bars as store_bars
+from trii_term.store.db import Store
+from trii_term.store.history import import_shipped_history
+from trii_term.store.writer import StoreWriter
+
+
+@pytest.fixture(scope="module")
+def history() -> Store:
+    store = Store.open(None)
+    import_shipped_history(store.con, shipped_data_dir())
+    yield store
+    store.close()
+
+
+# -- what traders type ------------------------------------------------------------------------
+
+
+def test_studies_parse_as_typed() -> None:
+    typed = "sma 50 ema 20 rsi macd 5 35 5 bb 20 2.5 stoch vwap"
+    got = parse_studies(typed.split(" "))
+    assert [s.text for s in got] == [
+        "sma 50",
+        "ema 20",
+        "rsi 14",
+        "macd 5 35 5",
+        "bb 20 2.5",
+        "stoch 14 3 3",
+        "vwap",
+    ]
+    assert [s.kind.overlay for s in got] == [True, True, False, False, True, False, True]
+    assert parse_studies(["Bollinger"])[0].label == "BB 20 2"
+
+
+@pytest.mark.parametrize(
+    ("typed", "says"),
+    [
+        ("smaa 20", "unknown study 'smaa'"),
+        ("sma 20 30", "sma takes 1 parameter"),
+        ("sma 2.5", "whole number"),
+        ("rsi 0", "whole number from 1"),
+        ("macd 26 12", "fast (26) must be shorter than slow (12)"),
+        ("bb 20 0", "above 0"),
+    ],
+)
+def test_bad_studies_say_what_is_allowed(typed: str, says: str) -> None:
+    with pytest.raises(SpecError, match=re.escape(says)):
+        parse_studies(typed.split())
+
+
+def test_intervals_accept_what_traders_type() -> None:
+    assert [parse_interval(t) for t in ("1m", "5", "15min", "60m", "1h", "D", "1d", "daily", "1W", "w")] == [
+        "1m",
+        "5m",
+        "15m",
+        "1h",
+        "1h",
+        "1D",
+        "1D",
+        "1D",
+        "1W",
+        "1W",
+    ]
+    with pytest.raises(SpecError, match="use one of 1m, 5m, 15m, 1h, 1D, 1W"):
+        parse_interval("2h")
+
+
+# -- bars from the store -----------------------------------------------------------------------
+
+
+def test_splits_are_found_and_dividends_are_not(history: Store) -> None:
+    def splits(sym: str) -> list[str]:
+        return [str(s) for s in find_splits(store_bars(history.con, sym, "1d"))]
+
+    assert splits("AAPL") == ["2000-06-21 2:1", "2005-02-28 2:1"]
+    # MSFT's $3 special dividend (2004-11-15) moves Adj Close by 11 %: not a split
+    assert splits("MSFT") == ["2003-02-18 2:1"]
+    assert splits("IBM") == [] and splits("SPX") == []
+
+
+def test_split_adjusted_prices_close_the_gap(history: Store) -> None:
+    raw = store_bars(history.con, "AAPL", "1d", start=date(2005, 2, 23), end=date(2005, 3, 2))
+    adj = split_adjust(raw, find_splits(store_bars(history.con, "AAPL", "1d")))
+    before, after = (
+        raw.filter(pl.col("ts") < datetime(2005, 2, 28)),
+        raw.filter(pl.col("ts") >= datetime(2005, 2, 28)),
+    )
+    a_before = adj.filter(pl.col("ts") < datetime(2005, 2, 28))
+    assert a_before["close"].to_list() == pytest.approx([c / 2 for c in before["close"]])
+    assert a_before["volume"].to_list() == pytest.approx([v * 2 for v in before["volume"]])
+    assert adj.filter(pl.col("ts") >= datetime(2005, 2, 28))["close"].to_list() == after["close"].to_list()
+    # the as-traded series halves overnight; the adjusted one moves like a normal day
+    gap_raw = after["open"][0] / before["close"][-1] - 1
+    gap_adj = after["open"][0] / a_before["close"][-1] - 1
+    assert gap_raw < -0.45 and abs(gap_adj) < 0.05
+
+
+def test_weekly_bars_from_daily(history: Store) -> None:
+    daily = store_bars(history.con, "IBM", "1d", start=date(2012, 1, 1), end=date(2013, 1, 1))
+    weeks = weekly(daily)
+    d = daily.with_columns(pl.col("ts").dt.truncate("1w").alias("wk"))
+    expect = d.group_by("wk", maintain_order=True).agg(
+        pl.col("ts").first(),
+        pl.col("open").first(),
+        pl.col("high").max(),
+        pl.col("low").min(),
+        pl.col("close").last(),
+        pl.col("volume").sum(),
+    )
+    assert weeks.height == expect.height == d["wk"].n_unique()
+    for col in ("ts", "open", "high", "low", "close", "volume"):
+        assert weeks[col].to_list() == expect[col].to_list()
+    # labelled by the week's first trading day: after Presidents' Day that is a Tuesday
+    assert date(2012, 2, 21) in [t.date() for t in weeks["ts"]]
+    assert all(t.weekday() < 5 for t in weeks["ts"])
+
+
+def _trades(day: date, n: int = 3000) -> list[Trade]:
+    rng = np.random.default_rng(3)
+    open_ns = US.at(day, US.open)
+    span = (US.at(day, US.close) - open_ns) // n
+    price = 100.0
+    out = []
+    for k in range(n):
+        price = round(price + rng.normal(0, 0.05), 2)
+        out.append(
+            Trade(open_ns + k * span + int(rng.integers(0, span)), "IBM", price, float(rng.integers(1, 500)))
+        )
+    return out
+
+
+@pytest.mark.parametrize("interval", ["1m", "5m", "15m", "1h"])
+def test_live_bars_match_the_stores_sql(interval: str) -> None:
+    """Folding the stream into bars (the chart's forming bar) gives exactly the bars the store
+    computes from the same ticks: same starts, same OHLCV."""
+    store = Store.open(None)
+    trades = _trades(date(2013, 3, 4)) + _trades(date(2013, 3, 5))
+    writer = StoreWriter(store)
+    writer.start()
+    writer.on_batch(MarketBatch("replay", trades, 0))
+    writer.stop()
+    sql = store_bars(store.con, "IBM", interval)
+    live = Bars.empty()
+    bucket = Bucketer(US, interval)
+    for t in trades:
+        live.apply_trade(bucket.label(t.ts, live), t.price, t.size)
+    assert [np.datetime64(t, "us") for t in sql["ts"]] == list(live.ts)
+    for col in ("open", "high", "low", "close", "volume"):
+        assert sql[col].to_list() == pytest.approx(getattr(live, col).tolist())
+    store.close()
+
+
+def test_replay_charts_show_nothing_after_the_replay_clock(history: Store) -> None:
+    """Replaying 2013-02-28, the daily chart must not show that day's final bar from history:
+    its last bar is built from the day's ticks so far."""
+    day = date(2013, 2, 28)
+    store = Store.open(None)
+    import_shipped_history(store.con, shipped_data_dir())
+    morning = [t._replace(symbol="IBM") for t in _trades(day, 400)][:100]
+    writer = StoreWriter(store)
+    writer.start()
+    writer.on_batch(MarketBatch("replay", morning, 0))
+    writer.stop()
+    until = datetime.fromtimestamp(morning[-1].ts / 1e9, UTC) + timedelta(seconds=1)
+    got = load_bars(store.con, "IBM", "1D", US, sources=["replay"], until=until, until_day=day)
+    last = len(got.bars) - 1
+    assert got.bars.ts[last] == np.datetime64(day, "us")
+    prices = [t.price for t in morning]
+    assert (got.bars.open[last], got.bars.high[last], got.bars.low[last], got.bars.close[last]) == (
+        prices[0],
+        max(prices),
+        min(prices),
+        prices[-1],
+    )
+    assert got.bars.ts[last - 1] == np.datetime64(date(2013, 2, 27), "us")
+    assert got.last_tick_ns == morning[-1].ts // 1000 * 1000  # the store keeps microseconds
+    store.close()
+
+
+# -- drawing ------------------------------------------------------------------------------------
+
+
+def _bars(rows: list[tuple[str, float, float, float, float, float]]) -> Bars:
+    frame = pl.DataFrame(
+        rows, schema=["ts", "open", "high", "low", "close", "volume"], orient="row"
+    ).with_columns(pl.col("ts").str.to_datetime())
+    return Bars.from_frame(frame)
+
+
+def _chart(
+    bars: Bars, interval: str = "1D", mode: Mode = Mode.CANDLES, studies: str = "", **kw
+) -> ChartInput:  # type: ignore[no-untyped-def]
+    spec = ChartSpec("TEST", interval, mode, False, parse_studies(studies.split()) if studies else [])
+    values = [(s, s.compute(bars.frame())) for s in spec.studies]
+    return ChartInput(spec, bars, values, 2, **kw)
+
+
+def _column(frame, x: int) -> str:  # type: ignore[no-untyped-def]
+    lay = frame.layout
+    return "".join(chr(c) for c in frame.chars[lay.price_top : lay.price_top + lay.price_rows, x])
+
+
+def test_up_and_down_candles_differ_in_shape_not_only_colour() -> None:
+    bars = _bars([("2013-03-04", 10, 14, 8, 13, 100), ("2013-03-05", 13, 14, 8, 9, 200)])
+    frame = render(_chart(bars), View(step=2), 40, 20)
+    up = _column(frame, int(frame.layout.x_of(0)))
+    down = _column(frame, int(frame.layout.x_of(1)))
+    assert set(up) & set("┃╻╹╽╿") and not set(up) & set("█▀▄")  # thin body
+    assert set(down) & set("█▀▄") and not set(down) & set("┃╻╹")  # solid body
+    for col in (up, down):  # wicks above and below the body
+        body = [k for k, ch in enumerate(col) if ch in "┃█▀▄╻╹╽╿"]
+        wick = [k for k, ch in enumerate(col) if ch in "│╵╷"]
+        assert wick and min(wick) < min(body) and max(wick) > max(body)
+
+
+def test_price_axis_has_round_ticks_and_the_last_price() -> None:
+    rng = np.random.default_rng(1)
+    closes = 100 + np.cumsum(rng.normal(0, 1, 120))
+    rows = [
+        (str(date(2012, 1, 2) + timedelta(days=k)), c - 0.3, c + 1.1, c - 1.2, c, 1000.0 + k)
+        for k, c in enumerate(closes)
+    ]
+    frame = render(_chart(_bars(rows)), View(step=1), 100, 30)
+    text = frame.text()
+    ticks = [float(t.replace(",", "")) for t in re.findall(r"┤([\d,]+(?:\.\d+)?)\n", text + "\n")]
+    ticks = [float(m.replace(",", "")) for m in re.findall(r"┤([\d,.]+)\s*$", text, re.M)]
+    price_ticks = [t for t in ticks if t < 1000]
+    assert len(price_ticks) >= 3
+    step = nice_step(frame.layout.top - frame.layout.bottom, max(2, frame.layout.price_rows // 3))
+    assert all(abs(t / step - round(t / step)) < 1e-9 for t in price_ticks)
+    assert f"▸{closes[-1]:,.2f}" in text
+    assert "┈" in text  # the last-price line
+
+
+def test_time_axis_collapses_nights_and_marks_sessions() -> None:
+    rows = []
+    for day in ("2013-03-01", "2013-03-04"):  # a Friday, then Monday: the weekend takes no space
+        t = datetime.fromisoformat(day + "T09:30")
+        for k in range(78):
+            rows.append((str(t + timedelta(minutes=5 * k)), 10, 11, 9, 10.5, 100))
+    frame = render(_chart(_bars(rows), "5m"), View(step=2), 400, 20)
+    axis = frame.row_text(frame.layout.time_row)
+    assert "Mar 04" in axis
+    x_monday = int(frame.layout.x_of(78))
+    assert axis[x_monday:].startswith("Mar 04")
+    assert frame.layout.x_of(78) - frame.layout.x_of(77) == 2  # no gap for the weekend
+    assert chr(frame.chars[frame.layout.price_top, x_monday - 1]) == "┊"  # the session break
+    assert re.search(r"\b1[0-5]:00\b", axis)
+
+
+@pytest.mark.parametrize(
+    ("mode", "glyphs"), [(Mode.OHLC, "├┤┼"), (Mode.LINE, "⠁⠂⠄⡀⠈⠐⠠⢀"), (Mode.AREA, "▁▂▃▄▅▆▇█")]
+)
+def test_modes_draw_their_own_marks(mode: Mode, glyphs: str) -> None:
+    rng = np.random.default_rng(2)
+    closes = 50 + np.cumsum(rng.normal(0, 1, 60))
+    rows = [
+        (str(date(2012, 1, 2) + timedelta(days=k)), c - 0.5, c + 1, c - 1, c, 1.0)
+        for k, c in enumerate(closes)
+    ]
+    frame = render(_chart(_bars(rows), mode=mode), View(step=1), 80, 24)
+    price = "".join(_column(frame, x) for x in range(frame.layout.plot_width))
+    if mode is Mode.LINE:
+        assert any(0x2800 < ord(ch) <= 0x28FF for ch in price)
+    else:
+        assert set(price) & set(glyphs)
+    assert not set(price) & set("█▀▄┃") or mode is Mode.AREA
+
+
+def test_crosshair_reads_out_the_bar_and_every_study() -> None:
+    rng = np.random.default_rng(4)
+    closes = 100 + np.cumsum(rng.normal(0, 1, 200))
+    rows = [
+        (str(date(2012, 1, 2) + timedelta(days=k)), c - 0.5, c + 1, c - 1, c, 1e6 + k)
+        for k, c in enumerate(closes)
+    ]
+    bars = _bars(rows)
+    data = _chart(bars, studies="sma 20 ema 10 rsi macd")
+    cursor = 150
+    frame = render(data, View(step=1, cursor=cursor), 120, 40)
+    text = frame.text()
+    day = (date(2012, 1, 2) + timedelta(days=cursor)).isoformat()
+    assert day in frame.row_text(0) and f"C {closes[cursor]:,.2f}" in frame.row_text(0)
+    values = {s.text: v for s, v in data.studies}
+    assert f"SMA 20 {values['sma 20'][0][cursor]:,.2f}" in text
+    assert f"EMA 10 {values['ema 10'][0][cursor]:,.2f}" in text
+    assert f"RSI 14 {values['rsi 14'][0][cursor]:.2f}" in text
+    assert f"macd {values['macd 12 26 9'][1][cursor]:,.2f}" in text
+    assert day in frame.row_text(frame.layout.time_row)  # the date on the time axis too
+
+
+def test_a_tick_repaints_only_what_changed_and_equals_a_full_render() -> None:
+    rng = np.random.default_rng(5)
+    closes = 100 + np.cumsum(rng.normal(0, 1, 300))
+    rows = [
+        (str(date(2012, 1, 2) + timedelta(days=k)), c - 0.5, c + 1, c - 1, c, 1e6 + 5e5 * (k % 7 == 0))
+        for k, c in enumerate(closes)
+    ]
+    bars = _bars(rows)
+    data = _chart(bars, studies="sma 20 ema 50 rsi")
+    frame = render(data, View(step=1), 330, 50)
+    last = float(bars.close[-1])
+    bars.apply_trade(bars.ts[-1], last + 0.4, 500.0)  # inside the range: no rescale
+    data.studies = [(s, s.compute(bars.frame())) for s, _ in data.studies]
+    frame.data = data
+    changed = frame.update_tail()
+    assert changed is not None and 0 < len(changed) < 50 // 2
+    fresh = render(data, View(step=1), 330, 50)
+    assert np.array_equal(frame.chars, fresh.chars)
+    assert np.array_equal(frame.styles, fresh.styles)
+    # a tick far outside the scale needs a full render
+    bars.apply_trade(bars.ts[-1], last * 3, 1.0)
+    assert frame.update_tail() is None
+
+
+def test_empty_and_tiny_charts_do_not_fail() -> None:
+    empty = render(_chart(Bars.empty()), View(), 80, 20)
+    assert "no bars stored" in empty.row_text(0)
+    one = render(_chart(_bars([("2013-03-04", 10, 10, 10, 10, 0)])), View(), 20, 6)
+    assert one.chars.shape == (6, 20)
+    assert not math.isnan(one.layout.top)
