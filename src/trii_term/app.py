@@ -3,6 +3,7 @@ trading or market logic of its own."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import ClassVar
@@ -10,19 +11,24 @@ from typing import ClassVar
 from textual.app import App
 from textual.binding import BindingType
 
+from trii_term.charting.model import ChartModel
 from trii_term.commands import CommandContext, CommandError, MissingArguments, replay
+from trii_term.commands import chart as chart_commands
 from trii_term.commands.registry import Command, Invocation, Result
 from trii_term.config import ConfigError
-from trii_term.domain import FeedState, FeedStatus, MarketBatch
+from trii_term.domain import FeedState, FeedStatus, MarketBatch, SessionDay
+from trii_term.screens.chart import ChartScreen
 from trii_term.screens.help import HelpScreen
 from trii_term.screens.workstation import WorkstationScreen
 from trii_term.session import Session
 from trii_term.store.db import StoreError
 from trii_term.widgets.bindings import command_bindings
+from trii_term.widgets.chart import ChartView
 from trii_term.widgets.palette import CommandProvider, TriiPalette
 
 log = logging.getLogger(__name__)
 
+CHART_LOAD_DELAY = 0.06  # a cursor running down the watchlist loads only where it stops
 PUMP_SECONDS = 0.1  # changed quotes reach the screen at most this often (10 Hz)
 FLASH_CHECK_SECONDS = 0.2  # how often ended tick flashes are repainted
 
@@ -70,18 +76,23 @@ class TriiTermApp(App[int]):
     BINDINGS: ClassVar[list[BindingType]] = [
         *command_bindings(UI_COMMANDS, priority=True),
         *command_bindings(replay.COMMANDS),
+        *command_bindings(chart_commands.OPEN_COMMANDS),
     ]
 
     def __init__(self, session: Session, *, keymap: dict[str, str] | None = None) -> None:
         super().__init__()
         self.session = session
         self.keymap: dict[str, str] = dict(keymap or session.config.keys)
-        self.workstation = WorkstationScreen(session)
+        self.chart = ChartModel(session)
+        self.workstation = WorkstationScreen(session, self.chart)
+        self._chart_load_timer = None
         self._quitting = False
         self._pump_pending = False
         self._last_pump = 0.0
         self.ready = False
         session.commands.extend(UI_COMMANDS)
+        session.commands.extend(chart_commands.COMMANDS)
+        self.chart.on_change(self._chart_changed)
 
     # -- start-up ---------------------------------------------------------------------------
 
@@ -101,7 +112,7 @@ class TriiTermApp(App[int]):
         from trii_term.screens.workstation import WatchlistKeys
         from trii_term.widgets.quote_table import QuoteTable
 
-        owners = (type(self), WatchlistKeys, QuoteTable, HelpScreen)
+        owners = (type(self), WatchlistKeys, QuoteTable, HelpScreen, ChartView)
         return {b.id for owner in owners for b in owner.BINDINGS if isinstance(b, Binding) and b.id}
 
     async def _start_session(self) -> None:
@@ -125,6 +136,8 @@ class TriiTermApp(App[int]):
         assert lists is not None
         lists.on_change(self._watchlists_changed)
         self.workstation.watchlist.reload()
+        self.session.bus.subscribe(MarketBatch, self.chart.on_batch)
+        self.session.bus.subscribe(SessionDay, self.chart.on_session_day)
         self.session.bus.subscribe(MarketBatch, self._on_market)
         self.session.bus.subscribe(FeedStatus, self._on_feed_status)
         self.set_interval(FLASH_CHECK_SECONDS, self._end_flashes)
@@ -137,6 +150,10 @@ class TriiTermApp(App[int]):
             self.message(notice, "warning")
             self.notify(notice, severity="warning", timeout=12)
         self.ready = True
+        self.chart.restore_settings()
+        symbol = self.focused_symbol
+        if symbol:
+            self.follow_symbol(symbol)
 
     def _welcome(self) -> str:
         feed = self.session.feed
@@ -178,6 +195,10 @@ class TriiTermApp(App[int]):
         self._last_pump = time.monotonic()
         dirty = self.session.quotes.drain_dirty()
         self.workstation.watchlist.table.update_quotes(dirty)
+        kind = self.chart.take_live()
+        if kind is not None:
+            for view in self._chart_views():
+                view.live(kind)
 
     def _end_flashes(self) -> None:
         self.workstation.watchlist.table.update_quotes(set())
@@ -190,6 +211,63 @@ class TriiTermApp(App[int]):
 
     def _watchlists_changed(self) -> None:
         self.workstation.watchlist.reload()
+
+    # -- the chart ---------------------------------------------------------------------------
+
+    def _chart_screen(self) -> ChartScreen | None:
+        stack = self.screen_stack
+        top = stack[-1] if stack else None
+        return top if isinstance(top, ChartScreen) else None
+
+    def _chart_views(self) -> list[ChartView]:
+        views = [self.workstation.chart_pane.chart]
+        if (screen := self._chart_screen()) is not None:
+            views.append(screen.chart)
+        return views
+
+    def follow_symbol(self, symbol: str) -> None:
+        """The pane follows the watchlist cursor (not while the full-screen chart is open)."""
+        if self.ready and self._chart_screen() is None:
+            self.chart.show(symbol=symbol)
+
+    def _chart_changed(self, kind: str) -> None:
+        if kind == "load":
+            if self._chart_load_timer is not None:
+                self._chart_load_timer.stop()
+            self._chart_load_timer = self.set_timer(CHART_LOAD_DELAY, self._load_chart)
+
+    def _load_chart(self) -> None:
+        self._chart_load_timer = None
+        job = self.chart.load_job()
+        if job is None:
+            return
+        key, load = job
+        model = self.chart
+
+        def work() -> None:
+            try:
+                loaded, error = load(), ""
+            except Exception as exc:
+                log.exception("loading the chart of %s %s failed", key.symbol, key.interval)
+                loaded, error = None, f"{type(exc).__name__}: {exc}"
+            with contextlib.suppress(RuntimeError):  # the app closed while this was loading
+                self.call_from_thread(model.install, key, loaded, error)
+
+        self.run_worker(work, thread=True, group="chart-load", exit_on_error=False)
+
+    def open_chart(self) -> None:
+        if self._chart_screen() is None:
+            self.push_screen(ChartScreen(self.session, self.chart))
+
+    def close_chart(self) -> None:
+        if self.chart.view.cursor is not None:
+            self.chart.crosshair(False)
+        elif self._chart_screen() is not None:
+            self.pop_screen()
+            self.select_symbol(self.chart.spec.symbol)
+
+    def chart_visible_bars(self) -> int:
+        return self._chart_views()[-1].visible_bars
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Replay keys exist only while the replay feed runs (the footer hides them otherwise)."""
@@ -266,6 +344,8 @@ class TriiTermApp(App[int]):
 
     def message(self, text: str, level: str = "info") -> None:
         self.workstation.message_line.show(text, level)
+        if (screen := self._chart_screen()) is not None:
+            screen.message_line.show(text, level)
 
     def show_help(self) -> None:
         self.push_screen(HelpScreen(self.session.commands, self.keymap))

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from textual.app import ComposeResult
+from textual.containers import Container, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from trii_term.charting.model import ChartModel
 from trii_term.commands import watch
 from trii_term.session import Session
 from trii_term.widgets.bindings import command_bindings
+from trii_term.widgets.chart import ChartView
 from trii_term.widgets.quote_table import QuoteTable
 from trii_term.widgets.status_bar import MessageLine, StatusBar
 from trii_term.widgets.watchlist_pane import WatchlistPane
@@ -20,18 +23,36 @@ class WatchlistKeys(WatchlistPane):
     BINDINGS = command_bindings(watch.COMMANDS)
 
 
+class ChartPane(Vertical):
+    """The workstation's chart: it follows the watchlist's highlighted symbol."""
+
+    def __init__(self, model: ChartModel, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.model = model
+        self.chart = ChartView(model, id="chart")
+        self.border_title = "Chart"
+
+    def compose(self) -> ComposeResult:
+        yield self.chart
+
+
 class WorkstationScreen(Screen[None]):
     AUTO_FOCUS = "#quotes"
+    # stacked (each pane the full width) below 200 columns; side by side on very wide terminals
+    HORIZONTAL_BREAKPOINTS = [(0, "-stacked"), (200, "-side")]
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, chart: ChartModel) -> None:
         super().__init__(id="workstation")
         self.session = session
         self.watchlist = WatchlistKeys(session, id="watchlist")
+        self.chart_pane = ChartPane(chart, id="chart-pane")
         self.message_line = MessageLine(id="message")
         self.status_bar = StatusBar(session, id="status")
 
     def compose(self) -> ComposeResult:
-        yield self.watchlist
+        with Container(id="panes"):
+            yield self.watchlist
+            yield self.chart_pane
         yield self.message_line
         yield self.status_bar
         yield Footer()
@@ -41,6 +62,8 @@ class WorkstationScreen(Screen[None]):
 
     def on_quote_table_cursor_moved(self, event: QuoteTable.CursorMoved) -> None:
         self.status_bar.focused_symbol = event.symbol
+        if event.symbol:
+            self.app.follow_symbol(event.symbol)  # type: ignore[attr-defined]
 
     async def on_quote_table_header_clicked(self, event: QuoteTable.HeaderClicked) -> None:
         w = self.session.watchlists.active if self.session.watchlists else None

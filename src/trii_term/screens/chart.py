@@ -1,0 +1,33 @@
+"""The full-screen chart: the workstation's chart model, as large as the terminal."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from trii_term.charting.model import ChartModel
+from trii_term.session import Session
+from trii_term.widgets.chart import ChartView
+from trii_term.widgets.status_bar import MessageLine, StatusBar
+
+
+class ChartScreen(Screen[None]):
+    AUTO_FOCUS = "#chart-full"
+
+    def __init__(self, session: Session, model: ChartModel) -> None:
+        super().__init__(id="chart-screen")
+        self.session = session
+        self.model = model
+        self.chart = ChartView(model, id="chart-full")
+        self.message_line = MessageLine(id="chart-message")
+        self.status_bar = StatusBar(session, id="chart-status")
+
+    def compose(self) -> ComposeResult:
+        yield self.chart
+        yield self.message_line
+        yield self.status_bar
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.status_bar.focused_symbol = self.model.spec.symbol
