@@ -148,6 +148,12 @@ def run_bars(
         writer.writerow(names)
         writer.writerows(rows)
     else:
+
+        def places(x: float | None) -> int:
+            text = f"{x:.6f}".rstrip("0") if x is not None else ""
+            return len(text.split(".")[1]) if "." in text else 0
+
+        decimals = max([decimals, *(places(v) for r in rows for v in r[1:5])])
         price_w = max(len(f"{r[2]:,.{decimals}f}") for r in rows if r[2] is not None) if rows else 8
         ts_w = max(len(r[0]) for r in rows)
         header = f"{'ts':<{ts_w}}  " + "  ".join(f"{n:>{price_w}}" for n in names[1:5]) + f"  {'volume':>14}"
