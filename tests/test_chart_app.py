@@ -61,7 +61,9 @@ async def test_chart_command_opens_full_screen_with_studies_and_remembers_them(p
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(app)
         await palette(pilot, "chart MSFT")
-        await wait_until(lambda: "BB 20 2.5 " in chart_text(app) and "MACD 12 26 9 " in chart_text(app), timeout=5)
+        await wait_until(
+            lambda: "BB 20 2.5 " in chart_text(app) and "MACD 12 26 9 " in chart_text(app), timeout=5
+        )
         assert "RSI 14 " not in chart_text(app)
         await pilot.press("ctrl+q")
 

@@ -56,7 +56,10 @@ class CommandProvider(Provider):
     async def discover(self) -> Hits:
         for cmd in self._app.session.commands:
             yield DiscoveryHit(
-                self._display(cmd), partial(self._app.choose_command, cmd), text=cmd.usage, help=escape(cmd.summary)
+                self._display(cmd),
+                partial(self._app.choose_command, cmd),
+                text=cmd.usage,
+                help=escape(cmd.summary),
             )
 
     async def search(self, query: str) -> Hits:
@@ -85,10 +88,16 @@ class CommandProvider(Provider):
                     help=escape(f"{cmd.summary} — type the {_missing(cmd, raw)}"),
                 )
             except CommandError as exc:
-                yield Hit(0.95, Text(f"✖ {q}", style="bold"), partial(app.execute, q), text=q, help=escape(str(exc)))
+                yield Hit(
+                    0.95, Text(f"✖ {q}", style="bold"), partial(app.execute, q), text=q, help=escape(str(exc))
+                )
             else:
                 yield Hit(
-                    1.0, Text(f"▶ {q}", style="bold"), partial(app.execute, q), text=q, help=escape(cmd.summary)
+                    1.0,
+                    Text(f"▶ {q}", style="bold"),
+                    partial(app.execute, q),
+                    text=q,
+                    help=escape(cmd.summary),
                 )
             for completion in _completions(app, cmd, raw):
                 yield completion
