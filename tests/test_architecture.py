@@ -31,6 +31,10 @@ def test_every_core_module_is_checked() -> None:
         "trii_term.commands.registry",
         "trii_term.record",
         "trii_term.doctor",
+        "trii_term.charting.render",
+        "trii_term.charting.model",
+        "trii_term.analytics.indicators",
+        "trii_term.barscli",
     ):
         assert expected in names
 
@@ -54,6 +58,16 @@ def test_headless_start_does_not_import_heavy_sdks() -> None:
         "import sys, trii_term.session, trii_term.record, trii_term.doctor, trii_term.cli\n"
         "heavy = [m for m in ('anthropic', 'alpaca', 'kiteconnect', 'polars') if m in sys.modules]\n"
         "print(','.join(heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_the_workstation_module_does_not_import_the_chart_stack() -> None:
+    """numpy and polars (≈ 200 ms) load after the first quotes are painted, not before."""
+    code = (
+        "import sys, trii_term.app, trii_term.cli\n"
+        "print(','.join(m for m in ('numpy', 'polars', 'pyarrow') if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""

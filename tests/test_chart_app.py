@@ -15,7 +15,13 @@ from .test_app import make_app, palette, ready, screen_text
 def chart_text(app) -> str:  # type: ignore[no-untyped-def]
     screen = app.screen
     view = screen.chart if isinstance(screen, ChartScreen) else app.workstation.chart_pane.chart
-    return view.frame.text() if view.frame is not None else ""
+    return view.frame.text() if view is not None and view.frame is not None else ""
+
+
+async def chart_ready(app) -> None:  # type: ignore[no-untyped-def]
+    """Quotes on screen, then the chart (it starts once the first quotes are painted)."""
+    await ready(app)
+    await wait_until(lambda: app.chart is not None)
 
 
 def header(app) -> str:  # type: ignore[no-untyped-def]
@@ -26,7 +32,7 @@ def header(app) -> str:  # type: ignore[no-untyped-def]
 async def test_the_pane_follows_the_watchlist_cursor(paths: Paths, size: tuple[int, int]) -> None:
     app = make_app(paths)
     async with app.run_test(size=size) as pilot:
-        await ready(app)
+        await chart_ready(app)
         await wait_until(lambda: header(app).startswith("AAPL 1D UNADJ"))
         assert "AAPL 1D UNADJ" in screen_text(app)  # which prices it shows, on screen
         await pilot.press("down")
@@ -38,7 +44,7 @@ async def test_the_pane_follows_the_watchlist_cursor(paths: Paths, size: tuple[i
 async def test_chart_command_opens_full_screen_with_studies_and_remembers_them(paths: Paths) -> None:
     app = make_app(paths)
     async with app.run_test(size=(120, 40)) as pilot:
-        await ready(app)
+        await chart_ready(app)
         await palette(pilot, "chart MSFT 1D sma 50 ema 20 rsi macd")
         await wait_until(lambda: isinstance(app.screen, ChartScreen))
         await wait_until(lambda: header(app).startswith("MSFT 1D") and "MACD 12 26 9" in chart_text(app))
@@ -59,7 +65,7 @@ async def test_chart_command_opens_full_screen_with_studies_and_remembers_them(p
     # after a restart the symbol's studies come back
     app = make_app(paths)
     async with app.run_test(size=(120, 40)) as pilot:
-        await ready(app)
+        await chart_ready(app)
         await palette(pilot, "chart MSFT")
         await wait_until(
             lambda: "BB 20 2.5 " in chart_text(app) and "MACD 12 26 9 " in chart_text(app), timeout=5
@@ -71,7 +77,7 @@ async def test_chart_command_opens_full_screen_with_studies_and_remembers_them(p
 async def test_bad_chart_input_is_explained_and_changes_nothing(paths: Paths) -> None:
     app = make_app(paths)
     async with app.run_test(size=(100, 30)) as pilot:
-        await ready(app)
+        await chart_ready(app)
         result = await app.execute("chart AAPL 1D macd 26 12")
         assert result is not None and result.level == "error"
         assert "fast (26) must be shorter than slow (12)" in result.message
@@ -86,7 +92,7 @@ async def test_bad_chart_input_is_explained_and_changes_nothing(paths: Paths) ->
 async def test_keys_zoom_pan_crosshair_mode_interval_adjust(paths: Paths) -> None:
     app = make_app(paths)
     async with app.run_test(size=(100, 30)) as pilot:
-        await ready(app)
+        await chart_ready(app)
         await pilot.press("c")
         await wait_until(lambda: isinstance(app.screen, ChartScreen))
         await wait_until(lambda: header(app).startswith("AAPL 1D"))
@@ -128,7 +134,7 @@ async def test_the_forming_bar_updates_from_the_stream(paths: Paths) -> None:
     """On a 1-minute chart the last bar follows the replay's trades, repainting a few rows."""
     app = make_app(paths)
     async with app.run_test(size=(120, 40)) as pilot:
-        await ready(app)
+        await chart_ready(app)
         await app.execute("chart AAPL 1m")
         view = app.screen.chart
         await wait_until(lambda: header(app).startswith("AAPL 1m") and len(app.chart.bars) > 0, timeout=20)

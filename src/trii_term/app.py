@@ -6,28 +6,31 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import App
 from textual.binding import BindingType
 
-from trii_term.charting.model import ChartModel
 from trii_term.commands import CommandContext, CommandError, MissingArguments, replay
 from trii_term.commands import chart as chart_commands
 from trii_term.commands.registry import Command, Invocation, Result
 from trii_term.config import ConfigError
 from trii_term.domain import FeedState, FeedStatus, MarketBatch, SessionDay
-from trii_term.screens.chart import ChartScreen
 from trii_term.screens.help import HelpScreen
 from trii_term.screens.workstation import WorkstationScreen
 from trii_term.session import Session
 from trii_term.store.db import StoreError
 from trii_term.widgets.bindings import command_bindings
-from trii_term.widgets.chart import ChartView
 from trii_term.widgets.palette import CommandProvider, TriiPalette
+
+if TYPE_CHECKING:
+    from trii_term.charting.model import ChartModel
+    from trii_term.screens.chart import ChartScreen
+    from trii_term.widgets.chart import ChartView
 
 log = logging.getLogger(__name__)
 
+CHART_START_LATEST = 1.0  # seconds after start-up, if no quote has arrived to trigger it
 CHART_LOAD_DELAY = 0.06  # a cursor running down the watchlist loads only where it stops
 PUMP_SECONDS = 0.1  # changed quotes reach the screen at most this often (10 Hz)
 FLASH_CHECK_SECONDS = 0.2  # how often ended tick flashes are repainted
@@ -83,16 +86,16 @@ class TriiTermApp(App[int]):
         super().__init__()
         self.session = session
         self.keymap: dict[str, str] = dict(keymap or session.config.keys)
-        self.chart = ChartModel(session)
-        self.workstation = WorkstationScreen(session, self.chart)
+        self.chart: ChartModel | None = None  # started once the first quotes are on screen
+        self.workstation = WorkstationScreen(session)
         self._chart_load_timer = None
+        self._chart_starting = False
         self._quitting = False
         self._pump_pending = False
         self._last_pump = 0.0
         self.ready = False
         session.commands.extend(UI_COMMANDS)
         session.commands.extend(chart_commands.COMMANDS)
-        self.chart.on_change(self._chart_changed)
 
     # -- start-up ---------------------------------------------------------------------------
 
@@ -112,8 +115,9 @@ class TriiTermApp(App[int]):
         from trii_term.screens.workstation import WatchlistKeys
         from trii_term.widgets.quote_table import QuoteTable
 
-        owners = (type(self), WatchlistKeys, QuoteTable, HelpScreen, ChartView)
-        return {b.id for owner in owners for b in owner.BINDINGS if isinstance(b, Binding) and b.id}
+        owners = (type(self), WatchlistKeys, QuoteTable, HelpScreen)
+        ids = {b.id for owner in owners for b in owner.BINDINGS if isinstance(b, Binding) and b.id}
+        return ids | {c.id for c in chart_commands.COMMANDS if c.key}
 
     async def _start_session(self) -> None:
         try:
@@ -136,8 +140,6 @@ class TriiTermApp(App[int]):
         assert lists is not None
         lists.on_change(self._watchlists_changed)
         self.workstation.watchlist.reload()
-        self.session.bus.subscribe(MarketBatch, self.chart.on_batch)
-        self.session.bus.subscribe(SessionDay, self.chart.on_session_day)
         self.session.bus.subscribe(MarketBatch, self._on_market)
         self.session.bus.subscribe(FeedStatus, self._on_feed_status)
         self.set_interval(FLASH_CHECK_SECONDS, self._end_flashes)
@@ -150,10 +152,7 @@ class TriiTermApp(App[int]):
             self.message(notice, "warning")
             self.notify(notice, severity="warning", timeout=12)
         self.ready = True
-        self.chart.restore_settings()
-        symbol = self.focused_symbol
-        if symbol:
-            self.follow_symbol(symbol)
+        self.set_timer(CHART_START_LATEST, self._start_chart)  # (sooner, after the first quotes)
 
     def _welcome(self) -> str:
         feed = self.session.feed
@@ -195,6 +194,10 @@ class TriiTermApp(App[int]):
         self._last_pump = time.monotonic()
         dirty = self.session.quotes.drain_dirty()
         self.workstation.watchlist.table.update_quotes(dirty)
+        if self.chart is None:
+            if not self._chart_starting:
+                self.call_after_refresh(self._start_chart)  # once these quotes are painted
+            return
         kind = self.chart.take_live()
         if kind is not None:
             for view in self._chart_views():
@@ -214,20 +217,39 @@ class TriiTermApp(App[int]):
 
     # -- the chart ---------------------------------------------------------------------------
 
+    def _start_chart(self) -> None:
+        """Create the chart (it imports numpy and polars) and attach it to the pane."""
+        if self._chart_starting or self._quitting:
+            return
+        self._chart_starting = True
+        from trii_term.charting.model import ChartModel
+
+        chart = ChartModel(self.session)
+        chart.on_change(self._chart_changed)
+        self.session.bus.subscribe(MarketBatch, chart.on_batch)
+        self.session.bus.subscribe(SessionDay, chart.on_session_day)
+        self.chart = chart
+        self.workstation.chart_pane.attach(chart)
+        chart.restore_settings()
+        if symbol := self.focused_symbol:
+            self.follow_symbol(symbol)
+
     def _chart_screen(self) -> ChartScreen | None:
+        """The full-screen chart, if it is on top (found by id: importing its class would pull
+        numpy and polars into start-up)."""
         stack = self.screen_stack
         top = stack[-1] if stack else None
-        return top if isinstance(top, ChartScreen) else None
+        return top if top is not None and top.id == "chart-screen" else None  # type: ignore[return-value]
 
     def _chart_views(self) -> list[ChartView]:
-        views = [self.workstation.chart_pane.chart]
+        views = [v for v in (self.workstation.chart_pane.chart,) if v is not None]
         if (screen := self._chart_screen()) is not None:
             views.append(screen.chart)
         return views
 
     def follow_symbol(self, symbol: str) -> None:
         """The pane follows the watchlist cursor (not while the full-screen chart is open)."""
-        if self.ready and self._chart_screen() is None:
+        if self.ready and self.chart is not None and self._chart_screen() is None:
             self.chart.show(symbol=symbol)
 
     def _chart_changed(self, kind: str) -> None:
@@ -238,6 +260,8 @@ class TriiTermApp(App[int]):
 
     def _load_chart(self) -> None:
         self._chart_load_timer = None
+        if self.chart is None:
+            return
         job = self.chart.load_job()
         if job is None:
             return
@@ -256,10 +280,14 @@ class TriiTermApp(App[int]):
         self.run_worker(work, thread=True, group="chart-load", exit_on_error=False)
 
     def open_chart(self) -> None:
-        if self._chart_screen() is None:
+        from trii_term.screens.chart import ChartScreen
+
+        if self.chart is not None and self._chart_screen() is None:
             self.push_screen(ChartScreen(self.session, self.chart))
 
     def close_chart(self) -> None:
+        if self.chart is None:
+            return
         if self.chart.view.cursor is not None:
             self.chart.crosshair(False)
         elif self._chart_screen() is not None:
@@ -267,7 +295,8 @@ class TriiTermApp(App[int]):
             self.select_symbol(self.chart.spec.symbol)
 
     def chart_visible_bars(self) -> int:
-        return self._chart_views()[-1].visible_bars
+        views = self._chart_views()
+        return views[-1].visible_bars if views else 1
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Replay keys exist only while the replay feed runs (the footer hides them otherwise)."""

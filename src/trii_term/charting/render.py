@@ -407,7 +407,7 @@ def _clip_floor(u: np.ndarray, limit: int) -> np.ndarray:
 def _row(value: float, top: float, bottom: float, rows: int) -> int:
     """The cell row (0 at the top) of one value: the scalar form of _sub_rows + _clip_floor."""
     u = (top - value) / (top - bottom) * rows if top != bottom else 0.0
-    return min(max(int(math.floor(u)), 0), rows - 1) if math.isfinite(u) else 0
+    return min(max(math.floor(u), 0), rows - 1) if math.isfinite(u) else 0
 
 
 def _candles(frame: Frame, idx: np.ndarray, xs: np.ndarray, ohlc: bool) -> None:
@@ -669,7 +669,7 @@ def _paint_price_axis(frame: Frame) -> None:
     frame.chars[lay.header_rows : lay.time_row, w] = ord("│")
     r = lay.price_rows
     step = nice_step(lay.top - lay.bottom, max(2, r // 3 if r >= 12 else r // 2))
-    dec = min(max(step_decimals(step), 0), data.decimals + 2)
+    dec = min(max(step_decimals(step), data.decimals), data.decimals + 2)
     v = math.ceil(lay.bottom / step) * step
     while v <= lay.top:
         row = math.floor((lay.top - v) / (lay.top - lay.bottom) * r)

@@ -14,6 +14,8 @@ from enum import Enum
 import numpy as np
 import polars as pl
 
+from trii_term.charting import SpecError
+
 # -- intervals -------------------------------------------------------------------------------
 
 INTERVALS: tuple[str, ...] = ("1m", "5m", "15m", "1h", "1D", "1W")
@@ -38,10 +40,6 @@ _INTERVAL_ALIASES = {
     "week": "1W",
     "weekly": "1W",
 }
-
-
-class SpecError(ValueError):
-    """A chart request that cannot be honoured; the message says what to type instead."""
 
 
 def parse_interval(text: str) -> str:

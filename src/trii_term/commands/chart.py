@@ -18,9 +18,11 @@ if TYPE_CHECKING:
 
 
 def _model(inv: Invocation) -> ChartModel:
-    model = getattr(inv.ctx.ui, "chart", None)
-    if model is None:
+    if inv.ctx.ui is None or not hasattr(inv.ctx.ui, "chart"):
         raise CommandError("There is no chart here.")
+    model = inv.ctx.ui.chart
+    if model is None:
+        raise CommandError("The chart is still starting: try again in a moment.")
     return model
 
 
@@ -28,7 +30,7 @@ def _spec_errors(fn):  # type: ignore[no-untyped-def]
     """SpecError (a bad interval, study or parameter) becomes a trader message."""
     import functools
 
-    from trii_term.charting.spec import SpecError
+    from trii_term.charting import SpecError
 
     @functools.wraps(fn)
     def wrapper(inv: Invocation):  # type: ignore[no-untyped-def]

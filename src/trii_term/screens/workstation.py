@@ -5,13 +5,11 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import Container, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widgets import Footer, Static
 
-from trii_term.charting.model import ChartModel
 from trii_term.commands import watch
 from trii_term.session import Session
 from trii_term.widgets.bindings import command_bindings
-from trii_term.widgets.chart import ChartView
 from trii_term.widgets.quote_table import QuoteTable
 from trii_term.widgets.status_bar import MessageLine, StatusBar
 from trii_term.widgets.watchlist_pane import WatchlistPane
@@ -24,16 +22,23 @@ class WatchlistKeys(WatchlistPane):
 
 
 class ChartPane(Vertical):
-    """The workstation's chart: it follows the watchlist's highlighted symbol."""
+    """The workstation's chart: it follows the watchlist's highlighted symbol. The chart (numpy,
+    polars) is attached once the first quotes are on screen, so it does not delay them."""
 
-    def __init__(self, model: ChartModel, *, id: str | None = None) -> None:
+    def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.model = model
-        self.chart = ChartView(model, id="chart")
+        self.chart = None  # the ChartView, once attached
         self.border_title = "Chart"
 
     def compose(self) -> ComposeResult:
-        yield self.chart
+        yield Static("starting the chart…", id="chart-placeholder")
+
+    def attach(self, model) -> None:  # type: ignore[no-untyped-def]
+        from trii_term.widgets.chart import ChartView
+
+        self.chart = ChartView(model, id="chart")
+        self.query("#chart-placeholder").remove()
+        self.mount(self.chart)
 
 
 class WorkstationScreen(Screen[None]):
@@ -41,11 +46,11 @@ class WorkstationScreen(Screen[None]):
     # stacked (each pane the full width) below 200 columns; side by side on very wide terminals
     HORIZONTAL_BREAKPOINTS = [(0, "-stacked"), (200, "-side")]
 
-    def __init__(self, session: Session, chart: ChartModel) -> None:
+    def __init__(self, session: Session) -> None:
         super().__init__(id="workstation")
         self.session = session
         self.watchlist = WatchlistKeys(session, id="watchlist")
-        self.chart_pane = ChartPane(chart, id="chart-pane")
+        self.chart_pane = ChartPane(id="chart-pane")
         self.message_line = MessageLine(id="message")
         self.status_bar = StatusBar(session, id="status")
 
