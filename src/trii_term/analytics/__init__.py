@@ -1,0 +1,1 @@
+"""Analytics on price series: technical indicators (`trii_term.analytics.indicators`)."""
