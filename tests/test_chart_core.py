@@ -336,3 +336,23 @@ def test_empty_and_tiny_charts_do_not_fail() -> None:
     one = render(_chart(_bars([("2013-03-04", 10, 10, 10, 10, 0)])), View(), 20, 6)
     assert one.chars.shape == (6, 20)
     assert not math.isnan(one.layout.top)
+
+
+def test_vwap_restarts_each_session_intraday_and_runs_over_daily_bars() -> None:
+    from trii_term.analytics.indicators import vwap
+
+    rows = [
+        (f"2013-03-0{d}T{h:02d}:{m:02d}", 10.0 + d, 11.0 + d, 9.0 + d, 10.5 + d, 100.0 * (h - 8))
+        for d in (4, 5)
+        for h in (10, 11, 12)
+        for m in (0, 30)
+    ]
+    bars = _bars(rows)
+    intraday = bars.frame(sessions=True)
+    v = vwap(intraday.high, intraday.low, intraday.close, intraday.volume, intraday.day).to_list()
+    first_of_day_2 = 6
+    assert v[first_of_day_2] == pytest.approx((16.0 + 14.0 + 15.5) / 3)  # restarted at the open
+    daily = bars.frame(sessions=False)
+    assert daily.day is None
+    w = vwap(daily.high, daily.low, daily.close, daily.volume, daily.day).to_list()
+    assert w[first_of_day_2] != pytest.approx(v[first_of_day_2])  # carried over the night

@@ -404,7 +404,7 @@ class ChartModel:
     def _compute(self) -> None:
         out = []
         if len(self.bars):
-            frame = self.bars.frame()
+            frame = self.bars.frame(sessions=self.spec.intraday)
             for st in self.spec.studies:
                 try:
                     out.append((st, st.compute(frame)))

@@ -129,10 +129,14 @@ class Bars:
             np.nan_to_num(col("volume")),
         )
 
-    def frame(self) -> BarFrame:
-        """The columns as polars Series for the indicators (cached until the bars change)."""
+    def frame(self, *, sessions: bool = True) -> BarFrame:
+        """The columns as polars Series for the indicators (cached until the bars change).
+        `sessions`: label bars with their session date (intraday VWAP restarts each day);
+        daily and weekly charts pass False, so VWAP runs over all the bars loaded."""
+        if self._frame is not None and (self._frame.day is not None) != sessions:
+            self._frame = None
         if self._frame is None:
-            day = pl.Series("day", self.ts.astype("datetime64[D]"))
+            day = pl.Series("day", self.ts.astype("datetime64[D]")) if sessions else None
             self._frame = BarFrame(
                 pl.Series("open", self.open),
                 pl.Series("high", self.high),
