@@ -381,3 +381,28 @@ def test_bars_can_be_limited_to_a_source(store: Store) -> None:
     live = bars(store.con, "AAPL", "1m", sources=["alpaca"])
     assert (live.row(0, named=True)["open"], live.height) == (20.0, 1)
     assert bars(store.con, "AAPL", "1m", sources=[]).height == 0
+
+
+def test_close_waits_for_a_reader_on_another_thread(tmp_path: Path) -> None:
+    """A chart loading bars on a worker thread while the trader quits: the store closes after
+    the read, cleanly (DuckDB refuses to close a connection under a running query)."""
+    import threading
+
+    store = Store.open(tmp_path / "s.duckdb")
+    started = threading.Event()
+    result: list[object] = []
+
+    def read() -> None:
+        with store.reader() as con:
+            started.set()
+            result.append(con.execute("SELECT count(*) FROM range(300000000)").fetchall()[0][0])
+
+    t = threading.Thread(target=read)
+    t.start()
+    assert started.wait(5)
+    store.close()  # must not raise, must not cut the read short
+    t.join(10)
+    assert result == [300000000]
+    with pytest.raises(StoreError, match="closed"):
+        with store.reader():
+            pass

@@ -300,8 +300,7 @@ class ChartModel:
         sources = [session.provider_name]
 
         def job() -> Loaded:
-            con = store.con.cursor()
-            try:
+            with store.reader() as con:
                 return load_bars(
                     con,
                     key.symbol,
@@ -312,8 +311,6 @@ class ChartModel:
                     until=until,
                     until_day=until_day,
                 )
-            finally:
-                con.close()
 
         return key, job
 

@@ -6,6 +6,7 @@ import contextlib
 import logging
 import re
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -67,6 +68,8 @@ class Store:
         self.path = path
         self.read_only = read_only
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)  # signalled when a reader finishes
+        self._readers = 0
         self.closed = False
 
     # -- opening ----------------------------------------------------------------------------
@@ -141,18 +144,41 @@ class Store:
     def set_setting(self, key: str, value: str) -> None:
         self.con.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", [key, value])
 
-    def close(self) -> None:
+    @contextlib.contextmanager
+    def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor for reading on another thread (a chart loading its bars). `close()` waits
+        for it to finish: closing a connection under a running query fails in DuckDB."""
+        with self._lock:
+            if self.closed:
+                raise StoreError("the store is closed")
+            cursor = self.con.cursor()
+            self._readers += 1
+        try:
+            yield cursor
+        finally:
+            with self._lock:
+                with contextlib.suppress(duckdb.Error):
+                    cursor.close()
+                self._readers -= 1
+                self._idle.notify_all()
+
+    def close(self, *, reader_timeout: float = 5.0) -> None:
         with self._lock:
             if self.closed:
                 return
             self.closed = True
+            if not self._idle.wait_for(lambda: self._readers == 0, timeout=reader_timeout):
+                log.warning("closing the store with %d reader(s) still running", self._readers)
             try:
                 if not self.read_only and self.path is not None:
                     self.con.execute("CHECKPOINT")
             except duckdb.Error:
                 log.exception("checkpoint on close failed")
             finally:
-                self.con.close()
+                try:
+                    self.con.close()
+                except duckdb.Error:
+                    log.exception("closing the store connection failed")
 
 
 def _explain_open_error(path: Path | None, text: str) -> str:
