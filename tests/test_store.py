@@ -403,6 +403,5 @@ def test_close_waits_for_a_reader_on_another_thread(tmp_path: Path) -> None:
     store.close()  # must not raise, must not cut the read short
     t.join(10)
     assert result == [300000000]
-    with pytest.raises(StoreError, match="closed"):
-        with store.reader():
-            pass
+    with pytest.raises(StoreError, match="closed"), store.reader():
+        pass
