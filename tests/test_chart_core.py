@@ -356,3 +356,18 @@ def test_vwap_restarts_each_session_intraday_and_runs_over_daily_bars() -> None:
     assert daily.day is None
     w = vwap(daily.high, daily.low, daily.close, daily.volume, daily.day).to_list()
     assert w[first_of_day_2] != pytest.approx(v[first_of_day_2])  # carried over the night
+
+
+def test_studies_without_room_for_a_pane_still_read_out() -> None:
+    rng = np.random.default_rng(6)
+    closes = 100 + np.cumsum(rng.normal(0, 1, 100))
+    rows = [
+        (str(date(2012, 1, 2) + timedelta(days=k)), c - 0.5, c + 1, c - 1, c, 1e6)
+        for k, c in enumerate(closes)
+    ]
+    data = _chart(_bars(rows), studies="rsi macd atr")
+    small = render(data, View(step=1, cursor=80), 80, 14)
+    assert len(small.layout.panes) < 3
+    rsi = dict((s.text, v) for s, v in data.studies)["rsi 14"][0][80]
+    assert f"RSI 14 {rsi:.2f}" in small.text()
+    assert "ATR 14 " in small.text() and "MACD 12 26 9 " in small.text()

@@ -874,9 +874,13 @@ def _paint_header(frame: Frame) -> None:
             _put(frame, 1, x, text, S.SERIES + colour % N_SERIES)
             x += len(text) + 2
             colour += 1
+        shown = {id(p.study) for p in lay.panes}
+        for st, values in data.studies:  # panes with no room: their values still read out
+            if not st.kind.overlay and id(st) not in shown:
+                text = "▾" + study_values_text(data, st, values, i)
+                _put(frame, 1, x, text, S.MUTED)
+                x += len(text) + 2
         right = data.note
-        if lay.hidden_panes:
-            right = f"{lay.hidden_panes} pane(s) hidden: enlarge · " + right
         if right and x + len(right) < w:
             _put(frame, 1, w - len(right), right, S.MUTED)
     for pane in lay.panes:
