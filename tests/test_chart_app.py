@@ -85,6 +85,13 @@ async def test_bad_chart_input_is_explained_and_changes_nothing(paths: Paths) ->
         assert result is not None and "not an interval or a study" in result.message
         result = await app.execute("chart ZZZZ")
         assert result is not None and "Unknown symbol ZZZZ" in result.message
+        result = await app.execute("chart zoom sideways")
+        assert result is not None and "chart zoom in | chart zoom out" in result.message
+        result = await app.execute("chart remove sma abc")
+        assert result is not None and result.level == "error" and "parameters are numbers" in result.message
+        result = await app.execute("chart add rsi 1")
+        assert result is not None and "rsi: n must be >= 2" in result.message
+        assert app.chart is not None and not app.chart.spec.studies
         assert not isinstance(app.screen, ChartScreen)
         await pilot.press("ctrl+q")
 

@@ -58,6 +58,8 @@ def test_studies_parse_as_typed() -> None:
         ("rsi 0", "whole number from 1"),
         ("macd 26 12", "fast (26) must be shorter than slow (12)"),
         ("bb 20 0", "above 0"),
+        ("rsi 1", "rsi: n must be >= 2"),  # the indicator's own limit, found when typed
+        ("macd 1 5", "fast must be >= 2"),
     ],
 )
 def test_bad_studies_say_what_is_allowed(typed: str, says: str) -> None:
@@ -338,7 +340,7 @@ def test_empty_and_tiny_charts_do_not_fail() -> None:
     assert not math.isnan(one.layout.top)
 
 
-def test_vwap_restarts_each_session_intraday_and_runs_over_daily_bars() -> None:
+def test_vwap_restarts_each_session_intraday_and_each_month_on_daily_bars() -> None:
     from trii_term.analytics.indicators import vwap
 
     rows = [
@@ -348,14 +350,25 @@ def test_vwap_restarts_each_session_intraday_and_runs_over_daily_bars() -> None:
         for m in (0, 30)
     ]
     bars = _bars(rows)
-    intraday = bars.frame(sessions=True)
-    v = vwap(intraday.high, intraday.low, intraday.close, intraday.volume, intraday.day).to_list()
+    f = bars.frame("day")
+    v = vwap(f.high, f.low, f.close, f.volume, f.day).to_list()
     first_of_day_2 = 6
     assert v[first_of_day_2] == pytest.approx((16.0 + 14.0 + 15.5) / 3)  # restarted at the open
-    daily = bars.frame(sessions=False)
-    assert daily.day is None
-    w = vwap(daily.high, daily.low, daily.close, daily.volume, daily.day).to_list()
-    assert w[first_of_day_2] != pytest.approx(v[first_of_day_2])  # carried over the night
+    f = bars.frame("month")
+    w = vwap(f.high, f.low, f.close, f.volume, f.day).to_list()
+    assert w[first_of_day_2] != pytest.approx(v[first_of_day_2])  # same month: carried on
+
+    daily = _bars(
+        [
+            ("2013-02-27", 10, 12, 8, 11, 100),
+            ("2013-02-28", 20, 22, 18, 21, 100),
+            ("2013-03-01", 30, 33, 27, 31, 50),
+        ]
+    )
+    f = daily.frame("month")
+    m = vwap(f.high, f.low, f.close, f.volume, f.day).to_list()
+    assert m[1] == pytest.approx((31 / 3 * 100 + 61 / 3 * 100) / 200)
+    assert m[2] == pytest.approx(91 / 3)  # a new month starts over
 
 
 def test_studies_without_room_for_a_pane_still_read_out() -> None:
@@ -371,3 +384,58 @@ def test_studies_without_room_for_a_pane_still_read_out() -> None:
     rsi = dict((s.text, v) for s, v in data.studies)["rsi 14"][0][80]
     assert f"RSI 14 {rsi:.2f}" in small.text()
     assert "ATR 14 " in small.text() and "MACD 12 26 9 " in small.text()
+
+
+def test_replaying_a_split_day_adjusts_for_it(history: Store) -> None:
+    """Replaying AAPL on 2005-02-28 (a 2:1 split at that open): the adjusted chart knows the
+    split although the day's own history row is hidden from the chart."""
+    got = load_bars(
+        history.con, "AAPL", "1D", US, adjusted=True, sources=["replay"], until_day=date(2005, 2, 28)
+    )
+    assert "2005-02-28 2:1" in [str(s) for s in got.splits] and "2005-02-28 2:1" in got.note
+    raw = load_bars(history.con, "AAPL", "1D", US, sources=["replay"], until_day=date(2005, 2, 28))
+    assert got.bars.ts[-1] == np.datetime64(date(2005, 2, 25), "us")
+    assert got.bars.close[-1] == pytest.approx(raw.bars.close[-1] / 2)
+
+
+def test_intraday_charts_do_not_join_sessions_recorded_years_apart() -> None:
+    store = Store.open(None)
+    old = [t._replace(symbol="IBM") for t in _trades(date(2005, 2, 28), 200)]
+    new = [t._replace(symbol="IBM") for t in _trades(date(2013, 3, 1), 200)]
+    writer = StoreWriter(store)
+    writer.start()
+    writer.on_batch(MarketBatch("replay", old + new, 0))
+    writer.stop()
+    got = load_bars(store.con, "IBM", "5m", US)
+    days = {str(d)[:10] for d in got.bars.ts}
+    assert days == {"2013-03-01"}
+    store.close()
+
+
+def test_macd_zero_line_runs_through_the_histogram() -> None:
+    rng = np.random.default_rng(8)
+    closes = 100 + np.cumsum(rng.normal(0, 1, 150))
+    rows = [
+        (str(date(2012, 1, 2) + timedelta(days=k)), c - 0.5, c + 1, c - 1, c, 1e6)
+        for k, c in enumerate(closes)
+    ]
+    frame = render(_chart(_bars(rows), studies="macd"), View(step=2), 140, 40)
+    pane = frame.layout.panes[0]
+    zero = pane.top + next(
+        r for r in range(pane.rows) if "┈" in frame.row_text(pane.top + r)[: frame.layout.plot_width]
+    )
+    line = frame.row_text(zero)[: frame.layout.plot_width]
+    assert " " not in line.strip()  # every column shows the zero line or a bar
+
+
+def test_header_never_cuts_a_value_and_the_newest_month_is_labelled() -> None:
+    rng = np.random.default_rng(9)
+    closes = 400 + np.cumsum(rng.normal(0, 3, 90))
+    start = date(2012, 12, 3)
+    days = [start + timedelta(days=k) for k in range(200) if (start + timedelta(days=k)).weekday() < 5][:90]
+    days[-1] = date(2013, 4, 1)  # the last bar opens a month
+    rows = [(str(d), c - 0.5, c + 1, c - 1, c, 123456789.0) for d, c in zip(days, closes, strict=True)]
+    frame = render(_chart(_bars(rows), mode=Mode.OHLC), View(step=2), 80, 20)
+    head = frame.row_text(0).rstrip()
+    assert re.search(r"V \d+\.\d\dM$", head) or " V " not in head
+    assert "Apr" in frame.row_text(frame.layout.time_row)

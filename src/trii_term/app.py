@@ -293,6 +293,9 @@ class TriiTermApp(App[int]):
         elif self._chart_screen() is not None:
             self.pop_screen()
             self.select_symbol(self.chart.spec.symbol)
+            focused = self.focused_symbol
+            if focused and focused != self.chart.spec.symbol:  # charted a symbol not in the list
+                self.follow_symbol(focused)
 
     def chart_visible_bars(self) -> int:
         views = self._chart_views()

@@ -78,6 +78,14 @@ def run_bars(
             print(f"trii-term bars: unknown symbol {symbol}. Known: {known}", file=err)
             return EXIT_USAGE
         market = MARKETS.get(inst.market, US)
+        if source:
+            known = [
+                r[0] for r in store.con.execute("SELECT DISTINCT source FROM ticks ORDER BY 1").fetchall()
+            ]
+            if source not in known:
+                listing = ", ".join(known) or "none yet"
+                print(f"trii-term bars: no ticks from source {source!r}; sources stored: {listing}", file=err)
+                return EXIT_USAGE
         loaded = load_bars(
             store.con,
             symbol,
@@ -116,6 +124,12 @@ def run_bars(
     def number(x: float) -> float | None:
         return round(float(x), 6) if math.isfinite(x) else None
 
+    def whole(x: float) -> float | int | None:
+        """Volumes are share counts: whole numbers print as integers."""
+        if not math.isfinite(x):
+            return None
+        return int(x) if float(x).is_integer() else round(float(x), 6)
+
     rows = [
         (
             when(bars.ts[i]),
@@ -123,7 +137,7 @@ def run_bars(
             number(bars.high[i]),
             number(bars.low[i]),
             number(bars.close[i]),
-            number(bars.volume[i]),
+            whole(bars.volume[i]),
         )
         for i in range(len(bars))
     ]

@@ -73,6 +73,7 @@ class ChartModel:
         self.live_dirty = False  # the forming bar changed since the last paint
         self.live_new_bar = False  # ... and a bar was appended
         self._settings_loaded = False
+        self._failed: set[str] = set()
 
     # -- listeners ------------------------------------------------------------------------------
 
@@ -189,7 +190,11 @@ class ChartModel:
     def add_studies(self, text: list[str]) -> list[Study]:
         new = parse_studies(text)
         have = {s.text for s in self.spec.studies}
-        added = [s for s in new if s.text not in have]
+        added = []
+        for s in new:
+            if s.text not in have:
+                have.add(s.text)
+                added.append(s)
         self.set_studies([*self.spec.studies, *added])
         return added
 
@@ -202,7 +207,14 @@ class ChartModel:
         kind = study_kind(tokens[0])
         numbers = tokens[1:]
         if numbers:
-            target = make_study(kind, [float(t) for t in numbers]).text
+            try:
+                given = [float(t) for t in numbers]
+            except ValueError:
+                raise SpecError(
+                    f"{kind.name} parameters are numbers ({' '.join(numbers)!r} is not); "
+                    f"e.g. chart remove {kind.usage}"
+                ) from None
+            target = make_study(kind, given).text
             gone = [s for s in self.spec.studies if s.text == target]
         else:
             gone = [s for s in self.spec.studies if s.kind is kind]
@@ -401,12 +413,15 @@ class ChartModel:
     def _compute(self) -> None:
         out = []
         if len(self.bars):
-            frame = self.bars.frame(sessions=self.spec.intraday)
+            anchor = "day" if self.spec.intraday else "month" if self.spec.interval == "1D" else "year"
+            frame = self.bars.frame(anchor)
             for st in self.spec.studies:
                 try:
                     out.append((st, st.compute(frame)))
                 except Exception:
-                    log.exception("computing %s failed", st.label)
+                    if st.text not in self._failed:  # once, not on every tick
+                        self._failed.add(st.text)
+                        log.exception("computing %s failed", st.label)
                     nan = np.full(len(self.bars), np.nan)
                     out.append((st, [nan for _ in st.kind.outputs]))
         self.values = out

@@ -5,7 +5,7 @@ visible bars at once:
 
 - candles at half-cell vertical resolution with box-drawing halves (╷ ╵ ╻ ╹ ╽ ╿). Up candles
   have thin bodies (┃), down candles solid ones (█ ▀ ▄), so direction reads without colour;
-- OHLC bars (├ open, ┤ close), a braille line of closes, or an area of eighth blocks;
+- OHLC bars (┤ open on the left, ├ close on the right), a braille line of closes, or an area of eighth blocks;
 - overlays and sub-pane lines in braille (2 × 4 dots per cell), histograms in half blocks;
 - volume in eighth blocks under price; a right price axis with round-number ticks and the
   last price labelled and drawn across; a session-aware time axis (bars are placed by index,
@@ -290,16 +290,27 @@ def layout(data: ChartInput, view: View, width: int, height: int) -> Layout:
     end = n if view.end is None else max(min(view.end, n), min(count, n))
     first = max(0, end - count)
 
-    header_rows = 2 if height >= 10 else 1
     time_row = height - 1
-    avail = max(0, time_row - header_rows)
+    values = dict((id(s), v) for s, v in data.studies)
+    cursor = view.cursor if view.cursor is not None and first <= view.cursor < end else n - 1
     panes_wanted = spec.panes
-    pane_h = max(4, avail // 5)
-    fit = 0
-    for k in range(len(panes_wanted), -1, -1):
-        if avail - k * pane_h >= 6 or k == 0:
-            fit = k
+    max_legend = 0 if height < 10 else 1 if height < 16 else 3
+    legend_rows = min(1, max_legend)
+    for _ in range(3):  # the legend's rows depend on which panes fit, and those on the legend
+        header_rows = 1 + legend_rows
+        avail = max(0, time_row - header_rows)
+        pane_h = max(4, avail // 5)
+        fit = 0
+        for k in range(len(panes_wanted), -1, -1):
+            if avail - k * pane_h >= 6 or k == 0:
+                fit = k
+                break
+        shown = {id(st) for st in panes_wanted[:fit]}
+        entries = _legend(data, shown, cursor)
+        need = min(max(1, len(_flow(entries, width))), max_legend) if max_legend else 0
+        if need == legend_rows:
             break
+        legend_rows = need
     volume_rows = 0
     rest = avail - fit * pane_h
     if rest >= 8:
@@ -309,7 +320,6 @@ def layout(data: ChartInput, view: View, width: int, height: int) -> Layout:
     volume_top = price_top + price_rows
     panes: list[Pane] = []
     top = volume_top + volume_rows
-    values = dict((id(s), v) for s, v in data.studies)
     for st in panes_wanted[:fit]:
         panes.append(Pane(st, values.get(id(st), []), top, top + 1, pane_h - 1))
         top += pane_h
@@ -438,8 +448,17 @@ def _candles(frame: Frame, idx: np.ndarray, xs: np.ndarray, ohlc: bool) -> None:
         glyphs = CANDLE_GLYPHS[up.astype(np.int8)[None, :], code]
     styles = np.where(glyphs != SPACE, np.where(up, S.UP, S.DOWN)[None, :], S.BLANK).astype(np.uint8)
     top = lay.price_top
-    frame.chars[top : top + r, xs] = glyphs
-    frame.styles[top : top + r, xs] = styles
+    _blit(frame, top, r, xs, glyphs, styles)
+
+
+def _blit(frame: Frame, top: int, rows: int, xs: np.ndarray, glyphs: np.ndarray, styles: np.ndarray) -> None:
+    """Drawn cells into columns `xs` from row `top`; blank cells leave what is under them
+    (guides, the zero line, session breaks)."""
+    region_c = frame.chars[top : top + rows, xs]
+    region_s = frame.styles[top : top + rows, xs]
+    drawn = glyphs != SPACE
+    frame.chars[top : top + rows, xs] = np.where(drawn, glyphs, region_c)
+    frame.styles[top : top + rows, xs] = np.where(drawn, styles, region_s)
 
 
 def _eighth_bars(
@@ -450,8 +469,7 @@ def _eighth_bars(
     with np.errstate(all="ignore"):
         fill = np.clip(np.nan_to_num(level, nan=0.0)[None, :] - cells * 8, 0, 8).astype(np.int32)
     glyphs = EIGHTHS[fill]
-    frame.chars[top : top + rows, xs] = glyphs
-    frame.styles[top : top + rows, xs] = np.where(glyphs != SPACE, styles[None, :], S.BLANK).astype(np.uint8)
+    _blit(frame, top, rows, xs, glyphs, np.broadcast_to(styles[None, :], glyphs.shape))
 
 
 def _braille(
@@ -514,10 +532,7 @@ def _halves(frame: Frame, pane: Pane, xs: np.ndarray, values: np.ndarray) -> Non
     code = filled[0::2].astype(np.int8) * 2 + filled[1::2]
     glyphs = HALVES[code]
     style = np.where(values >= 0, S.HIST_UP, S.HIST_DOWN)
-    frame.chars[pane.top : pane.top + r, xs] = glyphs
-    frame.styles[pane.top : pane.top + r, xs] = np.where(glyphs != SPACE, style[None, :], S.BLANK).astype(
-        np.uint8
-    )
+    _blit(frame, pane.top, r, xs, glyphs, np.broadcast_to(style[None, :], glyphs.shape))
 
 
 def _paint_columns(frame: Frame, i0: int, i1: int) -> None:
@@ -668,6 +683,8 @@ def _paint_price_axis(frame: Frame) -> None:
     frame.styles[lay.header_rows : lay.time_row, w:] = S.AXIS
     frame.chars[lay.header_rows : lay.time_row, w] = ord("│")
     r = lay.price_rows
+    if len(data.bars) == 0:
+        return  # no scale to show
     step = nice_step(lay.top - lay.bottom, max(2, r // 3 if r >= 12 else r // 2))
     dec = min(max(step_decimals(step), data.decimals), data.decimals + 2)
     v = math.ceil(lay.bottom / step) * step
@@ -765,12 +782,15 @@ def _time_labels(frame: Frame) -> None:
     candidates = np.flatnonzero(rank > 0)
     order = candidates[np.lexsort((candidates, -rank[candidates]))]
     placed = 0
+    years = len(np.unique(years[offset:])) > 1
     for k in order.tolist():
         i = lay.first + k
         x = int(lay.x_of(i))
-        label = _label(data.bars.ts[i], int(rank[k]), interval)
+        label = _label(data.bars.ts[i], int(rank[k]), interval, years=years)
         if x + len(label) > width:
-            continue
+            if rank[k] < 2 or x >= width:
+                continue
+            x = width - len(label)  # the newest month or session still gets its label
         a, z = max(0, x - 1), min(width, x + len(label) + 1)
         if taken[a:z].any():
             continue
@@ -786,10 +806,12 @@ def _time_labels(frame: Frame) -> None:
         _put(frame, row, x, text, S.CROSS_LABEL)
 
 
-def _label(ts: np.datetime64, rank: int, interval: str) -> str:
+def _label(ts: np.datetime64, rank: int, interval: str, *, years: bool = False) -> str:
     when = ts.astype("datetime64[us]").astype(datetime)
     if interval in INTRADAY:
-        return when.strftime("%b %d") if rank == 3 else when.strftime("%H:%M")
+        if rank == 3:
+            return when.strftime("%b %d '%y" if years else "%b %d")  # sessions years apart
+        return when.strftime("%H:%M")
     if rank == 3:
         return when.strftime("%Y")
     if interval == "1D" and rank == 1:
@@ -811,6 +833,10 @@ def _cursor_label(ts: np.datetime64, interval: str) -> str:
 
 def readout(data: ChartInput, i: int, *, short: bool = False) -> str:
     """Date and OHLCV of bar `i`, with its change from the bar before."""
+    return " ".join(readout_parts(data, i, short=short))
+
+
+def readout_parts(data: ChartInput, i: int, *, short: bool = False) -> list[str]:
     b = data.bars
     dec = data.decimals
     when = _cursor_label(b.ts[i], data.spec.interval)
@@ -823,12 +849,13 @@ def readout(data: ChartInput, i: int, *, short: bool = False) -> str:
         f"L {fmt_price(b.low[i], dec)}",
         f"C {fmt_price(b.close[i], dec)}",
     ]
-    if i > 0 and math.isfinite(b.close[i - 1]) and b.close[i - 1]:
+    gap = data.spec.intraday and i > 0 and (b.ts[i] - b.ts[i - 1]) > np.timedelta64(5, "D")
+    if i > 0 and not gap and math.isfinite(b.close[i - 1]) and b.close[i - 1]:
         ch = b.close[i] / b.close[i - 1] - 1
         arrow = "▲" if ch > 0 else "▼" if ch < 0 else "="
         parts.append(f"{arrow}{ch * 100:+.2f}%")
     parts.append(f"V {fmt_volume(b.volume[i])}")
-    return " ".join(parts)
+    return parts
 
 
 def study_values_text(data: ChartInput, st: Study, values: list[np.ndarray], i: int) -> str:
@@ -838,6 +865,38 @@ def study_values_text(data: ChartInput, st: Study, values: list[np.ndarray], i: 
         text = fmt_value(x, st.kind.decimals, data.decimals)
         shown.append(text if len(values) == 1 else f"{out.name} {text}")
     return f"{st.label} " + " ".join(shown)
+
+
+def _legend(data: ChartInput, shown: set[int], i: int) -> list[tuple[str, int]]:
+    """The header's second part: every overlay's values at bar `i`, the values of studies whose
+    pane has no room (▾), and the note (adjustment and splits) — each a whole entry."""
+    entries: list[tuple[str, int]] = []
+    colour = 0
+    for st, values in data.studies:
+        if st.kind.overlay:
+            entries.append((study_values_text(data, st, values, i), int(S.SERIES) + colour % N_SERIES))
+            colour += 1
+    for st, values in data.studies:
+        if not st.kind.overlay and id(st) not in shown:
+            entries.append(("▾" + study_values_text(data, st, values, i), int(S.MUTED)))
+    if data.note:
+        entries.append((data.note, int(S.MUTED)))
+    return entries
+
+
+def _flow(entries: list[tuple[str, int]], width: int) -> list[list[tuple[str, int]]]:
+    """Entries into lines of `width`, two spaces apart, never splitting one (a value cut in
+    half would read as another number)."""
+    lines: list[list[tuple[str, int]]] = []
+    x = width + 1
+    for text, style in entries:
+        text = text if len(text) <= width else text[: width - 1] + "…"
+        if x + len(text) > width:
+            lines.append([])
+            x = 0
+        lines[-1].append((text, style))
+        x += len(text) + 2
+    return lines
 
 
 def _paint_header(frame: Frame) -> None:
@@ -860,29 +919,29 @@ def _paint_header(frame: Frame) -> None:
         _put(frame, 0, x, data.status, S.WARN)
         x += len(data.status) + 1
     if n:
-        text = ("◆ " if frame.cursor is not None else "") + readout(data, i, short=w < 100)
-        _put(frame, 0, x, text, S.TEXT)
+        parts = readout_parts(data, i, short=w < 100)
+        if frame.cursor is not None:
+            parts[0] = "◆ " + parts[0]
+        for part in parts:  # whole parts only: a value cut short would read as another number
+            if x + len(part) <= w:
+                _put(frame, 0, x, part, S.TEXT)
+                x += len(part) + 1
     elif not data.status:
         _put(frame, 0, x, "no bars stored for this interval yet", S.WARN)
     if lay.header_rows > 1:
-        x = 0
-        colour = 0
-        for st, values in data.studies:
-            if not st.kind.overlay:
-                continue
-            text = study_values_text(data, st, values, i)
-            _put(frame, 1, x, text, S.SERIES + colour % N_SERIES)
-            x += len(text) + 2
-            colour += 1
         shown = {id(p.study) for p in lay.panes}
-        for st, values in data.studies:  # panes with no room: their values still read out
-            if not st.kind.overlay and id(st) not in shown:
-                text = "▾" + study_values_text(data, st, values, i)
-                _put(frame, 1, x, text, S.MUTED)
+        lines = _flow(_legend(data, shown, i), w)
+        legend_rows = lay.header_rows - 1
+        if len(lines) > legend_rows:  # (values at the cursor grew wider than when laid out)
+            lines = lines[:legend_rows]
+            lines[-1] = [*lines[-1], ("…", int(S.MUTED))]
+        for r, line in enumerate(lines, start=1):
+            x = 0
+            for k, (text, style) in enumerate(line):
+                if k == len(line) - 1 and text == data.note and r == len(lines):
+                    x = max(x, w - len(text))  # the note sits at the right
+                _put(frame, r, x, text, style)
                 x += len(text) + 2
-        right = data.note
-        if right and x + len(right) < w:
-            _put(frame, 1, w - len(right), right, S.MUTED)
     for pane in lay.panes:
         text = f" {study_values_text(data, pane.study, pane.values, i)} "
         _put(frame, pane.label_row, 1, text[: max(0, lay.plot_width - 2)], S.TITLE)

@@ -21,6 +21,7 @@ from trii_term.store.bars import bars as store_bars
 from trii_term.store.sql import one
 
 MAX_BARS = 5_000  # history loaded per chart (the screen shows at most a few hundred)
+LOOKBACK_DAYS = {"1m": 7, "5m": 31, "15m": 62, "1h": 190}  # intraday: calendar days before the last tick
 STEP_SECONDS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600}
 
 # A day-over-day jump in Adj Close / Close this large and this close to a simple ratio is a
@@ -103,6 +104,7 @@ class Bars:
     volume: np.ndarray
     revision: int = 0  # bumped by every change, so caches know
     _frame: BarFrame | None = field(default=None, repr=False)
+    _anchor: str = field(default="day", repr=False)
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -129,14 +131,16 @@ class Bars:
             np.nan_to_num(col("volume")),
         )
 
-    def frame(self, *, sessions: bool = True) -> BarFrame:
+    def frame(self, anchor: str = "day") -> BarFrame:
         """The columns as polars Series for the indicators (cached until the bars change).
-        `sessions`: label bars with their session date (intraday VWAP restarts each day);
-        daily and weekly charts pass False, so VWAP runs over all the bars loaded."""
-        if self._frame is not None and (self._frame.day is not None) != sessions:
+        `anchor` labels the bars for VWAP, which restarts at each new label: "day" (intraday:
+        each session), "month" (daily charts) or "year" (weekly charts)."""
+        if self._frame is not None and self._anchor != anchor:
             self._frame = None
         if self._frame is None:
-            day = pl.Series("day", self.ts.astype("datetime64[D]")) if sessions else None
+            unit = {"day": "D", "month": "M", "year": "Y"}[anchor]
+            day = pl.Series("day", self.ts.astype(f"datetime64[{unit}]").astype("datetime64[D]"))
+            self._anchor = anchor
             self._frame = BarFrame(
                 pl.Series("open", self.open),
                 pl.Series("high", self.high),
@@ -249,12 +253,20 @@ def load_bars(
     splits: list[Split] = []
     note = ""
     if interval in INTRADAY:
-        frame = store_bars(con, symbol, interval, end=until, last=last, sources=sources)
+        # recent sessions only: ticks recorded years apart (an earlier replay) must not be drawn
+        # as if they were the sessions just before these
+        start = None
+        if last_tick_ns:
+            start = datetime.fromtimestamp(last_tick_ns / 1e9, UTC) - timedelta(days=LOOKBACK_DAYS[interval])
+        frame = store_bars(con, symbol, interval, start=start, end=until, last=last, sources=sources)
     else:
         daily = store_bars(
             con, symbol, "1d", end=until_day, last=None if interval == "1W" else last, sources=sources
         )
-        splits = find_splits(daily)
+        # splits from the whole stored history up to today (a split taking effect today is known
+        # at the open), not only from the bars shown
+        through = until_day + timedelta(days=1) if until_day is not None else None
+        splits = find_splits(store_bars(con, symbol, "1d", end=through, sources=[]))
         daily = daily.select("ts", "open", "high", "low", "close", "volume")
         if until_day is not None:
             today = store_bars(con, symbol, "1m", start=until_day, end=until, sources=sources)

@@ -143,6 +143,10 @@ class BarFrame:
     day: pl.Series | None  # the bar's session date (intraday VWAP resets on it)
 
 
+_probe = pl.Series([10.0, 11.0, 10.5, 12.0])
+_PROBE = BarFrame(_probe, _probe + 1, _probe - 1, _probe, _probe * 100, None)
+
+
 def _as_array(s: pl.Series) -> np.ndarray:
     """Float64 values with NaN for null (polars' to_numpy does that for floats)."""
     if s.dtype != pl.Float64:
@@ -294,9 +298,12 @@ def make_study(kind: StudyKind, given: Sequence[float]) -> Study:
             raise SpecError(f"{kind.name} {pname} must be above 0 and at most 10 (got {value:g})")
     if kind.name == "macd" and params[0] >= params[1]:
         raise SpecError(f"macd fast ({params[0]:g}) must be shorter than slow ({params[1]:g})")
-    if kind.name == "macd" and params[1] < 2:
-        raise SpecError("macd slow must be at least 2")
-    return Study(kind, tuple(float(p) for p in params))
+    study = Study(kind, tuple(float(p) for p in params))
+    try:  # the indicator's own limits (RSI and Bollinger need n ≥ 2, …), checked on a tiny series
+        study.compute(_PROBE)
+    except ValueError as exc:
+        raise SpecError(str(exc).rstrip(".")) from None
+    return study
 
 
 def studies_text(items: Sequence[Study]) -> str:

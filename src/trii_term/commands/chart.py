@@ -42,6 +42,15 @@ def _spec_errors(fn):  # type: ignore[no-untyped-def]
     return wrapper
 
 
+_SUBCOMMANDS = {  # words a mistyped sub-command leaves behind, and what was meant
+    "zoom": "chart zoom in | chart zoom out",
+    "page": "chart page left | chart page right",
+    "interval": "chart interval 1m|5m|15m|1h|1D|1W",
+    "left": "chart left [BARS], BARS a whole number above 0",
+    "right": "chart right [BARS], BARS a whole number above 0",
+}
+
+
 @_spec_errors
 def open_chart(inv: Invocation) -> Result:
     """chart [SYMBOL] [INTERVAL] [STUDY [PARAMS]…]: tokens are read by what they are."""
@@ -51,11 +60,17 @@ def open_chart(inv: Invocation) -> Result:
     tokens = (inv.args.get("args") or "").split()
     symbol = interval = None
     study_tokens: list[str] = []
-    for tok in tokens:
+    for k, tok in enumerate(tokens):
+        if k == 0 and tok.lower() in _SUBCOMMANDS:
+            raise CommandError(
+                f"chart {tok.lower()} needs more: {_SUBCOMMANDS[tok.lower()]}. F1 lists the chart commands."
+            )
         if study_tokens or is_study(tok):
             study_tokens.append(tok)
         elif interval is None and is_interval(tok):
             interval = parse_interval(tok)
+        elif interval is not None and is_interval(tok):
+            raise CommandError(f"chart: two intervals given ({interval} and {tok}); give one.")
         elif symbol is None:
             symbol = resolve_symbol(inv.ctx, tok)
         else:
@@ -105,7 +120,10 @@ def mode(inv: Invocation) -> Result:
     given = inv.args.get("mode")
     new = parse_mode(given) if given else model.spec.mode.next()
     model.set_mode(new)
-    hint = {"candles": "thin body ┃ = up, solid █ = down", "ohlc": "├ open, ┤ close"}.get(new.value, "")
+    hint = {
+        "candles": "thin body ┃ = up, solid █ = down",
+        "ohlc": "┤ open on the left, ├ close on the right",
+    }.get(new.value, "")
     return Result(f"Mode {new.value}" + (f" ({hint})." if hint else "."))
 
 
@@ -160,6 +178,8 @@ def _move(inv: Invocation, sign: int, page: bool) -> None:
     model = _model(inv)
     visible = _visible(inv)
     n = inv.args.get("bars")
+    if n is not None and n < 1:
+        raise CommandError("BARS is how many bars to move: a whole number above 0.")
     if n is None:
         if model.view.cursor is not None:
             n = 10 if page else 1
