@@ -294,7 +294,7 @@ def layout(data: ChartInput, view: View, width: int, height: int) -> Layout:
     values = dict((id(s), v) for s, v in data.studies)
     cursor = view.cursor if view.cursor is not None and first <= view.cursor < end else n - 1
     panes_wanted = spec.panes
-    max_legend = 0 if height < 10 else 1 if height < 16 else 3
+    max_legend = 0 if height < 10 else 1 if height < 12 else 2 if height < 16 else 3
     legend_rows = min(1, max_legend)
     for _ in range(3):  # the legend's rows depend on which panes fit, and those on the legend
         header_rows = 1 + legend_rows
@@ -930,11 +930,20 @@ def _paint_header(frame: Frame) -> None:
         _put(frame, 0, x, "no bars stored for this interval yet", S.WARN)
     if lay.header_rows > 1:
         shown = {id(p.study) for p in lay.panes}
-        lines = _flow(_legend(data, shown, i), w)
+        entries = _legend(data, shown, i)
+        lines = _flow(entries, w)
         legend_rows = lay.header_rows - 1
-        if len(lines) > legend_rows:  # (values at the cursor grew wider than when laid out)
+        if len(lines) > legend_rows:  # no room for all: say how many are not shown
             lines = lines[:legend_rows]
-            lines[-1] = [*lines[-1], ("…", int(S.MUTED))]
+            last = lines[-1]
+            while True:
+                dropped = len(entries) - sum(len(line) for line in lines)
+                marker = f"+{dropped} more"
+                used = sum(len(t) + 2 for t, _ in last)
+                if used + len(marker) <= w or len(last) <= 1:
+                    break
+                last.pop()
+            last.append((marker, int(S.WARN)))
         for r, line in enumerate(lines, start=1):
             x = 0
             for k, (text, style) in enumerate(line):
