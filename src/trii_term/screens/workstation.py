@@ -31,13 +31,13 @@ class ChartPane(Vertical):
         self.border_title = "Chart"
 
     def compose(self) -> ComposeResult:
-        yield Static("starting the chart…", id="chart-placeholder")
+        yield Static("starting the chart…", id="chart-starting")
 
     def attach(self, model) -> None:  # type: ignore[no-untyped-def]
         from trii_term.widgets.chart import ChartView
 
         self.chart = ChartView(model, id="chart")
-        self.query("#chart-placeholder").remove()
+        self.query("#chart-starting").remove()
         self.mount(self.chart)
 
 
