@@ -439,3 +439,31 @@ def test_header_never_cuts_a_value_and_the_newest_month_is_labelled() -> None:
     head = frame.row_text(0).rstrip()
     assert re.search(r"V \d+\.\d\dM$", head) or " V " not in head
     assert "Apr" in frame.row_text(frame.layout.time_row)
+
+
+def test_a_chart_loaded_mid_stream_has_no_hole_and_no_double_count(paths) -> None:  # type: ignore[no-untyped-def]
+    """Trades stream while the chart loads: those the store had written come from the load, the
+    rest from the stream, each exactly once."""
+    from trii_term.charting.model import ChartModel
+    from trii_term.config import parse_config
+    from trii_term.session import Session
+
+    session = Session(parse_config("", paths.config_file), paths)
+    store = session.open_store()
+    session.instruments = {}
+    trades = _trades(date(2013, 3, 4), 600)
+    written, in_flight, later = trades[:300], trades[300:450], trades[450:]
+    writer = StoreWriter(store)
+    writer.start()
+    writer.on_batch(MarketBatch("replay", written, 0))
+    writer.stop()  # committed: the load sees these
+    model = ChartModel(session)
+    model.on_batch(MarketBatch("replay", written[-50:] + in_flight, 0))  # streamed, not all written
+    model.show(symbol="IBM", interval="1m")
+    key, job = model.load_job()
+    model.on_batch(MarketBatch("replay", later[:10], 0))  # while loading
+    assert model.install(key, job())
+    model.on_batch(MarketBatch("replay", later[10:], 0))  # after
+    assert model.bars.volume.sum() == pytest.approx(sum(t.size for t in trades))
+    assert model.bars.close[-1] == trades[-1].price
+    store.close()
