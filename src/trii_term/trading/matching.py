@@ -1,0 +1,428 @@
+"""The paper matching engine: orders against the session's quotes and trades.
+
+Rules (the issue's, made precise):
+
+- A market buy fills at the ask, a sell at the bid. With no quote yet, a day/gtc market order
+  waits for the first one; ioc/fok are canceled.
+- A limit fills when the opposite quote crosses it, at the quote (never worse than the limit).
+- Stops trigger on the trade price (a buy stop at or above its stop, a sell stop at or below).
+  A triggered stop fills like a market order at the quote, so a gap through the stop fills at
+  the gapped price; a triggered stop-limit rests as a limit. A trailing stop's stop follows the
+  best trade price by its amount or percent and never moves back.
+- ioc: what can fill now fills, the rest is canceled. fok: all now, or nothing.
+- With `partial_fills`, a fill takes at most the quote's size; otherwise the whole remainder.
+- A bracket entry, once filled, places its exits (take-profit limit, stop-loss stop, gtc) for the
+  filled quantity; a fill of one exit shrinks or cancels the other.
+- Day orders expire when `expire_day()` is called at the session close (by the session clock,
+  so replay behaves the same).
+
+Per symbol, resting limits and waiting stops sit in heaps keyed by price, so a quote that crosses
+nothing costs O(1) however many orders are working.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from trii_term.trading.orders import (
+    TIF,
+    Event,
+    Fill,
+    Order,
+    OrderError,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Side,
+)
+
+Fees = Callable[[str, Decimal, Decimal], Decimal]  # (symbol, qty, price) -> commission
+
+
+def _dec(x: float, tick: Decimal) -> Decimal:
+    return Decimal(repr(x)).quantize(tick)
+
+
+@dataclass
+class _Book:
+    bid: float | None = None
+    ask: float | None = None
+    bid_size: float = 0.0
+    ask_size: float = 0.0
+    last: float | None = None
+    # heaps of (key, seq, order id); stale entries are skipped when popped
+    buy_limits: list[tuple[float, int, str]] = field(default_factory=list)  # key −limit
+    sell_limits: list[tuple[float, int, str]] = field(default_factory=list)  # key limit
+    buy_stops: list[tuple[float, int, str]] = field(default_factory=list)  # key stop
+    sell_stops: list[tuple[float, int, str]] = field(default_factory=list)  # key −stop
+    trailing: set[str] = field(default_factory=set)
+    waiting_markets: list[str] = field(default_factory=list)
+
+
+class Matcher:
+    def __init__(
+        self,
+        *,
+        partial_fills: bool = False,
+        fees: Fees | None = None,
+        tick_of: Callable[[str], Decimal] | None = None,
+    ) -> None:
+        self.partial_fills = partial_fills
+        self._fees = fees
+        self._tick_of = tick_of or (lambda _s: Decimal("0.01"))
+        self.orders: dict[str, Order] = {}  # working orders by id
+        self._books: dict[str, _Book] = {}
+        self._seq = itertools.count()
+        self._ids = itertools.count(1)
+
+    # -- the book ---------------------------------------------------------------------------
+
+    def book(self, symbol: str) -> _Book:
+        b = self._books.get(symbol)
+        if b is None:
+            b = self._books[symbol] = _Book()
+        return b
+
+    def new_id(self) -> str:
+        return f"P{next(self._ids):06d}"
+
+    # -- orders in ------------------------------------------------------------------------------
+
+    def submit(self, order: Order, now_ns: int) -> list[Event]:
+        """Accept a new order and match what can match now."""
+        try:
+            order.request.check()
+        except OrderError as exc:
+            order.status = OrderStatus.REJECTED
+            order.reason = str(exc)
+            return [Event(order, "rejected", detail={"reason": str(exc)})]
+        req = order.request
+        book = self.book(req.symbol)
+        events = [Event(order, "accepted")]
+        if req.tif is TIF.FOK and not self._can_fill_all(order, book):
+            return [
+                *events,
+                self._end(order, OrderStatus.CANCELED, "fok: not all of it could fill now", now_ns),
+            ]
+        self.orders[order.id] = order
+        if req.type is OrderType.MARKET:
+            events += self._take(order, book, now_ns)
+            if order.id in self.orders and order.filled_qty == 0 and book.ask is None and book.bid is None:
+                if req.tif in (TIF.IOC, TIF.FOK):
+                    events.append(self._end(order, OrderStatus.CANCELED, "no quote to fill against", now_ns))
+                else:
+                    book.waiting_markets.append(order.id)
+        elif req.type is OrderType.LIMIT:
+            events += self._take(order, book, now_ns)
+            if order.id in self.orders:
+                self._rest_limit(order, book)
+        elif req.type is OrderType.TRAILING_STOP:
+            ref = book.last if book.last is not None else _mid(book)
+            if ref is None:
+                return [*events, self._end(order, OrderStatus.REJECTED, "no price yet to trail from", now_ns)]
+            order.trail_stop = self._trail_from(order, ref)
+            book.trailing.add(order.id)
+        else:  # stop, stop-limit
+            self._rest_stop(order, book)
+            if book.last is not None and self._stop_hit(order, book.last):
+                events += self._trigger(order, book, now_ns)
+        if req.tif is TIF.IOC and order.id in self.orders:
+            events.append(self._end(order, OrderStatus.CANCELED, "ioc: the rest is canceled", now_ns))
+        return events
+
+    def cancel(self, order_id: str, now_ns: int, reason: str = "canceled") -> list[Event]:
+        order = self.orders.get(order_id)
+        if order is None:
+            raise OrderError(f"order {order_id} is not working (filled, canceled or unknown)")
+        return [self._end(order, OrderStatus.CANCELED, reason, now_ns)]
+
+    def replace(
+        self,
+        order_id: str,
+        now_ns: int,
+        *,
+        qty: Decimal | None = None,
+        limit_price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> list[Event]:
+        """Change a working order's quantity or prices (it keeps its id and its fills)."""
+        order = self.orders.get(order_id)
+        if order is None:
+            raise OrderError(f"order {order_id} is not working (filled, canceled or unknown)")
+        changes: dict[str, object] = {}
+        if qty is not None:
+            if qty <= order.filled_qty:
+                raise OrderError(f"the new quantity must be above the {order.filled_qty} already filled")
+            changes["qty"] = qty
+        if limit_price is not None:
+            changes["limit_price"] = limit_price
+        if stop_price is not None:
+            changes["stop_price"] = stop_price
+        new_request = order.with_request(**changes).request
+        new_request.check()
+        order.request = new_request
+        order.updated_ns = now_ns
+        book = self.book(order.symbol)
+        events = [Event(order, "replaced", detail={k: str(v) for k, v in changes.items()})]
+        if order.request.type is OrderType.LIMIT or (
+            order.request.type is OrderType.STOP_LIMIT and order.triggered
+        ):
+            self._rest_limit(order, book)
+            events += self._match_limits(book, now_ns)
+        elif not order.triggered and order.request.type in (OrderType.STOP, OrderType.STOP_LIMIT):
+            self._rest_stop(order, book)
+            if book.last is not None and self._stop_hit(order, book.last):
+                events += self._trigger(order, book, now_ns)
+        return events
+
+    def expire_day(self, now_ns: int) -> list[Event]:
+        """The session closed: day orders end."""
+        return [
+            self._end(o, OrderStatus.EXPIRED, "day order: the session closed", now_ns)
+            for o in list(self.orders.values())
+            if o.request.tif is TIF.DAY
+        ]
+
+    # -- market data in ---------------------------------------------------------------------
+
+    def on_quote(
+        self, symbol: str, bid: float, ask: float, bid_size: float, ask_size: float, ts_ns: int
+    ) -> list[Event]:
+        book = self._books.get(symbol)
+        if book is None:
+            book = self.book(symbol)
+        book.bid, book.ask, book.bid_size, book.ask_size = bid, ask, bid_size, ask_size
+        events: list[Event] = []
+        if book.waiting_markets:
+            waiting, book.waiting_markets = book.waiting_markets, []
+            for oid in waiting:
+                order = self.orders.get(oid)
+                if order is not None:
+                    events += self._take(order, book, ts_ns)
+        if (book.buy_limits and -book.buy_limits[0][0] >= ask) or (
+            book.sell_limits and book.sell_limits[0][0] <= bid
+        ):
+            events += self._match_limits(book, ts_ns)
+        return events
+
+    def on_trade(self, symbol: str, price: float, ts_ns: int) -> list[Event]:
+        book = self._books.get(symbol)
+        if book is None:
+            book = self.book(symbol)
+        book.last = price
+        events: list[Event] = []
+        for oid in list(book.trailing):
+            order = self.orders.get(oid)
+            if order is None:
+                book.trailing.discard(oid)
+                continue
+            self._trail(order, price)
+            if self._stop_hit(order, price):
+                book.trailing.discard(oid)
+                events += self._trigger(order, book, ts_ns)
+        while book.buy_stops and book.buy_stops[0][0] <= price:
+            _, _, oid = heapq.heappop(book.buy_stops)
+            order = self.orders.get(oid)
+            if order is not None and not order.triggered and self._stop_hit(order, price):
+                events += self._trigger(order, book, ts_ns)
+        while book.sell_stops and -book.sell_stops[0][0] >= price:
+            _, _, oid = heapq.heappop(book.sell_stops)
+            order = self.orders.get(oid)
+            if order is not None and not order.triggered and self._stop_hit(order, price):
+                events += self._trigger(order, book, ts_ns)
+        return events
+
+    # -- inside ---------------------------------------------------------------------------------
+
+    def _rest_limit(self, order: Order, book: _Book) -> None:
+        price = float(order.request.limit_price)  # type: ignore[arg-type]
+        if order.side is Side.BUY:
+            heapq.heappush(book.buy_limits, (-price, next(self._seq), order.id))
+        else:
+            heapq.heappush(book.sell_limits, (price, next(self._seq), order.id))
+
+    def _rest_stop(self, order: Order, book: _Book) -> None:
+        stop = float(order.request.stop_price)  # type: ignore[arg-type]
+        if order.side is Side.BUY:
+            heapq.heappush(book.buy_stops, (stop, next(self._seq), order.id))
+        else:
+            heapq.heappush(book.sell_stops, (-stop, next(self._seq), order.id))
+
+    def _stop_price(self, order: Order) -> Decimal | None:
+        if order.request.type is OrderType.TRAILING_STOP:
+            return order.trail_stop
+        return order.request.stop_price
+
+    def _stop_hit(self, order: Order, price: float) -> bool:
+        stop = self._stop_price(order)
+        if stop is None:
+            return False
+        return price >= float(stop) if order.side is Side.BUY else price <= float(stop)
+
+    def _trail_from(self, order: Order, ref: float) -> Decimal:
+        req = order.request
+        tick = self._tick_of(order.symbol)
+        base = Decimal(repr(ref))
+        gap = req.trail_amount if req.trail_amount is not None else base * req.trail_pct / 100  # type: ignore[operator]
+        stop = base + gap if order.side is Side.BUY else base - gap
+        return stop.quantize(tick)
+
+    def _trail(self, order: Order, price: float) -> None:
+        new = self._trail_from(order, price)
+        cur = order.trail_stop
+        if cur is None or (new < cur if order.side is Side.BUY else new > cur):
+            order.trail_stop = new
+
+    def _trigger(self, order: Order, book: _Book, now_ns: int) -> list[Event]:
+        order.triggered = True
+        events = [Event(order, "triggered", detail={"stop": str(self._stop_price(order))})]
+        if order.request.type is OrderType.STOP_LIMIT:
+            events += self._take(order, book, now_ns)
+            if order.id in self.orders:
+                self._rest_limit(order, book)
+            return events
+        # a triggered stop is a market order: the quote, or the trade that triggered it
+        return events + self._take(order, book, now_ns, fallback=book.last)
+
+    def _limit_ok(self, order: Order, price: float) -> bool:
+        """Is `price` acceptable for the order (market and triggered stops: any)?"""
+        req = order.request
+        if req.type is OrderType.LIMIT or (req.type is OrderType.STOP_LIMIT and order.triggered):
+            limit = float(req.limit_price)  # type: ignore[arg-type]
+            return price <= limit if order.side is Side.BUY else price >= limit
+        return True
+
+    def _take(self, order: Order, book: _Book, now_ns: int, fallback: float | None = None) -> list[Event]:
+        """Fill against the opposite quote as far as the order's price and the size allow."""
+        if order.side is Side.BUY:
+            price, size = book.ask, book.ask_size
+        else:
+            price, size = book.bid, book.bid_size
+        if price is None:
+            if fallback is None:
+                return []
+            price, size = fallback, float("inf")
+        if not self._limit_ok(order, price):
+            return []
+        qty = order.remaining
+        if self.partial_fills and size != float("inf"):
+            qty = min(qty, Decimal(int(size)))
+            if qty <= 0:
+                return []
+        return self._fill(order, qty, price, now_ns)
+
+    def _can_fill_all(self, order: Order, book: _Book) -> bool:
+        price, size = (book.ask, book.ask_size) if order.side is Side.BUY else (book.bid, book.bid_size)
+        if price is None or not self._limit_ok(order, price):
+            return False
+        return not self.partial_fills or Decimal(repr(size)) >= order.remaining
+
+    def _match_limits(self, book: _Book, now_ns: int) -> list[Event]:
+        events: list[Event] = []
+        for side, heap in ((Side.BUY, book.buy_limits), (Side.SELL, book.sell_limits)):
+            quote = book.ask if side is Side.BUY else book.bid
+            if quote is None:
+                continue
+            while heap:
+                key, _, oid = heap[0]
+                limit = -key if side is Side.BUY else key
+                if (quote > limit) if side is Side.BUY else (quote < limit):
+                    break
+                heapq.heappop(heap)
+                order = self.orders.get(oid)
+                if order is None or float(order.request.limit_price) != limit:  # type: ignore[arg-type]
+                    continue  # stale entry (done, or replaced at another price)
+                events += self._take(order, book, now_ns)
+                if order.id in self.orders:  # partly filled by size: keep it resting
+                    self._rest_limit(order, book)
+                    break
+        return events
+
+    def _fill(self, order: Order, qty: Decimal, price_f: float, now_ns: int) -> list[Event]:
+        tick = self._tick_of(order.symbol)
+        price = _dec(price_f, tick)
+        commission = self._fees(order.symbol, qty, price) if self._fees else Decimal(0)
+        fill = Fill(order.id, order.symbol, order.side, qty, price, now_ns, commission)
+        total = order.filled_qty + qty
+        prev = order.avg_fill_price or Decimal(0)
+        order.avg_fill_price = (prev * order.filled_qty + price * qty) / total
+        order.filled_qty = total
+        order.updated_ns = now_ns
+        done = order.remaining <= 0
+        order.status = OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED
+        events = [Event(order, "filled" if done else "partially_filled", fill)]
+        if done:
+            self.orders.pop(order.id, None)
+        events += self._after_fill(order, fill, now_ns)
+        return events
+
+    def _after_fill(self, order: Order, fill: Fill, now_ns: int) -> list[Event]:
+        events: list[Event] = []
+        if order.oco_group:  # an exit filled: shrink or cancel its sibling
+            for other in [
+                o for o in self.orders.values() if o.oco_group == order.oco_group and o is not order
+            ]:
+                left = other.request.qty - fill.qty
+                if order.status is OrderStatus.FILLED or left <= other.filled_qty:
+                    events.append(self._end(other, OrderStatus.CANCELED, "one-cancels-other", now_ns))
+                else:
+                    other.request = other.with_request(qty=left).request
+                    events.append(
+                        Event(other, "replaced", detail={"qty": str(left), "why": "one-cancels-other"})
+                    )
+        bracket = order.request.bracket
+        if bracket is not None and order.status is OrderStatus.FILLED:
+            events += self._place_exits(order, now_ns)
+        return events
+
+    def _place_exits(self, entry: Order, now_ns: int) -> list[Event]:
+        b = entry.request.bracket
+        assert b is not None
+        group = f"OCO-{entry.id}"
+        exit_side = entry.side.opposite
+        events: list[Event] = []
+        legs = []
+        if b.take_profit is not None:
+            legs.append(
+                OrderRequest(
+                    entry.symbol,
+                    exit_side,
+                    entry.filled_qty,
+                    OrderType.LIMIT,
+                    TIF.GTC,
+                    limit_price=b.take_profit,
+                )
+            )
+        if b.stop_loss is not None:
+            legs.append(
+                OrderRequest(
+                    entry.symbol, exit_side, entry.filled_qty, OrderType.STOP, TIF.GTC, stop_price=b.stop_loss
+                )
+            )
+        for req in legs:
+            leg = Order(
+                self.new_id(), req, now_ns, parent_id=entry.id, oco_group=group if len(legs) > 1 else None
+            )
+            events += self.submit(leg, now_ns)
+        return events
+
+    def _end(self, order: Order, status: OrderStatus, reason: str, now_ns: int) -> Event:
+        self.orders.pop(order.id, None)
+        book = self._books.get(order.symbol)
+        if book is not None:
+            book.trailing.discard(order.id)
+        order.status = status
+        order.reason = reason
+        order.updated_ns = now_ns
+        kind = {OrderStatus.CANCELED: "canceled", OrderStatus.EXPIRED: "expired"}.get(status, "rejected")
+        return Event(order, kind, detail={"reason": reason})
+
+
+def _mid(book: _Book) -> float | None:
+    if book.bid is not None and book.ask is not None:
+        return (book.bid + book.ask) / 2
+    return book.bid if book.bid is not None else book.ask

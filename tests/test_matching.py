@@ -1,0 +1,216 @@
+"""The paper matching engine, case by case: every order type and time in force, gaps through
+stops, trailing stops, brackets, partial fills, replace, cancel and the day's end."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import pytest
+
+from trii_term.trading.matching import Matcher
+from trii_term.trading.orders import (
+    TIF,
+    Bracket,
+    Order,
+    OrderError,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Side,
+    to_lot,
+    to_tick,
+)
+
+T0 = 1_362_148_200_000_000_000
+
+
+def order(m: Matcher, side: str, qty: int, type_: str = "market", tif: str = "day", **kw) -> Order:  # type: ignore[no-untyped-def]
+    req = OrderRequest("AAPL", Side(side), D(qty), OrderType(type_), TIF(tif), **kw)
+    return Order(m.new_id(), req, T0)
+
+
+def fills(events) -> list[tuple[str, D, D]]:  # type: ignore[no-untyped-def]
+    return [(e.order.id, e.fill.qty, e.fill.price) for e in events if e.fill is not None]
+
+
+def kinds(events) -> list[str]:  # type: ignore[no-untyped-def]
+    return [e.kind for e in events]
+
+
+def quoted(partial: bool = False, bid: float = 99.98, ask: float = 100.02, size: float = 500) -> Matcher:
+    m = Matcher(partial_fills=partial)
+    m.on_quote("AAPL", bid, ask, size, size, T0)
+    m.on_trade("AAPL", 100.00, T0)
+    return m
+
+
+def test_market_orders_take_the_quote() -> None:
+    m = quoted()
+    buy, sell = order(m, "buy", 100), order(m, "sell", 40)
+    assert fills(m.submit(buy, T0)) == [(buy.id, D(100), D("100.02"))]
+    assert fills(m.submit(sell, T0)) == [(sell.id, D(40), D("99.98"))]
+    assert buy.status is OrderStatus.FILLED and buy.avg_fill_price == D("100.02")
+
+
+def test_a_market_order_before_any_quote_waits_unless_ioc() -> None:
+    m = Matcher()
+    day = order(m, "buy", 10)
+    assert kinds(m.submit(day, T0)) == ["accepted"] and day.status is OrderStatus.NEW
+    ioc = order(m, "buy", 10, tif="ioc")
+    assert kinds(m.submit(ioc, T0))[-1] == "canceled" and "no quote" in ioc.reason
+    assert fills(m.on_quote("AAPL", 50.0, 50.05, 100, 100, T0 + 1)) == [(day.id, D(10), D("50.05"))]
+
+
+def test_limits_fill_when_crossed_at_the_better_price() -> None:
+    m = quoted()
+    bid = order(m, "buy", 100, "limit", limit_price=D("99.50"))
+    assert fills(m.submit(bid, T0)) == [] and bid.id in m.orders
+    assert fills(m.on_quote("AAPL", 99.40, 99.55, 500, 500, T0 + 1)) == []  # 99.55 > 99.50
+    assert fills(m.on_quote("AAPL", 99.30, 99.45, 500, 500, T0 + 2)) == [(bid.id, D(100), D("99.45"))]
+    marketable = order(m, "sell", 10, "limit", limit_price=D("99.00"))
+    assert fills(m.submit(marketable, T0 + 3)) == [(marketable.id, D(10), D("99.30"))]  # at the bid
+
+
+def test_stops_trigger_on_trades_and_gaps_fill_at_the_quote() -> None:
+    m = quoted()
+    stop_buy = order(m, "buy", 10, "stop", stop_price=D("101.00"))
+    stop_sell = order(m, "sell", 10, "stop", stop_price=D("99.00"))
+    m.submit(stop_buy, T0)
+    m.submit(stop_sell, T0)
+    assert fills(m.on_quote("AAPL", 100.9, 101.1, 500, 500, T0 + 1)) == []  # quotes do not trigger
+    assert fills(m.on_trade("AAPL", 100.99, T0 + 2)) == []
+    ev = m.on_trade("AAPL", 101.00, T0 + 3)
+    assert kinds(ev) == ["triggered", "filled"] and fills(ev) == [(stop_buy.id, D(10), D("101.10"))]
+    # overnight gap down through the sell stop: filled at the bid, below the stop
+    m.on_quote("AAPL", 95.00, 95.10, 500, 500, T0 + 4)
+    assert fills(m.on_trade("AAPL", 95.05, T0 + 5)) == [(stop_sell.id, D(10), D("95.00"))]
+
+
+def test_a_stop_limit_rests_as_a_limit_once_triggered() -> None:
+    m = quoted()
+    o = order(m, "sell", 10, "stop_limit", stop_price=D("99.50"), limit_price=D("99.40"))
+    m.submit(o, T0)
+    m.on_quote("AAPL", 99.20, 99.30, 500, 500, T0 + 1)
+    ev = m.on_trade("AAPL", 99.25, T0 + 2)
+    assert kinds(ev) == ["triggered"] and o.triggered and o.id in m.orders  # bid 99.20 < limit
+    assert fills(m.on_quote("AAPL", 99.45, 99.55, 500, 500, T0 + 3)) == [(o.id, D(10), D("99.45"))]
+
+
+@pytest.mark.parametrize(
+    ("trail", "stops"),
+    [
+        ({"trail_amount": D("1.00")}, ["99.00", "101.00", "101.00"]),
+        ({"trail_pct": D("2")}, ["98.00", "99.96", "99.96"]),
+    ],
+)
+def test_trailing_stops_follow_the_best_price_and_never_back(trail, stops) -> None:  # type: ignore[no-untyped-def]
+    m = quoted()
+    o = order(m, "sell", 10, "trailing_stop", **trail)
+    m.submit(o, T0)
+    seen = [str(o.trail_stop)]
+    m.on_trade("AAPL", 102.00, T0 + 1)
+    seen.append(str(o.trail_stop))
+    m.on_trade("AAPL", 101.50, T0 + 2)
+    seen.append(str(o.trail_stop))
+    assert seen == stops
+    m.on_quote("AAPL", 99.00, 99.05, 500, 500, T0 + 3)
+    ev = m.on_trade("AAPL", 99.02, T0 + 4)
+    assert fills(ev) == [(o.id, D(10), D("99.00"))]
+
+
+def test_ioc_and_fok_with_partial_fills_by_size() -> None:
+    m = quoted(partial=True, size=50)
+    ioc = order(m, "buy", 100, tif="ioc")
+    ev = m.submit(ioc, T0)
+    assert fills(ev) == [(ioc.id, D(50), D("100.02"))] and kinds(ev)[-1] == "canceled"
+    assert ioc.status is OrderStatus.CANCELED and ioc.filled_qty == 50
+    fok = order(m, "buy", 100, tif="fok")
+    assert fills(m.submit(fok, T0)) == [] and fok.status is OrderStatus.CANCELED
+    fok_ok = order(m, "buy", 50, "limit", tif="fok", limit_price=D("100.05"))
+    assert fills(m.submit(fok_ok, T0)) == [(fok_ok.id, D(50), D("100.02"))]
+
+
+def test_partial_fills_keep_a_limit_working_until_done() -> None:
+    m = quoted(partial=True, size=30)
+    o = order(m, "buy", 100, "limit", tif="gtc", limit_price=D("100.10"))
+    assert fills(m.submit(o, T0)) == [(o.id, D(30), D("100.02"))]
+    assert o.status is OrderStatus.PARTIALLY_FILLED and o.remaining == 70
+    m.on_quote("AAPL", 99.99, 100.03, 500, 500, T0 + 1)
+    assert o.status is OrderStatus.FILLED
+    assert o.avg_fill_price == (D("100.02") * 30 + D("100.03") * 70) / 100
+
+
+def test_a_bracket_places_its_exits_and_one_cancels_the_other() -> None:
+    m = quoted()
+    entry = order(m, "buy", 100, "limit", limit_price=D("100.05"), bracket=Bracket(D("102.00"), D("98.00")))
+    ev = m.submit(entry, T0)
+    assert entry.status is OrderStatus.FILLED
+    exits = [e.order for e in ev if e.kind == "accepted" and e.order.parent_id == entry.id]
+    tp, sl = sorted(exits, key=lambda o: o.request.type)
+    assert (tp.request.type, tp.request.limit_price, sl.request.type, sl.request.stop_price) == (
+        OrderType.LIMIT,
+        D("102.00"),
+        OrderType.STOP,
+        D("98.00"),
+    )
+    assert tp.side is sl.side is Side.SELL and tp.request.qty == sl.request.qty == 100
+    ev = m.on_quote("AAPL", 102.01, 102.05, 500, 500, T0 + 1)
+    assert fills(ev) == [(tp.id, D(100), D("102.01"))]
+    assert sl.status is OrderStatus.CANCELED and "one-cancels-other" in sl.reason
+    assert m.orders == {}
+
+
+def test_day_orders_expire_at_the_close_gtc_stays() -> None:
+    m = quoted()
+    day = order(m, "buy", 10, "limit", limit_price=D("90"))
+    gtc = order(m, "buy", 10, "limit", tif="gtc", limit_price=D("90"))
+    m.submit(day, T0)
+    m.submit(gtc, T0)
+    ev = m.expire_day(T0 + 10)
+    assert [e.order.id for e in ev] == [day.id] and day.status is OrderStatus.EXPIRED
+    assert list(m.orders) == [gtc.id]
+
+
+def test_replace_and_cancel() -> None:
+    m = quoted()
+    o = order(m, "buy", 10, "limit", tif="gtc", limit_price=D("95"))
+    m.submit(o, T0)
+    ev = m.replace(o.id, T0 + 1, qty=D(20), limit_price=D("100.05"))  # now marketable
+    assert kinds(ev)[0] == "replaced" and fills(ev) == [(o.id, D(20), D("100.02"))]
+    with pytest.raises(OrderError, match="not working"):
+        m.cancel(o.id, T0 + 2)
+    p = order(m, "sell", 5, "limit", tif="gtc", limit_price=D("200"))
+    m.submit(p, T0)
+    assert kinds(m.cancel(p.id, T0 + 3)) == ["canceled"] and p.status is OrderStatus.CANCELED
+    assert fills(m.on_quote("AAPL", 250.0, 250.1, 500, 500, T0 + 4)) == []  # a canceled order never fills
+
+
+@pytest.mark.parametrize(
+    ("kw", "says"),
+    [
+        ({"type": OrderType.LIMIT}, "needs limit price"),
+        ({"type": OrderType.MARKET, "limit_price": D("1")}, "takes no limit price"),
+        ({"type": OrderType.STOP, "stop_price": D("1"), "tif": TIF.IOC}, "ioc applies to market and limit"),
+        ({"type": OrderType.TRAILING_STOP}, "needs a trail"),
+        ({"qty": D(0)}, "quantity must be above 0"),
+        (
+            {"type": OrderType.LIMIT, "limit_price": D("100"), "bracket": Bracket(D("99"), None)},
+            "take-profit 99",
+        ),
+    ],
+)
+def test_malformed_orders_are_rejected_with_the_reason(kw, says) -> None:  # type: ignore[no-untyped-def]
+    m = quoted()
+    fields = {"symbol": "AAPL", "side": Side.BUY, "qty": D(10), **kw}
+    o = Order(m.new_id(), OrderRequest(**fields), T0)
+    ev = m.submit(o, T0)
+    assert kinds(ev) == ["rejected"] and says in o.reason and fills(ev) == []
+
+
+def test_prices_round_to_the_tick_in_the_safe_direction_and_quantities_to_lots() -> None:
+    tick = D("0.05")
+    assert to_tick(D("100.07"), tick, Side.BUY) == D("100.05")  # never pay more than asked
+    assert to_tick(D("100.07"), tick, Side.SELL) == D("100.10")  # never sell for less
+    assert to_tick(D("100.07"), tick) == D("100.05")
+    assert to_tick(D("100.08"), tick) == D("100.10")
+    assert to_lot(D(130), 50) == D(100) and to_lot(D(7), 1) == D(7)
