@@ -1,0 +1,153 @@
+"""Pre-trade risk: every rule is evaluated for every order, from every source, and each says
+why it passes or stops the order — so the ticket can show them all, and the journal records the
+one that refused it.
+
+Rules fail closed: a rule that needs a price it does not have stops the order and says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from trii_term.trading.orders import OrderRequest, OrderType
+
+
+@dataclass(frozen=True)
+class RiskLimits:
+    """`[risk]` in the config; None switches a rule off."""
+
+    max_order_notional: Decimal | None = Decimal("250000")
+    max_position_pct: Decimal | None = Decimal(25)
+    daily_loss_limit: Decimal | None = Decimal("5000")
+    price_band_pct: Decimal | None = Decimal(10)
+    max_order_qty: Decimal | None = Decimal(100000)
+    restricted: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True)
+class RiskContext:
+    """What the rules need to know about the account and the market, now."""
+
+    last: Decimal | None  # the reference price (last trade, else mid)
+    equity: Decimal
+    position: Decimal  # signed quantity held now
+    day_pnl: Decimal  # realized today + unrealized change today
+    currency: str = "USD"
+
+
+@dataclass(frozen=True)
+class RiskCheck:
+    rule: str
+    ok: bool
+    reason: str
+
+
+def opening(req: OrderRequest, position: Decimal) -> bool:
+    """Does the order add to the absolute position (opening), rather than reduce it?"""
+    after = position + req.qty * req.side.sign
+    return abs(after) > abs(position)
+
+
+def order_price(req: OrderRequest, last: Decimal | None) -> Decimal | None:
+    """The price the order is expected to trade at: its limit, its stop, else the last price."""
+    if req.limit_price is not None:
+        return req.limit_price
+    if req.stop_price is not None:
+        return req.stop_price
+    return last
+
+
+def check(req: OrderRequest, ctx: RiskContext, limits: RiskLimits) -> list[RiskCheck]:
+    out: list[RiskCheck] = []
+    ccy = ctx.currency
+    price = order_price(req, ctx.last)
+    is_opening = opening(req, ctx.position)
+
+    if limits.restricted:
+        bad = req.symbol in limits.restricted
+        out.append(
+            RiskCheck(
+                "restricted",
+                not bad,
+                f"{req.symbol} is on the restricted list ([risk] restricted)" if bad else "not restricted",
+            )
+        )
+    if limits.max_order_qty is not None:
+        ok = req.qty <= limits.max_order_qty
+        out.append(
+            RiskCheck(
+                "max_order_qty",
+                ok,
+                f"quantity {req.qty} {'≤' if ok else 'is above the limit'} {limits.max_order_qty}",
+            )
+        )
+    if limits.max_order_notional is not None:
+        if price is None:
+            out.append(
+                RiskCheck("max_order_notional", False, "no price to value the order: wait for a quote")
+            )
+        else:
+            notional = req.qty * price
+            ok = notional <= limits.max_order_notional
+            out.append(
+                RiskCheck(
+                    "max_order_notional",
+                    ok,
+                    f"notional {notional:,.2f} {ccy} {'≤' if ok else 'is above the limit'} "
+                    f"{limits.max_order_notional:,.2f}",
+                )
+            )
+    if (
+        limits.price_band_pct is not None
+        and req.type is not OrderType.MARKET
+        and req.type is not OrderType.TRAILING_STOP
+    ):
+        given = req.limit_price if req.limit_price is not None else req.stop_price
+        if ctx.last is None or ctx.last <= 0:
+            out.append(RiskCheck("price_band_pct", False, "no last price to check the price band against"))
+        elif given is not None:
+            away = abs(given / ctx.last - 1) * 100
+            ok = away <= limits.price_band_pct
+            out.append(
+                RiskCheck(
+                    "price_band_pct",
+                    ok,
+                    f"{given} is {away:.1f} % from the last {ctx.last} "
+                    f"({'within' if ok else 'outside'} the {limits.price_band_pct} % band)",
+                )
+            )
+    if limits.max_position_pct is not None and is_opening:
+        if price is None or ctx.equity <= 0:
+            out.append(RiskCheck("max_position_pct", False, "no price or no equity to size the position"))
+        else:
+            after = abs(ctx.position + req.qty * req.side.sign) * price
+            pct = after / ctx.equity * 100
+            ok = pct <= limits.max_position_pct
+            out.append(
+                RiskCheck(
+                    "max_position_pct",
+                    ok,
+                    f"position after {after:,.2f} {ccy} = {pct:.1f} % of equity "
+                    f"({'≤' if ok else 'above'} {limits.max_position_pct} %)",
+                )
+            )
+    if limits.daily_loss_limit is not None:
+        hit = ctx.day_pnl <= -limits.daily_loss_limit
+        if hit and is_opening:
+            out.append(
+                RiskCheck(
+                    "daily_loss_limit",
+                    False,
+                    f"today's loss {-ctx.day_pnl:,.2f} {ccy} reached the {limits.daily_loss_limit:,.2f} "
+                    "limit: no new opening orders until the next session (closing orders are allowed)",
+                )
+            )
+        else:
+            out.append(RiskCheck("daily_loss_limit", True, f"today's P&L {ctx.day_pnl:,.2f} {ccy}"))
+    return out
+
+
+def refused(checks: list[RiskCheck]) -> RiskCheck | None:
+    """The first rule that stops the order, if any."""
+    return next((c for c in checks if not c.ok), None)
