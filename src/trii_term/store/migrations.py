@@ -96,8 +96,85 @@ def _v1(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _v2(con: duckdb.DuckDBPyConnection) -> None:
+    # Money and quantities are DECIMAL(38, 10): exact, and summable in SQL.
+    con.execute(
+        """
+        CREATE TABLE orders (
+            id              VARCHAR PRIMARY KEY,
+            broker          VARCHAR NOT NULL,
+            client_order_id VARCHAR NOT NULL,
+            symbol          VARCHAR NOT NULL,
+            side            VARCHAR NOT NULL,
+            qty             DECIMAL(38, 10) NOT NULL,
+            type            VARCHAR NOT NULL,
+            tif             VARCHAR NOT NULL,
+            limit_price     DECIMAL(38, 10),
+            stop_price      DECIMAL(38, 10),
+            trail_amount    DECIMAL(38, 10),
+            trail_pct       DECIMAL(38, 10),
+            take_profit     DECIMAL(38, 10),
+            stop_loss       DECIMAL(38, 10),
+            status          VARCHAR NOT NULL,
+            filled_qty      DECIMAL(38, 10) NOT NULL,
+            avg_fill_price  DECIMAL(38, 10),
+            parent_id       VARCHAR,
+            oco_group       VARCHAR,
+            triggered       BOOLEAN NOT NULL,
+            trail_stop      DECIMAL(38, 10),
+            reason          VARCHAR NOT NULL,
+            currency        VARCHAR NOT NULL,
+            source          VARCHAR NOT NULL,
+            created_at      TIMESTAMP NOT NULL,
+            updated_at      TIMESTAMP NOT NULL
+        );
+        CREATE TABLE fills (
+            broker     VARCHAR NOT NULL,
+            order_id   VARCHAR NOT NULL,
+            symbol     VARCHAR NOT NULL,
+            side       VARCHAR NOT NULL,
+            qty        DECIMAL(38, 10) NOT NULL,
+            price      DECIMAL(38, 10) NOT NULL,
+            commission DECIMAL(38, 10) NOT NULL,
+            currency   VARCHAR NOT NULL,
+            ts         TIMESTAMP NOT NULL
+        );
+        CREATE SEQUENCE journal_seq;
+        CREATE TABLE journal (
+            seq             BIGINT PRIMARY KEY DEFAULT nextval('journal_seq'),
+            ts              TIMESTAMP NOT NULL,
+            event           VARCHAR NOT NULL,
+            broker          VARCHAR NOT NULL,
+            source          VARCHAR NOT NULL,
+            order_id        VARCHAR,
+            client_order_id VARCHAR,
+            detail          VARCHAR NOT NULL
+        );
+        CREATE TABLE paper_accounts (
+            broker        VARCHAR PRIMARY KEY,
+            currency      VARCHAR NOT NULL,
+            starting_cash DECIMAL(38, 10) NOT NULL,
+            cash          DECIMAL(38, 10) NOT NULL,
+            realized      DECIMAL(38, 10) NOT NULL,
+            fees          DECIMAL(38, 10) NOT NULL,
+            next_id       BIGINT NOT NULL,
+            updated_at    TIMESTAMP NOT NULL
+        );
+        CREATE TABLE paper_positions (
+            broker   VARCHAR NOT NULL,
+            symbol   VARCHAR NOT NULL,
+            qty      DECIMAL(38, 10) NOT NULL,
+            cost     DECIMAL(38, 10) NOT NULL,
+            realized DECIMAL(38, 10) NOT NULL,
+            PRIMARY KEY (broker, symbol)
+        );
+        """
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "instruments, ticks, quotes, bars, imports, watchlists, settings", _v1),
+    Migration(2, "orders, fills, journal, paper accounts and positions", _v2),
 )
 
 LATEST = MIGRATIONS[-1].version

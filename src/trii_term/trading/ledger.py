@@ -49,14 +49,14 @@ class Position:
 class Ledger:
     currency: str
     starting_cash: Decimal
-    cash: Decimal = ZERO
+    cash: Decimal | None = None  # None: the starting cash (an account restored at 0 stays at 0)
     positions: dict[str, Position] = field(default_factory=dict)
     realized: Decimal = ZERO
     fees: Decimal = ZERO
     allow_short: bool = False
 
     def __post_init__(self) -> None:
-        if self.cash == ZERO:
+        if self.cash is None:
             self.cash = self.starting_cash
 
     def position(self, symbol: str) -> Position:

@@ -134,6 +134,23 @@ class Matcher:
             events.append(self._end(order, OrderStatus.CANCELED, "ioc: the rest is canceled", now_ns))
         return events
 
+    def restore(self, order: Order) -> None:
+        """Put back a working order after a restart, as it was (nothing is matched now)."""
+        self.orders[order.id] = order
+        book = self.book(order.symbol)
+        t = order.request.type
+        if t is OrderType.LIMIT or (t is OrderType.STOP_LIMIT and order.triggered):
+            self._rest_limit(order, book)
+        elif t is OrderType.TRAILING_STOP:
+            book.trailing.add(order.id)
+        elif t in (OrderType.STOP, OrderType.STOP_LIMIT):
+            self._rest_stop(order, book)
+        else:
+            book.waiting_markets.append(order.id)
+        number = order.id[1:]
+        if order.id.startswith("P") and number.isdigit():  # ids keep counting from the restored ones
+            self._ids = itertools.count(max(int(number) + 1, next(self._ids)))
+
     def cancel(self, order_id: str, now_ns: int, reason: str = "canceled") -> list[Event]:
         order = self.orders.get(order_id)
         if order is None:

@@ -1,0 +1,85 @@
+"""The protocol every broker adapter implements, and what it reports."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+from trii_term.trading.orders import TIF, Event, Order, OrderRequest, OrderType
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a broker accepts; the ticket offers only these."""
+
+    order_types: frozenset[OrderType]
+    tifs: frozenset[TIF]
+    fractional: bool = False
+    extended_hours: bool = False
+    brackets: bool = False
+    short: bool = False
+
+
+@dataclass(frozen=True)
+class Account:
+    cash: Decimal
+    buying_power: Decimal
+    equity: Decimal
+    currency: str
+    realized: Decimal = Decimal(0)
+    unrealized: Decimal = Decimal(0)
+    fees: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True)
+class PositionView:
+    symbol: str
+    qty: Decimal
+    avg_cost: Decimal
+    last: Decimal | None
+    market_value: Decimal
+    unrealized_pnl: Decimal
+    realized_pnl: Decimal
+    currency: str
+
+    @property
+    def unrealized_pct(self) -> Decimal | None:
+        basis = abs(self.avg_cost * self.qty)
+        return self.unrealized_pnl / basis * 100 if basis else None
+
+
+Listener = Callable[[Event], None]
+
+
+class Broker(Protocol):
+    name: str
+    capabilities: Capabilities
+
+    def account(self) -> Account: ...
+
+    def positions(self) -> list[PositionView]: ...
+
+    def orders(self, *, open_only: bool = False) -> list[Order]: ...
+
+    def place(self, request: OrderRequest, *, source: str) -> Order:
+        """Send an order (already risk-checked and confirmed). Raises OrderError when the broker
+        refuses it; the order's events reach the listeners."""
+        ...
+
+    def cancel(self, order_id: str, *, source: str) -> Order: ...
+
+    def replace(
+        self,
+        order_id: str,
+        *,
+        source: str,
+        qty: Decimal | None = None,
+        limit_price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> Order: ...
+
+    def on_update(self, listener: Listener) -> None:
+        """Order updates and fills, as they happen."""
+        ...

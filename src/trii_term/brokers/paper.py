@@ -1,0 +1,529 @@
+"""The paper broker: the matching engine against the session's stream, a cash account kept by
+the ledger, and all of it persisted in the store so a restart restores it exactly.
+
+Every change is written as it happens (orders, fills, positions, the account) and journalled.
+Before an order reaches the matcher it is made valid for the instrument — prices on the tick
+grid (a buy limit rounded down, a sell limit up), quantities in whole lots — and checked against
+the cash account: buying power net of working buys, and no selling what is not held (unless
+shorting is enabled).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from decimal import Decimal
+
+import duckdb
+
+from trii_term.brokers.base import Account, Capabilities, Listener, PositionView
+from trii_term.domain import Instrument, MarketBatch, Quote, Trade, from_ns
+from trii_term.trading.journal import Journal
+from trii_term.trading.ledger import ZERO, Ledger, Position
+from trii_term.trading.matching import Fees, Matcher
+from trii_term.trading.orders import (
+    TIF,
+    Bracket,
+    Event,
+    Order,
+    OrderError,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Side,
+    to_lot,
+    to_tick,
+)
+
+log = logging.getLogger(__name__)
+
+WORKING = (OrderStatus.NEW.value, OrderStatus.PARTIALLY_FILLED.value)
+_JOURNAL_KIND = {
+    "triggered": "triggered",
+    "partially_filled": "partially_filled",
+    "filled": "filled",
+    "canceled": "canceled",
+    "expired": "expired",
+    "rejected": "rejected",
+    "replaced": "replaced",
+}
+
+
+def _ts(ns: int):  # type: ignore[no-untyped-def]
+    return from_ns(ns).replace(tzinfo=None)
+
+
+class PaperBroker:
+    name = "paper"
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        *,
+        instruments: dict[str, Instrument],
+        clock_ns: Callable[[], int],
+        starting_cash: Decimal = Decimal("100000"),
+        currency: str = "USD",
+        partial_fills: bool = False,
+        allow_short: bool = False,
+        fees: Fees | None = None,
+    ) -> None:
+        self._con = con
+        self._instruments = instruments
+        self._now = clock_ns
+        self.currency = currency
+        self.capabilities = Capabilities(
+            frozenset(OrderType), frozenset(TIF), fractional=False, brackets=True, short=allow_short
+        )
+        self._matcher = Matcher(partial_fills=partial_fills, fees=fees, tick_of=self._tick)
+        self.ledger = Ledger(currency, starting_cash, allow_short=allow_short)
+        self.journal = Journal(con)
+        self._last: dict[str, float] = {}
+        self._listeners: list[Listener] = []
+        self._sources: dict[str, str] = {}  # order id -> who placed it
+        self._restore(starting_cash)
+
+    # -- state ------------------------------------------------------------------------------
+
+    def _tick(self, symbol: str) -> Decimal:
+        inst = self._instruments.get(symbol)
+        return inst.tick_size if inst is not None else Decimal("0.01")
+
+    def _restore(self, starting_cash: Decimal) -> None:
+        row = self._con.execute(
+            "SELECT currency, starting_cash, cash, realized, fees, next_id FROM paper_accounts "
+            "WHERE broker = ?",
+            [self.name],
+        ).fetchall()
+        if not row:
+            self._save_account()
+            return
+        ccy, start, cash, realized, fees, _next_id = row[0]
+        self.ledger = Ledger(ccy, _norm(start), cash=_norm(cash), allow_short=self.ledger.allow_short)
+        self.ledger.realized, self.ledger.fees = _norm(realized), _norm(fees)
+        self.currency = ccy
+        for symbol, qty, cost, realized_sym in self._con.execute(
+            "SELECT symbol, qty, cost, realized FROM paper_positions WHERE broker = ?", [self.name]
+        ).fetchall():
+            self.ledger.positions[symbol] = Position(symbol, _norm(qty), _norm(cost), _norm(realized_sym))
+        for order in self._load_orders(open_only=True):
+            self._matcher.restore(order)
+
+    def _save_account(self) -> None:
+        led = self.ledger
+        self._con.execute(
+            "INSERT OR REPLACE INTO paper_accounts VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
+            [self.name, led.currency, led.starting_cash, led.cash, led.realized, led.fees, _ts(self._now())],
+        )
+
+    def _save_position(self, symbol: str) -> None:
+        pos = self.ledger.positions.get(symbol)
+        if pos is None:
+            self._con.execute(
+                "DELETE FROM paper_positions WHERE broker = ? AND symbol = ?", [self.name, symbol]
+            )
+        else:
+            self._con.execute(
+                "INSERT OR REPLACE INTO paper_positions VALUES (?, ?, ?, ?, ?)",
+                [self.name, symbol, pos.qty, pos.cost, pos.realized],
+            )
+
+    def _save_order(self, order: Order, source: str) -> None:
+        r = order.request
+        b = r.bracket or Bracket()
+        self._con.execute(
+            f"INSERT OR REPLACE INTO orders VALUES ({', '.join('?' * 26)})",
+            [
+                order.id,
+                self.name,
+                r.client_order_id,
+                r.symbol,
+                r.side.value,
+                r.qty,
+                r.type.value,
+                r.tif.value,
+                r.limit_price,
+                r.stop_price,
+                r.trail_amount,
+                r.trail_pct,
+                b.take_profit,
+                b.stop_loss,
+                order.status.value,
+                order.filled_qty,
+                order.avg_fill_price,
+                order.parent_id,
+                order.oco_group,
+                order.triggered,
+                order.trail_stop,
+                order.reason,
+                self._currency_of(r.symbol),
+                source,
+                _ts(order.created_ns),
+                _ts(order.updated_ns or order.created_ns),
+            ],
+        )
+
+    def _load_orders(self, *, open_only: bool) -> list[Order]:
+        sql = (
+            "SELECT id, client_order_id, symbol, side, qty, type, tif, limit_price, stop_price, "
+            "trail_amount, trail_pct, take_profit, stop_loss, status, filled_qty, avg_fill_price, "
+            "parent_id, oco_group, triggered, trail_stop, reason, source, epoch_ns(created_at), "
+            "epoch_ns(updated_at) FROM orders WHERE broker = ?"
+        )
+        if open_only:
+            sql += f" AND status IN {WORKING}"
+        out = []
+        for row in self._con.execute(sql + " ORDER BY created_at, id", [self.name]).fetchall():
+            (
+                oid,
+                coid,
+                sym,
+                side,
+                qty,
+                typ,
+                tif,
+                lim,
+                stop,
+                tamt,
+                tpct,
+                tp,
+                sl,
+                status,
+                filled,
+                avg,
+                parent,
+                oco,
+                trig,
+                tstop,
+                reason,
+                source,
+                created,
+                updated,
+            ) = row
+            bracket = Bracket(_opt(tp), _opt(sl)) if tp is not None or sl is not None else None
+            req = OrderRequest(
+                sym,
+                Side(side),
+                _norm(qty),
+                OrderType(typ),
+                TIF(tif),
+                _opt(lim),
+                _opt(stop),
+                _opt(tamt),
+                _opt(tpct),
+                bracket,
+                coid,
+            )
+            order = Order(
+                oid,
+                req,
+                int(created),
+                OrderStatus(status),
+                _norm(filled),
+                _opt(avg),
+                int(updated),
+                parent,
+                oco,
+                bool(trig),
+                _opt(tstop),
+                reason,
+            )
+            self._sources[oid] = source
+            out.append(order)
+        return out
+
+    def _currency_of(self, symbol: str) -> str:
+        inst = self._instruments.get(symbol)
+        return inst.currency if inst is not None else self.currency
+
+    # -- what it reports ----------------------------------------------------------------------
+
+    def marks(self) -> dict[str, Decimal]:
+        out = {}
+        for s, x in self._last.items():
+            out[s] = Decimal(repr(x)).quantize(self._tick(s))
+        return out
+
+    def account(self) -> Account:
+        m = self.marks()
+        led = self.ledger
+        return Account(
+            led.cash,
+            led.buying_power(m) - self._reserved(),
+            led.equity(m),
+            led.currency,
+            led.realized,
+            led.unrealized(m),
+            led.fees,
+        )
+
+    def positions(self) -> list[PositionView]:
+        m = self.marks()
+        out = []
+        for s, p in sorted(self.ledger.positions.items()):
+            if p.qty == 0:
+                continue
+            last = m.get(s)
+            mark = last if last is not None else p.avg_cost
+            out.append(
+                PositionView(
+                    s,
+                    p.qty,
+                    p.avg_cost,
+                    last,
+                    p.market_value(mark),
+                    p.unrealized(mark),
+                    p.realized,
+                    self._currency_of(s),
+                )
+            )
+        return out
+
+    def orders(self, *, open_only: bool = False) -> list[Order]:
+        return self._load_orders(open_only=open_only)
+
+    def on_update(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    # -- orders -------------------------------------------------------------------------------
+
+    def prepare(self, request: OrderRequest) -> OrderRequest:
+        """The request made valid for its instrument: tick and lot, a client order id."""
+        inst = self._instruments.get(request.symbol)
+        if inst is None:
+            raise OrderError(f"unknown symbol {request.symbol}")
+        if not inst.tradable:
+            raise OrderError(f"{request.symbol} is an index: it cannot be traded")
+        tick = inst.tick_size
+        changes: dict[str, object] = {}
+        if request.limit_price is not None:
+            changes["limit_price"] = to_tick(request.limit_price, tick, request.side)
+        if request.stop_price is not None:
+            changes["stop_price"] = to_tick(request.stop_price, tick)
+        if request.trail_amount is not None:
+            changes["trail_amount"] = to_tick(request.trail_amount, tick)
+        if request.bracket is not None:
+            b = request.bracket
+            changes["bracket"] = Bracket(
+                to_tick(b.take_profit, tick) if b.take_profit is not None else None,
+                to_tick(b.stop_loss, tick) if b.stop_loss is not None else None,
+            )
+        if request.qty != request.qty.to_integral_value():
+            raise OrderError(f"the paper broker trades whole shares: {request.qty} is fractional")
+        qty = to_lot(request.qty, inst.lot_size)
+        if qty <= 0:
+            raise OrderError(
+                f"{request.symbol} trades in lots of {inst.lot_size}: {request.qty} is less than one"
+            )
+        changes["qty"] = qty
+        if not request.client_order_id:
+            changes["client_order_id"] = f"tt-{uuid.uuid4().hex[:20]}"
+        prepared = replace(request, **changes)  # type: ignore[arg-type]
+        prepared.check()
+        return prepared
+
+    def _reserved(self) -> Decimal:
+        """Cash held for working buy orders."""
+        total = ZERO
+        for o in self._matcher.orders.values():
+            if o.side is Side.BUY:
+                price = o.request.limit_price or o.request.stop_price or self._price(o.symbol)
+                total += o.remaining * (price or ZERO)
+        return total
+
+    def _price(self, symbol: str) -> Decimal | None:
+        book = self._matcher.book(symbol)
+        x = book.ask if book.ask is not None else self._last.get(symbol)
+        return Decimal(repr(x)).quantize(self._tick(symbol)) if x is not None else None
+
+    def check_cash(self, request: OrderRequest) -> None:
+        """Cash-account rules, before anything is sent."""
+        if request.side is Side.SELL and not self.ledger.allow_short:
+            held = self.ledger.position(request.symbol).qty
+            selling = sum(
+                (
+                    o.remaining
+                    for o in self._matcher.orders.values()
+                    if o.symbol == request.symbol and o.side is Side.SELL and o.parent_id is None
+                ),
+                ZERO,
+            )
+            if request.qty + selling > held:
+                raise OrderError(
+                    f"cannot sell {request.qty} {request.symbol}: the account holds {held}"
+                    + (f", {selling} already in working sell orders" if selling else "")
+                    + " and short selling is off"
+                )
+        if request.side is Side.BUY:
+            price = request.limit_price or request.stop_price or self._price(request.symbol)
+            if price is None:
+                raise OrderError(f"no price for {request.symbol} yet to check buying power: wait for a quote")
+            cost = request.qty * price
+            power = self.ledger.buying_power(self.marks()) - self._reserved()
+            if cost > power:
+                raise OrderError(
+                    f"insufficient buying power: {cost:,.2f} {self.currency} needed, {power:,.2f} available"
+                )
+
+    def place(self, request: OrderRequest, *, source: str) -> Order:
+        now = self._now()
+        request = self.prepare(request)
+        self.check_cash(request)
+        order = Order(self._matcher.new_id(), request, now, updated_ns=now)
+        self._sources[order.id] = source
+        self._save_order(order, source)
+        self.journal.record(
+            "submitted",
+            broker=self.name,
+            source=source,
+            ts_ns=now,
+            order_id=order.id,
+            client_order_id=request.client_order_id,
+            detail={"request": _request_json(request)},
+        )
+        self._handle(self._matcher.submit(order, now), source)
+        return order
+
+    def cancel(self, order_id: str, *, source: str) -> Order:
+        events = self._matcher.cancel(order_id, self._now(), reason=f"canceled ({source})")
+        self._handle(events, source)
+        return events[0].order
+
+    def replace(
+        self,
+        order_id: str,
+        *,
+        source: str,
+        qty: Decimal | None = None,
+        limit_price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> Order:
+        order = self._matcher.orders.get(order_id)
+        if order is None:
+            raise OrderError(f"order {order_id} is not working (filled, canceled or unknown)")
+        tick = self._tick(order.symbol)
+        if limit_price is not None:
+            limit_price = to_tick(limit_price, tick, order.side)
+        if stop_price is not None:
+            stop_price = to_tick(stop_price, tick)
+        events = self._matcher.replace(
+            order_id, self._now(), qty=qty, limit_price=limit_price, stop_price=stop_price
+        )
+        self._handle(events)
+        return order
+
+    def expire_day(self) -> list[Order]:
+        """The session closed: day orders expire."""
+        events = self._matcher.expire_day(self._now())
+        self._handle(events, "session")
+        return [e.order for e in events]
+
+    # -- the stream ---------------------------------------------------------------------------
+
+    def on_batch(self, batch: MarketBatch) -> None:
+        m = self._matcher
+        events: list[Event] = []
+        for ev in batch.events:
+            t = type(ev)
+            if t is Quote:
+                if ev.bid > 0 and ev.ask > 0:
+                    events += m.on_quote(ev.symbol, ev.bid, ev.ask, ev.bid_size, ev.ask_size, ev.ts)
+            elif t is Trade:
+                self._last[ev.symbol] = ev.price
+                events += m.on_trade(ev.symbol, ev.price, ev.ts)
+        if events:
+            self._handle(events)
+
+    # -- events -------------------------------------------------------------------------------
+
+    def _handle(self, events: list[Event], action_source: str | None = None) -> None:
+        """Apply fills, persist, journal and tell listeners. The journal's source is who acted
+        (a cancel from the CLI is `cli`); for the stream's fills, who placed the order."""
+        touched: set[str] = set()
+        for e in events:
+            order = e.order
+            placed_by = self._sources.setdefault(order.id, action_source or "broker")
+            source = action_source or placed_by
+            if e.fill is not None:
+                f = e.fill
+                try:
+                    self.ledger.apply(f)
+                except OrderError:
+                    log.exception("a paper fill broke the cash account rules: %s", f)
+                    raise
+                self._con.execute(
+                    "INSERT INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        self.name,
+                        f.order_id,
+                        f.symbol,
+                        f.side.value,
+                        f.qty,
+                        f.price,
+                        f.commission,
+                        self._currency_of(f.symbol),
+                        _ts(f.ts_ns),
+                    ],
+                )
+                touched.add(f.symbol)
+            self._save_order(order, placed_by)
+            kind = "acknowledged" if e.kind == "accepted" else _JOURNAL_KIND.get(e.kind)
+            if kind is not None:
+                detail: dict[str, object] = dict(e.detail)
+                detail["status"] = order.status.value
+                if e.fill is not None:
+                    detail["fill"] = {
+                        "qty": e.fill.qty,
+                        "price": e.fill.price,
+                        "commission": e.fill.commission,
+                    }
+                if order.parent_id:
+                    detail["parent_id"] = order.parent_id
+                self.journal.record(
+                    kind,
+                    broker=self.name,
+                    source=source,
+                    ts_ns=order.updated_ns or self._now(),
+                    order_id=order.id,
+                    client_order_id=order.request.client_order_id,
+                    detail=detail,
+                )
+        for symbol in touched:
+            self._save_position(symbol)
+        if touched:
+            self._save_account()
+        for e in events:
+            for fn in list(self._listeners):
+                try:
+                    fn(e)
+                except Exception:
+                    log.exception("an order listener failed")
+
+
+def _opt(x: object) -> Decimal | None:
+    return None if x is None else _norm(x)  # type: ignore[arg-type]
+
+
+def _norm(x: Decimal) -> Decimal:
+    """A DECIMAL(38, 10) read back without its trailing zeros (100.0000000000 → 100)."""
+    d = Decimal(x)
+    return d.quantize(Decimal(1)) if d == d.to_integral_value() else d.normalize()
+
+
+def _request_json(r: OrderRequest) -> dict[str, object]:
+    return {
+        "symbol": r.symbol,
+        "side": r.side.value,
+        "qty": r.qty,
+        "type": r.type.value,
+        "tif": r.tif.value,
+        "limit_price": r.limit_price,
+        "stop_price": r.stop_price,
+        "trail_amount": r.trail_amount,
+        "trail_pct": r.trail_pct,
+        "take_profit": r.bracket.take_profit if r.bracket else None,
+        "stop_loss": r.bracket.stop_loss if r.bracket else None,
+        "client_order_id": r.client_order_id,
+    }

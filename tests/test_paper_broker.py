@@ -1,0 +1,152 @@
+"""The paper broker on a real store: fills against the stream, the cash account's rules, the
+journal, and a restart that restores everything exactly."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+
+from trii_term.brokers.paper import PaperBroker
+from trii_term.domain import Instrument, InstrumentKind, MarketBatch, Quote, Trade
+from trii_term.store.db import Store
+from trii_term.trading.ledger import FeeModel
+from trii_term.trading.orders import TIF, OrderError, OrderRequest, OrderStatus, OrderType, Side
+
+T0 = 1_362_148_200_000_000_000
+INSTRUMENTS = {
+    "AAPL": Instrument("AAPL", "Apple Inc.", "NASDAQ", "US", "USD"),
+    "IBM": Instrument("IBM", "IBM", "NYSE", "US", "USD"),
+    "SPX": Instrument("SPX", "S&P 500", "INDEX", "US", "USD", InstrumentKind.INDEX),
+}
+US_FEES = FeeModel(per_share=D("0.005"), minimum=D("1.00"))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.ns = T0
+
+    def __call__(self) -> int:
+        self.ns += 1_000_000
+        return self.ns
+
+
+def broker(store: Store, clock: Clock, **kw) -> PaperBroker:  # type: ignore[no-untyped-def]
+    return PaperBroker(
+        store.con,
+        instruments=INSTRUMENTS,
+        clock_ns=clock,
+        fees=lambda _s, q, p: US_FEES(q, p),
+        **kw,
+    )
+
+
+def quote(
+    b: PaperBroker, symbol: str, bid: float, ask: float, last: float | None = None, size: float = 1000
+) -> None:
+    events: list[object] = [Quote(T0, symbol, bid, ask, size, size)]
+    if last is not None:
+        events.append(Trade(T0, symbol, last, 100))
+    b.on_batch(MarketBatch("replay", events, 0))
+
+
+def buy(qty: int, symbol: str = "AAPL", **kw) -> OrderRequest:  # type: ignore[no-untyped-def]
+    return OrderRequest(
+        symbol, Side.BUY, D(qty), kw.pop("type", OrderType.MARKET), kw.pop("tif", TIF.DAY), **kw
+    )
+
+
+def sell(qty: int, symbol: str = "AAPL", **kw) -> OrderRequest:  # type: ignore[no-untyped-def]
+    return OrderRequest(
+        symbol, Side.SELL, D(qty), kw.pop("type", OrderType.MARKET), kw.pop("tif", TIF.DAY), **kw
+    )
+
+
+def test_a_market_buy_fills_at_the_ask_and_is_journalled(tmp_path: Path) -> None:
+    store, clock = Store.open(tmp_path / "s.duckdb"), Clock()
+    b = broker(store, clock)
+    quote(b, "AAPL", 437.96, 438.06, last=438.00)
+    order = b.place(buy(100), source="ticket")
+    assert order.status is OrderStatus.FILLED and order.avg_fill_price == D("438.06")
+    acct = b.account()
+    assert acct.cash == D("100000") - D("43806") - D("1.00")
+    assert acct.fees == D("1.00") and acct.currency == "USD"
+    (pos,) = b.positions()
+    assert (pos.symbol, pos.qty, pos.avg_cost, pos.last) == ("AAPL", D(100), D("438.06"), D("438.00"))
+    assert pos.unrealized_pnl == D("-6.00")
+    events = [e.event for e in b.journal.entries(order_id=order.id)]
+    assert events == ["submitted", "acknowledged", "filled"]
+    entry = b.journal.entries(order_id=order.id)[-1]
+    assert entry.source == "ticket" and entry.detail["fill"] == {
+        "qty": "100",
+        "price": "438.06",
+        "commission": "1.00",
+    }
+    store.close()
+
+
+def test_a_restart_restores_cash_positions_and_working_orders(tmp_path: Path) -> None:
+    path = tmp_path / "s.duckdb"
+    store, clock = Store.open(path), Clock()
+    b = broker(store, clock)
+    quote(b, "AAPL", 99.98, 100.02, last=100.00)
+    quote(b, "IBM", 199.9, 200.1, last=200.0)
+    b.place(buy(30), source="cli")
+    b.place(sell(10, type=OrderType.LIMIT, limit_price=D("105")), source="ticket")
+    working = b.place(buy(5, "IBM", type=OrderType.LIMIT, tif=TIF.GTC, limit_price=D("190")), source="ticket")
+    before = (b.account(), b.positions(), [(o.id, o.status, o.request) for o in b.orders()])
+    store.close()
+
+    store = Store.open(path)
+    again = broker(store, clock)
+    quote(again, "AAPL", 99.98, 100.02, last=100.00)
+    quote(again, "IBM", 199.9, 200.1, last=200.0)
+    after = (again.account(), again.positions(), [(o.id, o.status, o.request) for o in again.orders()])
+    assert after == before
+    # the working order keeps working, and new ids do not collide with old ones
+    quote(again, "IBM", 189.0, 189.5, last=189.4)
+    assert next(o for o in again.orders() if o.id == working.id).status is OrderStatus.FILLED
+    fresh = again.place(buy(1), source="cli")
+    assert fresh.id not in {o[0] for o in before[2]}
+    store.close()
+
+
+def test_cash_account_rules_and_instrument_rules(tmp_path: Path) -> None:
+    store, clock = Store.open(tmp_path / "s.duckdb"), Clock()
+    b = broker(store, clock, starting_cash=D("10000"))
+    quote(b, "AAPL", 99.98, 100.02, last=100.00)
+    with pytest.raises(OrderError, match="holds 0 and short selling is off"):
+        b.place(sell(1), source="ticket")
+    with pytest.raises(
+        OrderError, match=r"insufficient buying power: 10,002.00 USD needed, 10,000.00 available"
+    ):
+        b.place(buy(100), source="ticket")
+    with pytest.raises(OrderError, match="SPX is an index"):
+        b.place(buy(1, "SPX"), source="ticket")
+    with pytest.raises(OrderError, match="whole shares"):
+        b.place(OrderRequest("AAPL", Side.BUY, D("1.5")), source="ticket")
+    resting = b.place(buy(50, type=OrderType.LIMIT, tif=TIF.GTC, limit_price=D("99.057")), source="ticket")
+    assert resting.request.limit_price == D("99.05")  # to the tick, never above what was asked
+    with pytest.raises(OrderError, match="insufficient buying power"):
+        b.place(buy(60), source="ticket")  # the working buy holds 4,952.50 of the cash
+    assert [e.event for e in b.journal.entries()] == ["submitted", "acknowledged"]  # refusals sent nothing
+    store.close()
+
+
+def test_cancel_replace_and_the_days_end(tmp_path: Path) -> None:
+    store, clock = Store.open(tmp_path / "s.duckdb"), Clock()
+    b = broker(store, clock)
+    quote(b, "AAPL", 99.98, 100.02, last=100.00)
+    day = b.place(buy(10, type=OrderType.LIMIT, limit_price=D("95")), source="ticket")
+    gtc = b.place(buy(10, type=OrderType.LIMIT, tif=TIF.GTC, limit_price=D("94")), source="ticket")
+    b.replace(gtc.id, source="ticket", qty=D(20), limit_price=D("94.50"))
+    assert [o.request.qty for o in b.orders(open_only=True) if o.id == gtc.id] == [D(20)]
+    b.cancel(gtc.id, source="cli")
+    assert [o.id for o in b.expire_day()] == [day.id]
+    statuses = {o.id: o.status for o in b.orders()}
+    assert statuses == {day.id: OrderStatus.EXPIRED, gtc.id: OrderStatus.CANCELED}
+    events = [(e.order_id, e.event, e.source) for e in b.journal.entries()]
+    assert (gtc.id, "replaced", "ticket") in events and (gtc.id, "canceled", "cli") in events
+    assert (day.id, "expired", "session") in events
+    store.close()
