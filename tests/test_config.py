@@ -141,3 +141,26 @@ def test_at_end_is_loop_or_stop() -> None:
     assert parse_config('[providers.replay]\nat_end = "stop"\n').replay.at_end == "stop"
     with pytest.raises(ConfigError, match="loop, stop"):
         parse_config('[providers.replay]\nat_end = "wrap"\n')
+
+
+def test_trading_sections_parse_exactly_and_refuse_inexact_money() -> None:
+    from decimal import Decimal
+
+    text = (
+        '[brokers.paper]\nstarting_cash = "250000.50"\ncurrency = "USD"\npartial_fills = true\n'
+        "[trading]\nconfirm = false\n"
+        '[risk]\nmax_order_notional = "50000"\nmax_position_pct = 12.5\nrestricted = ["gme"]\n'
+        '[fees.US]\nper_share = "0.0035"\nmin = "0.35"\n'
+    )
+    config = parse_config(text)
+    assert config.brokers.paper.starting_cash == Decimal("250000.50") and config.brokers.paper.partial_fills
+    assert config.trading.confirm is False
+    assert config.risk.max_order_notional == Decimal("50000") and config.risk.max_position_pct == Decimal(
+        "12.5"
+    )
+    assert config.risk.restricted == frozenset({"GME"}) and config.risk.daily_loss_limit == Decimal("5000")
+    assert config.fees["US"].per_share == Decimal("0.0035") and config.fees["US"].minimum == Decimal("0.35")
+    with pytest.raises(ConfigError, match=r'line 2: brokers.paper.starting_cash: .*string \("1000.5"\)'):
+        parse_config("[brokers.paper]\nstarting_cash = 1000.5\n")
+    with pytest.raises(ConfigError, match=r"fees\.EU"):
+        parse_config('[fees.EU]\nmin = "1"\n')

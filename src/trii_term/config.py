@@ -13,13 +13,22 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from trii_term.domain import normalize_symbol
+from trii_term.trading.ledger import FeeModel
+from trii_term.trading.risk import RiskLimits
 
 DEFAULT_SYMBOLS = ("AAPL", "MSFT", "IBM", "GOOG")
-BUILTIN_PROVIDERS = ("replay",)  # alpaca and kite arrive with the live-data issue
+BUILTIN_PROVIDERS = ("replay",)
+# Commission per market when the config has no [fees.MARKET]: a US per-share schedule, and
+# nothing for NSE delivery (brokerage-free there; statutory charges are not modelled yet).
+DEFAULT_FEES = {
+    "US": FeeModel(per_share=Decimal("0.005"), pct=Decimal(0), minimum=Decimal("1.00")),
+    "NSE": FeeModel(),
+}  # alpaca and kite arrive with the live-data issue
 
 
 class ConfigError(Exception):
@@ -80,12 +89,35 @@ class UiConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class PaperConfig:
+    starting_cash: Decimal = Decimal("100000")
+    currency: str = "USD"
+    partial_fills: bool = False
+    allow_short: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TradingConfig:
+    confirm: bool = True  # false skips the confirm dialog (paper broker only)
+
+
+@dataclass(frozen=True, slots=True)
+class BrokersConfig:
+    default: str = "paper"
+    paper: PaperConfig = field(default_factory=PaperConfig)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     feed: FeedConfig = field(default_factory=FeedConfig)
     replay: ReplayConfig = field(default_factory=ReplayConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     ui: UiConfig = field(default_factory=UiConfig)
     keys: Mapping[str, str] = field(default_factory=dict)
+    brokers: BrokersConfig = field(default_factory=BrokersConfig)
+    trading: TradingConfig = field(default_factory=TradingConfig)
+    risk: RiskLimits = field(default_factory=RiskLimits)
+    fees: Mapping[str, FeeModel] = field(default_factory=lambda: dict(DEFAULT_FEES))
     source: Path | None = None  # the file it came from, None when no file exists
     lines: Mapping[str, int] = field(default_factory=dict)  # dotted key -> line in the file
 
@@ -191,6 +223,55 @@ def _path(value: Any) -> Path:
     return Path(value).expanduser()
 
 
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"must be true or false, not {_toml_type(value)}")
+    return value
+
+
+def _decimal(value: Any, what: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f'must be {what} such as "100000", not {_toml_type(value)}')
+    if isinstance(value, float):
+        raise ValueError(f'must be {what} written as a string ("{value}"): a TOML float is not exact')
+    try:
+        out = Decimal(str(value).replace("_", ""))
+    except InvalidOperation:
+        raise ValueError(f"must be {what} (got {value!r})") from None
+    if not out.is_finite() or out < 0:
+        raise ValueError(f"must be {what}, 0 or more (got {value!r})")
+    return out
+
+
+def _money(value: Any) -> Decimal:
+    return _decimal(value, "an amount of money")
+
+
+def _percent(value: Any) -> Decimal:
+    if isinstance(value, float) and math.isfinite(value):
+        value = repr(value)  # a percent such as 2.5 is fine as a float: it is not money
+    pct = _decimal(value, "a percent")
+    if pct > 100:
+        raise ValueError(f"must be a percent from 0 to 100 (got {value})")
+    return pct
+
+
+def _quantity(value: Any) -> Decimal:
+    qty = _decimal(value, "a quantity")
+    if qty <= 0:
+        raise ValueError(f"must be a quantity above 0 (got {value})")
+    return qty
+
+
+def _currency(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Z]{3}", value):
+        raise ValueError(f'must be a three-letter currency code such as "USD" (got {value!r})')
+    return value
+
+
+_FEES = {"per_share": _money, "min": _money, "pct": _percent}
+
+
 def _keymap(value: Any) -> dict[str, str]:
     # [keys] maps binding ids to key strings: "watch.remove" = "delete,x"
     if not isinstance(value, dict):
@@ -221,6 +302,25 @@ SCHEMA: dict[str, Any] = {
     "store": {"path": _path},
     "ui": {"stale_after": _positive_number},
     "keys": _keymap,
+    "brokers": {
+        "default": _string(("paper",)),  # the live brokers arrive with their issue
+        "paper": {
+            "starting_cash": _money,
+            "currency": _currency,
+            "partial_fills": _bool,
+            "allow_short": _bool,
+        },
+    },
+    "trading": {"confirm": _bool},
+    "risk": {
+        "max_order_notional": _money,
+        "max_position_pct": _percent,
+        "daily_loss_limit": _money,
+        "price_band_pct": _percent,
+        "max_order_qty": _quantity,
+        "restricted": _symbols,
+    },
+    "fees": {"US": _FEES, "NSE": _FEES},
 }
 
 
@@ -253,12 +353,29 @@ def parse_config(text: str, path: Path | None = None) -> Config:
     replay = values.get("providers", {}).get("replay", {})
     store = values.get("store", {})
     ui = values.get("ui", {})
+    brokers = dict(values.get("brokers", {}))
+    paper = PaperConfig(**brokers.pop("paper", {}))
+    risk = dict(values.get("risk", {}))
+    if "restricted" in risk:
+        risk["restricted"] = frozenset(risk["restricted"])
+    fees = dict(DEFAULT_FEES)
+    for market, table in values.get("fees", {}).items():
+        base = DEFAULT_FEES.get(market, FeeModel())
+        fees[market] = FeeModel(
+            per_share=table.get("per_share", base.per_share),
+            pct=table.get("pct", base.pct),
+            minimum=table.get("min", base.minimum),
+        )
     return Config(
         feed=FeedConfig(**feed),
         replay=ReplayConfig(**replay),
         store=StoreConfig(**store),
         ui=UiConfig(**ui),
         keys=values.get("keys", {}),
+        brokers=BrokersConfig(paper=paper, **brokers),
+        trading=TradingConfig(**values.get("trading", {})),
+        risk=RiskLimits(**risk),
+        fees=fees,
         source=path,
         lines=lines,
     )
@@ -276,10 +393,10 @@ def _validate(
         dotted = f"{prefix}{key}"
         spec = schema.get(key)
         if spec is None:
-            hint = difflib.get_close_matches(key, list(schema), n=1)
+            hint = _close(key, list(schema))
             where = f"[{prefix[:-1]}]" if prefix else "the top level"
             msg = f"unknown key '{dotted}'"
-            msg += f" (did you mean '{prefix}{hint[0]}'?)" if hint else ""
+            msg += f" (did you mean {' or '.join(repr(prefix + h) for h in hint)}?)" if hint else ""
             msg += f"; keys allowed in {where}: {', '.join(schema)}"
             raise ConfigError(msg, key=dotted, line=_line_of(lines, dotted), path=path)
         if isinstance(spec, dict):
@@ -297,6 +414,12 @@ def _validate(
             except ValueError as exc:
                 raise ConfigError(str(exc), key=dotted, line=_line_of(lines, dotted), path=path) from None
     return out
+
+
+def _close(key: str, names: list[str]) -> list[str]:
+    """Up to two likely meant keys, the closest first, ties in schema order (feeds → feed, fees)."""
+    scored = [(difflib.SequenceMatcher(None, key, n).ratio(), -i, n) for i, n in enumerate(names)]
+    return [n for r, _, n in sorted(scored, reverse=True)[:2] if r >= 0.6]
 
 
 def _line_of(lines: Mapping[str, int], dotted: str) -> int | None:
