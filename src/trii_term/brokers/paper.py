@@ -33,6 +33,7 @@ from trii_term.trading.orders import (
     OrderStatus,
     OrderType,
     Side,
+    request_json,
     to_lot,
     to_tick,
 )
@@ -381,7 +382,7 @@ class PaperBroker:
             ts_ns=now,
             order_id=order.id,
             client_order_id=request.client_order_id,
-            detail={"request": _request_json(request)},
+            detail={"request": request_json(request)},
         )
         self._handle(self._matcher.submit(order, now), source)
         return order
@@ -510,20 +511,3 @@ def _norm(x: Decimal) -> Decimal:
     """A DECIMAL(38, 10) read back without its trailing zeros (100.0000000000 → 100)."""
     d = Decimal(x)
     return d.quantize(Decimal(1)) if d == d.to_integral_value() else d.normalize()
-
-
-def _request_json(r: OrderRequest) -> dict[str, object]:
-    return {
-        "symbol": r.symbol,
-        "side": r.side.value,
-        "qty": r.qty,
-        "type": r.type.value,
-        "tif": r.tif.value,
-        "limit_price": r.limit_price,
-        "stop_price": r.stop_price,
-        "trail_amount": r.trail_amount,
-        "trail_pct": r.trail_pct,
-        "take_profit": r.bracket.take_profit if r.bracket else None,
-        "stop_loss": r.bracket.stop_loss if r.bracket else None,
-        "client_order_id": r.client_order_id,
-    }

@@ -192,3 +192,21 @@ class Event:
     kind: str  # accepted, triggered, partially_filled, filled, canceled, expired, rejected, replaced
     fill: Fill | None = None
     detail: dict[str, object] = field(default_factory=dict)
+
+
+def request_json(r: OrderRequest) -> dict[str, object]:
+    """The request as JSON-ready values (Decimals stay Decimal: the journal writes them as strings)."""
+    return {
+        "symbol": r.symbol,
+        "side": r.side.value,
+        "qty": r.qty,
+        "type": r.type.value,
+        "tif": r.tif.value,
+        "limit_price": r.limit_price,
+        "stop_price": r.stop_price,
+        "trail_amount": r.trail_amount,
+        "trail_pct": r.trail_pct,
+        "take_profit": r.bracket.take_profit if r.bracket else None,
+        "stop_loss": r.bracket.stop_loss if r.bracket else None,
+        "client_order_id": r.client_order_id,
+    }
