@@ -17,6 +17,7 @@ from trii_term import __version__
 from trii_term.domain import US
 from trii_term.feeds.replay_path import day_path
 from trii_term.paths import Paths
+from trii_term.store import migrations
 from trii_term.store.db import Store
 from trii_term.store.history import daily_history
 
@@ -172,7 +173,11 @@ def test_doctor_reports_a_store_after_recording(paths: Paths) -> None:
     assert run_cli("record", "--seconds", "1", paths=paths).returncode == 0
     result = run_cli("doctor", paths=paths)
     store_line = line_for(result.stdout, "store")
-    assert store_line.startswith("ok") and "MB, schema 1" in store_line and "ticks" in store_line
+    assert (
+        store_line.startswith("ok")
+        and f"MB, schema {migrations.LATEST}," in store_line
+        and "ticks" in store_line
+    )
 
 
 def test_doctor_flags_a_broken_config_and_exits_2(paths: Paths) -> None:

@@ -85,6 +85,9 @@ class Session:
         self._feed_stale_after = feed_stale_after
         self._last_data = time.monotonic()
         self._opening: concurrent.futures.Future[Store] | None = None
+        self.broker = None  # the paper broker, once the store is open
+        self.desk = None  # the order desk: every order from every source goes through it
+        self._market_was_open = False
         self._unsubscribe: list = []
         self.started = False
 
@@ -184,10 +187,67 @@ class Session:
         ]
         self.watchlists.on_change(self._resubscribe)
         self._resubscribe()
+        self._start_trading(store)
         self._last_data = time.monotonic()
         self._task = asyncio.create_task(self._run_feed(feed), name=f"feed:{feed.name}")
         self._watchdog = asyncio.create_task(self._watch_feed(), name="feed-watchdog")
         self.started = True
+
+    # -- trading ------------------------------------------------------------------------------
+
+    def _start_trading(self, store: Store) -> None:
+        """The paper broker (state from the store) and the order desk every order goes through."""
+        from trii_term.brokers.paper import PaperBroker
+        from trii_term.trading.desk import OrderDesk
+
+        paper = self.config.brokers.paper
+        broker = PaperBroker(
+            store.con,
+            instruments=self.instruments,
+            clock_ns=self.clock.now_ns,
+            starting_cash=paper.starting_cash,
+            currency=paper.currency,
+            partial_fills=paper.partial_fills,
+            allow_short=paper.allow_short,
+            fees=lambda symbol, qty, price: self.fee_model(symbol)(qty, price),
+        )
+        self.broker = broker
+        self.desk = OrderDesk(
+            broker,
+            limits=self.config.risk,
+            journal=broker.journal,
+            price_of=self.reference_price,
+            fee_of=self.fee_model,
+            clock_ns=self.clock.now_ns,
+            day_of=lambda: US.local(self.clock.now_ns()).date(),
+        )
+        self._unsubscribe.append(self.bus.subscribe(MarketBatch, broker.on_batch))
+        self._market_was_open = False
+
+    def fee_model(self, symbol: str):  # type: ignore[no-untyped-def]
+        from trii_term.trading.ledger import FeeModel
+
+        inst = self.instruments.get(symbol)
+        return self.config.fees.get(inst.market if inst else "US", FeeModel())
+
+    def reference_price(self, symbol: str):  # type: ignore[no-untyped-def]
+        """The last trade (else the mid) as an exact price on the instrument's tick."""
+        from decimal import Decimal
+
+        q = self.quotes.get(symbol)
+        if q is None:
+            return None
+        x = q.last if q.last is not None else ((q.bid + q.ask) / 2 if q.bid and q.ask else None)
+        if x is None:
+            return None
+        inst = self.instruments.get(symbol)
+        return Decimal(repr(x)).quantize(inst.tick_size if inst else Decimal("0.01"))
+
+    def _expire_day_orders(self, why: str) -> None:
+        if self.broker is not None:
+            expired = self.broker.expire_day()
+            if expired:
+                log.info("%d day order(s) expired: %s", len(expired), why)
 
     async def _run_feed(self, feed: Feed) -> None:
         try:
@@ -245,6 +305,11 @@ class Session:
                 )
             elif status.state is FeedState.STALE and quiet < self._feed_stale_after:
                 self.bus.publish(FeedStatus(status.provider, FeedState.LIVE, simulated=status.simulated))
+            # day orders end at the close, by the session clock (so replay behaves the same)
+            open_now = self.clock.phase(US) is SessionPhase.OPEN
+            if self._market_was_open and not open_now:
+                self._expire_day_orders("the session closed")
+            self._market_was_open = open_now
 
     def _any_market_open(self) -> bool:
         markets = {self.market_of(s) for s in self._subscribed}
@@ -255,6 +320,9 @@ class Session:
         log.info("feed %s: %s %s", status.provider, status.state, status.reason)
 
     def _on_session_day(self, day: SessionDay) -> None:
+        # A new trading day: day orders left from the last one end (a fast replay may skip past
+        # the close between two checks of the watchdog).
+        self._expire_day_orders(f"a new session began ({day.day})")
         # A replay day is regenerated from its open: replace what an earlier run wrote.
         if self.feed is not None and self.feed.simulated and self.writer is not None:
             self.writer.purge(self.feed.name, day.open_ns, day.close_ns)

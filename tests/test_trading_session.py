@@ -1,0 +1,38 @@
+"""Trading inside a running replay session: the desk and the paper broker against the stream."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+from trii_term.domain import SessionDay
+from trii_term.paths import Paths
+from trii_term.trading.orders import TIF, OrderRequest, OrderStatus, OrderType, Side
+
+from .conftest import wait_until
+from .test_replay_feed import replaying
+
+
+async def test_a_market_order_fills_at_the_streamed_ask_and_day_orders_end_with_the_day(paths: Paths) -> None:
+    async with replaying(paths, "[providers.replay]\nspeed = 600\n") as (session, _tape):
+        await wait_until(lambda: (q := session.quotes.get("AAPL")) is not None and q.ask is not None)
+        assert session.desk is not None and session.broker is not None
+        ask = session.quotes.get("AAPL").ask  # type: ignore[union-attr]
+        order = session.desk.submit(OrderRequest("AAPL", Side.BUY, D(10)), source="cli", confirmed=True)
+        assert order.status is OrderStatus.FILLED
+        assert abs(order.avg_fill_price - D(repr(ask))) < D("1")  # the ask of the moment, to the cent
+        assert order.avg_fill_price == order.avg_fill_price.quantize(D("0.01"))
+        (pos,) = session.broker.positions()
+        assert pos.symbol == "AAPL" and pos.qty == 10
+        day = session.desk.submit(
+            OrderRequest("IBM", Side.BUY, D(1), OrderType.LIMIT, TIF.DAY, limit_price=D("190")),
+            source="ticket",
+            confirmed=True,
+        )
+        gtc = session.desk.submit(
+            OrderRequest("IBM", Side.BUY, D(1), OrderType.LIMIT, TIF.GTC, limit_price=D("190")),
+            source="ticket",
+            confirmed=True,
+        )
+        session.bus.publish(SessionDay("US", session.feed.start_day, 0, 0))  # type: ignore[union-attr]
+        statuses = {o.id: o.status for o in session.broker.orders()}
+        assert statuses[day.id] is OrderStatus.EXPIRED and statuses[gtc.id] is OrderStatus.NEW
