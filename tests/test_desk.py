@@ -60,7 +60,8 @@ def test_submit_needs_confirmation_and_journals_every_step(tmp_path: Path) -> No
     assert order.status is OrderStatus.FILLED
     events = [(e.event, e.source) for e in d.journal.entries()]
     assert events == [
-        ("intent", "cli"),  # the unconfirmed attempt
+        ("intent", "cli"),  # the unconfirmed attempt…
+        ("rejected", "cli"),  # …recorded as not confirmed
         ("intent", "cli"),
         ("submitted", "cli"),
         ("acknowledged", "cli"),

@@ -77,6 +77,41 @@ def _parser() -> argparse.ArgumentParser:
     form.add_argument("--json", action="store_true", help="one JSON object with the bars")
     form.add_argument("--csv", action="store_true", help="CSV with a header row")
 
+    order = sub.add_parser(
+        "order",
+        parents=[common],
+        help="place an order (paper broker by default); asks to confirm unless --yes",
+        description="Place an order through the same desk as the ticket: checked for the "
+        "instrument, by every risk rule, then confirmed. A market order on the paper broker fills at "
+        "the configured feed's current quote. Exit 3 when not confirmed, 4 when refused.",
+    )
+    order.add_argument("side", choices=("buy", "sell"))
+    order.add_argument("qty", metavar="QTY")
+    order.add_argument("symbol", metavar="SYMBOL")
+    order.add_argument("--limit", metavar="P", help="limit price (with --stop: a stop-limit)")
+    order.add_argument("--stop", metavar="P", help="stop price")
+    trail = order.add_mutually_exclusive_group()
+    trail.add_argument("--trail", metavar="P", help="trailing stop by an amount")
+    trail.add_argument("--trail-pct", metavar="X", help="trailing stop by a percent")
+    order.add_argument("--tif", choices=("day", "gtc", "ioc", "fok"), default="day")
+    order.add_argument("--broker", choices=("paper",), default="paper")
+    order.add_argument("--yes", action="store_true", help="confirm: send without asking")
+    order.add_argument("--json", action="store_true")
+    orders = sub.add_parser("orders", parents=[common], help="list orders (--open: working only)")
+    orders.add_argument("--open", action="store_true")
+    orders.add_argument("--json", action="store_true")
+    for name, what in (
+        ("positions", "positions"),
+        ("account", "the account"),
+        ("journal", "the order journal"),
+    ):
+        p = sub.add_parser(name, parents=[common], help=f"show {what}")
+        p.add_argument("--json", action="store_true")
+    cancel = sub.add_parser("cancel", parents=[common], help="cancel a working order (or --all)")
+    target = cancel.add_mutually_exclusive_group(required=True)
+    target.add_argument("order_id", nargs="?", metavar="ORDER_ID")
+    target.add_argument("--all", action="store_true")
+
     sub.add_parser(
         "doctor",
         parents=[common],
@@ -127,6 +162,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         from trii_term.record import run_record
 
         return run_record(config, paths, symbols=symbols, seconds=args.seconds, as_json=args.json)
+
+    if command == "order":
+        from trii_term.tradecli import run_order
+
+        return run_order(config, paths, args)
+    if command in ("orders", "positions", "account", "journal"):
+        from trii_term.tradecli import run_listing
+
+        return run_listing(config, paths, command, open_only=getattr(args, "open", False), as_json=args.json)
+    if command == "cancel":
+        from trii_term.tradecli import run_cancel
+
+        return run_cancel(config, paths, args.order_id, cancel_all=args.all)
 
     if command == "bars":
         from trii_term.barscli import run_bars

@@ -203,16 +203,21 @@ class PaperBroker:
                 created,
                 updated,
             ) = row
-            bracket = Bracket(_opt(tp), _opt(sl)) if tp is not None or sl is not None else None
+            tick = self._tick(sym)
+
+            def px(x: object, tick: Decimal = tick) -> Decimal | None:
+                return None if x is None else Decimal(x).quantize(tick)  # type: ignore[arg-type]
+
+            bracket = Bracket(px(tp), px(sl)) if tp is not None or sl is not None else None
             req = OrderRequest(
                 sym,
                 Side(side),
                 _norm(qty),
                 OrderType(typ),
                 TIF(tif),
-                _opt(lim),
-                _opt(stop),
-                _opt(tamt),
+                px(lim),
+                px(stop),
+                px(tamt),
                 _opt(tpct),
                 bracket,
                 coid,
@@ -228,7 +233,7 @@ class PaperBroker:
                 parent,
                 oco,
                 bool(trig),
-                _opt(tstop),
+                px(tstop),
                 reason,
             )
             self._sources[oid] = source
@@ -240,6 +245,10 @@ class PaperBroker:
         return inst.currency if inst is not None else self.currency
 
     # -- what it reports ----------------------------------------------------------------------
+
+    def set_marks(self, last: dict[str, float]) -> None:
+        """Last prices known from elsewhere (the store's last trades, for the shell)."""
+        self._last.update(last)
 
     def marks(self) -> dict[str, Decimal]:
         out = {}

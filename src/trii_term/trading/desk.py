@@ -134,12 +134,25 @@ class OrderDesk:
             self._rejected(prepared, source, now, {"rule": first.rule, "reason": first.reason})
             raise RiskRefused(first)
         if not confirmed:
+            self._rejected(prepared, source, now, {"error": "not confirmed"})
             raise ConfirmationNeeded("the order needs confirming: press y in the dialog, or --yes on the CLI")
         try:
             return self.broker.place(prepared, source=source)
         except OrderError as exc:
             self._rejected(prepared, source, now, {"error": str(exc)})
             raise
+
+    def refuse(self, request: OrderRequest, *, source: str, reason: str) -> None:
+        """Journal an order that was tried and not sent because its preview showed a problem."""
+        now = self._now()
+        self.journal.record(
+            "intent",
+            broker=self.broker.name,
+            source=source,
+            ts_ns=now,
+            detail={"request": request_json(request)},
+        )
+        self._rejected(request, source, now, {"error": reason})
 
     def _rejected(self, request: OrderRequest, source: str, now: int, detail: dict[str, object]) -> None:
         self.journal.record(

@@ -1,0 +1,74 @@
+"""Trading from the shell, through the real console script: exit codes, JSON shapes, journal."""
+
+from __future__ import annotations
+
+import json
+
+from trii_term.paths import Paths
+
+from .conftest import FAST, run_cli
+
+
+def test_order_confirm_fill_and_list(paths: Paths) -> None:
+    paths.config_file.write_text(FAST)
+    unconfirmed = run_cli("order", "buy", "10", "AAPL", paths=paths)
+    assert unconfirmed.returncode == 3 and "confirm with --yes" in unconfirmed.stderr
+    assert (
+        "expected price" in unconfirmed.stderr and "max_order_notional" in unconfirmed.stderr
+    )  # the preview
+    done = run_cli("order", "buy", "10", "AAPL", "--yes", "--json", paths=paths)
+    assert done.returncode == 0, done.stderr
+    order = json.loads(done.stdout)
+    assert order["status"] == "filled" and order["qty"] == "10" and order["filled_qty"] == "10"
+    assert order["side"] == "buy" and order["type"] == "market" and order["tif"] == "day"
+    assert order["client_order_id"].startswith("tt-") and order["created_at"].endswith("Z")
+    price = order["avg_fill_price"]
+    assert len(price.split(".")[1]) == 2  # exact cents, as a string
+
+    positions = json.loads(run_cli("positions", "--json", paths=paths).stdout)
+    assert [(p["symbol"], p["qty"], p["avg_cost"], p["currency"]) for p in positions] == [
+        ("AAPL", "10", price, "USD")
+    ]
+    account = json.loads(run_cli("account", "--json", paths=paths).stdout)
+    assert set(account) >= {"cash", "equity", "buying_power", "currency"}
+    assert account["fees"] == "1.00"
+    journal = json.loads(run_cli("journal", "--json", paths=paths).stdout)
+    events = [e["event"] for e in journal]
+    assert events == ["intent", "rejected", "intent", "submitted", "acknowledged", "filled"]
+    assert journal[1]["detail"]["error"] == "not confirmed"
+    assert all(e["source"] == "cli" for e in journal) and journal[-1]["order_id"] == order["id"]
+
+
+def test_refusals_and_bad_input_have_their_own_exit_codes(paths: Paths) -> None:
+    paths.config_file.write_text(FAST + '[risk]\nrestricted = ["IBM"]\n')
+    refused = run_cli("order", "buy", "1", "IBM", "--yes", paths=paths)
+    assert refused.returncode == 4 and "restricted" in refused.stderr
+    broker_no = run_cli("order", "sell", "5", "MSFT", "--yes", paths=paths)
+    assert broker_no.returncode == 4 and "short selling is off" in broker_no.stderr
+    for bad, says in (
+        (("order", "buy", "0", "AAPL"), "QTY must be above 0"),
+        (("order", "buy", "1", "AAPL", "--limit", "abc"), "--limit must be a number"),
+        (("order", "buy", "1", "AAPL", "--stop", "400", "--tif", "ioc"), "ioc applies to market and limit"),
+    ):
+        result = run_cli(*bad, paths=paths)
+        assert result.returncode == 2 and says in result.stderr, result.stderr
+    journal = json.loads(run_cli("journal", "--json", paths=paths).stdout)
+    assert [e["event"] for e in journal] == ["intent", "rejected", "intent", "rejected"]
+    assert journal[1]["detail"]["rule"] == "restricted"
+    assert not any(e["event"] == "submitted" for e in journal)  # nothing invalid was sent
+
+
+def test_a_resting_order_lists_as_open_and_cancels(paths: Paths) -> None:
+    paths.config_file.write_text(FAST)
+    placed = run_cli(
+        "order", "buy", "1", "AAPL", "--limit", "420", "--tif", "gtc", "--yes", "--json", paths=paths
+    )
+    assert placed.returncode == 0, placed.stderr
+    oid = json.loads(placed.stdout)["id"]
+    open_orders = json.loads(run_cli("orders", "--open", "--json", paths=paths).stdout)
+    assert [(o["id"], o["status"], o["limit_price"]) for o in open_orders] == [(oid, "new", "420.00")]
+    canceled = run_cli("cancel", oid, paths=paths)
+    assert canceled.returncode == 0 and f"Canceled {oid}" in canceled.stdout
+    assert json.loads(run_cli("orders", "--open", "--json", paths=paths).stdout) == []
+    again = run_cli("cancel", oid, paths=paths)
+    assert again.returncode == 2 and "not working" in again.stderr
