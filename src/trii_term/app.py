@@ -13,6 +13,7 @@ from textual.binding import BindingType
 
 from trii_term.commands import CommandContext, CommandError, MissingArguments, replay
 from trii_term.commands import chart as chart_commands
+from trii_term.commands import trade as trade_commands
 from trii_term.commands.registry import Command, Invocation, Result
 from trii_term.config import ConfigError
 from trii_term.domain import FeedState, FeedStatus, MarketBatch, SessionDay
@@ -80,6 +81,7 @@ class TriiTermApp(App[int]):
         *command_bindings(UI_COMMANDS, priority=True),
         *command_bindings(replay.COMMANDS),
         *command_bindings(chart_commands.OPEN_COMMANDS),
+        *command_bindings(trade_commands.COMMANDS),
     ]
 
     def __init__(self, session: Session, *, keymap: dict[str, str] | None = None) -> None:
@@ -96,6 +98,7 @@ class TriiTermApp(App[int]):
         self.ready = False
         session.commands.extend(UI_COMMANDS)
         session.commands.extend(chart_commands.COMMANDS)
+        session.commands.extend(trade_commands.COMMANDS)
 
     # -- start-up ---------------------------------------------------------------------------
 
@@ -117,7 +120,8 @@ class TriiTermApp(App[int]):
 
         owners = (type(self), WatchlistKeys, QuoteTable, HelpScreen)
         ids = {b.id for owner in owners for b in owner.BINDINGS if isinstance(b, Binding) and b.id}
-        return ids | {c.id for c in chart_commands.COMMANDS if c.key}
+        commands = (*chart_commands.COMMANDS, *trade_commands.COMMANDS)
+        return ids | {c.id for c in commands if c.key}
 
     async def _start_session(self) -> None:
         try:
@@ -297,6 +301,18 @@ class TriiTermApp(App[int]):
             if focused and focused != self.chart.spec.symbol:  # charted a symbol not in the list
                 self.follow_symbol(focused)
 
+    def open_ticket(self, draft) -> None:  # type: ignore[no-untyped-def]
+        from trii_term.screens.ticket import TicketScreen
+
+        self.push_screen(TicketScreen(self.session, draft))
+
+    def open_portfolio(self) -> None:
+        from trii_term.screens.portfolio import PortfolioScreen
+
+        top = self.screen_stack[-1] if self.screen_stack else None
+        if top is None or top.id != "portfolio":
+            self.push_screen(PortfolioScreen(self.session))
+
     def chart_visible_bars(self) -> int:
         views = self._chart_views()
         return views[-1].visible_bars if views else 1
@@ -376,8 +392,10 @@ class TriiTermApp(App[int]):
 
     def message(self, text: str, level: str = "info") -> None:
         self.workstation.message_line.show(text, level)
-        if (screen := self._chart_screen()) is not None:
-            screen.message_line.show(text, level)
+        top = self.screen_stack[-1] if self.screen_stack else None
+        line = getattr(top, "message_line", None) if top is not self.workstation else None
+        if line is not None:
+            line.show(text, level)
 
     def show_help(self) -> None:
         self.push_screen(HelpScreen(self.session.commands, self.keymap))

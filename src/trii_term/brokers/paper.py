@@ -297,6 +297,10 @@ class PaperBroker:
     def on_update(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
+    def off_update(self, listener: Listener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
     # -- orders -------------------------------------------------------------------------------
 
     def prepare(self, request: OrderRequest) -> OrderRequest:

@@ -1,0 +1,183 @@
+"""Positions, the account and the order blotter: working orders first (cancel and replace from the
+keyboard), then filled, canceled and the rest, filterable. Money is shown exact, with currency."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static
+
+from trii_term.session import Session
+from trii_term.trading.orders import OrderStatus
+from trii_term.widgets.status_bar import MessageLine, StatusBar
+
+
+def _signed(x: Decimal | None, places: int = 2) -> Text:
+    if x is None:
+        return Text("—")
+    text = f"{x:+,.{places}f}"
+    style = "green" if x > 0 else "red" if x < 0 else ""
+    arrow = "▲" if x > 0 else "▼" if x < 0 else " "
+    return Text(f"{arrow}{text}", style=style, justify="right")
+
+
+def _num(x: Decimal | None, places: int = 2) -> Text:
+    return Text("—" if x is None else f"{x:,.{places}f}", justify="right")
+
+
+class PortfolioScreen(Screen[None]):
+    AUTO_FOCUS = "#orders"
+    BINDINGS = [
+        Binding("escape,q", "close", "Close", id="portfolio.close"),
+        Binding("c,delete", "cancel_order", "Cancel order", id="portfolio.cancel"),
+        Binding("r", "replace_order", "Replace", id="portfolio.replace"),
+        Binding("slash", "filter", "Filter", id="portfolio.filter"),
+        Binding("tab", "app.focus_next", "Next table", show=False),
+    ]
+
+    def __init__(self, session: Session) -> None:
+        super().__init__(id="portfolio")
+        self.session = session
+        self.message_line = MessageLine(id="portfolio-message")
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="account")
+        yield DataTable(id="positions", cursor_type="row", zebra_stripes=True)
+        yield Input(placeholder="filter orders: symbol, side, status, id…  (Esc clears)", id="filter")
+        yield DataTable(id="orders", cursor_type="row", zebra_stripes=True)
+        yield self.message_line
+        yield StatusBar(self.session, id="portfolio-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#positions", DataTable).add_columns(
+            "Symbol", "Qty", "Avg cost", "Last", "Mkt value", "Unreal P&L", "%", "Realized", "Weight"
+        )
+        self.query_one("#orders", DataTable).add_columns(
+            "ID", "Symbol", "Side", "Qty", "Filled", "Type", "Price", "TIF", "Status", "Avg fill"
+        )
+        self.query_one("#filter", Input).display = False
+        if self.session.broker is not None:
+            self.session.broker.on_update(self._on_order_event)
+        self.set_interval(1.0, self.refresh_all)
+        self.refresh_all()
+
+    def on_unmount(self) -> None:
+        if self.session.broker is not None:
+            self.session.broker.off_update(self._on_order_event)
+
+    def _on_order_event(self, _event: object) -> None:
+        self.call_later(self.refresh_all)
+
+    def refresh_all(self) -> None:
+        broker = self.session.broker
+        if broker is None:
+            return
+        acct = broker.account()
+        positions = broker.positions()
+        total = sum((abs(p.market_value) for p in positions), Decimal(0))
+        ccy = acct.currency
+        self.query_one("#account", Static).update(
+            Text.assemble(
+                ("Account ", "bold"),
+                f"{broker.name} · equity {acct.equity:,.2f} {ccy} · cash {acct.cash:,.2f} · buying power "
+                f"{acct.buying_power:,.2f} · realized ",
+                _signed(acct.realized),
+                " · unrealized ",
+                _signed(acct.unrealized),
+                f" · fees {acct.fees:,.2f}",
+            )
+        )
+        table = self.query_one("#positions", DataTable)
+        table.clear()
+        for p in positions:
+            pct = p.unrealized_pct
+            weight = abs(p.market_value) / total * 100 if total else None
+            table.add_row(
+                Text(p.symbol, style="bold"),
+                _num(p.qty, 0),
+                _num(p.avg_cost),
+                _num(p.last),
+                _num(p.market_value),
+                _signed(p.unrealized_pnl),
+                _signed(pct, 2) if pct is not None else Text("—"),
+                _signed(p.realized_pnl),
+                _num(weight, 1) if weight is not None else Text("—"),
+                key=p.symbol,
+            )
+        self._fill_orders()
+
+    def _fill_orders(self) -> None:
+        broker = self.session.broker
+        assert broker is not None
+        orders = broker.orders()
+        words = self.query_one("#filter", Input).value.lower().split()
+        working = [o for o in orders if not o.status.done]
+        rest = [o for o in reversed(orders) if o.status.done]
+        table = self.query_one("#orders", DataTable)
+        keep = table.cursor_row
+        table.clear()
+        for o in working + rest:
+            r = o.request
+            row = [
+                o.id,
+                r.symbol,
+                r.side.value,
+                str(r.qty),
+                str(o.filled_qty),
+                r.type.value,
+                str(r.limit_price or r.stop_price or o.trail_stop or ""),
+                r.tif.value,
+                o.status.value,
+                f"{o.avg_fill_price:,.2f}" if o.avg_fill_price is not None else "",
+            ]
+            if words and not all(any(w in c.lower() for c in row) for w in words):
+                continue
+            style = "bold" if o.status in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED) else "dim"
+            table.add_row(*(Text(c, style=style) for c in row), key=o.id)
+        if table.row_count:
+            table.move_cursor(row=min(keep, table.row_count - 1))
+
+    def _selected_order(self) -> str | None:
+        table = self.query_one("#orders", DataTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        return str(key.value) if key is not None else None
+
+    async def action_cancel_order(self) -> None:
+        oid = self._selected_order()
+        if oid is None:
+            self.message_line.show("No order selected.", "warning")
+            return
+        result = await self.app.execute(f"order cancel {oid}", source="ticket")  # type: ignore[attr-defined]
+        if result is not None and result.message:
+            self.message_line.show(result.message, result.level)
+        self.refresh_all()
+
+    def action_replace_order(self) -> None:
+        oid = self._selected_order()
+        if oid is not None:
+            self.app.prompt(f"order replace {oid} ")  # type: ignore[attr-defined]
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    def on_input_changed(self, _event: Input.Changed) -> None:
+        self._fill_orders()
+
+    def on_input_submitted(self, _event: Input.Submitted) -> None:
+        self.query_one("#orders", DataTable).focus()
+
+    def action_close(self) -> None:
+        box = self.query_one("#filter", Input)
+        if box.has_focus and box.value:
+            box.value = ""
+            return
+        self.dismiss(None)
