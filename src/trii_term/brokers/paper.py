@@ -425,7 +425,7 @@ class PaperBroker:
         events = self._matcher.replace(
             order_id, self._now(), qty=qty, limit_price=limit_price, stop_price=stop_price
         )
-        self._handle(events)
+        self._handle(events, source)
         return order
 
     def expire_day(self) -> list[Order]:

@@ -17,6 +17,7 @@ from trii_term.commands.trade import Draft
 from trii_term.session import Session
 from trii_term.trading.desk import ConfirmationNeeded, Preview, RiskRefused
 from trii_term.trading.orders import TIF, OrderError, Side
+from trii_term.widgets.status_bar import MessageLine
 
 FIELDS = (  # (input id, draft field, label, placeholder)
     ("qty", "qty", "Qty", "shares"),
@@ -61,6 +62,7 @@ class TicketScreen(ModalScreen[None]):
         self.draft = draft
         self.preview: Preview | None = None
         self.error = ""
+        self.message_line = MessageLine(id="ticket-message")  # what happened to the last Enter
 
     def compose(self) -> ComposeResult:
         caps = self.session.broker.capabilities if self.session.broker else None
@@ -84,6 +86,7 @@ class TicketScreen(ModalScreen[None]):
                     yield Label(label)
                     yield Input(getattr(self.draft, attr), placeholder=hint, id=f"t-{fid}")
             yield Static(id="ticket-preview")
+            yield self.message_line
             yield Static(
                 Text("Enter review & send · ctrl+t buy/sell · Tab next field · Esc close", style="dim"),
                 id="ticket-keys",

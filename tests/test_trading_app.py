@@ -1,0 +1,66 @@
+"""Trading as a trader does it, at 80×24: ticket → confirm → fill → portfolio → cancel/replace."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+from trii_term.paths import Paths
+from trii_term.screens.portfolio import PortfolioScreen
+from trii_term.screens.ticket import ConfirmScreen, TicketScreen
+from trii_term.trading.orders import OrderStatus
+
+from .conftest import wait_until
+from .test_app import make_app, palette, ready, screen_text
+
+
+async def test_ticket_confirm_fill_portfolio_cancel_replace(paths: Paths) -> None:
+    app = make_app(paths)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app)
+        await pilot.press("b")  # the buy ticket, on the highlighted symbol
+        await wait_until(lambda: isinstance(app.screen, TicketScreen))
+        ticket = app.screen
+        assert ticket.draft.symbol == "AAPL"
+        for ch in "10":
+            await pilot.press(ch)
+        await wait_until(lambda: "position 0 → 10" in screen_text(app))
+        text = screen_text(app)
+        assert "commission 1.00" in text and "buying power" in text and "max_order_notional" in text
+        await pilot.press("enter")
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen))
+        assert app.session.broker.orders() == []  # nothing sent before the confirmation
+        await pilot.press("y")
+        await wait_until(lambda: not isinstance(app.screen, (ConfirmScreen, TicketScreen)))
+        (order,) = app.session.broker.orders()
+        assert order.status is OrderStatus.FILLED and order.filled_qty == 10
+
+        # a resting limit order, typed in the palette
+        await palette(pilot, "sell 5 AAPL lmt 500 gtc")
+        await wait_until(lambda: isinstance(app.screen, TicketScreen))
+        await wait_until(lambda: "✗ NO price_band_pct" in screen_text(app))  # 500 is far from the last
+        await pilot.press("enter")  # refused by the rule: not sent, said why
+        await wait_until(lambda: "Not sent: refused by risk rule price_band_pct" in screen_text(app))
+        limit = app.screen.query_one("#t-limit")
+        limit.value = "445"
+        await wait_until(lambda: "✗ NO" not in screen_text(app))
+        await pilot.press("enter")
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_until(lambda: len(app.session.broker.orders(open_only=True)) == 1)
+        working = app.session.broker.orders(open_only=True)[0]
+
+        await pilot.press("o")
+        await wait_until(lambda: isinstance(app.screen, PortfolioScreen))
+        await wait_until(lambda: working.id in screen_text(app) and "Unreal P&L" in screen_text(app))
+        await pilot.press("r")  # replace: the palette opens with the order's id
+        await palette(pilot, "lmt 446")
+        await wait_until(
+            lambda: app.session.broker.orders(open_only=True)[0].request.limit_price == D("446.00")
+        )
+        await wait_until(lambda: isinstance(app.screen, PortfolioScreen))
+        await pilot.press("c")  # cancel the highlighted (working) order
+        await wait_until(lambda: app.session.broker.orders(open_only=True) == [])
+        events = [(e.event, e.source) for e in app.session.broker.journal.entries(order_id=working.id)]
+        assert ("replaced", "palette") in events and events[-1][0] == "canceled"
+        await pilot.press("escape")
+        await pilot.press("ctrl+q")
