@@ -239,11 +239,11 @@ class TriiTermApp(App[int]):
             self.follow_symbol(symbol)
 
     def _chart_screen(self) -> ChartScreen | None:
-        """The full-screen chart, if it is on top (found by id: importing its class would pull
-        numpy and polars into start-up)."""
+        """The full-screen chart, if it is on top (found by class name: importing the class would
+        pull numpy and polars into start-up)."""
         stack = self.screen_stack
         top = stack[-1] if stack else None
-        return top if top is not None and top.id == "chart-screen" else None  # type: ignore[return-value]
+        return top if type(top).__name__ == "ChartScreen" else None  # type: ignore[return-value]
 
     def _chart_views(self) -> list[ChartView]:
         views = [v for v in (self.workstation.chart_pane.chart,) if v is not None]
@@ -310,7 +310,7 @@ class TriiTermApp(App[int]):
         from trii_term.screens.portfolio import PortfolioScreen
 
         top = self.screen_stack[-1] if self.screen_stack else None
-        if top is None or top.id != "portfolio":
+        if type(top).__name__ != "PortfolioScreen":
             self.push_screen(PortfolioScreen(self.session))
 
     def chart_visible_bars(self) -> int:

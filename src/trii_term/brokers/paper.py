@@ -10,9 +10,10 @@ shorting is enabled).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from decimal import Decimal
 
@@ -20,6 +21,7 @@ import duckdb
 
 from trii_term.brokers.base import Account, Capabilities, Listener, PositionView
 from trii_term.domain import Instrument, MarketBatch, Quote, Trade, from_ns
+from trii_term.store.sql import transaction
 from trii_term.trading.journal import Journal
 from trii_term.trading.ledger import ZERO, Ledger, Position
 from trii_term.trading.matching import Fees, Matcher
@@ -84,6 +86,7 @@ class PaperBroker:
         self._last: dict[str, float] = {}
         self._listeners: list[Listener] = []
         self._sources: dict[str, str] = {}  # order id -> who placed it
+        self._depth = 0  # transaction nesting
         self._restore(starting_cash)
 
     # -- state ------------------------------------------------------------------------------
@@ -387,7 +390,12 @@ class PaperBroker:
         self.check_cash(request)
         order = Order(self._matcher.new_id(), request, now, updated_ns=now)
         self._sources[order.id] = source
-        self._save_order(order, source)
+        with self._tx():  # one commit for the whole order: submitted, matched, saved
+            self._place(order, source, now)
+        return order
+
+    def _place(self, order: Order, source: str, now: int) -> None:
+        request = order.request
         self.journal.record(
             "submitted",
             broker=self.name,
@@ -398,7 +406,6 @@ class PaperBroker:
             detail={"request": request_json(request)},
         )
         self._handle(self._matcher.submit(order, now), source)
-        return order
 
     def cancel(self, order_id: str, *, source: str) -> Order:
         events = self._matcher.cancel(order_id, self._now(), reason=f"canceled ({source})")
@@ -455,7 +462,36 @@ class PaperBroker:
     def _handle(self, events: list[Event], action_source: str | None = None) -> None:
         """Apply fills, persist, journal and tell listeners. The journal's source is who acted
         (a cancel from the CLI is `cli`); for the stream's fills, who placed the order."""
+        with self._tx():
+            self._apply_events(events, action_source)
+        for e in events:
+            for fn in list(self._listeners):
+                try:
+                    fn(e)
+                except Exception:
+                    log.exception("an order listener failed")
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[None]:
+        """One transaction for a whole change (a commit per statement costs ms each); nested
+        uses join the outer one."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self._depth = 1
+        try:
+            with transaction(self._con):
+                yield
+        finally:
+            self._depth = 0
+
+    def _apply_events(self, events: list[Event], action_source: str | None) -> None:
         touched: set[str] = set()
+        changed: dict[str, Order] = {}
         for e in events:
             order = e.order
             placed_by = self._sources.setdefault(order.id, action_source or "broker")
@@ -482,7 +518,7 @@ class PaperBroker:
                     ],
                 )
                 touched.add(f.symbol)
-            self._save_order(order, placed_by)
+            changed[order.id] = order
             kind = "acknowledged" if e.kind == "accepted" else _JOURNAL_KIND.get(e.kind)
             if kind is not None:
                 detail: dict[str, object] = dict(e.detail)
@@ -504,16 +540,12 @@ class PaperBroker:
                     client_order_id=order.request.client_order_id,
                     detail=detail,
                 )
+        for order in changed.values():
+            self._save_order(order, self._sources.get(order.id, "broker"))
         for symbol in touched:
             self._save_position(symbol)
         if touched:
             self._save_account()
-        for e in events:
-            for fn in list(self._listeners):
-                try:
-                    fn(e)
-                except Exception:
-                    log.exception("an order listener failed")
 
 
 def _opt(x: object) -> Decimal | None:

@@ -16,7 +16,7 @@ class ChartScreen(Screen[None]):
     AUTO_FOCUS = "#chart-full"
 
     def __init__(self, session: Session, model: ChartModel) -> None:
-        super().__init__(id="chart-screen")
+        super().__init__()  # no id: a screen closed and opened again at once would clash
         self.session = session
         self.model = model
         self.chart = ChartView(model, id="chart-full")

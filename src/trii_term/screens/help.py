@@ -20,7 +20,7 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,f1,question_mark", "dismiss", "Close", id="help.close")]
 
     def __init__(self, registry: CommandRegistry, keymap: dict[str, str]) -> None:
-        super().__init__(id="help")
+        super().__init__()  # no id: a screen closed and opened again at once would clash
         self._registry = registry
         self._keymap = keymap
 

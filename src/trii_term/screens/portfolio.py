@@ -40,9 +40,10 @@ class PortfolioScreen(Screen[None]):
     ]
 
     def __init__(self, session: Session) -> None:
-        super().__init__(id="portfolio")
+        super().__init__()  # no id: a screen closed and opened again at once would clash
         self.session = session
         self.message_line = MessageLine(id="portfolio-message")
+        self._refresh_pending = False
 
     def compose(self) -> ComposeResult:
         yield Static(id="account")
@@ -71,7 +72,16 @@ class PortfolioScreen(Screen[None]):
             self.session.broker.off_update(self._on_order_event)
 
     def _on_order_event(self, _event: object) -> None:
-        self.call_later(self.refresh_all)
+        """At once (the blotter shows a fill without waiting for the event loop), and once for
+        a burst of events: an order's accept, fill and exits arrive together."""
+        if not self._refresh_pending:
+            self._refresh_pending = True
+            self.refresh_all()
+            self.call_later(self._refresh_once)
+
+    def _refresh_once(self) -> None:
+        self._refresh_pending = False
+        self.refresh_all()  # with the burst's last state
 
     def refresh_all(self) -> None:
         broker = self.session.broker

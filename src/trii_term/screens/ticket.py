@@ -38,7 +38,7 @@ class ConfirmScreen(ModalScreen[bool]):
     ]
 
     def __init__(self, text: str) -> None:
-        super().__init__(id="confirm")
+        super().__init__()  # no id: a screen closed and opened again at once would clash
         self._text = text
 
     def compose(self) -> ComposeResult:
@@ -57,7 +57,7 @@ class TicketScreen(ModalScreen[None]):
     ]
 
     def __init__(self, session: Session, draft: Draft) -> None:
-        super().__init__(id="ticket")
+        super().__init__()  # no id: a screen closed and opened again at once would clash
         self.session = session
         self.draft = draft
         self.preview: Preview | None = None
