@@ -101,3 +101,23 @@ def test_fee_model_feeds_the_preview(tmp_path: Path) -> None:
     d._fee_of = lambda _s: FeeModel(pct=D("0.1"), minimum=D("0"))  # type: ignore[method-assign]
     assert d.preview(req(qty=10)).commission == D("1.00")  # 0.1 % of 1,000.20
     store.close()
+
+
+def test_day_pnl_counts_carried_positions_from_the_close_and_new_ones_from_their_fills(
+    tmp_path: Path,
+) -> None:
+    d, store = desk(tmp_path)
+    d.submit(req(qty=100), source="ticket", confirmed=True)  # at 100.02: "yesterday"
+    overnight = d._now()  # the session day begins
+    d.submit(
+        req(qty=50, type=OrderType.LIMIT, limit_price=D("101")), source="ticket", confirmed=True
+    )  # 100.02
+    d.submit(req(Side.SELL, 30), source="ticket", confirmed=True)  # at the bid, 99.98
+    quote(d.broker, "AAPL", 100.48, 100.52, last=100.50)
+    view = d.day_view(overnight, lambda _s: D("99.00"))
+    # 120 × 100.50 − 100 × 99.00 (the close) − 50 × 100.02 + 30 × 99.98
+    assert view.pnl["AAPL"] == D("120") * D("100.50") - D("100") * D("99.00") - 50 * D("100.02") + 30 * D(
+        "99.98"
+    )
+    assert view.realized == 30 * (D("99.98") - D("100.02"))  # sold at 99.98 what cost 100.02
+    store.close()

@@ -243,6 +243,26 @@ class Session:
         inst = self.instruments.get(symbol)
         return Decimal(repr(x)).quantize(inst.tick_size if inst else Decimal("0.01"))
 
+    def day_view(self):  # type: ignore[no-untyped-def]
+        """Today's P&L per symbol and realized today (see OrderDesk.day_view)."""
+        from datetime import time as dtime
+
+        from trii_term.trading.ledger import ZERO
+
+        assert self.desk is not None
+        today = US.local(self.clock.now_ns()).date()
+
+        def prev_close(symbol: str):  # type: ignore[no-untyped-def]
+            from decimal import Decimal
+
+            q = self.quotes.get(symbol)
+            if q is None or q.prev_close is None:
+                return None
+            inst = self.instruments.get(symbol)
+            return Decimal(repr(q.prev_close)).quantize(inst.tick_size if inst else Decimal("0.01")) or ZERO
+
+        return self.desk.day_view(US.at(today, dtime(0, 0)), prev_close)
+
     def _expire_day_orders(self, why: str) -> None:
         if self.broker is not None:
             expired = self.broker.expire_day()

@@ -249,6 +249,14 @@ class PaperBroker:
 
     # -- what it reports ----------------------------------------------------------------------
 
+    def fills_since(self, ts_ns: int) -> list[tuple[str, Decimal, Decimal, Decimal]]:
+        """(symbol, signed qty, price, realized) of every fill from `ts_ns` on, oldest first."""
+        rows = self._con.execute(
+            "SELECT symbol, side, qty, price, realized FROM fills WHERE broker = ? AND ts >= ? ORDER BY ts",
+            [self.name, _ts(ts_ns)],
+        ).fetchall()
+        return [(s, _norm(q) * (1 if side == "buy" else -1), _norm(p), _norm(r)) for s, side, q, p, r in rows]
+
     def set_marks(self, last: dict[str, float]) -> None:
         """Last prices known from elsewhere (the store's last trades, for the shell)."""
         self._last.update(last)
@@ -499,12 +507,12 @@ class PaperBroker:
             if e.fill is not None:
                 f = e.fill
                 try:
-                    self.ledger.apply(f)
+                    realized = self.ledger.apply(f)
                 except OrderError:
                     log.exception("a paper fill broke the cash account rules: %s", f)
                     raise
                 self._con.execute(
-                    "INSERT INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
                         self.name,
                         f.order_id,
@@ -513,6 +521,7 @@ class PaperBroker:
                         f.qty,
                         f.price,
                         f.commission,
+                        realized,
                         self._currency_of(f.symbol),
                         _ts(f.ts_ns),
                     ],

@@ -56,7 +56,16 @@ class PortfolioScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#positions", DataTable).add_columns(
-            "Symbol", "Qty", "Avg cost", "Last", "Mkt value", "Unreal P&L", "%", "Realized", "Weight"
+            "Symbol",
+            "Qty",
+            "Avg cost",
+            "Last",
+            "Mkt value",
+            "Unreal P&L",
+            "%",
+            "Day P&L",
+            "Realized",
+            "Weight",
         )
         self.query_one("#orders", DataTable).add_columns(
             "ID", "Symbol", "Side", "Qty", "Filled", "Type", "Price", "TIF", "Status", "Avg fill"
@@ -89,14 +98,18 @@ class PortfolioScreen(Screen[None]):
             return
         acct = broker.account()
         positions = broker.positions()
+        day = self.session.day_view() if self.session.desk is not None else None
         total = sum((abs(p.market_value) for p in positions), Decimal(0))
         ccy = acct.currency
         self.query_one("#account", Static).update(
             Text.assemble(
                 ("Account ", "bold"),
                 f"{broker.name} · equity {acct.equity:,.2f} {ccy} · cash {acct.cash:,.2f} · buying power "
-                f"{acct.buying_power:,.2f} · realized ",
+                f"{acct.buying_power:,.2f} · realized today ",
+                _signed(day.realized if day else None),
+                " (total ",
                 _signed(acct.realized),
+                ")",
                 " · unrealized ",
                 _signed(acct.unrealized),
                 f" · fees {acct.fees:,.2f}",
@@ -115,6 +128,7 @@ class PortfolioScreen(Screen[None]):
                 _num(p.market_value),
                 _signed(p.unrealized_pnl),
                 _signed(pct, 2) if pct is not None else Text("—"),
+                _signed(day.pnl.get(p.symbol)) if day else Text("—"),
                 _signed(p.realized_pnl),
                 _num(weight, 1) if weight is not None else Text("—"),
                 key=p.symbol,

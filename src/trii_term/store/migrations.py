@@ -136,6 +136,7 @@ def _v2(con: duckdb.DuckDBPyConnection) -> None:
             qty        DECIMAL(38, 10) NOT NULL,
             price      DECIMAL(38, 10) NOT NULL,
             commission DECIMAL(38, 10) NOT NULL,
+            realized   DECIMAL(38, 10) NOT NULL,  -- P&L this fill realized (average cost)
             currency   VARCHAR NOT NULL,
             ts         TIMESTAMP NOT NULL
         );

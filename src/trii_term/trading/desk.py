@@ -47,6 +47,12 @@ class Preview:
         return not self.problems and refused(self.checks) is None
 
 
+@dataclass(frozen=True)
+class DayView:
+    pnl: dict[str, Decimal | None]  # per symbol; None when a price is missing
+    realized: Decimal  # realized today, all symbols
+
+
 class OrderDesk:
     def __init__(
         self,
@@ -78,6 +84,35 @@ class OrderDesk:
         if day != self._day or self._day_start_equity is None:
             self._day, self._day_start_equity = day, equity
         return equity - self._day_start_equity
+
+    def day_view(self, day_start_ns: int, prev_close: Callable[[str], Decimal | None]) -> DayView:
+        """Today's P&L per symbol and realized today, exact and rebuilt from the stored fills
+        (so a restart mid-session loses nothing):
+
+            day P&L = qty now × last − qty at the open × previous close + today's trade cash
+
+        A position opened today counts from its fill prices; one carried over, from the close."""
+        fills = self.broker.fills_since(day_start_ns)
+        qty_now = {p.symbol: p.qty for p in self.broker.positions()}
+        marks = {p.symbol: p.last for p in self.broker.positions()}
+        bought: dict[str, Decimal] = {}
+        flows: dict[str, Decimal] = {}
+        realized = ZERO
+        for symbol, signed, price, real in fills:
+            bought[symbol] = bought.get(symbol, ZERO) + signed
+            flows[symbol] = flows.get(symbol, ZERO) - signed * price
+            realized += real
+        out: dict[str, Decimal | None] = {}
+        for symbol in set(qty_now) | set(flows):
+            now = qty_now.get(symbol, ZERO)
+            start = now - bought.get(symbol, ZERO)
+            last = marks.get(symbol)
+            close = prev_close(symbol) if start else ZERO
+            if (now and last is None) or close is None:
+                out[symbol] = None  # no price to value it with
+                continue
+            out[symbol] = now * (last or ZERO) - start * close + flows.get(symbol, ZERO)
+        return DayView(out, realized)
 
     def context(self, symbol: str) -> RiskContext:
         acct = self.broker.account()
