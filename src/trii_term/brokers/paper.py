@@ -249,6 +249,16 @@ class PaperBroker:
 
     # -- what it reports ----------------------------------------------------------------------
 
+    def fills_of(self, order_id: str) -> list[tuple[Decimal, Decimal, Decimal]]:
+        """(qty, price, commission) of each fill of an order, oldest first."""
+        rows = self._con.execute(
+            "SELECT qty, price, commission FROM fills WHERE broker = ? AND order_id = ? ORDER BY ts",
+            [self.name, order_id],
+        ).fetchall()
+        return [
+            (_norm(q), Decimal(p).quantize(Decimal("0.0001")).normalize(), Decimal(c)) for q, p, c in rows
+        ]
+
     def fills_since(self, ts_ns: int) -> list[tuple[str, Decimal, Decimal, Decimal]]:
         """(symbol, signed qty, price, realized) of every fill from `ts_ns` on, oldest first."""
         rows = self._con.execute(

@@ -166,6 +166,18 @@ class PortfolioScreen(Screen[None]):
         if table.row_count:
             table.move_cursor(row=min(keep, table.row_count - 1))
 
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """The highlighted order's fills, in the message line."""
+        if event.data_table.id != "orders" or event.row_key is None or self.session.broker is None:
+            return
+        oid = str(event.row_key.value)
+        fills = self.session.broker.fills_of(oid)
+        if not fills:
+            self.message_line.show(f"{oid}: no fills · c cancel · r replace")
+            return
+        parts = [f"{q} @ {p:,.2f} (commission {c:,.2f})" for q, p, c in fills]
+        self.message_line.show(f"{oid} fills: " + ", ".join(parts))
+
     def _selected_order(self) -> str | None:
         table = self.query_one("#orders", DataTable)
         if not table.row_count:
