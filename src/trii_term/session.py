@@ -234,6 +234,8 @@ class Session:
         """The last trade (else the mid) as an exact price on the instrument's tick."""
         from decimal import Decimal
 
+        from trii_term.trading.orders import exact_price
+
         q = self.quotes.get(symbol)
         if q is None:
             return None
@@ -241,13 +243,13 @@ class Session:
         if x is None:
             return None
         inst = self.instruments.get(symbol)
-        return Decimal(repr(x)).quantize(inst.tick_size if inst else Decimal("0.01"))
+        return exact_price(x, inst.tick_size if inst else Decimal("0.01"))
 
     def day_view(self):  # type: ignore[no-untyped-def]
         """Today's P&L per symbol and realized today (see OrderDesk.day_view)."""
         from datetime import time as dtime
 
-        from trii_term.trading.ledger import ZERO
+        from trii_term.trading.orders import exact_price
 
         assert self.desk is not None
         today = US.local(self.clock.now_ns()).date()
@@ -259,7 +261,7 @@ class Session:
             if q is None or q.prev_close is None:
                 return None
             inst = self.instruments.get(symbol)
-            return Decimal(repr(q.prev_close)).quantize(inst.tick_size if inst else Decimal("0.01")) or ZERO
+            return exact_price(q.prev_close, inst.tick_size if inst else Decimal("0.01"))
 
         return self.desk.day_view(US.at(today, dtime(0, 0)), prev_close)
 

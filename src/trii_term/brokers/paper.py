@@ -35,6 +35,7 @@ from trii_term.trading.orders import (
     OrderStatus,
     OrderType,
     Side,
+    exact_price,
     request_json,
     to_lot,
     to_tick,
@@ -274,7 +275,7 @@ class PaperBroker:
     def marks(self) -> dict[str, Decimal]:
         out = {}
         for s, x in self._last.items():
-            out[s] = Decimal(repr(x)).quantize(self._tick(s))
+            out[s] = exact_price(x, self._tick(s))
         return out
 
     def account(self) -> Account:
@@ -371,7 +372,7 @@ class PaperBroker:
     def _price(self, symbol: str) -> Decimal | None:
         book = self._matcher.book(symbol)
         x = book.ask if book.ask is not None else self._last.get(symbol)
-        return Decimal(repr(x)).quantize(self._tick(symbol)) if x is not None else None
+        return exact_price(x, self._tick(symbol)) if x is not None else None
 
     def check_cash(self, request: OrderRequest) -> None:
         """Cash-account rules, before anything is sent."""

@@ -38,13 +38,10 @@ from trii_term.trading.orders import (
     OrderStatus,
     OrderType,
     Side,
+    exact_price,
 )
 
 Fees = Callable[[str, Decimal, Decimal], Decimal]  # (symbol, qty, price) -> commission
-
-
-def _dec(x: float, tick: Decimal) -> Decimal:
-    return Decimal(repr(x)).quantize(tick)
 
 
 @dataclass
@@ -361,7 +358,7 @@ class Matcher:
 
     def _fill(self, order: Order, qty: Decimal, price_f: float, now_ns: int) -> list[Event]:
         tick = self._tick_of(order.symbol)
-        price = _dec(price_f, tick)
+        price = exact_price(price_f, tick)
         commission = self._fees(order.symbol, qty, price) if self._fees else Decimal(0)
         fill = Fill(order.id, order.symbol, order.side, qty, price, now_ns, commission)
         total = order.filled_qty + qty

@@ -63,6 +63,12 @@ def to_tick(price: Decimal, tick: Decimal, side: Side | None = None) -> Decimal:
     return (steps * tick).quantize(tick)
 
 
+def exact_price(x: float, tick: Decimal) -> Decimal:
+    """A feed's float price as the exact price it stands for, on the instrument's tick grid
+    (repr gives the shortest decimal that round-trips: 437.12, not 437.1199999…)."""
+    return Decimal(repr(x)).quantize(tick)
+
+
 def to_lot(qty: Decimal, lot: int) -> Decimal:
     """A quantity in whole lots (rounded down: never more than asked)."""
     if lot <= 1:
