@@ -114,20 +114,20 @@ def test_env_var_points_at_the_config(tmp_path: Path, monkeypatch: pytest.Monkey
 async def test_an_uninstalled_provider_is_reported_with_its_line(paths) -> None:  # type: ignore[no-untyped-def]
     from trii_term.session import Session
 
-    cfg = parse_config("[feed]\n\nprovider = 'alpaca'\n", Path("c.toml"))
+    cfg = parse_config("[feed]\n\nprovider = 'iqfeed'\n", Path("c.toml"))
     with pytest.raises(ConfigError) as info:
         Session(cfg, paths)
     assert info.value.key == "feed.provider" and info.value.line == 3
-    assert "no market-data provider named 'alpaca' is installed" in str(info.value)
+    assert "no market-data provider named 'iqfeed' is installed" in str(info.value)
     assert "available: replay" in str(info.value)
 
 
 def test_cli_names_an_uninstalled_provider(paths) -> None:  # type: ignore[no-untyped-def]
-    paths.config_file.write_text("[feed]\nprovider = 'kite'\n")
+    paths.config_file.write_text("[feed]\nprovider = 'iqfeed'\n")
     result = run_cli("record", "--seconds", "1", paths=paths)
     assert result.returncode == 2
     assert "line 2" in result.stderr and "Traceback" not in result.stderr
-    assert "no market-data provider named 'kite'" in result.stderr
+    assert "no market-data provider named 'iqfeed'" in result.stderr
 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "100001"])

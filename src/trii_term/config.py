@@ -22,7 +22,8 @@ from trii_term.trading.ledger import FeeModel
 from trii_term.trading.risk import RiskLimits
 
 DEFAULT_SYMBOLS = ("AAPL", "MSFT", "IBM", "GOOG")
-BUILTIN_PROVIDERS = ("replay",)
+BUILTIN_PROVIDERS = ("replay", "alpaca", "kite")
+BROKERS = ("paper", "alpaca", "kite")
 # Commission per market when the config has no [fees.MARKET]: a US per-share schedule, and
 # nothing for NSE delivery (brokerage-free there; statutory charges are not modelled yet).
 DEFAULT_FEES = {
@@ -102,15 +103,81 @@ class TradingConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AlpacaProviderConfig:
+    feed: str = "iex"  # iex | sip | delayed_sip | test
+    stream_url: str = ""  # full websocket URL; default wss://stream.data.alpaca.markets/v2/<feed>
+    data_url: str = ""  # default https://data.alpaca.markets
+
+    @property
+    def stream(self) -> str:
+        return self.stream_url or f"wss://stream.data.alpaca.markets/v2/{self.feed}"
+
+    @property
+    def data(self) -> str:
+        return (self.data_url or "https://data.alpaca.markets").rstrip("/")
+
+
+@dataclass(frozen=True, slots=True)
+class KiteProviderConfig:
+    mode: str = "quote"  # ltp | quote | full
+    ticker_url: str = ""  # default wss://ws.kite.trade
+    root: str = ""  # REST root; default https://api.kite.trade
+
+    @property
+    def ticker(self) -> str:
+        return self.ticker_url or "wss://ws.kite.trade"
+
+    @property
+    def rest(self) -> str:
+        return (self.root or "https://api.kite.trade").rstrip("/")
+
+
+@dataclass(frozen=True, slots=True)
+class AlpacaBrokerConfig:
+    paper: bool = True
+    url: str = ""  # default: the paper or live trading API per `paper`
+    stream_url: str = ""  # trade_updates websocket; default from `url`
+
+    @property
+    def rest(self) -> str:
+        if self.url:
+            return self.url.rstrip("/")
+        return "https://paper-api.alpaca.markets" if self.paper else "https://api.alpaca.markets"
+
+    @property
+    def stream(self) -> str:
+        if self.stream_url:
+            return self.stream_url
+        base = self.rest
+        scheme, _, rest = base.partition("://")
+        return ("wss" if scheme == "https" else "ws") + "://" + rest + "/stream"
+
+
+@dataclass(frozen=True, slots=True)
+class KiteBrokerConfig:
+    root: str = ""  # default: providers.kite.root, else https://api.kite.trade
+    product: str = "CNC"  # CNC | MIS | NRML
+
+
+@dataclass(frozen=True, slots=True)
+class ProvidersConfig:
+    alpaca: AlpacaProviderConfig = field(default_factory=AlpacaProviderConfig)
+    kite: KiteProviderConfig = field(default_factory=KiteProviderConfig)
+
+
+@dataclass(frozen=True, slots=True)
 class BrokersConfig:
     default: str = "paper"
     paper: PaperConfig = field(default_factory=PaperConfig)
+    alpaca: AlpacaBrokerConfig = field(default_factory=AlpacaBrokerConfig)
+    kite: KiteBrokerConfig = field(default_factory=KiteBrokerConfig)
 
 
 @dataclass(frozen=True, slots=True)
 class Config:
     feed: FeedConfig = field(default_factory=FeedConfig)
     replay: ReplayConfig = field(default_factory=ReplayConfig)
+    providers: ProvidersConfig = field(default_factory=ProvidersConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     ui: UiConfig = field(default_factory=UiConfig)
     keys: Mapping[str, str] = field(default_factory=dict)
@@ -183,6 +250,24 @@ def _symbols(value: Any) -> tuple[str, ...]:
         if sym not in out:
             out.append(sym)
     return tuple(out)
+
+
+def _url(schemes: tuple[str, ...]) -> Check:
+    """A URL with one of `schemes`, or "" for the default."""
+
+    def check(value: Any) -> str:
+        if not isinstance(value, str):
+            raise ValueError(f"must be a string, not {_toml_type(value)}")
+        value = value.strip()
+        if value and not re.match(rf"^({'|'.join(schemes)})://[^\s/]+", value):
+            example = f"{schemes[-1]}://host:port"
+            raise ValueError(
+                f"must be a URL starting {' or '.join(s + '://' for s in schemes)} such as "
+                f'"{example}", or "" for the default (got {value!r})'
+            )
+        return value
+
+    return check
 
 
 def _date(value: Any) -> date:
@@ -298,17 +383,36 @@ SCHEMA: dict[str, Any] = {
             "seed": _integer,
             "at_end": _string(("loop", "stop")),
         },
+        "alpaca": {
+            "feed": _string(("iex", "sip", "delayed_sip", "test")),
+            "stream_url": _url(("ws", "wss")),
+            "data_url": _url(("http", "https")),
+        },
+        "kite": {
+            "mode": _string(("ltp", "quote", "full")),
+            "ticker_url": _url(("ws", "wss")),
+            "root": _url(("http", "https")),
+        },
     },
     "store": {"path": _path},
     "ui": {"stale_after": _positive_number},
     "keys": _keymap,
     "brokers": {
-        "default": _string(("paper",)),  # the live brokers arrive with their issue
+        "default": _string(BROKERS),
         "paper": {
             "starting_cash": _money,
             "currency": _currency,
             "partial_fills": _bool,
             "allow_short": _bool,
+        },
+        "alpaca": {
+            "paper": _bool,
+            "url": _url(("http", "https")),
+            "stream_url": _url(("ws", "wss")),
+        },
+        "kite": {
+            "root": _url(("http", "https")),
+            "product": _string(("CNC", "MIS", "NRML")),
         },
     },
     "trading": {"confirm": _bool},
@@ -350,11 +454,14 @@ def parse_config(text: str, path: Path | None = None) -> Config:
     values = _validate(raw, SCHEMA, "", lines, path)
 
     feed = values.get("feed", {})
-    replay = values.get("providers", {}).get("replay", {})
+    providers = values.get("providers", {})
+    replay = providers.get("replay", {})
     store = values.get("store", {})
     ui = values.get("ui", {})
     brokers = dict(values.get("brokers", {}))
     paper = PaperConfig(**brokers.pop("paper", {}))
+    alpaca_broker = AlpacaBrokerConfig(**brokers.pop("alpaca", {}))
+    kite_broker = KiteBrokerConfig(**brokers.pop("kite", {}))
     risk = dict(values.get("risk", {}))
     if "restricted" in risk:
         risk["restricted"] = frozenset(risk["restricted"])
@@ -369,10 +476,14 @@ def parse_config(text: str, path: Path | None = None) -> Config:
     return Config(
         feed=FeedConfig(**feed),
         replay=ReplayConfig(**replay),
+        providers=ProvidersConfig(
+            alpaca=AlpacaProviderConfig(**providers.get("alpaca", {})),
+            kite=KiteProviderConfig(**providers.get("kite", {})),
+        ),
         store=StoreConfig(**store),
         ui=UiConfig(**ui),
         keys=values.get("keys", {}),
-        brokers=BrokersConfig(paper=paper, **brokers),
+        brokers=BrokersConfig(paper=paper, alpaca=alpaca_broker, kite=kite_broker, **brokers),
         trading=TradingConfig(**values.get("trading", {})),
         risk=RiskLimits(**risk),
         fees=fees,

@@ -206,7 +206,22 @@ class DayStats(NamedTuple):
     volume: float
 
 
-MarketEvent = Trade | Quote | DayStats
+class Bar(NamedTuple):
+    """A provider's finished bar (Alpaca's minute bars, a REST backfill, Kite candles). The
+    store keeps it in `bars`, keyed by its start: a bar received twice is stored once, and it
+    wins over the bar the store would derive from ticks."""
+
+    ts: int  # bar start, ns since epoch, UTC
+    symbol: str
+    interval: str  # "1m", "5m", "15m", "1h", "1d"
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+MarketEvent = Trade | Quote | DayStats | Bar
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ import logging
 import logging.handlers
 import sys
 
+from trii_term.credentials import install_log_filter
 from trii_term.paths import Paths
 
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
@@ -29,6 +30,7 @@ def setup_logging(paths: Paths, level: int = logging.INFO) -> str | None:
         handler.setLevel(logging.WARNING)
         problem = f"cannot write the log file {paths.log_file} ({exc.strerror}); logging to stderr"
     handler.setFormatter(logging.Formatter(FORMAT))
+    install_log_filter(handler)  # secrets read from the keyring or environment never reach the log
     root.addHandler(handler)
     logging.captureWarnings(True)
     return problem

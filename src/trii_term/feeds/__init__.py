@@ -27,6 +27,8 @@ ENTRY_POINT_GROUP = "trii_term.feeds"
 
 BUILTIN_FEEDS: dict[str, str] = {
     "replay": "trii_term.feeds.replay:ReplayFeed",
+    "alpaca": "trii_term.feeds.alpaca:AlpacaFeed",
+    "kite": "trii_term.feeds.kite:KiteFeed",
 }
 
 

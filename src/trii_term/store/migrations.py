@@ -173,9 +173,39 @@ def _v2(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _v3(con: duckdb.DuckDBPyConnection) -> None:
+    # Live brokers: the broker's own id for an order we placed (ours is `orders.id`, sent as the
+    # client order id / tag), and Kite's instrument master, refreshed once a day.
+    con.execute(
+        """
+        ALTER TABLE orders ADD COLUMN broker_order_id VARCHAR;
+        CREATE TABLE kite_instruments (
+            instrument_token BIGINT NOT NULL,
+            exchange_token   BIGINT NOT NULL,
+            tradingsymbol    VARCHAR NOT NULL,
+            name             VARCHAR NOT NULL,
+            expiry           DATE,
+            strike           DOUBLE NOT NULL,
+            tick_size        VARCHAR NOT NULL,  -- exact decimal as text
+            lot_size         INTEGER NOT NULL,
+            instrument_type  VARCHAR NOT NULL,
+            segment          VARCHAR NOT NULL,
+            exchange         VARCHAR NOT NULL,
+            PRIMARY KEY (exchange, tradingsymbol)
+        );
+        CREATE TABLE kite_instrument_downloads (
+            day        DATE PRIMARY KEY,  -- the IST day the master was downloaded for
+            rows       BIGINT NOT NULL,
+            fetched_at TIMESTAMP NOT NULL
+        );
+        """
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "instruments, ticks, quotes, bars, imports, watchlists, settings", _v1),
     Migration(2, "orders, fills, journal, paper accounts and positions", _v2),
+    Migration(3, "broker order ids, Kite instrument master", _v3),
 )
 
 LATEST = MIGRATIONS[-1].version

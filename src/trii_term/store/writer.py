@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from operator import itemgetter
 
-from trii_term.domain import MarketBatch, Quote, Trade
+from trii_term.domain import MARKETS, Bar, MarketBatch, Quote, Trade
 from trii_term.store.db import Store
 from trii_term.store.sql import transaction
 
@@ -34,6 +34,7 @@ class WriterStats:
     received: int = 0  # market events handed to the writer
     trades: int = 0  # rows committed to `ticks`
     quotes: int = 0  # rows committed to `quotes`
+    bars: int = 0  # provider bars stored (inserted or replaced) in `bars`
     skipped: int = 0  # events the store keeps no row for (day snapshots)
     dropped: int = 0  # events lost (see the module docstring)
     batches: int = 0
@@ -59,6 +60,7 @@ class _Tally:
 
     trades: int = 0
     quotes: int = 0
+    bars: int = 0
     skipped: int = 0
     first_ts: int | None = None
     last_ts: int | None = None
@@ -228,6 +230,7 @@ class StoreWriter:
         s = self.stats
         s.trades += tally.trades
         s.quotes += tally.quotes
+        s.bars += tally.bars
         s.skipped += tally.skipped
         s.symbols |= tally.symbols
         if tally.first_ts is not None:
@@ -268,7 +271,11 @@ class StoreWriter:
                     continue
                 trades = [e for e in events if type(e) is Trade]
                 quotes = [e for e in events if type(e) is Quote]
-                tally.skipped += len(events) - len(trades) - len(quotes)
+                bars = [e for e in events if type(e) is Bar]
+                tally.skipped += len(events) - len(trades) - len(quotes) - len(bars)
+                if bars:
+                    self._write_bars(con, provider, bars)
+                    tally.bars += len(bars)
                 if trades:
                     ts, sym, price, size = _columns(trades, 4)
                     tick_table = pa.table(  # noqa: F841 (DuckDB reads it by name)
@@ -304,6 +311,44 @@ class StoreWriter:
                     tally.quotes += len(quotes)
                     tally.rows(ts, sym, track)
         return tally
+
+    @staticmethod
+    def _write_bars(con, provider: str, bars: list[Bar]) -> None:  # type: ignore[no-untyped-def]
+        """Provider bars into `bars` (exchange-local start, the table's convention); a bar with
+        the same start replaces the stored one, so a bar sent again or backfilled is kept once."""
+        import pyarrow as pa
+
+        # the newest of several bars with one start wins (an updated bar, a backfill overlap)
+        bars = list({(b.symbol, b.interval, b.ts): b for b in bars}.values())
+        ts, sym, interval, o, h, lo, c, v = _columns(bars, 8)
+        bar_table = pa.table(  # noqa: F841 (DuckDB reads it by name)
+            {
+                "ts": _micros(ts),
+                "symbol": pa.array(sym, pa.string()),
+                "interval": pa.array(interval, pa.string()),
+                "open": pa.array(o, pa.float64()),
+                "high": pa.array(h, pa.float64()),
+                "low": pa.array(lo, pa.float64()),
+                "close": pa.array(c, pa.float64()),
+                "volume": pa.array(v, pa.float64()),
+            }
+        )
+        zones = ", ".join(f"('{m.code}', '{m.tz_name}')" for m in MARKETS.values())
+        con.execute(
+            f"""
+            INSERT OR REPLACE INTO bars
+            SELECT b.symbol, b.interval,
+                   CASE WHEN b.interval = '1d'
+                        THEN CAST(timezone(coalesce(z.tz, 'America/New_York'), b.ts::TIMESTAMPTZ) AS DATE)
+                        ELSE timezone(coalesce(z.tz, 'America/New_York'), b.ts::TIMESTAMPTZ)
+                   END::TIMESTAMP,
+                   b.open, b.high, b.low, b.close, b.volume, NULL, ?
+            FROM bar_table b
+            LEFT JOIN instruments i ON i.symbol = b.symbol
+            LEFT JOIN (VALUES {zones}) z(market, tz) ON z.market = i.market
+            """,
+            [provider],
+        )
 
 
 def _columns(rows: list, n: int) -> list[list]:  # type: ignore[type-arg]

@@ -5,6 +5,7 @@ broker, the source (ticket, cli, macro, ai) and the full request or response as 
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -27,6 +28,7 @@ EVENTS = (
     "expired",
     "drafted",
     "triggered",
+    "reconciled",  # a live broker's truth differed from ours at start; detail says how
 )
 
 
@@ -72,6 +74,8 @@ class Entry:
 class Journal:
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self._con = con
+        # live brokers record from their network threads too (each with its own cursor)
+        self._lock = threading.Lock()
 
     def record(
         self,
@@ -86,19 +90,20 @@ class Journal:
     ) -> None:
         if event not in EVENTS:
             raise ValueError(f"unknown journal event {event!r}")
-        self._con.execute(
-            "INSERT INTO journal (ts, event, broker, source, order_id, client_order_id, detail) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                from_ns(ts_ns).replace(tzinfo=None),
-                event,
-                broker,
-                source,
-                order_id,
-                client_order_id,
-                json.dumps(_plain(detail or {}), sort_keys=True),
-            ],
-        )
+        with self._lock:
+            self._con.execute(
+                "INSERT INTO journal (ts, event, broker, source, order_id, client_order_id, detail) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    from_ns(ts_ns).replace(tzinfo=None),
+                    event,
+                    broker,
+                    source,
+                    order_id,
+                    client_order_id,
+                    json.dumps(_plain(detail or {}), sort_keys=True),
+                ],
+            )
 
     def entries(self, *, order_id: str | None = None, last: int | None = None) -> list[Entry]:
         sql = "SELECT seq, ts, event, broker, source, order_id, client_order_id, detail FROM journal"
