@@ -7,7 +7,30 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
-from trii_term.trading.orders import TIF, Event, Order, OrderRequest, OrderType
+from trii_term.trading.orders import TIF, Event, Order, OrderError, OrderRequest, OrderType
+
+
+class BrokerError(OrderError):
+    """A live broker refused an order or could not be reached. The message is for the trader:
+    what happened, with the broker's figure or field, and what to do. Nothing was changed
+    unless the message says so."""
+
+
+class BrokerAuthError(BrokerError):
+    """The credentials were refused or have expired: log in again."""
+
+
+class BrokerUnavailable(BrokerError):
+    """The broker could not be reached (network, 5xx). The order may not have been sent; the
+    message says how to check."""
+
+
+class RateLimited(BrokerError):
+    """Too many requests (HTTP 429). `retry_at` is time.monotonic() when trying again makes sense."""
+
+    def __init__(self, message: str, retry_at: float) -> None:
+        super().__init__(message)
+        self.retry_at = retry_at
 
 
 @dataclass(frozen=True)
