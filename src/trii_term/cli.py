@@ -94,7 +94,9 @@ def _parser() -> argparse.ArgumentParser:
     trail.add_argument("--trail", metavar="P", help="trailing stop by an amount")
     trail.add_argument("--trail-pct", metavar="X", help="trailing stop by a percent")
     order.add_argument("--tif", choices=("day", "gtc", "ioc", "fok"), default="day")
-    order.add_argument("--broker", choices=("paper",), default="paper")
+    order.add_argument(
+        "--broker", choices=("paper", "alpaca", "kite"), help="where to send it (default: brokers.default)"
+    )
     order.add_argument("--yes", action="store_true", help="confirm: send without asking")
     order.add_argument("--json", action="store_true")
     orders = sub.add_parser("orders", parents=[common], help="list orders (--open: working only)")
@@ -111,6 +113,23 @@ def _parser() -> argparse.ArgumentParser:
     target = cancel.add_mutually_exclusive_group(required=True)
     target.add_argument("order_id", nargs="?", metavar="ORDER_ID")
     target.add_argument("--all", action="store_true")
+
+    login = sub.add_parser(
+        "login",
+        parents=[common],
+        help="store a provider's credentials in the OS keyring",
+        description="Ask for a provider's credentials (hidden input; one value per line from stdin when "
+        "there is no terminal), check them with the provider, and store them in the OS keyring "
+        "(service trii-term). Nothing is written to the config, the store or the logs. Without a "
+        "keyring, set the TRII_* environment variables for one process instead (see the README).",
+    )
+    login.add_argument("provider", choices=("alpaca", "kite", "anthropic"))
+    login.add_argument("--live", action="store_true", help="alpaca: the live account (default: paper)")
+    logout = sub.add_parser(
+        "logout", parents=[common], help="remove a provider's credentials from the keyring"
+    )
+    logout.add_argument("provider", choices=("alpaca", "alpaca-live", "kite", "anthropic"))
+    logout.add_argument("--live", action="store_true", help="alpaca: the live account's keys")
 
     sub.add_parser(
         "doctor",
@@ -147,6 +166,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     log_problem = setup_logging(paths)
     if log_problem:
         print(f"trii-term: {log_problem}", file=sys.stderr)
+
+    if command == "login":
+        from trii_term.logincli import run_login
+
+        return run_login(config, args.provider, live=args.live)
+    if command == "logout":
+        from trii_term.logincli import run_logout
+
+        return run_logout(args.provider, live=args.live)
 
     if command == "record":
         if args.seconds is not None and args.seconds <= 0:

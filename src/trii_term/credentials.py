@@ -210,6 +210,18 @@ def from_environment(name: str, environ: Mapping[str, str] | None = None) -> Cre
     return None
 
 
+def stored_fields(name: str) -> dict[str, str]:
+    """Whatever fields of `name` the keyring holds (possibly incomplete). Raises NoKeyring."""
+    backend = _backend(name)
+    values: dict[str, str] = {}
+    for field in FIELDS[name]:
+        value = _call(name, backend.get_password, SERVICE, f"{name}:{field}")
+        if value:
+            values[field] = value
+    register_secrets(values)
+    return values
+
+
 def load(name: str, *, environ: Mapping[str, str] | None = None) -> Credentials | None:
     """The credentials for `name` (environment first, then the keyring), or None when there are
     none. Raises NoKeyring when there is no keyring and the environment does not have them."""
@@ -218,15 +230,9 @@ def load(name: str, *, environ: Mapping[str, str] | None = None) -> Credentials 
     env = from_environment(name, environ)
     if env is not None:
         return env
-    backend = _backend(name)
-    values: dict[str, str] = {}
-    for field in FIELDS[name]:
-        value = _call(name, backend.get_password, SERVICE, f"{name}:{field}")
-        if value:
-            values[field] = value
+    values = stored_fields(name)
     if not all(f in values for f in REQUIRED[name]):
         return None
-    register_secrets(values)
     return Credentials(name, values, "keyring")
 
 

@@ -62,6 +62,7 @@ def collect(paths: Paths) -> tuple[list[Check], bool]:
     checks.append(_timezones())
     checks.append(_terminal())
     checks.append(_keyring())
+    checks.append(_credentials())
     checks.append(Check(OK, "log file", str(paths.log_file)))
     return checks, config is None
 
@@ -266,6 +267,21 @@ def _keyring() -> Check:
             "prefer the OS keyring (Secret Service, macOS Keychain, Windows Credential Locker)",
         )
     return Check(OK, "keyring", f"{name}: usable (broker credentials will be stored here)")
+
+
+def _credentials() -> Check:
+    """Which credentials exist and where — never their values."""
+    from trii_term import credentials
+
+    try:
+        where = credentials.inventory()
+    except Exception as exc:  # a keyring that misbehaves must not stop the doctor
+        return Check(WARN, "credentials", f"cannot be listed ({type(exc).__name__})", _KEYRING_FIX)
+    detail = "; ".join(f"{name}: {place}" for name, place in where.items())
+    expired = "expired" in where.get("kite", "")
+    if expired:
+        return Check(WARN, "credentials", detail, "run `trii-term login kite` for a new access token")
+    return Check(OK, "credentials", detail)
 
 
 _KEYRING_FIX = (

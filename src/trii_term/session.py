@@ -44,6 +44,13 @@ DEFAULT_WATCHLIST = "Default"
 FEED_STALE_SECONDS = 15.0  # real seconds without market data, market open, before the feed is STALE
 
 
+def _some(symbols, limit: int = 20) -> str:  # type: ignore[no-untyped-def]
+    """A readable sample of known symbols (a live master holds tens of thousands)."""
+    names = sorted(symbols) if len(symbols) <= limit else sorted(list(symbols)[:2000])[:limit]
+    more = len(symbols) - len(names)
+    return ", ".join(names) + (f" … and {more:,} more" if more > 0 else "")
+
+
 class Session:
     def __init__(
         self,
@@ -54,6 +61,7 @@ class Session:
         memory_fallback: bool = False,
         writer_flush_interval: float = 0.25,
         feed_stale_after: float = FEED_STALE_SECONDS,
+        broker: str | None = None,
     ) -> None:
         self.config = config
         self.paths = paths
@@ -85,8 +93,11 @@ class Session:
         self._feed_stale_after = feed_stale_after
         self._last_data = time.monotonic()
         self._opening: concurrent.futures.Future[Store] | None = None
-        self.broker = None  # the paper broker, once the store is open
+        self.broker = None  # the broker, once the store is open (a live one once it has connected)
         self.desk = None  # the order desk: every order from every source goes through it
+        self.broker_name = broker or config.brokers.default
+        self.broker_note = ""  # why there is no broker yet (connecting, keys refused, ...)
+        self._broker_task: asyncio.Task[None] | None = None
         self._market_was_open = False
         self._unsubscribe: list = []
         self.started = False
@@ -156,7 +167,9 @@ class Session:
                 raise self.config.error("providers.replay.date", str(exc)) from None
             raise
         self.feed = feed
-        self.instruments = dict(feed.instruments())
+        known = feed.instruments()
+        # a live feed may hand a large mapping backed by its instrument master: keep it as is
+        self.instruments = known if not isinstance(known, dict) else dict(known)
 
         self.watchlists = Watchlists(store.con)
         seed = [s for s in self.config.feed.symbols if s in self.instruments]
@@ -165,14 +178,14 @@ class Session:
         if unknown:
             self.notices.append(
                 f"feed.symbols: {', '.join(unknown)} not known to the {self.provider_name} feed; "
-                f"left out. Known: {', '.join(sorted(self.instruments))}."
+                f"left out. Known: {_some(self.instruments)}."
             )
         if self._symbols_override is not None:
             bad = [s for s in self._symbols_override if s not in self.instruments]
             if bad:
                 raise ConfigError(
                     f"unknown symbol {', '.join(bad)} for the {self.provider_name} feed; "
-                    f"known: {', '.join(sorted(self.instruments))}",
+                    f"known: {_some(self.instruments)}",
                     key="--symbols",
                 )
 
@@ -187,6 +200,7 @@ class Session:
         ]
         self.watchlists.on_change(self._resubscribe)
         self._resubscribe()
+        self._loop = asyncio.get_running_loop()
         self._start_trading(store)
         self._last_data = time.monotonic()
         self._task = asyncio.create_task(self._run_feed(feed), name=f"feed:{feed.name}")
@@ -196,9 +210,14 @@ class Session:
     # -- trading ------------------------------------------------------------------------------
 
     def _start_trading(self, store: Store) -> None:
-        """The paper broker (state from the store) and the order desk every order goes through."""
+        """The broker and the order desk every order goes through. The paper broker starts at
+        once (its state is in the store); a live one connects and reconciles in the background,
+        so quotes paint first and a broker that cannot be reached does not stop the workstation."""
+        if self.broker_name != "paper":
+            self.broker_note = f"connecting to {self.broker_name}…"
+            self._broker_task = asyncio.create_task(self._start_live_broker(store), name="broker-start")
+            return
         from trii_term.brokers.paper import PaperBroker
-        from trii_term.trading.desk import OrderDesk
 
         paper = self.config.brokers.paper
         broker = PaperBroker(
@@ -211,7 +230,15 @@ class Session:
             allow_short=paper.allow_short,
             fees=lambda symbol, qty, price: self.fee_model(symbol)(qty, price),
         )
+        self._install_broker(broker)
+        self._unsubscribe.append(self.bus.subscribe(MarketBatch, broker.on_batch))
+        self._market_was_open = False
+
+    def _install_broker(self, broker) -> None:  # type: ignore[no-untyped-def]
+        from trii_term.trading.desk import OrderDesk
+
         self.broker = broker
+        self.broker_note = ""
         self.desk = OrderDesk(
             broker,
             limits=self.config.risk,
@@ -221,8 +248,89 @@ class Session:
             clock_ns=self.clock.now_ns,
             day_of=lambda: US.local(self.clock.now_ns()).date(),
         )
-        self._unsubscribe.append(self.bus.subscribe(MarketBatch, broker.on_batch))
-        self._market_was_open = False
+
+    def _make_live_broker(self, store: Store):  # type: ignore[no-untyped-def]
+        """Build and start (reconcile) a live broker. Blocking: runs on a worker thread."""
+        from trii_term import credentials
+
+        loop = self._loop
+        dispatch = lambda fn: loop.call_soon_threadsafe(fn)  # noqa: E731  (listeners run on the loop)
+        if self.broker_name == "alpaca":
+            from trii_term.brokers.alpaca import AlpacaBroker
+
+            settings = self.config.brokers.alpaca
+            creds = credentials.require("alpaca" if settings.paper else "alpaca-live")
+            broker = AlpacaBroker(
+                store,
+                settings=settings,
+                credentials=creds,
+                instruments=self.instruments,
+                clock_ns=self.clock.now_ns,
+                dispatch=dispatch,
+            )
+        elif self.broker_name == "kite":
+            from trii_term.brokers.kite import KiteBroker
+
+            creds = credentials.require("kite")
+            warning = credentials.kite_expiry_warning(creds)
+            if warning:
+                self._broker_notice(warning, "warning")
+            broker = KiteBroker(
+                store,
+                settings=self.config.brokers.kite,
+                rest_root=self.config.brokers.kite.root or self.config.providers.kite.rest,
+                credentials=creds,
+                clock_ns=self.clock.now_ns,
+                dispatch=dispatch,
+            )
+        else:
+            raise self.config.error("brokers.default", f"unknown broker {self.broker_name!r}")
+        notes = broker.start()
+        return broker, notes
+
+    def _broker_notice(self, text: str, level: str = "info", *, ready: bool = False) -> None:
+        from trii_term.brokers.base import BrokerStatus
+
+        self._loop.call_soon_threadsafe(self.bus.publish, BrokerStatus(self.broker_name, ready, text, level))
+
+    async def _start_live_broker(self, store: Store) -> None:
+        from trii_term.brokers.base import BrokerStatus
+        from trii_term.credentials import CredentialError
+        from trii_term.trading.orders import OrderError
+
+        try:
+            broker, notes = await asyncio.to_thread(self._make_live_broker, store)
+        except asyncio.CancelledError:
+            raise
+        except (CredentialError, OrderError, ConfigError) as exc:
+            self.broker_note = f"{self.broker_name}: {exc}"
+            log.warning("broker %s did not start: %s", self.broker_name, exc)
+            self.bus.publish(BrokerStatus(self.broker_name, False, f"Trading unavailable — {exc}", "error"))
+            return
+        except Exception as exc:
+            log.exception("broker %s did not start", self.broker_name)
+            self.broker_note = f"{self.broker_name}: {type(exc).__name__}: {exc}"
+            self.bus.publish(
+                BrokerStatus(
+                    self.broker_name,
+                    False,
+                    f"Trading unavailable — {self.broker_name} did not start ({type(exc).__name__}); "
+                    f"details in {self.paths.log_file}",
+                    "error",
+                )
+            )
+            return
+        self._install_broker(broker)
+        if hasattr(broker, "on_order_update"):
+            from trii_term.feeds.kite import KiteOrderUpdate
+
+            self._unsubscribe.append(
+                self.bus.subscribe(KiteOrderUpdate, lambda u: broker.on_order_update(u.data))
+            )
+        mode = " (paper account)" if self.broker_name == "alpaca" and self.config.brokers.alpaca.paper else ""
+        self.bus.publish(BrokerStatus(self.broker_name, True, f"Trading through {self.broker_name}{mode}."))
+        for note in notes:
+            self.bus.publish(BrokerStatus(self.broker_name, True, note, "warning"))
 
     def fee_model(self, symbol: str):  # type: ignore[no-untyped-def]
         from trii_term.trading.ledger import FeeModel
@@ -266,7 +374,7 @@ class Session:
         return self.desk.day_view(US.at(today, dtime(0, 0)), prev_close)
 
     def _expire_day_orders(self, why: str) -> None:
-        if self.broker is not None:
+        if self.broker is not None and self.broker_name == "paper":  # a live broker expires its own
             expired = self.broker.expire_day()
             if expired:
                 log.info("%d day order(s) expired: %s", len(expired), why)
@@ -286,6 +394,16 @@ class Session:
 
     async def stop(self) -> None:
         """Stop streaming, write everything still queued, close the store."""
+        if self._broker_task is not None:
+            self._broker_task.cancel()
+            await asyncio.wait({self._broker_task}, timeout=5.0)
+            self._broker_task = None
+        stop_broker = getattr(self.broker, "stop", None)
+        if stop_broker is not None:
+            try:
+                await asyncio.to_thread(stop_broker)
+            except Exception:
+                log.exception("stopping the %s broker failed", self.broker_name)
         if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None
@@ -360,11 +478,38 @@ class Session:
         else:
             assert self.watchlists is not None
             wanted = set(self.watchlists.all_symbols())
-        wanted &= set(self.instruments)
+        wanted = {s for s in wanted if s in self.instruments}  # (a live master can be large)
         new = wanted - self._subscribed
         gone = self._subscribed - wanted
         if gone:
             self.feed.unsubscribe(sorted(gone))
         if new:
+            self._remember_instruments(new)
             self.feed.subscribe(sorted(new))
         self._subscribed = wanted
+
+    def _remember_instruments(self, symbols: set[str]) -> None:
+        """A live feed's instruments go into the store's `instruments` table, so bars are built
+        on the instrument's exchange calendar (NSE:INFY in IST) and `bars` knows the symbol."""
+        if self.store is None or self.feed is None or self.feed.simulated:
+            return
+        rows = []
+        for sym in sorted(symbols):
+            inst = self.instruments.get(sym)
+            if inst is not None:
+                rows.append(
+                    (inst.symbol, inst.name, inst.exchange, inst.market, inst.currency, inst.kind.value,
+                     str(inst.tick_size), inst.lot_size, self.feed.name)
+                )  # fmt: skip
+        if not rows:
+            return
+        try:
+            self.store.con.executemany(
+                "INSERT INTO instruments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now()) "
+                "ON CONFLICT (symbol) DO UPDATE SET name = excluded.name, exchange = excluded.exchange, "
+                "market = excluded.market, currency = excluded.currency, tick_size = excluded.tick_size, "
+                "lot_size = excluded.lot_size, updated_at = excluded.updated_at",
+                rows,
+            )
+        except Exception:  # the watchlist still streams; bars fall back to the US calendar
+            log.exception("could not record instruments %s", ", ".join(r[0] for r in rows))

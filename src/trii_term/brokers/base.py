@@ -10,6 +10,17 @@ from typing import Protocol
 from trii_term.trading.orders import TIF, Event, Order, OrderError, OrderRequest, OrderType
 
 
+@dataclass(frozen=True)
+class BrokerStatus:
+    """Published on the bus when the session's broker becomes ready, fails to start, or reports
+    something the trader should read (reconciliation differences, an expiring login)."""
+
+    broker: str
+    ready: bool
+    message: str
+    level: str = "info"  # info | warning | error
+
+
 class BrokerError(OrderError):
     """A live broker refused an order or could not be reached. The message is for the trader:
     what happened, with the broker's figure or field, and what to do. Nothing was changed

@@ -59,6 +59,14 @@ def _ts(ns: int):  # type: ignore[no-untyped-def]
     return from_ns(ns).replace(tzinfo=None)
 
 
+# the columns the paper broker writes (in this order); live brokers also set broker_order_id
+ORDER_COLUMNS = (
+    "id, broker, client_order_id, symbol, side, qty, type, tif, limit_price, stop_price, trail_amount, "
+    "trail_pct, take_profit, stop_loss, status, filled_qty, avg_fill_price, parent_id, oco_group, "
+    "triggered, trail_stop, reason, currency, source, created_at, updated_at"
+)
+
+
 class PaperBroker:
     name = "paper"
 
@@ -139,7 +147,7 @@ class PaperBroker:
         r = order.request
         b = r.bracket or Bracket()
         self._con.execute(
-            f"INSERT OR REPLACE INTO orders VALUES ({', '.join('?' * 26)})",
+            f"INSERT OR REPLACE INTO orders ({ORDER_COLUMNS}) VALUES ({', '.join('?' * 26)})",
             [
                 order.id,
                 self.name,
