@@ -146,6 +146,9 @@ class TriiTermApp(App[int]):
         self.workstation.watchlist.reload()
         self.session.bus.subscribe(MarketBatch, self._on_market)
         self.session.bus.subscribe(FeedStatus, self._on_feed_status)
+        from trii_term.brokers.base import BrokerStatus
+
+        self.session.bus.subscribe(BrokerStatus, self._on_broker_status)
         self.set_interval(FLASH_CHECK_SECONDS, self._end_flashes)
         self.set_interval(1.0, self._every_second)
         self.message(self._welcome())
@@ -192,6 +195,13 @@ class TriiTermApp(App[int]):
             self.message(f"{status.provider} feed {status.state.value}: {status.reason}", "warning")
         elif status.state is FeedState.LIVE and status.reason:
             self.message(f"{status.provider}: {status.reason}")
+
+    def _on_broker_status(self, status) -> None:  # type: ignore[no-untyped-def]
+        """A live broker connected, could not start, or has something to say (reconciliation)."""
+        self.message(status.message, status.level)
+        if status.level != "info":
+            self.notify(status.message, severity=status.level, timeout=12)
+        self.workstation.status_bar.update_status()
 
     def _pump(self) -> None:
         self._pump_pending = False
@@ -304,6 +314,11 @@ class TriiTermApp(App[int]):
     def open_ticket(self, draft) -> None:  # type: ignore[no-untyped-def]
         from trii_term.screens.ticket import TicketScreen
 
+        if self.session.desk is None:
+            note = self.session.broker_note or "the broker is starting"
+            self.bell()
+            self.message(f"Trading unavailable: {note}", "error")
+            return
         self.push_screen(TicketScreen(self.session, draft))
 
     def open_portfolio(self) -> None:

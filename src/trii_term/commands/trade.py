@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 
@@ -155,21 +156,32 @@ def portfolio(inv: Invocation) -> None:
 def _desk(inv: Invocation):  # type: ignore[no-untyped-def]
     desk = inv.session.desk
     if desk is None:
-        raise CommandError("Trading is still starting: try again in a moment.")
+        note = getattr(inv.session, "broker_note", "")
+        raise CommandError(
+            f"Trading unavailable: {note}" if note else "Trading is still starting: try again."
+        )
     return desk
 
 
-def cancel(inv: Invocation) -> Result:
+async def on_broker(session, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+    """Call a desk/broker method: a live broker's calls wait on the network, so they run on a
+    worker thread and the screen keeps drawing (rate-limit retries included)."""
+    if getattr(session.broker, "remote", False):
+        return await asyncio.to_thread(fn, *args, **kwargs)
+    return fn(*args, **kwargs)
+
+
+async def cancel(inv: Invocation) -> Result:
     desk = _desk(inv)
     oid = inv.args["order_id"].upper()
     try:
-        order = desk.cancel(oid, source=inv.ctx.source)
+        order = await on_broker(inv.session, desk.cancel, oid, source=inv.ctx.source)
     except OrderError as exc:
         raise CommandError(f"{exc}. Nothing was changed.") from None
     return Result(f"Canceled {order.id} ({order.request.side.value} {order.remaining} {order.symbol}).")
 
 
-def replace_order(inv: Invocation) -> Result:
+async def replace_order(inv: Invocation) -> Result:
     desk = _desk(inv)
     oid = inv.args["order_id"].upper()
     tokens = (inv.args.get("changes") or "").split()
@@ -196,7 +208,7 @@ def replace_order(inv: Invocation) -> Result:
     if not changes:
         raise CommandError("Say what to change: qty N, lmt P or stp P.")
     try:
-        order = desk.replace(oid, source=inv.ctx.source, **changes)
+        order = await on_broker(inv.session, desk.replace, oid, source=inv.ctx.source, **changes)
     except OrderError as exc:
         raise CommandError(f"{exc}. Nothing was changed.") from None
     r = order.request

@@ -4,6 +4,7 @@ is sent without a confirmation (unless `trading.confirm = false` on the paper br
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 from rich.text import Text
@@ -194,12 +195,28 @@ class TicketScreen(ModalScreen[None]):
         self.app.push_screen(ConfirmScreen(str(text)), lambda yes: self._send(p, bool(yes)))
 
     def _send(self, p: Preview, confirmed: bool) -> None:
+        self.run_worker(self._send_now(p, confirmed), group="ticket-send", exclusive=True)
+
+    async def _send_now(self, p: Preview, confirmed: bool) -> None:
+        from trii_term.brokers.base import RateLimited
+        from trii_term.commands.trade import on_broker
+
         desk = self.session.desk
         assert desk is not None
+        broker = self.session.broker
+        if getattr(broker, "remote", False) and confirmed:
+            self.app.message(f"Sending to {broker.name}…")  # type: ignore[attr-defined, union-attr]
         try:
-            order = desk.submit(p.request, source="ticket", confirmed=confirmed)
+            order = await on_broker(
+                self.session, desk.submit, p.request, source="ticket", confirmed=confirmed
+            )
         except ConfirmationNeeded:
             self.app.message("Not sent (not confirmed).", "warning")  # type: ignore[attr-defined]
+            return
+        except RateLimited as exc:
+            self.app.bell()
+            wait = max(0, round(exc.retry_at - time.monotonic()))
+            self.app.message(f"Not sent: {exc} — try again in {wait}s", "error")  # type: ignore[attr-defined]
             return
         except (RiskRefused, OrderError) as exc:
             self.app.bell()

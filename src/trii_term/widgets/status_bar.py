@@ -140,6 +140,16 @@ class StatusBar(Widget):
         out.append_text(sep)
         out.append(d.rate.format(s.bus.market_rate.rate()))
 
+        if s.broker_name != "paper":  # where orders go, said in words: a live account is never a guess
+            out.append_text(sep)
+            account = ""
+            if s.broker_name == "alpaca":
+                account = " PAPER" if s.config.brokers.alpaca.paper else " LIVE"
+            if s.desk is not None:
+                out.append(f"⇄ {s.broker_name}{account}", good)
+            else:
+                out.append(f"✖ {s.broker_name}{account}" + (" (no trading)" if d.store_error else ""), bad)
+
         out.append_text(sep)
         writer = s.writer
         if s.memory_only:
