@@ -30,6 +30,18 @@ def _isolate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
     monkeypatch.delenv("TRII_TERM_CONFIG", raising=False)
     monkeypatch.delenv("TRII_TERM_DATA_DIR", raising=False)
+    # never the developer's real credentials or keyring: tests that need them set their own
+    for var in (
+        "TRII_ALPACA_KEY_ID",
+        "TRII_ALPACA_SECRET_KEY",
+        "TRII_KITE_API_KEY",
+        "TRII_KITE_API_SECRET",
+        "TRII_KITE_ACCESS_TOKEN",
+        "ANTHROPIC_API_KEY",
+        "DBUS_SESSION_BUS_ADDRESS",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
 
 
 @pytest.fixture
