@@ -99,7 +99,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     order.add_argument("--yes", action="store_true", help="confirm: send without asking")
     order.add_argument("--json", action="store_true")
-    orders = sub.add_parser("orders", parents=[common], help="list orders (--open: working only)")
+    broker_arg = argparse.ArgumentParser(add_help=False)
+    broker_arg.add_argument(
+        "--broker", choices=("paper", "alpaca", "kite"), help="which broker (default: brokers.default)"
+    )
+    orders = sub.add_parser("orders", parents=[common, broker_arg], help="list orders (--open: working only)")
     orders.add_argument("--open", action="store_true")
     orders.add_argument("--json", action="store_true")
     for name, what in (
@@ -107,9 +111,9 @@ def _parser() -> argparse.ArgumentParser:
         ("account", "the account"),
         ("journal", "the order journal"),
     ):
-        p = sub.add_parser(name, parents=[common], help=f"show {what}")
+        p = sub.add_parser(name, parents=[common, broker_arg], help=f"show {what}")
         p.add_argument("--json", action="store_true")
-    cancel = sub.add_parser("cancel", parents=[common], help="cancel a working order (or --all)")
+    cancel = sub.add_parser("cancel", parents=[common, broker_arg], help="cancel a working order (or --all)")
     target = cancel.add_mutually_exclusive_group(required=True)
     target.add_argument("order_id", nargs="?", metavar="ORDER_ID")
     target.add_argument("--all", action="store_true")
@@ -198,11 +202,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command in ("orders", "positions", "account", "journal"):
         from trii_term.tradecli import run_listing
 
-        return run_listing(config, paths, command, open_only=getattr(args, "open", False), as_json=args.json)
+        return run_listing(
+            config,
+            paths,
+            command,
+            open_only=getattr(args, "open", False),
+            as_json=args.json,
+            broker=args.broker,
+        )
     if command == "cancel":
         from trii_term.tradecli import run_cancel
 
-        return run_cancel(config, paths, args.order_id, cancel_all=args.all)
+        return run_cancel(config, paths, args.order_id, cancel_all=args.all, broker=args.broker)
 
     if command == "bars":
         from trii_term.barscli import run_bars

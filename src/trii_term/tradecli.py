@@ -117,8 +117,9 @@ def _iso(ns: int) -> str:
 
 
 @contextlib.contextmanager
-def offline_broker(config: Config, paths: Paths) -> Iterator[Any]:
-    """The paper broker as the store has it, marked at the last recorded prices."""
+def offline_broker(config: Config, paths: Paths, name: str | None = None) -> Iterator[Any]:
+    """The configured broker without a feed: the paper broker as the store has it, marked at the
+    last recorded prices; or a live broker, connected and reconciled with the account."""
     from trii_term.brokers.paper import PaperBroker
     from trii_term.store.db import Store, StoreLocked
     from trii_term.store.history import import_shipped_history, load_instruments
@@ -136,6 +137,11 @@ def offline_broker(config: Config, paths: Paths) -> Iterator[Any]:
         from trii_term.paths import shipped_data_dir
 
         import_shipped_history(store.con, shipped_data_dir())
+        name = name or config.brokers.default
+        if name != "paper":
+            with _live_broker(name, store, config, load_instruments(store.con)) as live:
+                yield live
+            return
         paper = config.brokers.paper
         broker = PaperBroker(
             store.con,
@@ -153,6 +159,31 @@ def offline_broker(config: Config, paths: Paths) -> Iterator[Any]:
         store.close()
 
 
+@contextlib.contextmanager
+def _live_broker(name: str, store: Any, config: Config, instruments: Any) -> Iterator[Any]:
+    from trii_term.brokers import open_live_broker
+    from trii_term.credentials import CredentialError
+    from trii_term.trading.orders import OrderError
+
+    try:
+        broker, notes = open_live_broker(
+            name,
+            store,
+            config,
+            instruments=instruments,
+            clock_ns=_wall_ns,
+            warn=lambda text: print(f"warning: {text}", file=sys.stderr),
+        )
+    except (CredentialError, OrderError) as exc:
+        raise CliError(f"{name}: {exc}", EXIT_FAILED) from None
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
 def _wall_ns() -> int:
     import time
 
@@ -165,11 +196,17 @@ def _print(out: TextIO, payload: Any) -> None:
 
 
 def run_listing(
-    config: Config, paths: Paths, what: str, *, open_only: bool = False, as_json: bool = False
+    config: Config,
+    paths: Paths,
+    what: str,
+    *,
+    open_only: bool = False,
+    as_json: bool = False,
+    broker: str | None = None,
 ) -> int:
     out = sys.stdout
     try:
-        with offline_broker(config, paths) as broker:
+        with offline_broker(config, paths, broker) as broker:
             if what == "orders":
                 orders = broker.orders(open_only=open_only)
                 if as_json:
@@ -207,11 +244,13 @@ def run_listing(
     return EXIT_OK
 
 
-def run_cancel(config: Config, paths: Paths, order_id: str | None, *, cancel_all: bool) -> int:
+def run_cancel(
+    config: Config, paths: Paths, order_id: str | None, *, cancel_all: bool, broker: str | None = None
+) -> int:
     from trii_term.trading.orders import OrderError
 
     try:
-        with offline_broker(config, paths) as broker:
+        with offline_broker(config, paths, broker) as broker:
             ids = [o.id for o in broker.orders(open_only=True)] if cancel_all else [order_id]
             if cancel_all and not ids:
                 print("No working orders.")
@@ -279,7 +318,7 @@ async def _order(config: Config, paths: Paths, args: Any) -> int:
         raise CliError(str(exc), EXIT_USAGE) from None
 
     try:
-        session = Session(config, paths, symbols=[symbol])
+        session = Session(config, paths, symbols=[symbol], broker=args.broker)
     except ConfigError as exc:
         raise CliError(f"config error: {exc}", EXIT_USAGE) from None
     try:
@@ -294,9 +333,13 @@ async def _order(config: Config, paths: Paths, args: Any) -> int:
             ) from None
         except StoreError as exc:
             raise CliError(str(exc), EXIT_FAILED) from None
-        desk = session.desk
-        assert desk is not None
         loop = asyncio.get_running_loop()
+        while session.desk is None:  # a live broker connects and reconciles first
+            task = session._broker_task
+            if task is None or task.done():
+                raise CliError(session.broker_note or "the broker did not start", EXIT_FAILED)
+            await asyncio.sleep(0.02)
+        desk = session.desk
         deadline = loop.time() + QUOTE_WAIT_SECONDS
         while (q := session.quotes.get(symbol)) is None or q.ask is None or q.bid is None:
             if loop.time() > deadline:
@@ -319,8 +362,10 @@ async def _order(config: Config, paths: Paths, args: Any) -> int:
                 desk.refuse(preview.request, source="cli", reason="not confirmed")
                 print("Not sent.", file=sys.stderr)
                 return EXIT_CONFIRM
+        from trii_term.commands.trade import on_broker
+
         try:
-            order = desk.submit(request, source="cli", confirmed=confirmed)
+            order = await on_broker(session, desk.submit, request, source="cli", confirmed=confirmed)
         except ConfirmationNeeded:
             raise CliError("not sent: confirm with --yes (no terminal to ask on)", EXIT_CONFIRM) from None
         except RiskRefused as exc:
