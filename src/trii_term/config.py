@@ -64,8 +64,12 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class FeedConfig:
-    provider: str = "replay"
+    provider: str = "replay"  # one name, or several joined by "+" (from a TOML array)
     symbols: tuple[str, ...] = DEFAULT_SYMBOLS
+
+    @property
+    def providers(self) -> tuple[str, ...]:
+        return tuple(self.provider.split("+"))
 
 
 MAX_REPLAY_SPEED = 100_000.0
@@ -234,6 +238,20 @@ def _name(value: Any) -> str:
     return value
 
 
+def _provider(value: Any) -> str:
+    """One provider, or an array of live ones whose symbols share the watchlists."""
+    if isinstance(value, list):
+        if not value:
+            raise ValueError('must name at least one provider, e.g. ["alpaca", "kite"]')
+        names = [_name(v) for v in value]
+        if len(set(names)) != len(names):
+            raise ValueError(f"names a provider twice: {value!r}")
+        if len(names) > 1 and "replay" in names:
+            raise ValueError("replay runs a simulated clock and cannot be combined with live providers")
+        return "+".join(names)
+    return _name(value)
+
+
 _SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9.:\-^&_]{0,39}$")
 
 
@@ -373,7 +391,7 @@ SCHEMA: dict[str, Any] = {
     "feed": {
         # any installed provider (built in, or a plug-in's entry point): the session checks the
         # name against what is installed and reports it with this key's line
-        "provider": _name,
+        "provider": _provider,
         "symbols": _symbols,
     },
     "providers": {

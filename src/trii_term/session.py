@@ -67,9 +67,17 @@ class Session:
         self.paths = paths
         self.provider_name = config.feed.provider
         try:
-            self._feed_cls = feed_class(self.provider_name)
+            classes = [feed_class(name) for name in config.feed.providers]
         except UnknownFeed as exc:
             raise config.error("feed.provider", str(exc)) from None
+        if len(classes) == 1:
+            self._feed_cls = classes[0]
+        else:  # several live providers, one watchlist (AAPL from Alpaca, NSE:INFY from Kite)
+            from functools import partial
+
+            from trii_term.feeds.combined import CombinedFeed
+
+            self._feed_cls = partial(CombinedFeed, feeds=classes)
         self.bus = Bus()
         self.clock = SessionClock(simulated=bool(getattr(self._feed_cls, "simulated", False)))
         self.quotes = QuoteBook()
@@ -251,42 +259,18 @@ class Session:
 
     def _make_live_broker(self, store: Store):  # type: ignore[no-untyped-def]
         """Build and start (reconcile) a live broker. Blocking: runs on a worker thread."""
-        from trii_term import credentials
+        from trii_term.brokers import open_live_broker
 
         loop = self._loop
-        dispatch = lambda fn: loop.call_soon_threadsafe(fn)  # noqa: E731  (listeners run on the loop)
-        if self.broker_name == "alpaca":
-            from trii_term.brokers.alpaca import AlpacaBroker
-
-            settings = self.config.brokers.alpaca
-            creds = credentials.require("alpaca" if settings.paper else "alpaca-live")
-            broker = AlpacaBroker(
-                store,
-                settings=settings,
-                credentials=creds,
-                instruments=self.instruments,
-                clock_ns=self.clock.now_ns,
-                dispatch=dispatch,
-            )
-        elif self.broker_name == "kite":
-            from trii_term.brokers.kite import KiteBroker
-
-            creds = credentials.require("kite")
-            warning = credentials.kite_expiry_warning(creds)
-            if warning:
-                self._broker_notice(warning, "warning")
-            broker = KiteBroker(
-                store,
-                settings=self.config.brokers.kite,
-                rest_root=self.config.brokers.kite.root or self.config.providers.kite.rest,
-                credentials=creds,
-                clock_ns=self.clock.now_ns,
-                dispatch=dispatch,
-            )
-        else:
-            raise self.config.error("brokers.default", f"unknown broker {self.broker_name!r}")
-        notes = broker.start()
-        return broker, notes
+        return open_live_broker(
+            self.broker_name,
+            store,
+            self.config,
+            instruments=self.instruments,
+            clock_ns=self.clock.now_ns,
+            dispatch=lambda fn: loop.call_soon_threadsafe(fn),  # listeners run on the loop
+            warn=lambda text: self._broker_notice(text, "warning"),
+        )
 
     def _broker_notice(self, text: str, level: str = "info", *, ready: bool = False) -> None:
         from trii_term.brokers.base import BrokerStatus
