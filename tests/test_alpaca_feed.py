@@ -550,6 +550,8 @@ async def test_instruments_come_from_the_store_the_config_and_the_asset_list(
     )
     assets = [r for r in data.http.requests if r.path == "/v2/assets"]
     assert assets[0].query == {"status": ["active"], "asset_class": ["us_equity"]}
+    # with the asset list loaded, a symbol Alpaca does not list is unknown
+    assert "NOTLISTED" not in inst
 
 
 async def test_an_unreachable_asset_list_is_logged_and_ignored(
@@ -557,8 +559,12 @@ async def test_an_unreachable_asset_list_is_logged_and_ignored(
 ) -> None:
     data.http.route("GET", "/v2/assets", lambda req: Response(500, {"message": "internal error"}))
     run = await start(("AAPL", "MSFT"), run=False)
-    assert set(run.feed.instruments()) == {"AAPL", "MSFT"}
+    inst = run.feed.instruments()
+    assert set(inst) == {"AAPL", "MSFT"}
     assert "Alpaca asset list: HTTP 500 internal error" in caplog.text
+    # without it, any well-formed US ticker can still be added to a watchlist and streamed
+    assert "NVDA" in inst and "BRK.B" in inst and inst["NVDA"].currency == "USD"
+    assert "NSE:INFY" not in inst and "not a ticker" not in inst
 
 
 # --------------------------------------------------------------------------------------------

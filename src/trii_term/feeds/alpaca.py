@@ -25,7 +25,7 @@ import random
 import re
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
@@ -209,7 +209,7 @@ class AlpacaFeed:
         self.rest_feed = "iex" if cfg.feed == "test" else cfg.feed
         self._initial = list(ctx.config.feed.symbols)
         self._status = FeedStatus(NAME, FeedState.CONNECTING)
-        self._instruments: dict[str, Instrument] = {}
+        self._instruments: Mapping[str, Instrument] = {}
         self.untradable: set[str] = set()  # assets Alpaca lists as not tradable
         self._symbols: dict[str, None] = {}  # subscribed, in order
         self._creds: credentials.Credentials | None = None
@@ -243,7 +243,7 @@ class AlpacaFeed:
     def status(self) -> FeedStatus:
         return self._status
 
-    def instruments(self) -> dict[str, Instrument]:
+    def instruments(self) -> Mapping[str, Instrument]:
         return self._instruments
 
     def subscribe(self, symbols: Iterable[str]) -> None:
@@ -272,14 +272,18 @@ class AlpacaFeed:
         """Credentials, the instruments the store knows, and Alpaca's asset list (if reachable)."""
         self._creds, self._cred_error = await asyncio.to_thread(_load_credentials)
         known = await asyncio.to_thread(self._store_instruments)
+        assets: dict[str, Instrument] = {}
         if self._creds is not None:
-            for sym, inst in (await self._load_assets()).items():
+            assets = await self._load_assets()
+            for sym, inst in assets.items():
                 known.setdefault(sym, inst)
         for sym in self._initial:
             known.setdefault(sym, _instrument(sym, sym, "US"))
         if self.feed == "test":
             known.setdefault(TEST_SYMBOL, _instrument(TEST_SYMBOL, "Alpaca test stream symbol", "TEST"))
-        self._instruments = known
+        # Without Alpaca's asset list any well-formed US ticker is accepted (a watchlist can still
+        # add a symbol the store has never seen); with it, only listed assets are.
+        self._instruments = UsInstruments(known, open_ended=not assets)
         self._prepared = True
 
     async def run(self) -> None:
@@ -749,6 +753,37 @@ def _control(data: str | bytes) -> dict[str, Any]:
 def _short(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 120 else text[:117] + "..."
+
+
+US_TICKER = re.compile(r"^[A-Z][A-Z0-9]{0,5}([./][A-Z]{1,2})?$")  # AAPL, BRK.B, BF/B
+
+
+class UsInstruments(Mapping[str, Instrument]):
+    """The instruments the feed knows; when `open_ended` (Alpaca's asset list could not be
+    loaded), also any well-formed US ticker, as a plain US stock in USD."""
+
+    def __init__(self, known: dict[str, Instrument], *, open_ended: bool) -> None:
+        self._known = known
+        self.open_ended = open_ended
+
+    def __getitem__(self, symbol: str) -> Instrument:
+        inst = self._known.get(symbol)
+        if inst is None:
+            if not (self.open_ended and isinstance(symbol, str) and US_TICKER.match(symbol)):
+                raise KeyError(symbol)
+            inst = self._known[symbol] = _instrument(symbol, symbol, "US")
+        return inst
+
+    def __contains__(self, symbol: object) -> bool:
+        return symbol in self._known or bool(
+            self.open_ended and isinstance(symbol, str) and US_TICKER.match(symbol)
+        )
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._known))
+
+    def __len__(self) -> int:
+        return len(self._known)
 
 
 def _instrument(symbol: str, name: str, exchange: str) -> Instrument:
