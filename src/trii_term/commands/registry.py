@@ -8,6 +8,7 @@ A key press, a palette line, a CLI call (and later a macro line or an AI tool) a
 from __future__ import annotations
 
 import difflib
+import itertools
 import inspect
 import shlex
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -282,10 +283,14 @@ def resolve_symbol(ctx: CommandContext, text: str) -> str:
     known = ctx.session.instruments
     if sym in known:
         return sym
-    close = difflib.get_close_matches(sym, list(known), n=3, cutoff=0.6)
+    if ":" not in sym and f"NSE:{sym}" in known:  # Kite: a bare INFY means NSE:INFY
+        return f"NSE:{sym}"
+    # (a live instrument master holds tens of thousands: compare against a bounded sample)
+    sample = list(itertools.islice(known, 20_000))
+    close = difflib.get_close_matches(sym, sample, n=3, cutoff=0.6)
     hint = f" Did you mean {' or '.join(close)}?" if close else ""
     provider = ctx.session.provider_name
-    listing = ", ".join(sorted(known)[:12]) + ("…" if len(known) > 12 else "")
+    listing = ", ".join(sorted(sample)[:12]) + ("…" if len(sample) > 12 else "")
     raise CommandError(
         f"Unknown symbol {sym}: the {provider} feed has no such instrument.{hint} "
         f"Known: {listing}. Nothing was changed."
