@@ -8,8 +8,8 @@ A key press, a palette line, a CLI call (and later a macro line or an AI tool) a
 from __future__ import annotations
 
 import difflib
-import itertools
 import inspect
+import itertools
 import shlex
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
