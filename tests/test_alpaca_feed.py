@@ -11,7 +11,7 @@ import logging
 import math
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from trii_term.config import parse_config
 from trii_term.domain import (
     US,
     Bar,
+    DayStats,
     FeedState,
     FeedStatus,
     Instrument,
@@ -631,3 +632,33 @@ async def test_a_drop_mid_stream_reconnects_and_the_backfill_leaves_no_hole(
         assert ticks == (7,)
     finally:
         await session.stop()
+
+
+async def test_a_snapshot_gives_the_day_so_far_and_the_previous_close(
+    start: Callable[..., Any], data: AlpacaDataFake, keys: None
+) -> None:
+    data.snapshots["AAPL"] = {
+        "latestTrade": {
+            "t": "2026-11-20T15:59:59.5Z",
+            "p": 231.25,
+            "s": 10,
+            "x": "V",
+            "i": 7,
+            "c": [],
+            "z": "C",
+        },
+        "dailyBar": {"t": "2026-11-20T05:00:00Z", "o": 228.5, "h": 232.0, "l": 227.75, "c": 231.2, "v": 5e6},
+        "prevDailyBar": {"t": "2026-11-19T05:00:00Z", "o": 225, "h": 229, "l": 224, "c": 228.0, "v": 4e6},
+    }
+    data.snapshots["MSFT"] = {"dailyBar": {"t": "2026-11-20T05:00:00Z", "o": "not a number"}}
+    run = await start(("AAPL", "MSFT"))
+    await wait_until(lambda: any(type(e) is DayStats for e in run.events))
+    stats = [e for e in run.events if type(e) is DayStats]
+    assert stats == [
+        DayStats(
+            ns("2026-11-20T05:00:00Z"), "AAPL", date(2026, 11, 20), 228.0, 228.5, 232.0, 227.75, 231.25, 5e6
+        )
+    ]
+    assert run.feed.malformed == 1  # MSFT's snapshot was garbage: counted, skipped
+    snap = next(r for r in data.http.requests if r.path == "/v2/stocks/snapshots")
+    assert snap.query["symbols"] == ["AAPL,MSFT"] and snap.query["feed"] == ["iex"]

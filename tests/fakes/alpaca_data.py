@@ -219,10 +219,12 @@ class AlpacaDataFake:
         self.page_size = page_size
         self.bars: dict[tuple[str, str], dict[int, dict[str, Any]]] = {}  # (sym, timeframe) -> start -> bar
         self.assets: list[dict[str, Any]] = []
+        self.snapshots: dict[str, dict[str, Any]] = {}  # symbol -> snapshot (no wrapper key, as Alpaca)
         self.failures: list[Response] = []  # answered (in order) before the real answers
         self.http = HttpFake()
         self.http.route("GET", "/v2/stocks/bars", self._bars)
         self.http.route("GET", "/v2/assets", self._assets)
+        self.http.route("GET", "/v2/stocks/snapshots", self._snapshots)
 
     def __enter__(self) -> AlpacaDataFake:
         self.http.start()
@@ -289,6 +291,13 @@ class AlpacaDataFake:
             out.setdefault(sym, []).append(b)
         more = offset + size < len(rows)
         return Response(200, {"bars": out, "next_page_token": f"page-{offset + size}" if more else None})
+
+    def _snapshots(self, req: Request) -> Response:
+        denied = self._authorized(req)
+        if denied:
+            return denied
+        wanted = req.query.get("symbols", [""])[0].split(",")
+        return Response(200, {s: self.snapshots[s] for s in wanted if s in self.snapshots})
 
     def _assets(self, req: Request) -> Response:
         denied = self._authorized(req)

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import random
 import re
 import time
@@ -40,6 +41,7 @@ from trii_term.domain import (
     NS_PER_SECOND,
     US,
     Bar,
+    DayStats,
     FeedState,
     FeedStatus,
     Instrument,
@@ -625,6 +627,7 @@ class AlpacaFeed:
             symbols = list(self._want_history)
             self._want_history.clear()
             now = self._clock.now_ns()
+            await self._snapshots(symbols)
             await self._backfill(symbols, "1Min", recent_session_start(now), now, "recent minute bars")
             await self._backfill(
                 symbols, "1Day", now - DAILY_HISTORY_DAYS * 86_400 * NS_PER_SECOND, now, "daily bars"
@@ -662,6 +665,34 @@ class AlpacaFeed:
             if self._status.state is FeedState.LIVE and self._status.reason.startswith("could not load"):
                 self._set_status(FeedState.LIVE)
         return True
+
+    async def _snapshots(self, symbols: list[str]) -> None:
+        """The day so far per symbol (the previous close above all: the watchlist's change
+        column), from `/v2/stocks/snapshots`, published as DayStats. The stream has no such
+        message. A failure is logged; the stream carries on without it."""
+        try:
+            for i in range(0, len(symbols), REST_SYMBOLS_PER_REQUEST):
+                chunk = symbols[i : i + REST_SYMBOLS_PER_REQUEST]
+                body = await self._get_json(
+                    f"{self.data_url}/v2/stocks/snapshots",
+                    {"symbols": ",".join(chunk), "feed": self.rest_feed},
+                )
+                if not isinstance(body, dict):
+                    raise RestError(f"unexpected answer from /v2/stocks/snapshots: {_short(body)}")
+                events: list[MarketEvent] = []
+                for sym, snap in body.items():
+                    if sym not in self._symbols:
+                        continue
+                    try:
+                        events.append(_day_stats(sym, snap))
+                    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                        self._bad(f"a bad snapshot ({type(exc).__name__}: {exc})", snap)
+                if events:
+                    self._bus.publish(MarketBatch(NAME, events, time.monotonic_ns()))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("could not load snapshots from Alpaca: %s", _describe(exc))
 
     async def _fetch_bars(self, symbols: list[str], timeframe: str, start_ns: int, end_ns: int) -> None:
         interval = "1d" if timeframe == "1Day" else "1m"
@@ -753,6 +784,31 @@ def _control(data: str | bytes) -> dict[str, Any]:
 def _short(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _day_stats(symbol: str, snap: dict[str, Any]) -> DayStats:
+    """A snapshot's daily bar, previous daily bar and latest trade as the day so far."""
+    day_bar = snap.get("dailyBar") or {}
+    prev = snap.get("prevDailyBar") or {}
+    trade = snap.get("latestTrade") or {}
+
+    def num(d: dict[str, Any], key: str) -> float | None:
+        x = d.get(key)
+        if x is None:
+            return None
+        if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x):
+            raise ValueError(f"{key} is not a number: {x!r}")
+        return float(x)
+
+    stamp = day_bar.get("t") or trade.get("t")
+    if not isinstance(stamp, str):
+        raise ValueError("the snapshot has no time")
+    ts = parse_time_ns(stamp)
+    day = US.local(ts).date()
+    return DayStats(
+        ts, symbol, day, num(prev, "c"), num(day_bar, "o"), num(day_bar, "h"), num(day_bar, "l"),
+        num(trade, "p") if trade else num(day_bar, "c"), num(day_bar, "v") or 0.0,
+    )  # fmt: skip
 
 
 US_TICKER = re.compile(r"^[A-Z][A-Z0-9]{0,5}([./][A-Z]{1,2})?$")  # AAPL, BRK.B, BF/B
