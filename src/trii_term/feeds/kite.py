@@ -1,0 +1,960 @@
+"""Zerodha Kite market data: the binary ticker over `websockets`, candles and the instrument
+master over httpx (`feed.provider = "kite"`).
+
+Why not the SDK's KiteTicker: it runs on Twisted's global reactor in a thread, which cannot be
+restarted in one process and would hand every tick across threads. Here the ticker is one asyncio
+task on the session's loop, and the binary parser is a tight loop over `struct` (see
+`bench/kite_ticker.py`: it must parse and publish 500k packets/s on one core).
+
+What a packet becomes (one `MarketBatch` per binary message, events in packet order):
+
+- quote (44 B) and full (184 B): a `Trade` when the cumulative volume rises (size = the rise,
+  price = LTP; the first packet of a token only sets the baseline, since what it traded before
+  is unknown), then `DayStats` (prev_close = the packet's close, open/high/low, last, volume);
+  full mode adds a `Quote` from the best bid and offer when both sides are present.
+- price-only packets (ltp mode, 8 B; indices, 28/32 B) carry no volume: a change of price is a
+  `Trade` of size 0, so the tape and the charts move; index packets also give `DayStats`, an
+  ltp packet gives a `DayStats` with only `last` the first time a token is seen.
+- timestamps: the exchange timestamp in full packets, else the arrival time (`time.time_ns()`).
+
+Candles (`/instruments/historical`) are published as `Bar`s when a symbol is first subscribed
+(the recent session's minutes and a year of days) and after a reconnect (the gap), spaced to
+Kite's 3 requests/s; only closed bars are sent, since a provider bar wins over the bar the store
+derives from ticks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, NamedTuple
+
+import httpx
+import websockets
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+
+from trii_term import credentials
+from trii_term.domain import (
+    NS_PER_SECOND,
+    NSE,
+    Bar,
+    DayStats,
+    FeedState,
+    FeedStatus,
+    Instrument,
+    MarketBatch,
+    MarketEvent,
+    Quote,
+    Trade,
+    to_ns,
+)
+from trii_term.feeds import FeedContext
+from trii_term.kite_master import KiteInstrument, KiteMaster, MasterError, price_divisor
+
+log = logging.getLogger(__name__)
+
+MAX_TOKENS = 3000  # instruments per ticker connection (Kite's limit)
+KITE_HEADERS = {"X-Kite-Version": "3"}
+LOGIN_HINT = "run `trii-term login kite`"
+TOKEN_REJECTED = "Kite token expired or invalid — " + LOGIN_HINT
+MALFORMED_LOG_SECONDS = 10.0
+
+# --------------------------------------------------------------------------------------------
+# The binary ticker protocol
+# --------------------------------------------------------------------------------------------
+
+_U16 = struct.Struct(">H").unpack_from
+_U32 = struct.Struct(">I").unpack_from
+_LTP = struct.Struct(">II").unpack_from
+# only the fields the events need; "x" skips the rest (last qty, average price, buy/sell totals,
+# last trade time, open interest) so no int object is made for them
+_QUOTE = struct.Struct(">II8xI8x4I").unpack_from  # token, ltp, volume, open, high, low, close
+# full: as the quote, then the exchange timestamp, the best bid (qty, price), its orders and
+# padding and four more bids skipped (52 bytes), the best offer (qty, price)
+_FULL = struct.Struct(">II8xI8x4I16xIII52xII").unpack_from
+_INDEX = struct.Struct(">6I").unpack_from  # token, ltp, high, low, open, close (change ignored)
+_INDEX_FULL = struct.Struct(">6I4xI").unpack_from  # ... + exchange timestamp at 28
+_new = tuple.__new__  # building the event tuples without NamedTuple.__new__'s Python frame
+_EPOCH_DAY = date(1970, 1, 1)
+_IST_SECONDS = 19_800
+
+
+@dataclass(frozen=True, slots=True)
+class KiteOrderUpdate:
+    """An order postback from the ticker (`{"type":"order","data":{...}}`), for the Kite broker.
+    `data` is Kite's postback as sent (order_id, status, filled_quantity, average_price, ...)."""
+
+    data: dict[str, Any]
+
+    @property
+    def order_id(self) -> str | None:
+        value = self.data.get("order_id")
+        return None if value is None else str(value)
+
+    @property
+    def status(self) -> str | None:
+        value = self.data.get("status")
+        return None if value is None else str(value)
+
+
+class _IstDay:
+    """The IST date of UTC timestamps, cached as the day's [lo, hi) in ns: two comparisons per
+    lookup instead of two divisions and a date."""
+
+    __slots__ = ("day", "hi", "lo")
+
+    def __init__(self) -> None:
+        self.lo = self.hi = 0
+        self.day = _EPOCH_DAY
+
+    def of(self, ts_ns: int) -> date:
+        if not self.lo <= ts_ns < self.hi:
+            number = (ts_ns // NS_PER_SECOND + _IST_SECONDS) // 86_400
+            self.lo = (number * 86_400 - _IST_SECONDS) * NS_PER_SECOND
+            self.hi = self.lo + 86_400 * NS_PER_SECOND
+            self.day = _EPOCH_DAY + timedelta(days=number)
+        return self.day
+
+
+class TickParser:
+    """Binary ticker messages -> market events, for the subscribed tokens.
+
+    `subs[token]` is a small list `[symbol, divisor, last_volume, last_price]`: a list, not an
+    object, because the hot loop reads and writes it for every packet. Anything malformed is
+    counted in `malformed`, logged at most every 10 s, and skipped; the good packets of the same
+    message are kept."""
+
+    def __init__(self) -> None:
+        self.subs: dict[int, list[Any]] = {}
+        self.retired: set[int] = set()  # unsubscribed: their late packets are dropped quietly
+        self.malformed = 0
+        self.packets = 0
+        # two caches: arrival times and exchange times may sit on different days (a host clock
+        # off by hours, a replayed snapshot) and must not evict each other on every message
+        self._arrival_day = _IstDay()
+        self._exchange_day = _IstDay()
+        self._logged_at = -MALFORMED_LOG_SECONDS
+        self._unlogged = 0
+
+    def add(self, token: int, symbol: str) -> None:
+        self.subs[token] = [symbol, price_divisor(token), None, None]
+        self.retired.discard(token)
+
+    def remove(self, token: int) -> None:
+        if self.subs.pop(token, None) is not None:
+            self.retired.add(token)
+
+    def bad(self, why: str) -> None:
+        self.malformed += 1
+        now = time.monotonic()
+        if now - self._logged_at < MALFORMED_LOG_SECONDS:
+            self._unlogged += 1
+            return
+        more = f" (and {self._unlogged} more since the last report)" if self._unlogged else ""
+        log.warning("Kite ticker sent malformed data, skipped: %s%s; %d so far", why, more, self.malformed)
+        self._logged_at, self._unlogged = now, 0
+
+    def _stranger(self, token: int) -> None:
+        if token not in self.retired:
+            self.bad(f"a packet for token {token}, which is not subscribed")
+
+    def parse(self, data: bytes, arrival_ns: int) -> list[MarketEvent]:
+        """Parse one binary message: int16 count, then per packet int16 length + packet."""
+        events: list[MarketEvent] = []
+        n = len(data)
+        if n < 2:  # a heartbeat
+            return events
+        (count,) = _U16(data, 0)
+        append = events.append
+        subs = self.subs
+        today = self._arrival_day
+        day = today.day if today.lo <= arrival_ns < today.hi else today.of(arrival_ns)
+        xday = self._exchange_day
+        off = 2
+        done = 0
+        for _ in range(count):
+            if off + 2 > n:
+                self.bad(f"the message ends after {done} of its {count} packets")
+                break
+            (length,) = _U16(data, off)
+            off += 2
+            end = off + length
+            if end > n:
+                self.bad(f"a packet says {length} bytes but only {n - off} are left")
+                break
+            done += 1
+            if length == 44:
+                tok, ltp, vol, o, h, lo, c = _QUOTE(data, off)
+                sub = subs.get(tok)
+                if sub is None:
+                    self._stranger(tok)
+                else:
+                    sym = sub[0]
+                    div = sub[1]
+                    price = ltp / div
+                    last_vol = sub[2]
+                    if last_vol is not None and vol > last_vol:
+                        append(_new(Trade, (arrival_ns, sym, price, float(vol - last_vol))))
+                    sub[2] = vol
+                    sub[3] = price
+                    append(
+                        _new(
+                            DayStats,
+                            (
+                                arrival_ns,
+                                sym,
+                                day,
+                                c / div if c else None,
+                                o / div if o else None,
+                                h / div if h else None,
+                                lo / div if lo else None,
+                                price if ltp else None,
+                                float(vol),
+                            ),
+                        )
+                    )
+            elif length == 184:
+                tok, ltp, vol, o, h, lo, c, xts, bq, bp, aq, ap = _FULL(data, off)
+                sub = subs.get(tok)
+                if sub is None:
+                    self._stranger(tok)
+                else:
+                    sym = sub[0]
+                    div = sub[1]
+                    price = ltp / div
+                    ts = xts * NS_PER_SECOND if xts else arrival_ns
+                    last_vol = sub[2]
+                    if last_vol is not None and vol > last_vol:
+                        append(_new(Trade, (ts, sym, price, float(vol - last_vol))))
+                    sub[2] = vol
+                    sub[3] = price
+                    append(
+                        _new(
+                            DayStats,
+                            (
+                                ts,
+                                sym,
+                                xday.day if xday.lo <= ts < xday.hi else xday.of(ts),
+                                c / div if c else None,
+                                o / div if o else None,
+                                h / div if h else None,
+                                lo / div if lo else None,
+                                price if ltp else None,
+                                float(vol),
+                            ),
+                        )
+                    )
+                    if bp and ap:
+                        append(_new(Quote, (ts, sym, bp / div, ap / div, float(bq), float(aq))))
+            elif length == 8:
+                tok, ltp = _LTP(data, off)
+                sub = subs.get(tok)
+                if sub is None:
+                    self._stranger(tok)
+                else:
+                    self._price_only(sub, ltp, arrival_ns, day, append)
+            elif length == 28 or length == 32:
+                self._index(data, off, length, arrival_ns, day, append)
+            else:
+                if length >= 4:
+                    (tok,) = _U32(data, off)
+                    self.bad(f"a packet of {length} bytes (token {tok}); known sizes are 8, 28, 32, 44, 184")
+                else:
+                    self.bad(f"a packet of {length} bytes; known sizes are 8, 28, 32, 44, 184")
+            off = end
+        else:
+            if off != n:
+                self.bad(f"{n - off} bytes after the last of the message's {count} packets")
+        self.packets += done
+        return events
+
+    def _price_only(
+        self, sub: list[Any], ltp: int, ts: int, day: date, append: Callable[[MarketEvent], None]
+    ) -> None:
+        price = ltp / sub[1]
+        last = sub[3]
+        if last is None:
+            append(_new(DayStats, (ts, sub[0], day, None, None, None, None, price, 0.0)))
+        elif price != last:
+            append(_new(Trade, (ts, sub[0], price, 0.0)))
+        sub[3] = price
+
+    def _index(
+        self, data: bytes, off: int, length: int, arrival_ns: int, day: date, append: Callable[..., None]
+    ) -> None:
+        if length == 32:
+            tok, ltp, h, lo, o, c, xts = _INDEX_FULL(data, off)
+        else:
+            tok, ltp, h, lo, o, c = _INDEX(data, off)
+            xts = 0
+        sub = self.subs.get(tok)
+        if sub is None:
+            self._stranger(tok)
+            return
+        ts = xts * NS_PER_SECOND if xts else arrival_ns
+        div = sub[1]
+        price = ltp / div
+        last = sub[3]
+        if last is not None and price != last:
+            append(_new(Trade, (ts, sub[0], price, 0.0)))
+        sub[3] = price
+        stats = (
+            ts,
+            sub[0],
+            self._exchange_day.of(ts) if xts else day,
+            c / div if c else None,
+            o / div if o else None,
+            h / div if h else None,
+            lo / div if lo else None,
+            price if ltp else None,
+            0.0,
+        )
+        append(_new(DayStats, stats))
+
+
+# --------------------------------------------------------------------------------------------
+# Instruments: the master behind a Mapping
+# --------------------------------------------------------------------------------------------
+
+
+class KiteInstruments(Mapping[str, Instrument]):
+    """The instruments the Kite feed can stream, keyed `EXCHANGE:TRADINGSYMBOL`.
+
+    Iteration covers the NSE/BSE equities and indices preloaded at `prepare` (the full master
+    has ~100k rows, mostly derivatives) and whatever was looked up since. Any other key (an
+    option, a future) is looked up in the cached master on demand, and a miss is remembered so
+    that asking again costs nothing. A bare `INFY` is not a key: symbols are canonical."""
+
+    def __init__(self, preloaded: dict[str, KiteInstrument], lookup: Callable[[str], KiteInstrument | None]):
+        self._kite = preloaded
+        self._lookup = lookup
+        self._made: dict[str, Instrument] = {}
+        self._missing: set[str] = set()
+
+    def kite(self, symbol: str) -> KiteInstrument | None:
+        ki = self._kite.get(symbol)
+        if ki is not None or symbol in self._missing:
+            return ki
+        if ":" in symbol and symbol == symbol.strip().upper():
+            ki = self._lookup(symbol)
+        if ki is None or ki.symbol != symbol:
+            self._missing.add(symbol)
+            return None
+        self._kite[symbol] = ki
+        return ki
+
+    def __getitem__(self, symbol: str) -> Instrument:
+        inst = self._made.get(symbol)
+        if inst is None:
+            ki = self.kite(symbol) if isinstance(symbol, str) else None
+            if ki is None:
+                raise KeyError(symbol)
+            inst = self._made[symbol] = ki.instrument()
+        return inst
+
+    def __contains__(self, symbol: object) -> bool:
+        return isinstance(symbol, str) and self.kite(symbol) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._kite))
+
+    def __len__(self) -> int:
+        return len(self._kite)
+
+
+_PRELOAD_SQL = """
+    SELECT instrument_token, exchange, tradingsymbol, name, tick_size, lot_size, instrument_type,
+           segment, expiry
+    FROM kite_instruments
+    WHERE exchange IN ('NSE', 'BSE') AND (instrument_type IN ('EQ', 'INDEX') OR segment = 'INDICES')
+"""
+
+
+def _kite_instrument(row: tuple[Any, ...]) -> KiteInstrument:
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        tick = Decimal(row[4])
+    except InvalidOperation:
+        tick = Decimal("0.05")
+    return KiteInstrument(int(row[0]), row[1], row[2], row[3], tick, int(row[5]), row[6], row[7], row[8])
+
+
+# --------------------------------------------------------------------------------------------
+# Candles
+# --------------------------------------------------------------------------------------------
+
+
+class _Backfill(NamedTuple):
+    token: int
+    symbol: str
+    interval: str  # "minute" | "day"
+    start: datetime  # aware
+    end: datetime
+
+
+INTERVALS = {"minute": "1m", "day": "1d"}
+KITE_TIME = "%Y-%m-%d %H:%M:%S"
+
+
+def kite_time(when: datetime) -> str:
+    """Kite's `from`/`to`: IST wall time, `yyyy-mm-dd hh:mm:ss`."""
+    return when.astimezone(NSE.tz).strftime(KITE_TIME)
+
+
+def recent_session_open(now: datetime) -> datetime:
+    """The open of the latest NSE session that has started (weekdays; holidays are unknown)."""
+    local = now.astimezone(NSE.tz)
+    day = local.date()
+    while True:
+        opened = datetime.combine(day, NSE.open, tzinfo=NSE.tz)
+        if day.weekday() < 5 and opened <= local:
+            return opened
+        day -= timedelta(days=1)
+
+
+def candles_to_bars(candles: Any, symbol: str, interval: str, now_ns: int) -> tuple[list[Bar], int]:
+    """Kite candles `[date, open, high, low, close, volume(, oi)]` -> closed `Bar`s, and how many
+    candles were malformed. A minute still forming, or today's day before the close, is left
+    out: a provider bar replaces the one the store derives from ticks, so it must be final."""
+    bars: list[Bar] = []
+    bad = 0
+    label = INTERVALS[interval]
+    for candle in candles if isinstance(candles, list) else []:
+        try:
+            start = datetime.strptime(candle[0], "%Y-%m-%dT%H:%M:%S%z")
+            o, h, lo, c, v = (float(x) for x in candle[1:6])
+        except (TypeError, ValueError, IndexError):
+            bad += 1
+            continue
+        ts = to_ns(start)
+        if interval == "minute":
+            closes = ts + 60 * NS_PER_SECOND
+        else:
+            closes = NSE.at(start.astimezone(NSE.tz).date(), NSE.close)
+        if closes > now_ns:
+            continue
+        bars.append(Bar(ts, symbol, label, o, h, lo, c, v))
+    return bars, bad
+
+
+def kite_error(response: httpx.Response) -> tuple[str, str]:
+    """(error_type, message) from Kite's error envelope, or ("", a short description)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return "", f"HTTP {response.status_code}"
+    if isinstance(body, dict):
+        return str(body.get("error_type") or ""), str(body.get("message") or f"HTTP {response.status_code}")
+    return "", f"HTTP {response.status_code}"
+
+
+# --------------------------------------------------------------------------------------------
+# The feed
+# --------------------------------------------------------------------------------------------
+
+
+class KiteFeed:
+    name = "kite"
+    simulated = False
+
+    def __init__(
+        self,
+        ctx: FeedContext,
+        *,
+        backoff_base: float = 1.0,
+        backoff_max: float = 60.0,
+        token_retry: float = 300.0,
+        limit_retry: float = 30.0,
+        silence_timeout: float = 30.0,
+        open_timeout: float = 10.0,
+        history_spacing: float = 0.34,
+        history_retries: int = 5,
+    ) -> None:
+        self._bus = ctx.bus
+        self._store = ctx.store
+        self._cfg = ctx.config.providers.kite
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.token_retry = token_retry
+        self.limit_retry = limit_retry
+        self.silence_timeout = silence_timeout
+        self.open_timeout = open_timeout
+        self.history_spacing = history_spacing
+        self.history_retries = history_retries
+        self._parser = TickParser()
+        self._status = FeedStatus(self.name, FeedState.CONNECTING)
+        self._creds: credentials.Credentials | None = None
+        self._expiry_note = ""
+        self._fatal = ""  # set when the feed cannot stream at all (no credentials, no master)
+        self._prepared = False
+        self._db_lock = threading.Lock()
+        self._con: Any = None
+        self._master: KiteMaster | None = None
+        self._instruments = KiteInstruments({}, self._lookup)
+        self._ws: Any = None
+        self._lost_at: datetime | None = None
+        self._history: asyncio.Queue[_Backfill] = asyncio.Queue()
+        self._history_blocked = ""
+        self._next_history_at = 0.0
+        self._http: httpx.AsyncClient | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.last_message_ns = 0  # time.monotonic_ns() of the last message, heartbeats included
+        self.connections = 0
+
+    # -- Feed protocol ----------------------------------------------------------------------
+
+    @property
+    def status(self) -> FeedStatus:
+        return self._status
+
+    @property
+    def malformed(self) -> int:
+        return self._parser.malformed
+
+    @property
+    def parser(self) -> TickParser:
+        return self._parser
+
+    def instruments(self) -> KiteInstruments:
+        return self._instruments
+
+    def subscribe(self, symbols: Iterable[str]) -> None:
+        parser = self._parser
+        added: list[int] = []
+        for sym in symbols:
+            ki = self._instruments.kite(sym)
+            if ki is None:
+                log.warning("Kite: %s is not in the instrument master; not streamed", sym)
+                continue
+            if ki.token in parser.subs:
+                continue
+            if len(parser.subs) >= MAX_TOKENS:
+                log.warning(
+                    "Kite streams at most %d instruments per connection; %s left out", MAX_TOKENS, sym
+                )
+                continue
+            parser.add(ki.token, ki.symbol)
+            added.append(ki.token)
+            self._queue_first_history(ki)
+        if added and self._ws is not None:
+            self._send_soon([self._subscribe_msg(added), self._mode_msg(added)])
+
+    def unsubscribe(self, symbols: Iterable[str]) -> None:
+        gone: list[int] = []
+        for sym in symbols:
+            ki = self._instruments.kite(sym)
+            if ki is not None and ki.token in self._parser.subs:
+                self._parser.remove(ki.token)
+                gone.append(ki.token)
+        if gone and self._ws is not None:
+            self._send_soon([json.dumps({"a": "unsubscribe", "v": gone})])
+
+    async def prepare(self) -> None:
+        """Credentials, then the instrument master: cached in the store, downloaded once per IST
+        day. Problems become an ERROR status with what to do; nothing raises."""
+        self._prepared = True
+        self._creds, why = await asyncio.to_thread(self._load_credentials)
+        if self._con is None:
+            self._con = self._store.cursor()
+            self._master = KiteMaster(self._con)
+        if self._creds is None:
+            self._fail(why)
+        else:
+            warning = credentials.kite_expiry_warning(self._creds)
+            if warning:
+                log.warning("%s", warning)
+            if "expired" in warning:
+                self._expiry_note = warning
+            await self._refresh_master()
+        preloaded = await asyncio.to_thread(self._preload)
+        self._instruments = KiteInstruments(preloaded, self._lookup)
+        if not preloaded and not self._fatal:
+            self._fail("the Kite instrument master is empty: no instruments to stream")
+
+    async def run(self) -> None:
+        if not self._prepared:
+            await self.prepare()
+        try:
+            if self._fatal:
+                # said again: prepare() ran before the session listened to the bus
+                self._set_status(FeedState.ERROR, self._fatal)
+                await asyncio.Event().wait()  # nothing to stream; the status says why
+            self._http = httpx.AsyncClient(base_url=self._cfg.rest, timeout=30.0)
+            self._spawn(self._history_worker())
+            await self._connect_forever()
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
+            if self._tasks:
+                await asyncio.wait(self._tasks, timeout=2.0)
+            if self._http is not None:
+                await self._http.aclose()
+                self._http = None
+            self._close_db()
+            if self._status.state is not FeedState.ERROR:
+                self._set_status(FeedState.STOPPED)
+
+    # -- credentials and the master -----------------------------------------------------------
+
+    def _load_credentials(self) -> tuple[credentials.Credentials | None, str]:
+        missing = f"no Kite credentials: {LOGIN_HINT} (or set TRII_KITE_API_KEY and TRII_KITE_ACCESS_TOKEN)"
+        try:
+            creds = credentials.load("kite")
+        except credentials.CredentialError as exc:
+            log.warning("Kite credentials unavailable: %s", exc)
+            return None, missing
+        return creds, "" if creds is not None else missing
+
+    def _auth_headers(self) -> dict[str, str]:
+        assert self._creds is not None
+        token = f"token {self._creds['api_key']}:{self._creds['access_token']}"
+        return {**KITE_HEADERS, "Authorization": token}
+
+    def _scrub(self, text: str) -> str:
+        """Never let a key or token reach a status line or the log (the log also masks them)."""
+        if self._creds is not None:
+            for field in ("api_key", "access_token"):
+                value = self._creds.get(field)
+                if value:
+                    text = text.replace(value, "****")
+        return text
+
+    async def _refresh_master(self) -> None:
+        have = await asyncio.to_thread(self._db, lambda m: m.count())
+        if not await asyncio.to_thread(self._db, lambda m: m.needs_refresh()):
+            return
+        problem = await self._download_master()
+        if problem is None:
+            return
+        if have:
+            log.warning("%s; using the cached instrument master (%d instruments)", problem, have)
+        else:
+            self._fail(problem)
+
+    async def _download_master(self) -> str | None:
+        """Download and store the master; None when done, else what went wrong."""
+        url = f"{self._cfg.rest}/instruments"
+        try:
+            async with httpx.AsyncClient(timeout=60.0) as client:
+                response = await client.get(url, headers=self._auth_headers())
+        except httpx.HTTPError as exc:
+            log.warning("Kite instrument master download failed: %s", type(exc).__name__, exc_info=True)
+            return f"the Kite instrument master could not be downloaded ({type(exc).__name__})"
+        if response.status_code != 200:
+            error_type, message = kite_error(response)
+            if response.status_code == 403 or error_type == "TokenException":
+                return TOKEN_REJECTED
+            return self._scrub(f"the Kite instrument master could not be downloaded: {message}")
+        ctype = response.headers.get("content-type", "")
+        if "csv" not in ctype:
+            return f"Kite answered the instrument master download with {ctype or 'no content type'}, not CSV"
+        try:
+            rows = await asyncio.to_thread(self._db, lambda m: m.store_csv(response.text))
+        except MasterError as exc:
+            return f"the Kite instrument master was not usable: {exc}"
+        log.info("Kite instrument master: %d instruments stored", rows)
+        return None
+
+    def _db(self, work: Callable[[KiteMaster], Any]) -> Any:
+        """Run `work(master)` on the feed's own cursor, one thread at a time."""
+        with self._db_lock:
+            if self._master is None:
+                raise MasterError("the Kite feed has stopped")
+            return work(self._master)
+
+    def _preload(self) -> dict[str, KiteInstrument]:
+        with self._db_lock:
+            if self._con is None:
+                return {}
+            rows = self._con.execute(_PRELOAD_SQL).fetchall()
+        out: dict[str, KiteInstrument] = {}
+        for row in rows:
+            ki = _kite_instrument(row)
+            out[ki.symbol] = ki
+        return out
+
+    def _lookup(self, symbol: str) -> KiteInstrument | None:
+        try:
+            return self._db(lambda m: m.lookup(symbol))  # type: ignore[no-any-return]
+        except MasterError:
+            return None
+
+    def _close_db(self) -> None:
+        with self._db_lock:
+            if self._con is not None:
+                with contextlib.suppress(Exception):
+                    self._con.close()
+            self._con = None
+            self._master = None
+
+    # -- the ticker ---------------------------------------------------------------------------
+
+    def _ticker_url(self) -> str:
+        assert self._creds is not None
+        base = self._cfg.ticker
+        sep = "&" if "?" in base else "?"
+        return f"{base}{sep}api_key={self._creds['api_key']}&access_token={self._creds['access_token']}"
+
+    def _subscribe_msg(self, tokens: list[int]) -> str:
+        return json.dumps({"a": "subscribe", "v": tokens})
+
+    def _mode_msg(self, tokens: list[int]) -> str:
+        return json.dumps({"a": "mode", "v": [self._cfg.mode, tokens]})
+
+    def backoff(self, attempt: int) -> float:
+        """Jittered exponential backoff: 50-100 % of base * 2**attempt, capped at the max."""
+        return min(self.backoff_max, self.backoff_base * 2 ** min(attempt, 30)) * random.uniform(0.5, 1.0)
+
+    async def _connect_forever(self) -> None:
+        attempt = 0
+        while True:
+            if attempt:
+                await self._reload_credentials()
+            self._set_status(FeedState.CONNECTING, self._expiry_note)
+            floor = 0.0
+            try:
+                async with websockets.connect(
+                    self._ticker_url(),
+                    additional_headers=KITE_HEADERS,
+                    open_timeout=self.open_timeout,
+                    close_timeout=2.0,
+                    max_size=16 * 1024 * 1024,
+                ) as ws:
+                    self.connections += 1
+                    await self._on_connected(ws)
+                    attempt = 0
+                    reason = await self._stream(ws)
+            except InvalidStatus as exc:
+                reason, floor = self._rejected(exc.response.status_code)
+            except ConnectionClosed as exc:
+                code = exc.rcvd.code if exc.rcvd is not None else 1006
+                reason = f"the connection to Kite was lost (close code {code})"
+            except TimeoutError:
+                reason = f"the Kite ticker did not answer within {self.open_timeout:.0f}s"
+            except (OSError, InvalidHandshake, InvalidURI) as exc:
+                reason = f"cannot reach the Kite ticker ({type(exc).__name__})"
+                log.info("Kite ticker connect failed: %s", exc)
+            except Exception as exc:  # a bug must not stop the feed: log it, reconnect
+                log.exception("Kite ticker failed")
+                reason = f"the Kite ticker stopped unexpectedly ({type(exc).__name__}; see the log)"
+            finally:
+                if self._ws is not None:
+                    self._lost_at = datetime.now(UTC)
+                self._ws = None
+            delay = max(floor, self.backoff(attempt))
+            attempt += 1
+            reason = self._scrub(reason)
+            log.warning("Kite ticker: %s; reconnecting in %.1fs", reason, delay)
+            self._set_status(
+                FeedState.RECONNECTING,
+                f"{reason}; retrying in {delay:.0f}s",
+                retry_at=time.monotonic() + delay,
+            )
+            await asyncio.sleep(delay)
+
+    def _rejected(self, status: int) -> tuple[str, float]:
+        if status == 403:
+            note = f" ({self._expiry_note})" if self._expiry_note else ""
+            return (
+                f"Kite rejected the access token (HTTP 403): expired or invalid{note} — "
+                "log in again: trii-term login kite",
+                self.token_retry,
+            )
+        if status == 429:
+            return (
+                "Kite refused the connection (HTTP 429): too many connections or requests — Kite "
+                "allows 3 ticker connections per API key; close other Kite apps",
+                self.limit_retry,
+            )
+        return f"the Kite ticker refused the connection (HTTP {status})", 0.0
+
+    async def _reload_credentials(self) -> None:
+        """A new login (`trii-term login kite` in another shell) is picked up on the next try."""
+        creds, _ = await asyncio.to_thread(self._load_credentials)
+        if creds is not None:
+            self._creds = creds
+            warning = credentials.kite_expiry_warning(creds)
+            self._expiry_note = warning if "expired" in warning else ""
+
+    async def _on_connected(self, ws: Any) -> None:
+        tokens = list(self._parser.subs)
+        self._ws = ws
+        self._history_blocked = ""
+        if tokens:
+            await ws.send(self._subscribe_msg(tokens))
+            await ws.send(self._mode_msg(tokens))
+        if self._lost_at is not None:
+            self._queue_gap(self._lost_at)
+            self._lost_at = None
+        self.last_message_ns = time.monotonic_ns()
+        self._set_status(FeedState.LIVE, self._expiry_note)
+
+    async def _stream(self, ws: Any) -> str:
+        """Read until the connection drops (raises) or goes silent (returns the reason)."""
+        on_message = self.on_message
+        silence = self.silence_timeout
+        while True:
+            try:
+                async with asyncio.timeout(silence):
+                    message = await ws.recv()
+            except TimeoutError:
+                return f"no data or heartbeat from Kite for {silence:.0f}s"
+            on_message(message, time.monotonic_ns())
+
+    def on_message(self, message: bytes | str, received_ns: int) -> None:
+        """One websocket message: binary market data as one MarketBatch (a heartbeat only marks
+        the line alive), or a text message (order update, error, broker message)."""
+        self.last_message_ns = received_ns
+        if type(message) is bytes:
+            events = self._parser.parse(message, time.time_ns())
+            if events:
+                self._bus.publish(MarketBatch(self.name, events, received_ns))
+        else:
+            self._on_text(message)
+
+    def _on_text(self, text: str) -> None:
+        try:
+            msg = json.loads(text)
+        except ValueError:
+            self._parser.bad(f"a text message that is not JSON ({len(text)} characters)")
+            return
+        if not isinstance(msg, dict):
+            self._parser.bad("a text message that is not a JSON object")
+            return
+        kind, data = msg.get("type"), msg.get("data")
+        if kind == "order" and isinstance(data, dict):
+            self._bus.publish(KiteOrderUpdate(data))
+        elif kind == "error":
+            said = self._scrub(str(data))[:200]
+            log.warning("Kite ticker error: %s", said)
+            self._set_status(
+                self._status.state, f"Kite says: {said}", retry_at=self._status.retry_at_monotonic
+            )
+        elif kind == "message":
+            log.info("Kite message: %s", self._scrub(str(data))[:500])
+        else:
+            self._parser.bad(f"a text message of type {str(kind)[:40]!r} without the expected data")
+
+    def _send_soon(self, messages: list[str]) -> None:
+        ws = self._ws
+
+        async def send() -> None:
+            try:
+                for text in messages:
+                    await ws.send(text)
+            except ConnectionClosed:
+                log.info(
+                    "Kite ticker closed before a subscription change was sent; it is resent on reconnect"
+                )
+
+        self._spawn(send())
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- candles ----------------------------------------------------------------------------
+
+    def _queue_first_history(self, ki: KiteInstrument) -> None:
+        now = datetime.now(UTC)
+        self._history.put_nowait(_Backfill(ki.token, ki.symbol, "minute", recent_session_open(now), now))
+        self._history.put_nowait(_Backfill(ki.token, ki.symbol, "day", now - timedelta(days=365), now))
+
+    def _queue_gap(self, lost_at: datetime) -> None:
+        now = datetime.now(UTC)
+        start = lost_at.replace(second=0, microsecond=0) - timedelta(minutes=1)
+        for token, sub in list(self._parser.subs.items()):
+            self._history.put_nowait(_Backfill(token, sub[0], "minute", start, now))
+
+    async def _history_worker(self) -> None:
+        while True:
+            job = await self._history.get()
+            if job.token not in self._parser.subs:
+                continue  # unsubscribed meanwhile
+            if self._history_blocked:
+                continue
+            try:
+                bars = await self._candles(job)
+            except Exception:  # one bad answer must not end the backfill
+                log.exception("Kite candles for %s failed", job.symbol)
+                continue
+            if bars:
+                self._bus.publish(MarketBatch(self.name, bars, time.monotonic_ns()))
+
+    async def _candles(self, job: _Backfill) -> list[Bar]:
+        assert self._http is not None
+        params = {"from": kite_time(job.start), "to": kite_time(job.end)}
+        path = f"/instruments/historical/{job.token}/{job.interval}"
+        for attempt in range(self.history_retries):
+            wait = self._next_history_at - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._next_history_at = time.monotonic() + self.history_spacing
+            try:
+                response = await self._http.get(path, params=params, headers=self._auth_headers())
+            except httpx.HTTPError as exc:
+                log.warning("Kite candles for %s: %s", job.symbol, type(exc).__name__)
+                return []
+            if response.status_code == 429:
+                pause = self._retry_after(response, attempt)
+                log.info("Kite candles rate-limited (429); waiting %.1fs", pause)
+                self._next_history_at = time.monotonic() + pause
+                continue
+            if response.status_code != 200:
+                self._history_refused(job, response)
+                return []
+            try:
+                candles = response.json()["data"]["candles"]
+            except (ValueError, KeyError, TypeError):
+                log.warning("Kite candles for %s: an answer without data.candles; skipped", job.symbol)
+                return []
+            bars, bad = candles_to_bars(candles, job.symbol, job.interval, time.time_ns())
+            if bad:
+                log.warning("Kite candles for %s: %d malformed candle(s) skipped", job.symbol, bad)
+            return bars
+        log.warning(
+            "Kite candles for %s: still rate-limited after %d tries; skipped", job.symbol, attempt + 1
+        )
+        return []
+
+    def _retry_after(self, response: httpx.Response, attempt: int) -> float:
+        try:
+            return max(0.0, float(response.headers.get("retry-after", "")))
+        except ValueError:
+            return self.history_spacing * 3 * (attempt + 1)
+
+    def _history_refused(self, job: _Backfill, response: httpx.Response) -> None:
+        error_type, message = kite_error(response)
+        message = self._scrub(message)
+        if response.status_code == 403:
+            # no historical-data add-on, or the token expired: stop asking until a reconnect
+            self._history_blocked = message
+            log.warning(
+                "Kite refused candles (%s: %s); charts start from live ticks until the next reconnect",
+                error_type or "HTTP 403",
+                message,
+            )
+        else:
+            log.warning("Kite candles for %s refused: %s %s", job.symbol, error_type, message)
+
+    # -- status -----------------------------------------------------------------------------
+
+    def _fail(self, reason: str) -> None:
+        self._fatal = reason
+        log.error("Kite feed cannot stream: %s", reason)
+        self._set_status(FeedState.ERROR, reason)
+
+    def _set_status(self, state: FeedState, reason: str = "", *, retry_at: float | None = None) -> None:
+        self._status = FeedStatus(self.name, state, reason, simulated=False, retry_at_monotonic=retry_at)
+        self._bus.publish(self._status)
