@@ -7,6 +7,7 @@ runs it); a command still missing arguments offers its usage; a known symbol typ
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator
 from functools import partial
 from typing import TYPE_CHECKING
@@ -103,6 +104,12 @@ class CommandProvider(Provider):
         else:
             # a symbol typed alone: offer to watch it
             sym = q.upper()
+            if (
+                len(tokens) == 1
+                and sym not in app.session.instruments
+                and f"NSE:{sym}" in app.session.instruments
+            ):
+                sym = f"NSE:{sym}"  # Kite: a bare INFY is NSE:INFY
             if len(tokens) == 1 and sym in app.session.instruments:
                 line = f"watch add {sym}"
                 inst = app.session.instruments[sym]
@@ -144,16 +151,23 @@ def _completions(app: TriiTermApp, cmd: Command, raw: list[str]) -> Iterator[Hit
         typed = raw[-1].upper() if raw else ""
         done = [t.upper() for t in raw[:-1]]
         instruments = app.session.instruments
-        shown = 0
-        for sym in sorted(instruments):
-            if sym.startswith(typed) and sym != typed and sym not in done:
-                line = " ".join([head, *done, sym])
-                yield Hit(
-                    0.7, Text(f"▶ {line}"), partial(app.execute, line), text=line, help=instruments[sym].name
-                )
-                shown += 1
-                if shown >= MAX_COMPLETIONS:
-                    return
+        # one pass, keeping the first few in order (a live master holds tens of thousands: no
+        # full sort per keystroke); NSE:INFY matches "INF" as well as "NSE:INF"
+        found = heapq.nsmallest(
+            MAX_COMPLETIONS,
+            (
+                sym
+                for sym in instruments
+                if (sym.startswith(typed) or sym.partition(":")[2].startswith(typed))
+                and sym != typed
+                and sym not in done
+            ),
+        )
+        for sym in found:
+            line = " ".join([head, *done, sym])
+            yield Hit(
+                0.7, Text(f"▶ {line}"), partial(app.execute, line), text=line, help=instruments[sym].name
+            )
     elif cmd.id in ("watch.switch", "watch.delete"):
         typed = " ".join(raw).casefold()
         for name in app.session.watchlists.names():
