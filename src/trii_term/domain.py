@@ -224,10 +224,11 @@ class Bar(NamedTuple):
 MarketEvent = Trade | Quote | DayStats | Bar
 
 
-@dataclass(frozen=True, slots=True)
-class MarketBatch:
+class MarketBatch(NamedTuple):
     """Market events in the order a provider delivered them. The bus carries batches so that
-    high-rate listeners (the store writer, the quote book) pay per batch, not per event."""
+    high-rate listeners (the store writer, the quote book) pay per batch, not per event. A
+    NamedTuple: built once per websocket message, at up to ~10^6 a second in the benchmarks
+    (a third of the cost of a frozen dataclass)."""
 
     provider: str
     events: list[MarketEvent]
