@@ -279,8 +279,9 @@ class AlpacaFeed:
             assets = await self._load_assets()
             for sym, inst in assets.items():
                 known.setdefault(sym, inst)
-        for sym in self._initial:
-            known.setdefault(sym, _instrument(sym, sym, "US"))
+        for sym in self._initial:  # (NSE:INFY in a mixed watchlist is another provider's)
+            if US_TICKER.match(sym):
+                known.setdefault(sym, _instrument(sym, sym, "US"))
         if self.feed == "test":
             known.setdefault(TEST_SYMBOL, _instrument(TEST_SYMBOL, "Alpaca test stream symbol", "TEST"))
         # Without Alpaca's asset list any well-formed US ticker is accepted (a watchlist can still
