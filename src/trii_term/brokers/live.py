@@ -38,7 +38,7 @@ from typing import Any
 from trii_term.brokers.base import BrokerError, BrokerUnavailable, Listener, RateLimited
 from trii_term.domain import from_ns
 from trii_term.store.sql import transaction
-from trii_term.trading.journal import Entry, Journal
+from trii_term.trading.journal import Journal
 from trii_term.trading.ledger import ZERO, Ledger, Position
 from trii_term.trading.orders import (
     TIF,
@@ -70,15 +70,6 @@ _COLUMNS = (
 )
 
 _SELECT = _COLUMNS.replace("created_at", "epoch_ns(created_at)").replace("updated_at", "epoch_ns(updated_at)")
-
-
-class SharedJournal(Journal):
-    """The journal on a cursor that several threads use (the desk's worker, the UI reading it):
-    reads take the lock that writes take."""
-
-    def entries(self, *, order_id: str | None = None, last: int | None = None) -> list[Entry]:
-        with self._lock:
-            return super().entries(order_id=order_id, last=last)
 
 
 @dataclass(frozen=True)
@@ -151,7 +142,7 @@ class LiveBroker:
         self._db = store.cursor()  # ours, for every thread, under _lock
         self._lock = threading.RLock()
         self._depth = 0
-        self.journal = SharedJournal(store.cursor())  # for the desk (its own cursor and lock)
+        self.journal = Journal(store.cursor())  # for the desk (its own cursor and lock)
         self._journal = Journal(self._db)  # inside our transactions
         self._now = clock_ns
         self._dispatch = dispatch

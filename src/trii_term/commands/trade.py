@@ -137,6 +137,7 @@ def _ticket(inv: Invocation, side: Side) -> Result:
     draft = parse_draft(side, (inv.args.get("order") or "").split(), inv)
     if not draft.symbol and inv.ctx.focused_symbol:
         draft = replace(draft, symbol=inv.ctx.focused_symbol)
+    _desk(inv)  # no broker (a live one refused the keys, or is still connecting): say why
     inv.ctx.ui.open_ticket(draft)  # type: ignore[union-attr]
     return Result("Order ticket: Tab moves between fields, Enter reviews and sends, Esc closes.")
 

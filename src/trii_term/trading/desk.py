@@ -174,7 +174,10 @@ class OrderDesk:
         try:
             return self.broker.place(prepared, source=source)
         except OrderError as exc:
-            self._rejected(prepared, source, now, {"error": str(exc)})
+            # a live broker journals what happened itself (rejected, or in doubt after a
+            # dropped line: then it may have reached the broker, and "rejected" would be wrong)
+            if not getattr(exc, "journalled", False):
+                self._rejected(prepared, source, now, {"error": str(exc)})
             raise
 
     def refuse(self, request: OrderRequest, *, source: str, reason: str) -> None:

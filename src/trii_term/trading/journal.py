@@ -112,7 +112,8 @@ class Journal:
             sql += " WHERE order_id = ?"
             params.append(order_id)
         sql += " ORDER BY seq"
-        rows = self._con.execute(sql, params).fetchall()
+        with self._lock:  # (a live broker writes from its threads on the same cursor)
+            rows = self._con.execute(sql, params).fetchall()
         if last is not None:
             rows = rows[-last:]
         return [Entry(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7])) for r in rows]
