@@ -70,6 +70,8 @@ async def test_a_live_order_is_sent_only_after_y_and_its_fill_reaches_journal_an
         await wait_until(lambda: "position 0 → 5" in screen_text(app))
         await pilot.press("enter")
         await wait_until(lambda: isinstance(app.screen, ConfirmScreen))
+        assert "To alpaca PAPER account" in screen_text(app)
+        assert "commission 0.00" in screen_text(app)  # Alpaca charges none ([fees] is the paper broker's)
         assert trading.post_bodies() == []  # nothing reaches Alpaca before the confirmation
         await pilot.press("y")
         await wait_until(lambda: len(trading.post_bodies()) == 1)
@@ -82,6 +84,8 @@ async def test_a_live_order_is_sent_only_after_y_and_its_fill_reaches_journal_an
         broker_order = trading.by_client_id(body["client_order_id"])
         trading.fill(broker_order["id"], 5, "231.52")
         await wait_until(lambda: app.session.broker.orders()[0].status is OrderStatus.FILLED)
+        line = app.workstation.message_line
+        await wait_until(lambda: line.message.startswith("Filled: buy 5 AAPL at 231.52"))
         events = [e.event for e in app.session.broker.journal.entries()]
         assert events == ["intent", "submitted", "acknowledged", "filled"]
         assert app.session.broker.orders()[0].avg_fill_price == D("231.52")
@@ -89,6 +93,14 @@ async def test_a_live_order_is_sent_only_after_y_and_its_fill_reaches_journal_an
         await pilot.press("o")
         await wait_until(lambda: isinstance(app.screen, PortfolioScreen))
         await wait_until(lambda: "AAPL" in screen_text(app) and "231.52" in screen_text(app))
+        # valued at the streamed last (231.50), not at the broker's position snapshot
+        (pos,) = app.session.broker.positions()
+        assert (pos.qty, pos.avg_cost, pos.last, pos.unrealized_pnl) == (
+            5,
+            D("231.52"),
+            D("231.50"),
+            D("-0.10"),
+        )
         await pilot.press("escape")
         await pilot.press("ctrl+q")
 

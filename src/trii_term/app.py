@@ -93,6 +93,7 @@ class TriiTermApp(App[int]):
         self._chart_load_timer = None
         self._chart_starting = False
         self._quitting = False
+        self._watched_broker: object = None
         self._pump_pending = False
         self._last_pump = 0.0
         self.ready = False
@@ -149,6 +150,7 @@ class TriiTermApp(App[int]):
         from trii_term.brokers.base import BrokerStatus
 
         self.session.bus.subscribe(BrokerStatus, self._on_broker_status)
+        self._watch_orders()
         self.set_interval(FLASH_CHECK_SECONDS, self._end_flashes)
         self.set_interval(1.0, self._every_second)
         self.message(self._welcome())
@@ -196,8 +198,33 @@ class TriiTermApp(App[int]):
         elif status.state is FeedState.LIVE and status.reason:
             self.message(f"{status.provider}: {status.reason}")
 
+    def _watch_orders(self) -> None:
+        """Say what happens to orders after they are sent: a limit order filling later, a live
+        broker's fill arriving on its stream, a rejection or expiry the trader did not ask for."""
+        broker = self.session.broker
+        if broker is not None and broker is not self._watched_broker:
+            broker.on_update(self._on_order_event)
+            self._watched_broker = broker
+
+    def _on_order_event(self, event) -> None:  # type: ignore[no-untyped-def]
+        if event.kind not in ("filled", "partially_filled", "rejected", "expired") or self._quitting:
+            return
+        o = event.order
+        r = o.request
+        if event.kind in ("filled", "partially_filled"):
+            fill = event.fill
+            price = f" at {fill.price}" if fill is not None else ""
+            qty = fill.qty if fill is not None else o.filled_qty
+            what = "Filled" if event.kind == "filled" else "Partly filled"
+            self.message(f"{what}: {r.side.value} {qty} {r.symbol}{price} ({o.filled_qty}/{r.qty}, {o.id})")
+        else:
+            why = f": {o.reason}" if o.reason else ""
+            self.message(f"{o.id} {event.kind}: {r.side.value} {r.qty} {r.symbol}{why}", "warning")
+
     def _on_broker_status(self, status) -> None:  # type: ignore[no-untyped-def]
         """A live broker connected, could not start, or has something to say (reconciliation)."""
+        if status.ready:
+            self._watch_orders()
         self.message(status.message, status.level)
         if status.level != "info":
             self.notify(status.message, severity=status.level, timeout=12)

@@ -305,6 +305,7 @@ class Session:
             )
             return
         self._install_broker(broker)
+        broker.mark_of = self.reference_price  # positions valued at the streamed price
         if hasattr(broker, "on_order_update"):
             from trii_term.feeds.kite import KiteOrderUpdate
 
@@ -316,8 +317,21 @@ class Session:
         for note in notes:
             self.bus.publish(BrokerStatus(self.broker_name, True, note, "warning"))
 
+    def broker_label(self) -> str:
+        """Where orders go, in words: "the paper broker", "alpaca PAPER account", "kite"."""
+        if self.broker_name == "paper":
+            return "the paper broker (simulated)"
+        if self.broker_name == "alpaca":
+            return f"alpaca {'PAPER' if self.config.brokers.alpaca.paper else 'LIVE'} account"
+        return f"{self.broker_name} (live account)"
+
     def fee_model(self, symbol: str):  # type: ignore[no-untyped-def]
         from trii_term.trading.ledger import FeeModel
+
+        if self.broker_name != "paper":
+            # [fees] models commissions for the paper broker; Alpaca charges none, and Kite's
+            # equity delivery is brokerage-free (statutory charges are not modelled)
+            return FeeModel()
 
         inst = self.instruments.get(symbol)
         return self.config.fees.get(inst.market if inst else "US", FeeModel())

@@ -254,20 +254,10 @@ class AlpacaBroker(LiveBroker):
             symbol, qty, avg = _position(p)
             if qty == 0:
                 continue
-            last = opt(p.get("current_price"))
-            value = opt(p.get("market_value"))
-            unreal = opt(p.get("unrealized_pl"))
-            mark = last if last is not None else avg
+            last, value, unreal = self.marked(symbol, qty, avg, opt(p.get("current_price")))
             out.append(
                 PositionView(
-                    symbol,
-                    qty,
-                    avg,
-                    last,
-                    value if value is not None else qty * mark,
-                    unreal if unreal is not None else qty * mark - qty * avg,
-                    self.recorded_position(symbol).realized,
-                    "USD",
+                    symbol, qty, avg, last, value, unreal, self.recorded_position(symbol).realized, "USD"
                 )
             )
         return sorted(out, key=lambda v: v.symbol)

@@ -190,12 +190,10 @@ class KiteBroker(LiveBroker):
             qty, avg = _aggregate(rows)
             if qty == 0:
                 continue
-            last = _price(rows[0].get("last_price"))
-            unreal = sum((_money(p.get("unrealised")) for p in rows), ZERO)
-            mark = last if last is not None else avg
+            last, value, unreal = self.marked(symbol, qty, avg, _price(rows[0].get("last_price")))
             out.append(
                 PositionView(
-                    symbol, qty, avg, last, qty * mark, unreal, self.recorded_position(symbol).realized, "INR"
+                    symbol, qty, avg, last, value, unreal, self.recorded_position(symbol).realized, "INR"
                 )
             )
         return out

@@ -162,6 +162,20 @@ class LiveBroker:
         self._ledger = Ledger(self.currency, ZERO, allow_short=True)
         self._load_ledger()
 
+    # where positions take their price: the session's stream (fresher than the broker's
+    # position snapshot); None: the broker's own last price
+    mark_of: Callable[[str], Decimal | None] | None = None
+
+    def marked(
+        self, symbol: str, qty: Decimal, avg: Decimal, last: Decimal | None
+    ) -> tuple[Decimal | None, Decimal, Decimal]:
+        """(last, market value, unrealized P&L) with the streamed price when there is one."""
+        mark = self.mark_of(symbol) if self.mark_of is not None else None
+        if mark is not None:
+            last = mark
+        price = last if last is not None else avg
+        return last, qty * price, qty * (price - avg)
+
     def _load_ledger(self) -> None:
         """Our position record (qty, cost basis, realized) per symbol, from the store."""
         with self._lock:

@@ -38,12 +38,15 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("n,escape", "answer(False)", "Don't send", id="confirm.no"),
     ]
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, where: str = "") -> None:
         super().__init__()  # no id: a screen closed and opened again at once would clash
         self._text = text
+        self._where = where
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-body"):
+            if self._where:
+                yield Static(Text(f"To {self._where}", style="bold reverse"))
             yield Static(Text(self._text))
             yield Static(Text("Send this order?  y / Enter: send · n / Esc: don't", style="bold"))
 
@@ -192,7 +195,9 @@ class TicketScreen(ModalScreen[None]):
             self._send(p, True)
             return
         text = self.query_one("#ticket-preview", Static).render()
-        self.app.push_screen(ConfirmScreen(str(text)), lambda yes: self._send(p, bool(yes)))
+        self.app.push_screen(
+            ConfirmScreen(str(text), self.session.broker_label()), lambda yes: self._send(p, bool(yes))
+        )
 
     def _send(self, p: Preview, confirmed: bool) -> None:
         self.run_worker(self._send_now(p, confirmed), group="ticket-send", exclusive=True)
