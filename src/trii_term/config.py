@@ -252,7 +252,8 @@ def _provider(value: Any) -> str:
     return _name(value)
 
 
-_SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9.:\-^&_]{0,39}$")
+# (Kite's index names have spaces: "NSE:NIFTY 50")
+_SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9.:\-^&_ ]{0,38}[A-Z0-9.\-^&_]$|^[A-Z0-9]$")
 
 
 def _symbols(value: Any) -> tuple[str, ...]:

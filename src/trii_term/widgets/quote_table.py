@@ -9,7 +9,7 @@ carry signs, the cursor row carries `›`, stale quotes say "stale".
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rich.segment import Segment
 from rich.style import Style
@@ -52,6 +52,7 @@ WIDE_COLUMNS: tuple[tuple[int, Column], ...] = (
     (8, Column("low", "LOW", 9, ">", None)),
 )
 GUTTER = 1
+MAX_SYMBOL_WIDTH = 16
 
 
 class QuoteTable(ScrollView, can_focus=True):
@@ -95,6 +96,7 @@ class QuoteTable(ScrollView, can_focus=True):
         self._columns: list[Column] = list(BASE_COLUMNS)
         self._gap = 1
         self._layout_width = -1
+        self._symbol_width = BASE_COLUMNS[0].width
         self._styles: dict[str, Style] = {}
         self._flashing: dict[str, float] = {}  # symbol -> monotonic end of its flash
         self._sort_column: str | None = None
@@ -124,6 +126,11 @@ class QuoteTable(ScrollView, can_focus=True):
         changed = symbols != self._rows or (sort_column, sort_desc) != (self._sort_column, self._sort_desc)
         self._rows = list(symbols)
         self._index = {s: i for i, s in enumerate(self._rows)}
+        symbol_width = min(MAX_SYMBOL_WIDTH, max([len(s) for s in self._rows] + [BASE_COLUMNS[0].width]))
+        if symbol_width != self._symbol_width:  # NSE:INFY is wider than AAPL: lay out again
+            self._symbol_width = symbol_width
+            self._layout_width = -1
+            self._layout(self.scrollable_content_region.width)
         self._sort_column, self._sort_desc = sort_column, sort_desc
         if keep in self._index:
             self._cursor = self._index[keep]
@@ -235,6 +242,15 @@ class QuoteTable(ScrollView, can_focus=True):
 
         def total(cols: list[Column], gap: int = 1) -> int:
             return GUTTER + sum(c.width for c in cols) + gap * (len(cols) - 1)
+
+        # Long symbols (NSE:NIFTY 50) get the room they need: from the slack, else from the
+        # volume column, which goes before the symbol is cut
+        want = self._symbol_width - columns[0].width
+        if want > 0:
+            if total(columns) + want > width:
+                columns = [c for c in columns if c.key != "volume"]
+            room = max(0, width - total(columns))
+            columns[0] = replace(columns[0], width=columns[0].width + min(want, room))
 
         for position, extra in WIDE_COLUMNS:
             trial = [*columns[:position], extra, *columns[position:]]
