@@ -254,7 +254,14 @@ class AlpacaBroker(LiveBroker):
             symbol, qty, avg = _position(p)
             if qty == 0:
                 continue
-            last, value, unreal = self.marked(symbol, qty, avg, opt(p.get("current_price")))
+            last, value, unreal = self.marked(
+                symbol,
+                qty,
+                avg,
+                opt(p.get("current_price")),
+                opt(p.get("market_value")),
+                opt(p.get("unrealized_pl")),
+            )
             out.append(
                 PositionView(
                     symbol, qty, avg, last, value, unreal, self.recorded_position(symbol).realized, "USD"

@@ -190,7 +190,10 @@ class KiteBroker(LiveBroker):
             qty, avg = _aggregate(rows)
             if qty == 0:
                 continue
-            last, value, unreal = self.marked(symbol, qty, avg, _price(rows[0].get("last_price")))
+            unrealised = sum((_money(p.get("unrealised")) for p in rows), ZERO)
+            last, value, unreal = self.marked(
+                symbol, qty, avg, _price(rows[0].get("last_price")), None, unrealised
+            )
             out.append(
                 PositionView(
                     symbol, qty, avg, last, value, unreal, self.recorded_position(symbol).realized, "INR"

@@ -167,14 +167,25 @@ class LiveBroker:
     mark_of: Callable[[str], Decimal | None] | None = None
 
     def marked(
-        self, symbol: str, qty: Decimal, avg: Decimal, last: Decimal | None
+        self,
+        symbol: str,
+        qty: Decimal,
+        avg: Decimal,
+        last: Decimal | None,
+        value: Decimal | None = None,
+        unrealized: Decimal | None = None,
     ) -> tuple[Decimal | None, Decimal, Decimal]:
-        """(last, market value, unrealized P&L) with the streamed price when there is one."""
+        """(last, market value, unrealized P&L): at the streamed price when there is one, else
+        the broker's own figures (computed from its last price where it gave none)."""
         mark = self.mark_of(symbol) if self.mark_of is not None else None
         if mark is not None:
-            last = mark
+            return mark, qty * mark, qty * (mark - avg)
         price = last if last is not None else avg
-        return last, qty * price, qty * (price - avg)
+        return (
+            last,
+            value if value is not None else qty * price,
+            unrealized if unrealized is not None else qty * (price - avg),
+        )
 
     def _load_ledger(self) -> None:
         """Our position record (qty, cost basis, realized) per symbol, from the store."""
