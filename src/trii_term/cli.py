@@ -118,6 +118,26 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument("order_id", nargs="?", metavar="ORDER_ID")
     target.add_argument("--all", action="store_true")
 
+    ask = sub.add_parser(
+        "ask",
+        parents=[common],
+        help="ask the AI desk (Claude) about the market; streams the reply",
+        description="Ask Claude with the workstation's context and tools: the reply streams to stdout, "
+        "tool calls are noted on stderr. A drafted order is printed and journalled as drafted, never sent. "
+        "The conversation is saved; resume it here with --conversation or in the workstation. Needs an "
+        "Anthropic API key (trii-term login anthropic, or ANTHROPIC_API_KEY). Exit 1 when the API fails.",
+    )
+    ask.add_argument("text", nargs="+", metavar="QUESTION")
+    ask.add_argument("--symbol", metavar="SYMBOL", help="the symbol in focus (its quote, bars and studies)")
+    ask.add_argument("--interval", metavar="IV", help="bar interval for the context (default: the chart's)")
+    ask.add_argument(
+        "--persona", choices=("analyst", "risk", "coach"), help="who answers (default: ai.persona)"
+    )
+    ask.add_argument(
+        "--conversation", metavar="ID", help="continue a saved conversation (id, prefix or title)"
+    )
+    ask.add_argument("--json", action="store_true", help="print one JSON object at the end")
+
     login = sub.add_parser(
         "login",
         parents=[common],
@@ -194,6 +214,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from trii_term.record import run_record
 
         return run_record(config, paths, symbols=symbols, seconds=args.seconds, as_json=args.json)
+
+    if command == "ask":
+        from trii_term.askcli import run_ask
+
+        return run_ask(config, paths, args)
 
     if command == "order":
         from trii_term.tradecli import run_order

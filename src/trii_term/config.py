@@ -178,6 +178,15 @@ class BrokersConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AiConfig:
+    model: str = "claude-sonnet-4-6"
+    max_tokens: int = 1500
+    temperature: float | None = None  # None: the API's default
+    base_url: str = ""  # "": the SDK's (ANTHROPIC_BASE_URL, else https://api.anthropic.com)
+    persona: str = "analyst"  # analyst | risk | coach
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     feed: FeedConfig = field(default_factory=FeedConfig)
     replay: ReplayConfig = field(default_factory=ReplayConfig)
@@ -188,6 +197,7 @@ class Config:
     brokers: BrokersConfig = field(default_factory=BrokersConfig)
     trading: TradingConfig = field(default_factory=TradingConfig)
     risk: RiskLimits = field(default_factory=RiskLimits)
+    ai: AiConfig = field(default_factory=AiConfig)
     fees: Mapping[str, FeeModel] = field(default_factory=lambda: dict(DEFAULT_FEES))
     source: Path | None = None  # the file it came from, None when no file exists
     lines: Mapping[str, int] = field(default_factory=dict)  # dotted key -> line in the file
@@ -287,6 +297,24 @@ def _url(schemes: tuple[str, ...]) -> Check:
         return value
 
     return check
+
+
+def _model(value: Any) -> str:
+    if not isinstance(value, str) or not re.match(r"^[a-z0-9][a-z0-9.\-_:@]{1,99}$", value):
+        raise ValueError(f'must be a model name such as "claude-sonnet-4-6" (got {value!r})')
+    return value
+
+
+def _max_tokens(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 64_000:
+        raise ValueError(f"must be a whole number of tokens from 1 to 64000 (got {value!r})")
+    return value
+
+
+def _temperature(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ValueError(f"must be a number from 0 to 1 (got {value!r})")
+    return float(value)
 
 
 def _date(value: Any) -> date:
@@ -444,6 +472,13 @@ SCHEMA: dict[str, Any] = {
         "restricted": _symbols,
     },
     "fees": {"US": _FEES, "NSE": _FEES},
+    "ai": {
+        "model": _model,
+        "max_tokens": _max_tokens,
+        "temperature": _temperature,
+        "base_url": _url(("http", "https")),
+        "persona": _string(("analyst", "risk", "coach")),
+    },
 }
 
 
@@ -504,6 +539,7 @@ def parse_config(text: str, path: Path | None = None) -> Config:
         keys=values.get("keys", {}),
         brokers=BrokersConfig(paper=paper, alpaca=alpaca_broker, kite=kite_broker, **brokers),
         trading=TradingConfig(**values.get("trading", {})),
+        ai=AiConfig(**values.get("ai", {})),
         risk=RiskLimits(**risk),
         fees=fees,
         source=path,

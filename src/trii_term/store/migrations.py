@@ -202,10 +202,41 @@ def _v3(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _v4(con: duckdb.DuckDBPyConnection) -> None:
+    # The AI desk's conversations: one row per conversation, one per message. A message's
+    # content blocks (text, tool_use, tool_result) are the API's JSON; times are UTC epoch ns.
+    con.execute(
+        """
+        CREATE TABLE ai_conversations (
+            id         VARCHAR PRIMARY KEY,
+            title      VARCHAR NOT NULL,
+            persona    VARCHAR NOT NULL,
+            model      VARCHAR NOT NULL,
+            created_ns BIGINT NOT NULL,
+            updated_ns BIGINT NOT NULL
+        );
+        CREATE TABLE ai_messages (
+            conversation_id    VARCHAR NOT NULL,
+            seq                INTEGER NOT NULL,
+            role               VARCHAR NOT NULL,
+            blocks             VARCHAR NOT NULL,
+            created_ns         BIGINT NOT NULL,
+            usage              VARCHAR,
+            input_tokens       BIGINT NOT NULL DEFAULT 0,
+            output_tokens      BIGINT NOT NULL DEFAULT 0,
+            cost_usd           DECIMAL(38, 10) NOT NULL DEFAULT 0,
+            partial            BOOLEAN NOT NULL DEFAULT false,
+            PRIMARY KEY (conversation_id, seq)
+        );
+        """
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "instruments, ticks, quotes, bars, imports, watchlists, settings", _v1),
     Migration(2, "orders, fills, journal, paper accounts and positions", _v2),
     Migration(3, "broker order ids, Kite instrument master", _v3),
+    Migration(4, "AI desk conversations and messages", _v4),
 )
 
 LATEST = MIGRATIONS[-1].version

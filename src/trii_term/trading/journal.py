@@ -29,6 +29,7 @@ EVENTS = (
     "drafted",
     "triggered",
     "reconciled",  # a live broker's truth differed from ours at start; detail says how
+    "ai_tool",  # the AI desk called a tool (source "ai"); detail: tool, input, output, is_error
 )
 
 
