@@ -12,6 +12,7 @@ from textual.app import App
 from textual.binding import BindingType
 
 from trii_term.commands import CommandContext, CommandError, MissingArguments, replay
+from trii_term.commands import ai as ai_commands
 from trii_term.commands import chart as chart_commands
 from trii_term.commands import trade as trade_commands
 from trii_term.commands.registry import Command, Invocation, Result
@@ -82,6 +83,7 @@ class TriiTermApp(App[int]):
         *command_bindings(replay.COMMANDS),
         *command_bindings(chart_commands.OPEN_COMMANDS),
         *command_bindings(trade_commands.COMMANDS),
+        *command_bindings(ai_commands.COMMANDS),
     ]
 
     def __init__(self, session: Session, *, keymap: dict[str, str] | None = None) -> None:
@@ -93,6 +95,7 @@ class TriiTermApp(App[int]):
         self._chart_load_timer = None
         self._chart_starting = False
         self._quitting = False
+        self._chat = None  # the chat controller, made when the chat is first opened
         self._watched_broker: object = None
         self._pump_pending = False
         self._last_pump = 0.0
@@ -100,6 +103,7 @@ class TriiTermApp(App[int]):
         session.commands.extend(UI_COMMANDS)
         session.commands.extend(chart_commands.COMMANDS)
         session.commands.extend(trade_commands.COMMANDS)
+        session.commands.extend(ai_commands.COMMANDS)
 
     # -- start-up ---------------------------------------------------------------------------
 
@@ -121,7 +125,7 @@ class TriiTermApp(App[int]):
 
         owners = (type(self), WatchlistKeys, QuoteTable, HelpScreen)
         ids = {b.id for owner in owners for b in owner.BINDINGS if isinstance(b, Binding) and b.id}
-        commands = (*chart_commands.COMMANDS, *trade_commands.COMMANDS)
+        commands = (*chart_commands.COMMANDS, *trade_commands.COMMANDS, *ai_commands.COMMANDS)
         return ids | {c.id for c in commands if c.key}
 
     async def _start_session(self) -> None:
@@ -347,6 +351,81 @@ class TriiTermApp(App[int]):
             self.message(f"Trading unavailable: {note}", "error")
             return
         self.push_screen(TicketScreen(self.session, draft))
+
+    # -- the AI desk (the chat pane and the full-screen chat) --------------------------------
+
+    @property
+    def chat(self):  # type: ignore[no-untyped-def]
+        if self._chat is None:
+            from trii_term.widgets.chat import ChatController
+
+            self._chat = ChatController(self)
+        return self._chat
+
+    def _chat_screen(self):  # type: ignore[no-untyped-def]
+        return next((s for s in self.screen_stack if type(s).__name__ == "ChatScreen"), None)
+
+    def open_chat(self, question: str | None = None, *, full: bool = False) -> None:
+        from trii_term.screens.chat import ChatScreen
+
+        if self.session.store is None:
+            self.message("The store is still opening: try again in a moment.", "warning")
+            return
+        if full and self._chat_screen() is None:
+            self.push_screen(ChatScreen(self.session, self.chat, self.focused_symbol))
+        elif not full:
+            self.workstation.show_chat(self.chat)
+        if question:
+            self.call_after_refresh(self.chat.send, question)
+
+    def toggle_chat(self) -> None:
+        if self._chat_screen() is not None:
+            self.pop_screen()
+        elif self.workstation.chat_visible:
+            self.workstation.hide_chat()
+        else:
+            self.open_chat()
+
+    def chat_escape(self, view) -> None:  # type: ignore[no-untyped-def]
+        """Esc with no reply in flight: close the full-screen chat, or leave the pane."""
+        if self._chat_screen() is not None and view is self._chat_screen().chat:
+            self.pop_screen()
+        else:
+            self.workstation.watchlist.table.focus()
+
+    async def chat_new(self, persona: str | None) -> None:
+        await self.chat.new(persona)
+
+    async def chat_resume(self, cid: str) -> None:
+        if not self.chat.views:
+            self.open_chat()
+        await self.chat.resume(cid)
+
+    def chat_current(self) -> str | None:
+        return self._chat.cid if self._chat is not None else None
+
+    async def chat_refresh(self) -> None:
+        await self.chat.refresh_views()
+
+    async def chat_persona(self, name: str) -> None:
+        await self.chat.new(name)
+
+    def chat_focus(self):  # type: ignore[no-untyped-def]
+        """What Claude is told the trader is looking at."""
+        from trii_term.ai.engine import Focus
+
+        spec = self.chart.spec if self.chart is not None else None
+        symbol = self.focused_symbol
+        if self._chart_screen() is not None and spec is not None:
+            symbol = spec.symbol
+        interval = spec.interval if spec is not None and spec.symbol == symbol else "1D"
+        studies = tuple(str(s) for s in spec.studies) if spec is not None and spec.symbol == symbol else ()
+        return Focus(symbol, interval, studies)
+
+    def chat_drafted(self, draft) -> None:  # type: ignore[no-untyped-def]
+        """Claude drafted an order: it goes into the ticket, focused; the trader sends (or not)."""
+        self.open_ticket(draft)
+        self.message("Claude drafted this order into the ticket: review it; Enter sends, Esc discards.")
 
     def open_portfolio(self) -> None:
         from trii_term.screens.portfolio import PortfolioScreen

@@ -14,6 +14,7 @@ import concurrent.futures
 import logging
 import time
 from collections.abc import Sequence
+from decimal import Decimal
 from pathlib import Path
 
 from trii_term.bus import Bus
@@ -106,6 +107,7 @@ class Session:
         self.broker_name = broker or config.brokers.default
         self.broker_note = ""  # why there is no broker yet (connecting, keys refused, ...)
         self._broker_task: asyncio.Task[None] | None = None
+        self.ai_cost_usd = Decimal(0)  # what this session's AI replies cost (estimated), for the status bar
         self._market_was_open = False
         self._unsubscribe: list = []
         self.started = False

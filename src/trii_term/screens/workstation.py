@@ -51,6 +51,8 @@ class WorkstationScreen(Screen[None]):
         self.session = session
         self.watchlist = WatchlistKeys(session, id="watchlist")
         self.chart_pane = ChartPane(id="chart-pane")
+        self.chat_pane = Vertical(id="chat-pane")  # the chat view is mounted when first opened
+        self.chat_pane.display = False
         self.message_line = MessageLine(id="message")
         self.status_bar = StatusBar(session, id="status")
 
@@ -58,12 +60,37 @@ class WorkstationScreen(Screen[None]):
         with Container(id="panes"):
             yield self.watchlist
             yield self.chart_pane
+            yield self.chat_pane
         yield self.message_line
         yield self.status_bar
         yield Footer()
 
     def on_mount(self) -> None:
         self.watchlist.reload()
+
+    # -- the chat pane: in the chart's place when stacked, a third column side by side --------
+
+    @property
+    def chat_visible(self) -> bool:
+        return bool(self.chat_pane.display)
+
+    def show_chat(self, controller) -> None:  # type: ignore[no-untyped-def]
+        from trii_term.widgets.chat import ChatView
+
+        view = next(iter(self.chat_pane.query(ChatView)), None)
+        if view is None:
+            view = ChatView(controller, id="chat")
+            self.chat_pane.mount(view)
+        if view not in controller.views:
+            controller.views.insert(0, view)  # the pane is below any full-screen chat
+        self.chat_pane.display = True
+        self.set_class(True, "-chat")
+        self.call_after_refresh(view.input.focus)  # (a view just mounted has no input yet)
+
+    def hide_chat(self) -> None:
+        self.chat_pane.display = False
+        self.set_class(False, "-chat")
+        self.watchlist.table.focus()
 
     def on_quote_table_cursor_moved(self, event: QuoteTable.CursorMoved) -> None:
         self.status_bar.focused_symbol = event.symbol

@@ -140,6 +140,11 @@ class StatusBar(Widget):
         out.append_text(sep)
         out.append(d.rate.format(s.bus.market_rate.rate()))
 
+        if s.ai_cost_usd:  # the AI desk's replies this session, estimated
+            out.append_text(sep)
+            cost = s.ai_cost_usd
+            out.append(f"AI ${cost:.4f}" if cost < 1 else f"AI ${cost:,.2f}", dim)
+
         if s.broker_name != "paper":  # where orders go, said in words: a live account is never a guess
             out.append_text(sep)
             account = ""

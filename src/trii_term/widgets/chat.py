@@ -1,0 +1,406 @@
+"""The chat with Claude: a view (the workstation's pane, or full screen) and the controller that
+owns the conversation, the engine and the reply in flight.
+
+Replies stream into a Markdown widget as they arrive (Textual's MarkdownStream batches fragments
+when they come faster than the screen draws). Tool calls are shown folded; a reply ends with its
+token usage and estimated cost, or with why it stopped (the partial text is kept and marked).
+Esc stops a reply in flight. The input keeps a history (up/down) and takes several lines
+(ctrl+j for a new line; Enter sends).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual import events
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import Collapsible, Markdown, Static, TextArea
+
+if TYPE_CHECKING:
+    from trii_term.app import TriiTermApp
+
+log = logging.getLogger(__name__)
+HISTORY = 100  # inputs remembered for up/down
+
+
+class ChatInput(TextArea):
+    """Enter sends; ctrl+j starts a new line; up/down on the first/last line walk the history."""
+
+    class Submitted(Message):
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
+    def __init__(self, history: list[str], *, id: str | None = None) -> None:
+        super().__init__(id=id, soft_wrap=True, show_line_numbers=False, tab_behavior="focus")
+        self.sent = history  # what was sent, for up/down (TextArea's own `history` is undo)
+        self._pos: int | None = None  # where in the history up/down stand
+        self._draft = ""
+
+    async def _on_key(self, event: events.Key) -> None:
+        if event.key == "enter":
+            event.prevent_default()
+            event.stop()
+            text = self.text.strip()
+            if text:
+                if not self.sent or self.sent[-1] != text:
+                    self.sent.append(text)
+                    del self.sent[:-HISTORY]
+                self._pos = None
+                self.load_text("")
+                self.post_message(self.Submitted(text))
+            return
+        if event.key == "ctrl+j":
+            event.prevent_default()
+            event.stop()
+            self.insert("\n")
+            return
+        row = self.cursor_location[0]
+        if event.key == "up" and row == 0 and self.sent:
+            event.prevent_default()
+            event.stop()
+            if self._pos is None:
+                self._draft, self._pos = self.text, len(self.sent)
+            self._pos = max(0, self._pos - 1)
+            self.load_text(self.sent[self._pos])
+            return
+        if event.key == "down" and self._pos is not None and row == self.document.line_count - 1:
+            event.prevent_default()
+            event.stop()
+            self._pos += 1
+            if self._pos >= len(self.sent):
+                self._pos = None
+                self.load_text(self._draft)
+            else:
+                self.load_text(self.sent[self._pos])
+            self.move_cursor(self.document.end)
+            return
+        await super()._on_key(event)
+
+
+class ChatView(Vertical):
+    """One view of the conversation: its title, the messages, the input."""
+
+    BINDINGS = [Binding("escape", "stop", "Stop reply", show=True, id="chat.stop")]
+
+    def __init__(self, controller: ChatController, *, id: str | None = None, classes: str = "") -> None:
+        super().__init__(id=id, classes=classes)
+        self.controller = controller
+        self.title_line = Static("", classes="chat-title")
+        self.log_view = VerticalScroll(classes="chat-log")
+        self.input = ChatInput(controller.history, id=None)
+        self._md: Markdown | None = None
+        self._stream: Any = None
+        self._reply_text = ""
+        self._tools: dict[str, Collapsible] = {}
+        self.first_paint_ns: int | None = None  # for the latency benchmark
+
+    def compose(self) -> ComposeResult:
+        yield self.title_line
+        yield self.log_view
+        yield self.input
+
+    async def on_mount(self) -> None:
+        self.border_title = "Chat"
+        await self.reload()
+
+    # -- what the controller shows ------------------------------------------------------------
+
+    async def reload(self) -> None:
+        """The conversation from the store (on open, on resume)."""
+        self._end_stream_now()
+        await self.log_view.remove_children()
+        self._md = None
+        self._tools.clear()
+        self.title_line.update(self.controller.title_text())
+        problem = self.controller.problem()
+        if problem:
+            await self.log_view.mount(Static(Text(f"✖ {problem}"), classes="chat-problem"))
+        for message in self.controller.messages():
+            await self._show_message(message)
+        self.log_view.scroll_end(animate=False)
+
+    async def _show_message(self, message: Any) -> None:
+        if message.role == "user":
+            for block in message.blocks:
+                if block.get("type") == "text":
+                    await self.log_view.mount(Static(Text("you › " + block["text"]), classes="chat-user"))
+                elif block.get("type") == "tool_result":
+                    tool = self._tools.get(block.get("tool_use_id", ""))
+                    if tool is not None:
+                        _set_tool_result(tool, _tool_text(block.get("content")), bool(block.get("is_error")))
+            return
+        text = "".join(b.get("text", "") for b in message.blocks if b.get("type") == "text")
+        if text:
+            await self.log_view.mount(Markdown(text, classes="chat-assistant"))
+        for block in message.blocks:
+            if block.get("type") == "tool_use":
+                await self._mount_tool(block.get("id", ""), block.get("name", "?"), block.get("input") or {})
+        if message.partial:
+            await self.log_view.mount(Static(Text("⋯ reply cut short (partial, kept)"), classes="chat-note"))
+        if message.usage:
+            await self.log_view.mount(Static(Text(_usage_text(message.usage)), classes="chat-usage"))
+
+    async def user_said(self, text: str) -> None:
+        await self.log_view.mount(Static(Text("you › " + text), classes="chat-user"))
+        self.log_view.scroll_end(animate=False)
+
+    async def text_delta(self, text: str) -> None:
+        if self._md is None:
+            self._md = Markdown("", classes="chat-assistant")
+            await self.log_view.mount(self._md)
+            self._stream = Markdown.get_stream(self._md)
+            self._reply_text = ""
+        self._reply_text += text
+        await self._stream.write(text)
+        if self.first_paint_ns is None:
+            self.first_paint_ns = time.monotonic_ns()
+        self.log_view.scroll_end(animate=False)
+
+    async def tool_started(self, tool_id: str, name: str, args: dict[str, Any]) -> None:
+        await self._end_stream()
+        await self._mount_tool(tool_id, name, args)
+        self.log_view.scroll_end(animate=False)
+
+    async def _mount_tool(self, tool_id: str, name: str, args: dict[str, Any]) -> None:
+        shown = ", ".join(f"{k}={v}" for k, v in args.items())
+        box = Collapsible(
+            Static("running…"), title=f"⚙ {name}({shown}) …", collapsed=True, classes="chat-tool"
+        )
+        self._tools[tool_id] = box
+        await self.log_view.mount(box)
+
+    def tool_finished(self, tool_id: str, output: str, is_error: bool) -> None:
+        box = self._tools.get(tool_id)
+        if box is not None:
+            _set_tool_result(box, output, is_error)
+
+    async def reply_done(self, usage: Any) -> None:
+        await self._end_stream()
+        await self.log_view.mount(Static(Text(_usage_text(usage)), classes="chat-usage"))
+        self.title_line.update(self.controller.title_text())
+        self.log_view.scroll_end(animate=False)
+
+    async def reply_failed(self, message: str, partial: bool) -> None:
+        await self._end_stream()
+        if partial:
+            await self.log_view.mount(Static(Text("⋯ reply cut short (partial, kept)"), classes="chat-note"))
+        await self.log_view.mount(Static(Text(f"✖ {message}"), classes="chat-problem"))
+        self.log_view.scroll_end(animate=False)
+
+    async def _end_stream(self) -> None:
+        if self._stream is not None:
+            stream, self._stream = self._stream, None
+            await stream.stop()
+        self._md = None
+
+    def _end_stream_now(self) -> None:
+        if self._stream is not None:
+            stream, self._stream = self._stream, None
+            self.run_worker(stream.stop(), exit_on_error=False)
+        self._md = None
+
+    # -- keys -----------------------------------------------------------------------------------
+
+    def on_chat_input_submitted(self, event: ChatInput.Submitted) -> None:
+        event.stop()
+        self.controller.send(event.text)
+
+    def action_stop(self) -> None:
+        if not self.controller.stop():
+            # nothing to stop: Esc goes back (closes the full-screen chat, leaves the pane)
+            self.controller.app.chat_escape(self)
+
+
+def _set_tool_result(box: Collapsible, output: str, is_error: bool) -> None:
+    mark = "✖" if is_error else "✓"
+    box.title = box.title.removesuffix(" …").rstrip() + f" {mark}"
+    contents = box.query(Static)
+    if contents:
+        contents.first().update(Text(output[:4000]))
+
+
+def _tool_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(c.get("text", "") for c in content if isinstance(c, dict))
+    return json.dumps(content)
+
+
+def _usage_text(usage: Any) -> str:
+    get = usage.get if isinstance(usage, dict) else lambda k, d=None: getattr(usage, k, d)
+    cost = get("cost_usd", None)
+    cost_text = f" · ≈ ${Decimal(str(cost)):.4f}" if cost is not None else ""
+    cached = get("cache_read_tokens", 0) or 0
+    cache_text = f" ({cached:,} cached)" if cached else ""
+    inp = get("input_tokens", 0) or 0
+    out = get("output_tokens", 0) or 0
+    return f"tokens: {inp:,} in{cache_text} · {out:,} out{cost_text}"
+
+
+class ChatController:
+    """The open conversation, its engine, and the reply in flight; shown in whichever chat view
+    is visible (the pane, or the full-screen chat on top)."""
+
+    def __init__(self, app: TriiTermApp) -> None:
+        self.app = app
+        self.session = app.session
+        self.history: list[str] = []
+        self.cid: str | None = None
+        self.persona = self.session.config.ai.persona
+        self._engine: Any = None
+        self._convs: Any = None
+        self._worker: Any = None
+        self._partial = False  # text of the reply in flight is on screen
+        self.views: list[ChatView] = []
+
+    # -- the parts, made when first used (the SDK is imported only then) ----------------------
+
+    @property
+    def conversations(self):  # type: ignore[no-untyped-def]
+        if self._convs is None:
+            from trii_term.ai.conversations import Conversations
+
+            assert self.session.store is not None
+            self._convs = Conversations(self.session.store.con)
+        return self._convs
+
+    @property
+    def engine(self):  # type: ignore[no-untyped-def]
+        if self._engine is None:
+            from trii_term.ai.engine import ChatEngine
+
+            self._engine = ChatEngine(self.session, conversations=self.conversations)
+        return self._engine
+
+    @property
+    def view(self) -> ChatView | None:
+        """The view the trader sees: the full-screen chat if it is on top, else the pane."""
+        return self.views[-1] if self.views else None
+
+    def problem(self) -> str:
+        if self.session.store is None:
+            return "the store is still opening"
+        return str(self.engine.ready)
+
+    def title_text(self) -> Text:
+        from trii_term.ai.personas import PERSONAS
+
+        p = PERSONAS.get(self.persona)
+        info = self.conversations.info(self.cid) if self.cid else None
+        title = info.title if info and info.title else "new conversation"
+        cost = f" · ${info.cost_usd:.4f}" if info else ""
+        return Text(f"{p.title if p else self.persona} · {self.session.config.ai.model} · {title}{cost}")
+
+    def messages(self) -> list[Any]:
+        return self.conversations.messages(self.cid) if self.cid else []
+
+    @property
+    def busy(self) -> bool:
+        return self._worker is not None and not self._worker.is_finished
+
+    # -- actions --------------------------------------------------------------------------------
+
+    def send(self, text: str) -> None:
+        if self.busy:
+            self.app.bell()
+            self.app.message("A reply is still coming: Esc stops it.", "warning")
+            return
+        problem = self.problem()
+        if problem:
+            self.app.bell()
+            self.app.message(problem, "error")
+            return
+        self._worker = self.app.run_worker(
+            self._reply(text), group="chat", exclusive=True, exit_on_error=False
+        )
+
+    def stop(self) -> bool:
+        """Stop the reply in flight (Esc). False when there is none."""
+        if not self.busy:
+            return False
+        self._worker.cancel()
+        self.app.message("Reply stopped; what had arrived is kept.")
+        return True
+
+    async def new(self, persona: str | None) -> None:
+        if persona:
+            self.persona = persona
+        self.cid = None
+        for v in self.views:
+            await v.reload()
+
+    async def resume(self, cid: str) -> None:
+        info = self.conversations.info(cid)
+        self.cid = cid
+        if info is not None:
+            self.persona = info.persona
+        for v in self.views:
+            await v.reload()
+
+    async def refresh_views(self) -> None:
+        for v in self.views:
+            v.title_line.update(self.title_text())
+
+    async def _reply(self, text: str) -> None:
+        if self.cid is None:
+            self.cid = self.conversations.create(
+                persona=self.persona, model=self.session.config.ai.model, title=_title_from(text)
+            )
+        view = self.view
+        if view is not None:
+            await view.user_said(text)
+        self._partial = False
+        replies = self.engine.reply(self.cid, text, focus=self.app.chat_focus(), persona=self.persona)
+        try:
+            # aclosing: a reply stopped mid-event closes the HTTP stream and saves the partial now
+            async with contextlib.aclosing(replies) as events:
+                async for event in events:
+                    await self._show(event)
+        except asyncio.CancelledError:
+            view = self.view
+            if view is not None:
+                await view.reply_failed("stopped (Esc)", self._partial)
+            raise
+
+    async def _show(self, event: Any) -> None:
+        from trii_term.ai import engine as ai
+
+        view = self.view
+        if view is None:
+            return
+        if isinstance(event, ai.TextDelta):
+            self._partial = True
+            await view.text_delta(event.text)
+        elif isinstance(event, ai.ToolStarted):
+            await view.tool_started(event.id, event.name, event.input)
+        elif isinstance(event, ai.ToolFinished):
+            view.tool_finished(event.id, event.output, event.is_error)
+        elif isinstance(event, ai.Drafted):
+            self.app.chat_drafted(event.draft)
+        elif isinstance(event, ai.ReplyDone):
+            self._partial = False
+            self.session.ai_cost_usd = self.engine.session_cost_usd  # (the status bar's total)
+            await view.reply_done(event.usage)
+            self.app.workstation.status_bar.update_status()
+        elif isinstance(event, ai.ReplyFailed):
+            self._partial = False
+            wait = f" — try again in {event.retry_after:.0f}s" if event.retry_after else ""
+            await view.reply_failed(event.message + wait, event.partial)
+            self.app.message(event.message + wait, "error")
+
+
+def _title_from(text: str) -> str:
+    words = " ".join(text.split())
+    return words if len(words) <= 48 else words[:47].rstrip() + "…"

@@ -1,0 +1,139 @@
+"""The AI desk as a trader uses it, at 80×24, against a loopback Messages API (real anthropic
+SDK): the chat pane streams a reply as Markdown with its usage; a draft_order tool call puts the
+order in the ticket and nothing is sent; Esc stops a reply in flight and keeps what arrived; the
+conversation survives a restart; without a key the pane says how to add one."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+from textual.widgets import Markdown
+
+from trii_term.paths import Paths
+from trii_term.screens.ticket import TicketScreen
+from trii_term.widgets.chat import ChatView
+
+from .conftest import FAST, wait_until
+from .fakes.anthropic_api import AnthropicFake, held_stream, text_reply, tool_reply
+from .test_app import make_app, ready, screen_text
+
+
+@pytest.fixture
+def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[AnthropicFake]:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test-key-0001")
+    fake = AnthropicFake().start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+def _config(api: AnthropicFake) -> str:
+    return FAST + f'[ai]\nbase_url = "{api.url}"\nmodel = "claude-sonnet-4-6"\n'
+
+
+def _assistant_text(app) -> str:  # type: ignore[no-untyped-def]
+    return "\n".join(m.source for m in app.screen.query(ChatView).first().query(Markdown))
+
+
+async def _say(pilot, text: str) -> None:  # type: ignore[no-untyped-def]
+    for ch in text:
+        await pilot.press(ch if ch != " " else "space")
+    await pilot.press("enter")
+
+
+async def test_the_chat_pane_streams_a_reply_and_a_drafted_order_waits_in_the_ticket(
+    paths: Paths, api: AnthropicFake
+) -> None:
+    api.push(text_reply("**AAPL** is ", "up on the day", input_tokens=900, output_tokens=12))
+    api.push(
+        tool_reply(
+            (
+                "toolu_1",
+                "draft_order",
+                {
+                    "side": "buy",
+                    "qty": 10,
+                    "symbol": "AAPL",
+                    "type": "limit",
+                    "limit_price": "400",
+                    "tif": "day",
+                },
+            )
+        ),
+        text_reply("Drafted: buy 10 AAPL at 400 — review it in the ticket."),
+    )
+    app = make_app(paths, _config(api))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app)
+        await pilot.press("t")  # the chat pane, in the chart's place at 80×24
+        await wait_until(lambda: app.workstation.chat_visible and bool(app.screen.query(ChatView)))
+        await _say(pilot, "how is aapl")
+        await wait_until(lambda: "AAPL is up on the day" in screen_text(app))
+        assert "**AAPL** is up on the day" in _assistant_text(app)  # rendered as Markdown
+        await wait_until(lambda: "tokens: 900 in · 12 out · ≈ $0.0029" in screen_text(app))
+        body = api.bodies()[0]
+        assert body["stream"] is True and body["model"] == "claude-sonnet-4-6"
+        assert "AAPL" in str(body["system"])  # the focused symbol is in the context
+
+        await _say(pilot, "buy 10 at 400")
+        await wait_until(lambda: isinstance(app.screen, TicketScreen))
+        ticket = app.screen
+        assert (ticket.draft.symbol, ticket.draft.qty, ticket.draft.limit) == ("AAPL", "10", "400")
+        assert app.session.broker.orders() == []  # drafted, never sent
+        events = [e.event for e in app.session.broker.journal.entries()]
+        assert "drafted" in events and "submitted" not in events
+        await pilot.press("escape")  # the trader decides not to send it
+        await wait_until(lambda: not isinstance(app.screen, TicketScreen))
+        assert app.session.broker.orders() == []
+        # the session's total in the status bar: 900 in + 12 out, then the two tool-round replies
+        cost = app.session.ai_cost_usd
+        assert cost > 0 and f"AI ${cost:.4f}" in screen_text(app)
+        await pilot.press("ctrl+q")
+
+
+async def test_escape_stops_a_reply_and_keeps_the_partial_and_it_survives_a_restart(
+    paths: Paths, api: AnthropicFake
+) -> None:
+    hold = threading.Event()
+    api.push(held_stream("The trend ", "is up", hold=hold, hold_at=4))
+    app = make_app(paths, _config(api))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app)
+        await pilot.press("T")  # the full-screen chat
+        await wait_until(
+            lambda: bool(app.screen.query(ChatView)) and app.screen.query(ChatView).first().id == "chat-full"
+        )
+        await _say(pilot, "trend of aapl")
+        await wait_until(lambda: "The trend" in screen_text(app))
+        await pilot.press("escape")  # stop the reply in flight
+        await wait_until(lambda: "stopped (Esc)" in screen_text(app))
+        hold.set()
+        cid = app.chat.cid
+        await pilot.press("escape")  # nothing in flight: Esc closes the full-screen chat
+        await wait_until(lambda: not app.screen.query(ChatView) or app.screen is app.workstation)
+        await pilot.press("ctrl+q")
+
+    again = make_app(paths, _config(api))
+    async with again.run_test(size=(80, 24)) as pilot:
+        await ready(again)
+        await again.execute(f"chat resume {cid[:8]}")
+        await wait_until(lambda: "trend of aapl" in screen_text(again) and "The trend" in screen_text(again))
+        assert "reply cut short (partial, kept)" in screen_text(again)
+        await pilot.press("ctrl+q")
+
+
+async def test_without_a_key_the_chat_says_how_to_add_one_and_the_rest_works(paths: Paths) -> None:
+    app = make_app(paths, FAST + '[ai]\nbase_url = "http://127.0.0.1:9"\n')
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app)
+        await pilot.press("t")
+        await wait_until(lambda: "trii-term login anthropic" in screen_text(app))
+        assert "ANTHROPIC_API_KEY" in screen_text(app)
+        await pilot.press("escape")
+        await pilot.press("b")  # trading is unaffected
+        await wait_until(lambda: isinstance(app.screen, TicketScreen))
+        await pilot.press("escape")
+        await pilot.press("ctrl+q")
