@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from textual.widgets import Markdown
+from textual.widgets import Collapsible, Markdown, Static
 
 from trii_term.paths import Paths
 from trii_term.screens.ticket import TicketScreen
@@ -87,6 +87,11 @@ async def test_the_chat_pane_streams_a_reply_and_a_drafted_order_waits_in_the_ti
         assert "drafted" in events and "submitted" not in events
         await pilot.press("escape")  # the trader decides not to send it
         await wait_until(lambda: not isinstance(app.screen, TicketScreen))
+        # the tool call is shown folded, marked done, and the reply after it streamed in
+        await wait_until(lambda: "Drafted: buy 10 AAPL at 400" in screen_text(app))
+        (tool,) = app.screen.query(Collapsible)
+        assert tool.title.startswith("⚙ draft_order(side=buy") and tool.title.endswith("✓")
+        assert '"drafted"' in str(tool.query_one(".chat-tool-result", Static).render())
         assert app.session.broker.orders() == []
         # the session's total in the status bar: 900 in + 12 out, then the two tool-round replies
         cost = app.session.ai_cost_usd

@@ -53,6 +53,7 @@ class WorkstationScreen(Screen[None]):
         self.chart_pane = ChartPane(id="chart-pane")
         self.chat_pane = Vertical(id="chat-pane")  # the chat view is mounted when first opened
         self.chat_pane.display = False
+        self.chat_pane.border_title = "Chat"
         self.message_line = MessageLine(id="message")
         self.status_bar = StatusBar(session, id="status")
 

@@ -99,10 +99,11 @@ class ChatView(Vertical):
         self.title_line = Static("", classes="chat-title")
         self.log_view = VerticalScroll(classes="chat-log")
         self.input = ChatInput(controller.history, id=None)
+        self.input.placeholder = "Ask about the market on screen · Enter sends · ctrl+j new line · Esc stops"
         self._md: Markdown | None = None
         self._stream: Any = None
         self._reply_text = ""
-        self._tools: dict[str, Collapsible] = {}
+        self._tools: dict[str, tuple[Collapsible, Static]] = {}
         self.first_paint_ns: int | None = None  # for the latency benchmark
 
     def compose(self) -> ComposeResult:
@@ -174,16 +175,15 @@ class ChatView(Vertical):
 
     async def _mount_tool(self, tool_id: str, name: str, args: dict[str, Any]) -> None:
         shown = ", ".join(f"{k}={v}" for k, v in args.items())
-        box = Collapsible(
-            Static("running…"), title=f"⚙ {name}({shown}) …", collapsed=True, classes="chat-tool"
-        )
-        self._tools[tool_id] = box
+        result = Static("running…", classes="chat-tool-result")
+        box = Collapsible(result, title=f"⚙ {name}({shown}) …", collapsed=True, classes="chat-tool")
+        self._tools[tool_id] = (box, result)
         await self.log_view.mount(box)
 
     def tool_finished(self, tool_id: str, output: str, is_error: bool) -> None:
-        box = self._tools.get(tool_id)
-        if box is not None:
-            _set_tool_result(box, output, is_error)
+        tool = self._tools.get(tool_id)
+        if tool is not None:
+            _set_tool_result(tool, output, is_error)
 
     async def reply_done(self, usage: Any) -> None:
         await self._end_stream()
@@ -222,12 +222,11 @@ class ChatView(Vertical):
             self.controller.app.chat_escape(self)
 
 
-def _set_tool_result(box: Collapsible, output: str, is_error: bool) -> None:
+def _set_tool_result(tool: tuple[Collapsible, Static], output: str, is_error: bool) -> None:
+    box, result = tool
     mark = "✖" if is_error else "✓"
     box.title = box.title.removesuffix(" …").rstrip() + f" {mark}"
-    contents = box.query(Static)
-    if contents:
-        contents.first().update(Text(output[:4000]))
+    result.update(Text(output[:4000]))
 
 
 def _tool_text(content: Any) -> str:
@@ -373,6 +372,13 @@ class ChatController:
             if view is not None:
                 await view.reply_failed("stopped (Esc)", self._partial)
             raise
+        except Exception as exc:  # a bug of ours: said in one line, the traceback in the log
+            log.exception("the chat reply failed")
+            text = f"the reply failed ({type(exc).__name__}); details in {self.session.paths.log_file}"
+            self.app.message(text, "error")
+            view = self.view
+            if view is not None:
+                await view.reply_failed(text, self._partial)
 
     async def _show(self, event: Any) -> None:
         from trii_term.ai import engine as ai
