@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import time
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 HISTORY = 100  # inputs remembered for up/down
+SEAL_AFTER = 400  # characters of a streaming reply before a paragraph break starts a new widget
 
 
 class ChatInput(TextArea):
@@ -114,6 +116,7 @@ class ChatView(Vertical):
     async def on_mount(self) -> None:
         self.border_title = "Chat"
         await self.reload()
+        self.log_view.anchor()  # stays at the newest line while the reply streams, until scrolled up
 
     # -- what the controller shows ------------------------------------------------------------
 
@@ -166,7 +169,12 @@ class ChatView(Vertical):
         await self._stream.write(text)
         if self.first_paint_ns is None:
             self.first_paint_ns = time.monotonic_ns()
-        self.log_view.scroll_end(animate=False)
+        # A long reply goes on in a new Markdown widget after each finished paragraph (outside
+        # a code fence): one growing document would be laid out whole on every new block, a
+        # stall that grows with the reply; finished paragraphs keep their layout.
+        body = self._reply_text
+        if len(body) >= SEAL_AFTER and body.endswith("\n\n") and body.count("```") % 2 == 0:
+            await self._end_stream()
 
     async def tool_started(self, tool_id: str, name: str, args: dict[str, Any]) -> None:
         await self._end_stream()
@@ -262,6 +270,7 @@ class ChatController:
         self._convs: Any = None
         self._worker: Any = None
         self._partial = False  # text of the reply in flight is on screen
+        self._frozen = False
         self.views: list[ChatView] = []
 
     # -- the parts, made when first used (the SDK is imported only then) ----------------------
@@ -397,6 +406,9 @@ class ChatController:
             self.app.chat_drafted(event.draft)
         elif isinstance(event, ai.ReplyDone):
             self._partial = False
+            if not self._frozen:  # the SDK's modules, loaded by the first reply: out of the GC's way
+                gc.freeze()
+                self._frozen = True
             self.session.ai_cost_usd = self.engine.session_cost_usd  # (the status bar's total)
             await view.reply_done(event.usage)
             self.app.workstation.status_bar.update_status()
