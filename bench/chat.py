@@ -27,17 +27,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.fakes.anthropic_api import AnthropicFake, text_reply  # noqa: E402
-from trii_term.ai import engine as ai  # noqa: E402
-from trii_term.ai.conversations import Conversations  # noqa: E402
-from trii_term.app import TriiTermApp  # noqa: E402
-from trii_term.config import parse_config  # noqa: E402
-from trii_term.paths import resolve_paths  # noqa: E402
-from trii_term.session import Session  # noqa: E402
-from trii_term.widgets.chat import ChatView  # noqa: E402
+from tests.fakes.anthropic_api import AnthropicFake, text_reply
+from trii_term.ai import engine as ai
+from trii_term.ai.conversations import Conversations
+from trii_term.app import TriiTermApp
+from trii_term.config import parse_config
+from trii_term.paths import resolve_paths
+from trii_term.session import Session
+from trii_term.widgets.chat import ChatView
 
 FAST = "[providers.replay]\nspeed = 60\n"  # the default pace: the replay streams meanwhile
-WORDS = "the trend is up on rising volume while the stock holds above its moving average and".split()
+WORDS = "the trend is up on rising volume while the stock holds above its moving average and".split()  # noqa: SIM905
 
 
 def reply(tokens: int, delay: float) -> object:
@@ -122,13 +122,16 @@ async def one_run(tokens: int, delay: float) -> dict[str, float]:
             timer.stop()
             if os.environ.get("BENCH_DEBUG"):
                 worst5 = sorted(marks[1:], key=lambda m: -m[1])[:5]
-                print("  worst stalls (s after send, ms):", [(round(t - start, 2), round(g)) for t, g in worst5])
+                print(
+                    "  worst stalls (s after send, ms):", [(round(t - start, 2), round(g)) for t, g in worst5]
+                )
             out["first_token_ms"] = (painted[0] - arrivals[0]) / 1e6
             out["stall_max_ms"] = max(gaps[1:])
             out["stall_p99_ms"] = sorted(gaps[1:])[int(len(gaps[1:]) * 0.99) - 1]
             out["reply_s"] = end - start
             out["tokens_seen"] = len(arrivals)
             await pilot.press("ctrl+q")
+            await wait_for(lambda: not app.is_running or app._exit_renderables is not None)
     finally:
         api.stop()
 
@@ -145,6 +148,7 @@ async def one_run(tokens: int, delay: float) -> dict[str, float]:
         async for _ in engine.reply(cid, "tell me everything", focus=ai.Focus("AAPL")):
             pass
         out["engine_only_s"] = time.perf_counter() - start
+        await engine.aclose()
         store.close()
     finally:
         api.stop()
@@ -170,7 +174,8 @@ def main() -> None:
           f"[{min(r['first_token_ms'] for r in results):.1f}–{max(r['first_token_ms'] for r in results):.1f}]"
           f"   target ≤ 50 ms: {'met' if med('first_token_ms') <= 50 else 'NOT met'}")  # fmt: skip
     worst = max(r["stall_max_ms"] for r in results)
-    print(f"  loop stall while streaming: longest median {med('stall_max_ms'):.1f} ms (worst run {worst:.1f}), "
+    print(f"  loop stall while streaming: longest median {med('stall_max_ms'):.1f} ms "
+          f"(worst run {worst:.1f}), "
           f"p99 {med('stall_p99_ms'):.1f} ms → lowest frame rate ≈ {1000 / med('stall_max_ms'):.0f} fps   "
           f"target ≥ 30 fps: {'met' if med('stall_max_ms') <= 1000 / 30 else 'NOT met'}")  # fmt: skip
     print(f"  whole reply on screen: median {med('reply_s'):.2f} s  vs engine alone (same run, no UI) "

@@ -550,6 +550,8 @@ class TriiTermApp(App[int]):
         self._quitting = True  # no more commands: the store is about to close
         self.message("Saving and closing…")
         try:
+            if self._chat is not None:
+                await self._chat.aclose()
             if self.session.started:
                 await self.session.stop()
         except Exception:

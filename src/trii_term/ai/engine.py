@@ -213,6 +213,16 @@ class ChatEngine:
     def _key(self) -> str | None:
         return self._api_key or find_key()
 
+    async def aclose(self) -> None:
+        """Close the HTTP client (before the event loop ends: its pool would otherwise be closed
+        by the garbage collector on a dead loop, printing a traceback at exit)."""
+        client, self._client = self._client, None
+        if client is not None and hasattr(client, "close"):
+            try:
+                await client.close()
+            except Exception:
+                log.debug("closing the Anthropic client failed", exc_info=True)
+
     @property
     def ready(self) -> str:
         """ "" when a key is available, else exactly how to add one."""

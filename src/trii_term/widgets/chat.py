@@ -318,6 +318,13 @@ class ChatController:
     def busy(self) -> bool:
         return self._worker is not None and not self._worker.is_finished
 
+    async def aclose(self) -> None:
+        """At quit: stop a reply in flight and close the HTTP client while the loop still runs."""
+        if self.busy:
+            self._worker.cancel()
+        if self._engine is not None:
+            await self._engine.aclose()
+
     # -- actions --------------------------------------------------------------------------------
 
     def send(self, text: str) -> None:
