@@ -142,3 +142,44 @@ async def test_without_a_key_the_chat_says_how_to_add_one_and_the_rest_works(pat
         await wait_until(lambda: isinstance(app.screen, TicketScreen))
         await pilot.press("escape")
         await pilot.press("ctrl+q")
+
+
+async def test_history_multiline_errors_and_conversation_commands(paths: Paths, api: AnthropicFake) -> None:
+    from .fakes.anthropic_api import Failure
+
+    api.push(text_reply("First answer."))
+    api.push(Failure(529, "overloaded_error", "Overloaded", {"retry-after": "7"}))
+    app = make_app(paths, _config(api))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(app)
+        await pilot.press("t")
+        await wait_until(lambda: app.workstation.chat_visible and app.focused is not None)
+        view = app.screen.query(ChatView).first()
+        for ch in "line one":
+            await pilot.press(ch if ch != " " else "space")
+        await pilot.press("ctrl+j")  # a second line, not sent
+        for ch in "two":
+            await pilot.press(ch)
+        assert view.input.text == "line one\ntwo"
+        await pilot.press("enter")
+        await wait_until(lambda: "First answer." in screen_text(app))
+        assert api.bodies()[0]["messages"][-1]["content"][0]["text"] == "line one\ntwo"
+        await pilot.press("up")  # the history brings the last message back
+        assert view.input.text == "line one\ntwo"
+        await pilot.press("enter")  # …and sent again: Claude is overloaded
+        await wait_until(lambda: "try again in 7s" in screen_text(app))
+        assert app.workstation.message_line.level == "error"
+
+        cid = app.chat.cid
+        await app.execute("chat rename My AAPL talk")
+        assert app.chat.conversations.info(cid).title == "My AAPL talk"
+        target = paths.data_dir / "talk.md"
+        await app.execute(f"chat export {target}")
+        exported = target.read_text()
+        assert "My AAPL talk" in exported and "line one" in exported and "First answer." in exported
+        await app.execute("chat list")
+        assert "My AAPL talk" in app.workstation.message_line.message
+        await app.execute(f"chat delete {cid[:8]}")
+        assert app.chat.conversations.info(cid) is None and app.chat.cid is None
+        await pilot.press("escape")
+        await pilot.press("ctrl+q")
