@@ -606,20 +606,11 @@ def _count(value: Any) -> int:
 
 
 def _request_json(r: Any) -> dict[str, Any]:
-    out = {
-        "side": r.side.value,
-        "qty": str(r.qty),
-        "symbol": r.symbol,
-        "type": r.type.value,
-        "tif": r.tif.value,
-        "limit_price": _s(r.limit_price),
-        "stop_price": _s(r.stop_price),
-        "trail_amount": _s(r.trail_amount),
-        "trail_pct": _s(r.trail_pct),
-        "take_profit": _s(r.bracket.take_profit) if r.bracket else None,
-        "stop_loss": _s(r.bracket.stop_loss) if r.bracket else None,
-    }
-    return {k: v for k, v in out.items() if v is not None}
+    """The order as the journal writes it (decimals as exact strings), without empty fields."""
+    from trii_term.trading.orders import request_json
+
+    out = {k: str(v) if isinstance(v, Decimal) else v for k, v in request_json(r).items()}
+    return {k: v for k, v in out.items() if v not in (None, "")}
 
 
 def draft_json(draft: Any) -> dict[str, Any]:
