@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+FREEZE_HEAP_AFTER = 2.0  # seconds after the chart attaches: start-up's heap leaves the GC's scans
 CHART_START_LATEST = 1.0  # seconds after start-up, if no quote has arrived to trigger it
 CHART_LOAD_DELAY = 0.06  # a cursor running down the watchlist loads only where it stops
 PUMP_SECONDS = 0.1  # changed quotes reach the screen at most this often (10 Hz)
@@ -166,7 +167,6 @@ class TriiTermApp(App[int]):
             self.message(notice, "warning")
             self.notify(notice, severity="warning", timeout=12)
         self.ready = True
-        _freeze_heap()
         self.set_timer(CHART_START_LATEST, self._start_chart)  # (sooner, after the first quotes)
 
     def _welcome(self) -> str:
@@ -277,7 +277,7 @@ class TriiTermApp(App[int]):
         self.session.bus.subscribe(SessionDay, chart.on_session_day)
         self.chart = chart
         self.workstation.chart_pane.attach(chart)
-        self.call_after_refresh(_freeze_heap)
+        self.set_timer(FREEZE_HEAP_AFTER, _freeze_heap)  # once the first frames are out
         chart.restore_settings()
         if symbol := self.focused_symbol:
             self.follow_symbol(symbol)
@@ -563,6 +563,6 @@ def _freeze_heap() -> None:
     """Move what start-up built (modules, the store, Textual's widgets, caches) out of the
     cyclic collector's reach: a full collection over that heap stalled the screen for 150-180 ms
     every second or so while a chat reply or a busy feed allocated (measured in bench/chat.py).
-    Objects made later are collected as usual."""
-    gc.collect()
+    Objects made later are collected as usual. (No collection first: that alone is such a stall;
+    what start-up left as garbage is small and stays.)"""
     gc.freeze()
