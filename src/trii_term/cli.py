@@ -291,6 +291,12 @@ def run_workstation(config, paths) -> int:  # type: ignore[no-untyped-def]
                     await session.stop()
                 except Exception:
                     logging.getLogger(__name__).exception("stopping the session failed")
+            # the heap frozen out of the GC while running (app._freeze_heap) is given back, so
+            # the store's and Arrow's objects are finalized at exit, not reported as leaks
+            import gc
+
+            gc.unfreeze()
+            gc.collect()
 
     try:
         asyncio.run(run())
