@@ -47,8 +47,10 @@ from trii_term.brokers.base import (
     Capabilities,
     PositionView,
     RateLimited,
+    norm,
+    opt,
 )
-from trii_term.brokers.live import LiveBroker, Remote, Tracked, describe, money, norm, opt
+from trii_term.brokers.live import LiveBroker, Remote, Tracked, describe, money
 from trii_term.config import AlpacaBrokerConfig
 from trii_term.credentials import Credentials
 from trii_term.domain import US, Instrument, from_ns, to_ns

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
+from trii_term.domain import from_ns
 from trii_term.trading.orders import TIF, Event, Order, OrderError, OrderRequest, OrderType
 
 
@@ -117,3 +119,21 @@ class Broker(Protocol):
     def on_update(self, listener: Listener) -> None:
         """Order updates and fills, as they happen."""
         ...
+
+
+# -- values as the store keeps them (shared by the paper and the live brokers) ---------------------
+
+
+def db_time(ns: int) -> datetime:
+    """A UTC instant as the store's naive TIMESTAMP."""
+    return from_ns(ns).replace(tzinfo=None)
+
+
+def norm(x: object) -> Decimal:
+    """A stored DECIMAL(38, 10), or a broker's number, without its trailing zeros (100.0000000000 → 100)."""
+    d = x if isinstance(x, Decimal) else Decimal(str(x))
+    return d.quantize(Decimal(1)) if d == d.to_integral_value() else d.normalize()
+
+
+def opt(x: object) -> Decimal | None:
+    return None if x is None or x == "" else norm(x)

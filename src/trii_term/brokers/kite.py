@@ -40,8 +40,9 @@ from trii_term.brokers.base import (
     Capabilities,
     PositionView,
     RateLimited,
+    norm,
 )
-from trii_term.brokers.live import LiveBroker, Remote, Tracked, norm
+from trii_term.brokers.live import LiveBroker, Remote, Tracked
 from trii_term.config import KiteBrokerConfig
 from trii_term.credentials import Credentials
 from trii_term.domain import NSE, SessionPhase, to_ns

@@ -31,12 +31,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from trii_term.brokers.base import BrokerError, BrokerUnavailable, Listener, RateLimited
-from trii_term.domain import from_ns
+from trii_term.brokers.base import BrokerError, BrokerUnavailable, Listener, RateLimited, db_time, norm, opt
 from trii_term.store.sql import transaction
 from trii_term.trading.journal import Journal
 from trii_term.trading.ledger import ZERO, Ledger, Position
@@ -102,20 +100,6 @@ class Tracked:
     order: Order
     source: str
     broker_order_id: str | None
-
-
-def _ts(ns: int) -> datetime:
-    return from_ns(ns).replace(tzinfo=None)
-
-
-def norm(x: object) -> Decimal:
-    """A stored DECIMAL(38, 10) (or a broker's number) without its trailing zeros."""
-    d = x if isinstance(x, Decimal) else Decimal(str(x))
-    return d.quantize(Decimal(1)) if d == d.to_integral_value() else d.normalize()
-
-
-def opt(x: object) -> Decimal | None:
-    return None if x is None or x == "" else norm(x)
 
 
 def money(x: Decimal) -> str:
@@ -228,8 +212,8 @@ class LiveBroker:
                 o.id, self.name, r.client_order_id, r.symbol, r.side.value, r.qty, r.type.value, r.tif.value,
                 r.limit_price, r.stop_price, r.trail_amount, r.trail_pct, b.take_profit, b.stop_loss,
                 o.status.value, o.filled_qty, o.avg_fill_price, o.parent_id, o.oco_group, o.triggered,
-                o.trail_stop, o.reason, self._currency_of(r.symbol), t.source, _ts(o.created_ns),
-                _ts(o.updated_ns or o.created_ns), t.broker_order_id,
+                o.trail_stop, o.reason, self._currency_of(r.symbol), t.source, db_time(o.created_ns),
+                db_time(o.updated_ns or o.created_ns), t.broker_order_id,
             ],
         )  # fmt: skip
 
@@ -325,7 +309,7 @@ class LiveBroker:
             rows = self._db.execute(
                 "SELECT symbol, side, qty, price, realized FROM fills "
                 "WHERE broker = ? AND ts >= ? ORDER BY ts",
-                [self.name, _ts(ts_ns)],
+                [self.name, db_time(ts_ns)],
             ).fetchall()
         return [(s, norm(q) * (1 if side == "buy" else -1), norm(p), norm(r)) for s, side, q, p, r in rows]
 
@@ -623,7 +607,7 @@ class LiveBroker:
             "INSERT INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 self.name, fill.order_id, fill.symbol, fill.side.value, fill.qty, fill.price, fill.commission,
-                realized, self._currency_of(fill.symbol), _ts(fill.ts_ns),
+                realized, self._currency_of(fill.symbol), db_time(fill.ts_ns),
             ],
         )  # fmt: skip
         self._save_position(fill.symbol)

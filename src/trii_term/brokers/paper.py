@@ -19,8 +19,8 @@ from decimal import Decimal
 
 import duckdb
 
-from trii_term.brokers.base import Account, Capabilities, Listener, PositionView
-from trii_term.domain import Instrument, MarketBatch, Quote, Trade, from_ns
+from trii_term.brokers.base import Account, Capabilities, Listener, PositionView, db_time, norm, opt
+from trii_term.domain import Instrument, MarketBatch, Quote, Trade
 from trii_term.store.sql import transaction
 from trii_term.trading.journal import Journal
 from trii_term.trading.ledger import ZERO, Ledger, Position
@@ -53,10 +53,6 @@ _JOURNAL_KIND = {
     "rejected": "rejected",
     "replaced": "replaced",
 }
-
-
-def _ts(ns: int):  # type: ignore[no-untyped-def]
-    return from_ns(ns).replace(tzinfo=None)
 
 
 # the columns the paper broker writes (in this order); live brokers also set broker_order_id
@@ -114,13 +110,13 @@ class PaperBroker:
             self._save_account()
             return
         ccy, start, cash, realized, fees, _next_id = row[0]
-        self.ledger = Ledger(ccy, _norm(start), cash=_norm(cash), allow_short=self.ledger.allow_short)
-        self.ledger.realized, self.ledger.fees = _norm(realized), _norm(fees)
+        self.ledger = Ledger(ccy, norm(start), cash=norm(cash), allow_short=self.ledger.allow_short)
+        self.ledger.realized, self.ledger.fees = norm(realized), norm(fees)
         self.currency = ccy
         for symbol, qty, cost, realized_sym in self._con.execute(
             "SELECT symbol, qty, cost, realized FROM paper_positions WHERE broker = ?", [self.name]
         ).fetchall():
-            self.ledger.positions[symbol] = Position(symbol, _norm(qty), _norm(cost), _norm(realized_sym))
+            self.ledger.positions[symbol] = Position(symbol, norm(qty), norm(cost), norm(realized_sym))
         for order in self._load_orders(open_only=True):
             self._matcher.restore(order)
 
@@ -128,7 +124,15 @@ class PaperBroker:
         led = self.ledger
         self._con.execute(
             "INSERT OR REPLACE INTO paper_accounts VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
-            [self.name, led.currency, led.starting_cash, led.cash, led.realized, led.fees, _ts(self._now())],
+            [
+                self.name,
+                led.currency,
+                led.starting_cash,
+                led.cash,
+                led.realized,
+                led.fees,
+                db_time(self._now()),
+            ],
         )
 
     def _save_position(self, symbol: str) -> None:
@@ -173,8 +177,8 @@ class PaperBroker:
                 order.reason,
                 self._currency_of(r.symbol),
                 source,
-                _ts(order.created_ns),
-                _ts(order.updated_ns or order.created_ns),
+                db_time(order.created_ns),
+                db_time(order.updated_ns or order.created_ns),
             ],
         )
 
@@ -224,13 +228,13 @@ class PaperBroker:
             req = OrderRequest(
                 sym,
                 Side(side),
-                _norm(qty),
+                norm(qty),
                 OrderType(typ),
                 TIF(tif),
                 px(lim),
                 px(stop),
                 px(tamt),
-                _opt(tpct),
+                opt(tpct),
                 bracket,
                 coid,
             )
@@ -239,8 +243,8 @@ class PaperBroker:
                 req,
                 int(created),
                 OrderStatus(status),
-                _norm(filled),
-                _opt(avg),
+                norm(filled),
+                opt(avg),
                 int(updated),
                 parent,
                 oco,
@@ -264,17 +268,15 @@ class PaperBroker:
             "SELECT qty, price, commission FROM fills WHERE broker = ? AND order_id = ? ORDER BY ts",
             [self.name, order_id],
         ).fetchall()
-        return [
-            (_norm(q), Decimal(p).quantize(Decimal("0.0001")).normalize(), Decimal(c)) for q, p, c in rows
-        ]
+        return [(norm(q), Decimal(p).quantize(Decimal("0.0001")).normalize(), Decimal(c)) for q, p, c in rows]
 
     def fills_since(self, ts_ns: int) -> list[tuple[str, Decimal, Decimal, Decimal]]:
         """(symbol, signed qty, price, realized) of every fill from `ts_ns` on, oldest first."""
         rows = self._con.execute(
             "SELECT symbol, side, qty, price, realized FROM fills WHERE broker = ? AND ts >= ? ORDER BY ts",
-            [self.name, _ts(ts_ns)],
+            [self.name, db_time(ts_ns)],
         ).fetchall()
-        return [(s, _norm(q) * (1 if side == "buy" else -1), _norm(p), _norm(r)) for s, side, q, p, r in rows]
+        return [(s, norm(q) * (1 if side == "buy" else -1), norm(p), norm(r)) for s, side, q, p, r in rows]
 
     def set_marks(self, last: dict[str, float]) -> None:
         """Last prices known from elsewhere (the store's last trades, for the shell)."""
@@ -542,7 +544,7 @@ class PaperBroker:
                         f.commission,
                         realized,
                         self._currency_of(f.symbol),
-                        _ts(f.ts_ns),
+                        db_time(f.ts_ns),
                     ],
                 )
                 touched.add(f.symbol)
@@ -574,13 +576,3 @@ class PaperBroker:
             self._save_position(symbol)
         if touched:
             self._save_account()
-
-
-def _opt(x: object) -> Decimal | None:
-    return None if x is None else _norm(x)  # type: ignore[arg-type]
-
-
-def _norm(x: Decimal) -> Decimal:
-    """A DECIMAL(38, 10) read back without its trailing zeros (100.0000000000 → 100)."""
-    d = Decimal(x)
-    return d.quantize(Decimal(1)) if d == d.to_integral_value() else d.normalize()
