@@ -150,3 +150,44 @@ def test_cancel_replace_and_the_days_end(tmp_path: Path) -> None:
     assert (gtc.id, "replaced", "ticket") in events and (gtc.id, "canceled", "cli") in events
     assert (day.id, "expired", "session") in events
     store.close()
+
+
+def test_order_ids_are_never_reused_across_restarts_even_with_nothing_working(tmp_path: Path) -> None:
+    """Found: three `trii-term order buy 1 AAPL --yes` on a fresh store all returned P000001 —
+    ids counted only from the working orders restored, and a filled order left none."""
+    path = tmp_path / "s.duckdb"
+    clock = Clock()
+    ids = []
+    for _ in range(3):
+        store = Store.open(path)
+        b = broker(store, clock)
+        quote(b, "AAPL", 99.98, 100.02, last=100.00)
+        ids.append(b.place(buy(1), source="cli").id)
+        store.close()
+    assert ids == ["P000001", "P000002", "P000003"]
+    store = Store.open(path)
+    b = broker(store, clock)
+    assert sorted(o.id for o in b.orders()) == ids  # every order kept its own row
+    fills = store.con.execute("SELECT order_id FROM fills ORDER BY ts").fetchall()
+    assert [f[0] for f in fills] == ids
+    # even if the account row is lost, the next id counts on from the orders the store holds
+    store.con.execute("DELETE FROM paper_accounts")
+    store.close()
+    store = Store.open(path)
+    b = broker(store, clock)
+    quote(b, "AAPL", 99.98, 100.02, last=100.00)
+    assert b.place(buy(1), source="cli").id == "P000004"
+    store.close()
+
+
+def test_a_new_order_never_overwrites_another_orders_row(tmp_path: Path) -> None:
+    store, clock = Store.open(tmp_path / "s.duckdb"), Clock()
+    b = broker(store, clock)
+    quote(b, "AAPL", 99.98, 100.02, last=100.00)
+    first = b.place(buy(1), source="cli")
+    b._next_id = 1  # as if the counter were lost: the store refuses the duplicate, nothing is changed
+    with pytest.raises(Exception, match=r"(?i)duplicate|constraint"):
+        b.place(buy(2), source="cli")
+    (row,) = store.con.execute("SELECT id, qty FROM orders").fetchall()
+    assert row[0] == first.id and D(row[1]) == 1
+    store.close()

@@ -85,13 +85,17 @@ class PaperBroker:
         self.capabilities = Capabilities(
             frozenset(OrderType), frozenset(TIF), fractional=False, brackets=True, short=allow_short
         )
-        self._matcher = Matcher(partial_fills=partial_fills, fees=fees, tick_of=self._tick)
+        self._matcher = Matcher(
+            partial_fills=partial_fills, fees=fees, tick_of=self._tick, new_id=self._new_id
+        )
         self.ledger = Ledger(currency, starting_cash, allow_short=allow_short)
         self.journal = Journal(con)
         self._last: dict[str, float] = {}
         self._listeners: list[Listener] = []
         self._sources: dict[str, str] = {}  # order id -> who placed it
         self._depth = 0  # transaction nesting
+        self._next_id = 1  # the next order number: P000001, …; never reused in a store
+        self._saved: set[str] = set()  # orders that have a row (a new order is inserted, never replaced)
         self._restore(starting_cash)
 
     # -- state ------------------------------------------------------------------------------
@@ -101,11 +105,18 @@ class PaperBroker:
         return inst.tick_size if inst is not None else Decimal("0.01")
 
     def _restore(self, starting_cash: Decimal) -> None:
+        # Order ids count on from every paper id the store has ever held (any account), so an
+        # id is unique in the store for ever, whatever happened to the account row.
+        (highest,) = self._con.execute(
+            "SELECT max(TRY_CAST(substr(id, 2) AS BIGINT)) FROM orders WHERE id SIMILAR TO 'P[0-9]+'"
+        ).fetchone() or (None,)
         row = self._con.execute(
             "SELECT currency, starting_cash, cash, realized, fees, next_id FROM paper_accounts "
             "WHERE broker = ?",
             [self.name],
         ).fetchall()
+        stored_next = int(row[0][5]) if row else 1
+        self._next_id = max(stored_next, (highest or 0) + 1, 1)
         if not row:
             self._save_account()
             return
@@ -123,7 +134,7 @@ class PaperBroker:
     def _save_account(self) -> None:
         led = self.ledger
         self._con.execute(
-            "INSERT OR REPLACE INTO paper_accounts VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
+            "INSERT OR REPLACE INTO paper_accounts VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 self.name,
                 led.currency,
@@ -131,9 +142,19 @@ class PaperBroker:
                 led.cash,
                 led.realized,
                 led.fees,
+                self._next_id,
                 db_time(self._now()),
             ],
         )
+
+    def _new_id(self) -> str:
+        """The next order id, counted in the store in the same transaction as the order."""
+        n = self._next_id
+        self._next_id += 1
+        self._con.execute(
+            "UPDATE paper_accounts SET next_id = ? WHERE broker = ?", [self._next_id, self.name]
+        )
+        return f"P{n:06d}"
 
     def _save_position(self, symbol: str) -> None:
         pos = self.ledger.positions.get(symbol)
@@ -147,11 +168,14 @@ class PaperBroker:
                 [self.name, symbol, pos.qty, pos.cost, pos.realized],
             )
 
-    def _save_order(self, order: Order, source: str) -> None:
+    def _save_order(self, order: Order, source: str, *, new: bool) -> None:
+        """Insert a new order's row, or update the order's own row: a row is never overwritten by
+        another order (an id that is already taken raises, and the whole change rolls back)."""
         r = order.request
         b = r.bracket or Bracket()
+        verb = "INSERT" if new or order.id not in self._saved else "INSERT OR REPLACE"
         self._con.execute(
-            f"INSERT OR REPLACE INTO orders ({ORDER_COLUMNS}) VALUES ({', '.join('?' * 26)})",
+            f"{verb} INTO orders ({ORDER_COLUMNS}) VALUES ({', '.join('?' * 26)})",
             [
                 order.id,
                 self.name,
@@ -181,6 +205,7 @@ class PaperBroker:
                 db_time(order.updated_ns or order.created_ns),
             ],
         )
+        self._saved.add(order.id)
 
     def _load_orders(self, *, open_only: bool) -> list[Order]:
         sql = (
@@ -253,6 +278,7 @@ class PaperBroker:
                 reason,
             )
             self._sources[oid] = source
+            self._saved.add(oid)
             out.append(order)
         return out
 
@@ -521,6 +547,9 @@ class PaperBroker:
     def _apply_events(self, events: list[Event], action_source: str | None) -> None:
         touched: set[str] = set()
         changed: dict[str, Order] = {}
+        # an order the matcher just took (accepted, or refused on arrival) gets a row of its own
+        new = {e.order.id for e in events if e.kind == "accepted"}
+        new |= {e.order.id for e in events if e.kind == "rejected" and e.order.id not in self._saved}
         for e in events:
             order = e.order
             placed_by = self._sources.setdefault(order.id, action_source or "broker")
@@ -571,7 +600,7 @@ class PaperBroker:
                     detail=detail,
                 )
         for order in changed.values():
-            self._save_order(order, self._sources.get(order.id, "broker"))
+            self._save_order(order, self._sources.get(order.id, "broker"), new=order.id in new)
         for symbol in touched:
             self._save_position(symbol)
         if touched:

@@ -67,6 +67,7 @@ class Matcher:
         partial_fills: bool = False,
         fees: Fees | None = None,
         tick_of: Callable[[str], Decimal] | None = None,
+        new_id: Callable[[], str] | None = None,
     ) -> None:
         self.partial_fills = partial_fills
         self._fees = fees
@@ -74,7 +75,9 @@ class Matcher:
         self.orders: dict[str, Order] = {}  # working orders by id
         self._books: dict[str, _Book] = {}
         self._seq = itertools.count()
-        self._ids = itertools.count(1)
+        ids = itertools.count(1)
+        # the owner allocates ids (the paper broker from the store, so they are never reused)
+        self._new_id = new_id or (lambda: f"P{next(ids):06d}")
 
     # -- the book ---------------------------------------------------------------------------
 
@@ -85,7 +88,7 @@ class Matcher:
         return b
 
     def new_id(self) -> str:
-        return f"P{next(self._ids):06d}"
+        return self._new_id()
 
     # -- orders in ------------------------------------------------------------------------------
 
@@ -144,9 +147,6 @@ class Matcher:
             self._rest_stop(order, book)
         else:
             book.waiting_markets.append(order.id)
-        number = order.id[1:]
-        if order.id.startswith("P") and number.isdigit():  # ids keep counting from the restored ones
-            self._ids = itertools.count(max(int(number) + 1, next(self._ids)))
 
     def cancel(self, order_id: str, now_ns: int, reason: str = "canceled") -> list[Event]:
         order = self.orders.get(order_id)
