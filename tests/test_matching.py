@@ -214,3 +214,38 @@ def test_prices_round_to_the_tick_in_the_safe_direction_and_quantities_to_lots()
     assert to_tick(D("100.07"), tick) == D("100.05")
     assert to_tick(D("100.08"), tick) == D("100.10")
     assert to_lot(D(130), 50) == D(100) and to_lot(D(7), 1) == D(7)
+
+
+def test_in_replay_market_data_older_than_an_order_never_fills_it() -> None:
+    """A restart (or a second process) replays the day from its open again: an order placed at
+    10:00 must not fill against the 09:31 quotes that come round again."""
+    minute = 60_000_000_000
+    placed = T0 + 30 * minute
+    m = Matcher(strict_time=True)
+    limit = Order(
+        "P000007", OrderRequest("AAPL", Side.BUY, D(10), OrderType.LIMIT, limit_price=D(101)), placed
+    )
+    stop = Order("P000008", OrderRequest("AAPL", Side.SELL, D(5), OrderType.STOP, stop_price=D(99)), placed)
+    m.restore(limit)
+    m.restore(stop)
+    assert m.on_quote("AAPL", 100.0, 100.5, 500, 500, T0 + minute) == []  # 09:31: crosses, too early
+    assert m.on_trade("AAPL", 98.0, T0 + minute) == []  # the stop is not triggered by the past
+    assert limit.status is OrderStatus.NEW and not stop.triggered
+    events = m.on_quote("AAPL", 100.0, 100.5, 500, 500, placed + minute)
+    assert fills(events) == [("P000007", D(10), D("100.50"))]
+    assert kinds(m.on_trade("AAPL", 98.0, placed + minute))[0] == "triggered"
+    # live (not strict), the same quotes fill at once
+    live = Matcher()
+    live.restore(
+        Order("P1", OrderRequest("AAPL", Side.BUY, D(10), OrderType.LIMIT, limit_price=D(101)), placed)
+    )
+    assert fills(live.on_quote("AAPL", 100.0, 100.5, 500, 500, T0 + minute))
+
+
+def test_a_market_order_partly_filled_by_size_fills_the_rest_on_later_quotes() -> None:
+    m = quoted(partial=True, size=30)
+    buy = order(m, "buy", 100)
+    assert fills(m.submit(buy, T0)) == [(buy.id, D(30), D("100.02"))]
+    m.on_quote("AAPL", 99.98, 100.03, 30, 30, T0 + 1)
+    m.on_quote("AAPL", 99.98, 100.04, 100, 100, T0 + 2)
+    assert buy.status is OrderStatus.FILLED and buy.filled_qty == 100

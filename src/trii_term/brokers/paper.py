@@ -77,6 +77,7 @@ class PaperBroker:
         partial_fills: bool = False,
         allow_short: bool = False,
         fees: Fees | None = None,
+        simulated: bool = False,
     ) -> None:
         self._con = con
         self._instruments = instruments
@@ -86,7 +87,11 @@ class PaperBroker:
             frozenset(OrderType), frozenset(TIF), fractional=False, brackets=True, short=allow_short
         )
         self._matcher = Matcher(
-            partial_fills=partial_fills, fees=fees, tick_of=self._tick, new_id=self._new_id
+            partial_fills=partial_fills,
+            fees=fees,
+            tick_of=self._tick,
+            new_id=self._new_id,
+            strict_time=simulated,  # replay: data older than an order never fills it
         )
         self.ledger = Ledger(currency, starting_cash, allow_short=allow_short)
         self.journal = Journal(con)

@@ -68,8 +68,13 @@ class Matcher:
         fees: Fees | None = None,
         tick_of: Callable[[str], Decimal] | None = None,
         new_id: Callable[[], str] | None = None,
+        strict_time: bool = False,
     ) -> None:
         self.partial_fills = partial_fills
+        # Replay: market data older than an order never fills it. A restart, or a second
+        # process, replays the day from its open again; an order placed at 10:00 must not fill
+        # against 09:31's quotes. (Live data is never older than the orders it meets.)
+        self.strict_time = strict_time
         self._fees = fees
         self._tick_of = tick_of or (lambda _s: Decimal("0.01"))
         self.orders: dict[str, Order] = {}  # working orders by id
@@ -111,10 +116,13 @@ class Matcher:
         self.orders[order.id] = order
         if req.type is OrderType.MARKET:
             events += self._take(order, book, now_ns)
-            if order.id in self.orders and order.filled_qty == 0 and book.ask is None and book.bid is None:
+            if order.id in self.orders:
                 if req.tif in (TIF.IOC, TIF.FOK):
-                    events.append(self._end(order, OrderStatus.CANCELED, "no quote to fill against", now_ns))
-                else:
+                    if order.filled_qty == 0 and book.ask is None and book.bid is None:
+                        events.append(
+                            self._end(order, OrderStatus.CANCELED, "no quote to fill against", now_ns)
+                        )
+                else:  # no quote yet, or (partial fills) the quote's size ran out: the next quote
                     book.waiting_markets.append(order.id)
         elif req.type is OrderType.LIMIT:
             events += self._take(order, book, now_ns)
@@ -217,6 +225,8 @@ class Matcher:
                 order = self.orders.get(oid)
                 if order is not None:
                     events += self._take(order, book, ts_ns)
+                    if order.id in self.orders:  # still working: it waits for the next quote
+                        book.waiting_markets.append(oid)
         if (book.buy_limits and -book.buy_limits[0][0] >= ask) or (
             book.sell_limits and book.sell_limits[0][0] <= bid
         ):
@@ -234,21 +244,33 @@ class Matcher:
             if order is None:
                 book.trailing.discard(oid)
                 continue
+            if self._before(order, ts_ns):
+                continue
             self._trail(order, price)
             if self._stop_hit(order, price):
                 book.trailing.discard(oid)
                 events += self._trigger(order, book, ts_ns)
-        while book.buy_stops and book.buy_stops[0][0] <= price:
-            _, _, oid = heapq.heappop(book.buy_stops)
-            order = self.orders.get(oid)
-            if order is not None and not order.triggered and self._stop_hit(order, price):
+        for heap, hit in (
+            (book.buy_stops, lambda key: key <= price),
+            (book.sell_stops, lambda key: -key >= price),
+        ):
+            deferred = []
+            while heap and hit(heap[0][0]):
+                entry = heapq.heappop(heap)
+                order = self.orders.get(entry[2])
+                if order is None or order.triggered or not self._stop_hit(order, price):
+                    continue
+                if self._before(order, ts_ns):
+                    deferred.append(entry)
+                    continue
                 events += self._trigger(order, book, ts_ns)
-        while book.sell_stops and -book.sell_stops[0][0] >= price:
-            _, _, oid = heapq.heappop(book.sell_stops)
-            order = self.orders.get(oid)
-            if order is not None and not order.triggered and self._stop_hit(order, price):
-                events += self._trigger(order, book, ts_ns)
+            for entry in deferred:
+                heapq.heappush(heap, entry)
         return events
+
+    def _before(self, order: Order, ts_ns: int) -> bool:
+        """Is this market data older than the order (so it cannot act on it)?"""
+        return self.strict_time and ts_ns < order.created_ns
 
     # -- inside ---------------------------------------------------------------------------------
 
@@ -312,6 +334,8 @@ class Matcher:
 
     def _take(self, order: Order, book: _Book, now_ns: int, fallback: float | None = None) -> list[Event]:
         """Fill against the opposite quote as far as the order's price and the size allow."""
+        if self._before(order, now_ns):
+            return []
         if order.side is Side.BUY:
             price, size = book.ask, book.ask_size
         else:
@@ -341,19 +365,25 @@ class Matcher:
             quote = book.ask if side is Side.BUY else book.bid
             if quote is None:
                 continue
+            deferred = []
             while heap:
                 key, _, oid = heap[0]
                 limit = -key if side is Side.BUY else key
                 if (quote > limit) if side is Side.BUY else (quote < limit):
                     break
-                heapq.heappop(heap)
+                entry = heapq.heappop(heap)
                 order = self.orders.get(oid)
                 if order is None or float(order.request.limit_price) != limit:  # type: ignore[arg-type]
                     continue  # stale entry (done, or replaced at another price)
+                if self._before(order, now_ns):
+                    deferred.append(entry)  # placed after this quote: it keeps resting
+                    continue
                 events += self._take(order, book, now_ns)
                 if order.id in self.orders:  # partly filled by size: keep it resting
                     self._rest_limit(order, book)
                     break
+            for entry in deferred:
+                heapq.heappush(heap, entry)
         return events
 
     def _fill(self, order: Order, qty: Decimal, price_f: float, now_ns: int) -> list[Event]:
