@@ -232,11 +232,18 @@ def _v4(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _v5(con: duckdb.DuckDBPyConnection) -> None:
+    # The journal's ts becomes the wall clock (one clock, never backwards); the market's clock
+    # (simulated in replay) is kept beside it.
+    con.execute("ALTER TABLE journal ADD COLUMN market_ts TIMESTAMP")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "instruments, ticks, quotes, bars, imports, watchlists, settings", _v1),
     Migration(2, "orders, fills, journal, paper accounts and positions", _v2),
     Migration(3, "broker order ids, Kite instrument master", _v3),
     Migration(4, "AI desk conversations and messages", _v4),
+    Migration(5, "journal: the market's time beside the wall clock", _v5),
 )
 
 LATEST = MIGRATIONS[-1].version

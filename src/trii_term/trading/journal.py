@@ -1,11 +1,20 @@
-"""The audit journal: an append-only table of every order decision — intent, submission,
-acknowledgement, fills, cancels, replaces, rejections, expiries, drafts — with the time, the
-broker, the source (ticket, cli, macro, ai) and the full request or response as JSON."""
+"""The audit journal: an append-only table of every order decision — intent, risk checks,
+submission, acknowledgement, fills, cancels, replaces, rejections, expiries, drafts — with the
+time, the broker, the source (ticket, palette, key, cli, macro, ai, session, broker) and the full
+request or response as JSON.
+
+Times are on one clock: `ts` is the wall clock in UTC when the entry was written, and never runs
+backwards (an entry is never older than the one before it). The market's time — simulated in
+replay — is kept beside it as `market_ts`, so a replayed fill says both when it happened in the
+market and when the trader saw it.
+"""
 
 from __future__ import annotations
 
 import json
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -28,6 +37,7 @@ EVENTS = (
     "expired",
     "drafted",
     "triggered",
+    "checked",  # every pre-trade risk rule passed; detail: each rule and its reason
     "reconciled",  # a live broker's truth differed from ours at start; detail says how
     "ai_tool",  # the AI desk called a tool (source "ai"); detail: tool, input, output, is_error
 )
@@ -51,18 +61,20 @@ def _plain(value: Any) -> Any:
 @dataclass(frozen=True)
 class Entry:
     seq: int
-    ts: datetime
+    ts: datetime  # UTC wall clock (naive, as the store keeps it)
     event: str
     broker: str
     source: str
     order_id: str | None
     client_order_id: str | None
     detail: dict[str, Any]
+    market_ts: datetime | None = None  # the market's clock (UTC), when it differs (replay)
 
     def as_json(self) -> dict[str, Any]:
         return {
             "seq": self.seq,
-            "ts": self.ts.isoformat() + "Z",
+            "ts": _iso(self.ts),
+            "market_ts": _iso(self.market_ts) if self.market_ts is not None else None,
             "event": self.event,
             "broker": self.broker,
             "source": self.source,
@@ -72,11 +84,20 @@ class Entry:
         }
 
 
+def _iso(ts: datetime) -> str:
+    return ts.isoformat(timespec="microseconds") + "Z"
+
+
+MARKET_TS_APART_NS = 1_000_000_000  # a market time within a second of the wall clock is not kept
+
+
 class Journal:
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, *, wall_ns: Callable[[], int] = time.time_ns) -> None:
         self._con = con
+        self._wall = wall_ns
         # live brokers record from their network threads too (each with its own cursor)
         self._lock = threading.Lock()
+        self._last_us: int | None = None  # the newest entry's ts, µs since the epoch
 
     def record(
         self,
@@ -84,19 +105,30 @@ class Journal:
         *,
         broker: str,
         source: str,
-        ts_ns: int,
+        ts_ns: int | None = None,
         order_id: str | None = None,
         client_order_id: str | None = None,
         detail: dict[str, Any] | None = None,
     ) -> None:
+        """Append an entry. `ts_ns` is the market's time of the event (the session clock); the
+        entry's own time is the wall clock, kept strictly increasing."""
         if event not in EVENTS:
             raise ValueError(f"unknown journal event {event!r}")
         with self._lock:
+            now_us = self._wall() // 1000
+            if self._last_us is None:
+                (newest,) = self._con.execute("SELECT epoch_us(max(ts)) FROM journal").fetchone() or (None,)
+                self._last_us = int(newest) if newest is not None else 0
+            now_us = max(now_us, self._last_us + 1)  # never backwards, never two at one instant
+            market = None
+            if ts_ns is not None and abs(ts_ns - now_us * 1000) >= MARKET_TS_APART_NS:
+                market = from_ns(ts_ns).replace(tzinfo=None)
             self._con.execute(
-                "INSERT INTO journal (ts, event, broker, source, order_id, client_order_id, detail) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO journal (ts, market_ts, event, broker, source, order_id, client_order_id, "
+                "detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    from_ns(ts_ns).replace(tzinfo=None),
+                    from_ns(now_us * 1000).replace(tzinfo=None),
+                    market,
                     event,
                     broker,
                     source,
@@ -105,9 +137,12 @@ class Journal:
                     json.dumps(_plain(detail or {}), sort_keys=True),
                 ],
             )
+            self._last_us = now_us
 
     def entries(self, *, order_id: str | None = None, last: int | None = None) -> list[Entry]:
-        sql = "SELECT seq, ts, event, broker, source, order_id, client_order_id, detail FROM journal"
+        sql = (
+            "SELECT seq, ts, event, broker, source, order_id, client_order_id, detail, market_ts FROM journal"
+        )
         params: list[object] = []
         if order_id is not None:
             sql += " WHERE order_id = ?"
@@ -117,4 +152,4 @@ class Journal:
             rows = self._con.execute(sql, params).fetchall()
         if last is not None:
             rows = rows[-last:]
-        return [Entry(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7])) for r in rows]
+        return [Entry(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7]), r[8]) for r in rows]
