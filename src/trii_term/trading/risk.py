@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from trii_term.trading.orders import OrderRequest, OrderType
+from trii_term.trading.orders import OrderRequest
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,19 @@ def order_price(req: OrderRequest, last: Decimal | None) -> Decimal | None:
     return last
 
 
+def order_prices(req: OrderRequest) -> list[tuple[str, Decimal]]:
+    """Every price the order carries, legs included, as the trader names them: the band applies
+    to each (a stop-loss 40 % away is as much a fat finger as a limit)."""
+    b = req.bracket
+    named = (
+        ("limit", req.limit_price),
+        ("stop", req.stop_price),
+        ("take-profit", b.take_profit if b else None),
+        ("stop-loss", b.stop_loss if b else None),
+    )
+    return [(name, p) for name, p in named if p is not None]
+
+
 def check(req: OrderRequest, ctx: RiskContext, limits: RiskLimits) -> list[RiskCheck]:
     out: list[RiskCheck] = []
     ccy = ctx.currency
@@ -98,25 +111,27 @@ def check(req: OrderRequest, ctx: RiskContext, limits: RiskLimits) -> list[RiskC
                     f"{limits.max_order_notional:,.2f}",
                 )
             )
-    if (
-        limits.price_band_pct is not None
-        and req.type is not OrderType.MARKET
-        and req.type is not OrderType.TRAILING_STOP
-    ):
-        given = req.limit_price if req.limit_price is not None else req.stop_price
-        if ctx.last is None or ctx.last <= 0:
-            out.append(RiskCheck("price_band_pct", False, "no last price to check the price band against"))
-        elif given is not None:
-            away = abs(given / ctx.last - 1) * 100
-            ok = away <= limits.price_band_pct
-            out.append(
-                RiskCheck(
-                    "price_band_pct",
-                    ok,
-                    f"{given} is {away:.1f} % from the last {ctx.last} "
-                    f"({'within' if ok else 'outside'} the {limits.price_band_pct} % band)",
+    if limits.price_band_pct is not None:
+        prices = order_prices(req)
+        if prices:
+            if ctx.last is None or ctx.last <= 0:
+                out.append(
+                    RiskCheck("price_band_pct", False, "no last price to check the price band against")
                 )
-            )
+            else:
+                band = limits.price_band_pct
+                away = {name: abs(p / ctx.last - 1) * 100 for name, p in prices}
+                outside = [(name, p) for name, p in prices if away[name] > band]
+                shown = outside or prices
+                parts = ", ".join(f"{name} {p} is {away[name]:.1f} %" for name, p in shown)
+                out.append(
+                    RiskCheck(
+                        "price_band_pct",
+                        not outside,
+                        f"{parts} from the last {ctx.last} "
+                        f"({'outside' if outside else 'within'} the {band} % band)",
+                    )
+                )
     if limits.max_position_pct is not None and is_opening:
         if price is None or ctx.equity <= 0:
             out.append(RiskCheck("max_position_pct", False, "no price or no equity to size the position"))
