@@ -61,8 +61,10 @@ def test_submit_needs_confirmation_and_journals_every_step(tmp_path: Path) -> No
     events = [(e.event, e.source) for e in d.journal.entries()]
     assert events == [
         ("intent", "cli"),  # the unconfirmed attempt…
+        ("checked", "cli"),  # …passed every rule…
         ("rejected", "cli"),  # …recorded as not confirmed
         ("intent", "cli"),
+        ("checked", "cli"),
         ("submitted", "cli"),
         ("acknowledged", "cli"),
         ("filled", "cli"),

@@ -119,7 +119,8 @@ def test_cash_account_rules_and_instrument_rules(tmp_path: Path) -> None:
     with pytest.raises(OrderError, match="holds 0 and short selling is off"):
         b.place(sell(1), source="ticket")
     with pytest.raises(
-        OrderError, match=r"insufficient buying power: 10,002.00 USD needed, 10,000.00 available"
+        OrderError,
+        match=r"insufficient buying power: 10,003.00 USD needed \(commission included\), 10,000.00 available",
     ):
         b.place(buy(100), source="ticket")
     with pytest.raises(OrderError, match="SPX is an index"):

@@ -86,6 +86,11 @@ class QuoteBook:
     def symbols(self) -> list[str]:
         return list(self._states)
 
+    def seed_last(self, last: dict[str, float]) -> None:
+        """Last prices known from elsewhere (the store's last trades, when nothing streams)."""
+        for symbol, price in last.items():
+            self.state(symbol).last = price
+
     def drain_dirty(self) -> set[str]:
         dirty, self._dirty = self._dirty, set()
         return dirty

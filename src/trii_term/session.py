@@ -227,10 +227,17 @@ class Session:
             self.broker_note = f"connecting to {self.broker_name}…"
             self._broker_task = asyncio.create_task(self._start_live_broker(store), name="broker-start")
             return
+        broker = self._paper_broker(store)
+        self._install_broker(broker)
+        self._unsubscribe.append(self.bus.subscribe(MarketBatch, broker.on_batch))
+
+    def _paper_broker(self, store: Store):  # type: ignore[no-untyped-def]
+        """The one wiring of the paper broker, whatever the front end (workstation, CLI, AI):
+        the config's account, the fee model, the session clock."""
         from trii_term.brokers.paper import PaperBroker
 
         paper = self.config.brokers.paper
-        broker = PaperBroker(
+        return PaperBroker(
             store.con,
             instruments=self.instruments,
             clock_ns=self.clock.now_ns,
@@ -239,10 +246,29 @@ class Session:
             partial_fills=paper.partial_fills,
             allow_short=paper.allow_short,
             fees=lambda symbol, qty, price: self.fee_model(symbol)(qty, price),
+            simulated=self.clock.simulated,
         )
-        self._install_broker(broker)
-        self._unsubscribe.append(self.bus.subscribe(MarketBatch, broker.on_batch))
-        self._market_was_open = False
+
+    async def start_trading_only(self) -> None:
+        """Open the store and the broker, without streaming: for the shell's `orders`,
+        `positions`, `account`, `journal` and `cancel`. Positions are marked at the last
+        recorded trades; a live broker connects and reconciles first."""
+        from trii_term.store.history import load_instruments
+
+        if self.store is None:
+            await asyncio.to_thread(self.open_store)
+        store = self.store
+        assert store is not None
+        self._loop = asyncio.get_running_loop()
+        self.instruments = load_instruments(store.con)
+        marks = store.con.execute("SELECT symbol, arg_max(price, ts) FROM ticks GROUP BY symbol").fetchall()
+        self.quotes.seed_last({s: float(p) for s, p in marks})
+        self._start_trading(store)
+        if self._broker_task is not None:
+            await asyncio.wait({self._broker_task})
+        if self.broker is not None and hasattr(self.broker, "set_marks"):
+            self.broker.set_marks({s: float(p) for s, p in marks})
+        self.started = True
 
     def _install_broker(self, broker) -> None:  # type: ignore[no-untyped-def]
         from trii_term.trading.desk import OrderDesk
@@ -254,6 +280,7 @@ class Session:
             limits=self.config.risk,
             journal=broker.journal,
             price_of=self.reference_price,
+            quote_of=self.quote_prices,
             fee_of=self.fee_model,
             clock_ns=self.clock.now_ns,
             day_of=lambda: US.local(self.clock.now_ns()).date(),
@@ -352,6 +379,19 @@ class Session:
             return None
         inst = self.instruments.get(symbol)
         return exact_price(x, inst.tick_size if inst else Decimal("0.01"))
+
+    def quote_prices(self, symbol: str) -> tuple[Decimal | None, Decimal | None]:
+        """The streamed bid and ask as exact prices on the instrument's tick."""
+        from trii_term.trading.orders import exact_price
+
+        q = self.quotes.get(symbol)
+        if q is None:
+            return None, None
+        inst = self.instruments.get(symbol)
+        tick = inst.tick_size if inst else Decimal("0.01")
+        bid = exact_price(q.bid, tick) if q.bid else None
+        ask = exact_price(q.ask, tick) if q.ask else None
+        return bid, ask
 
     def day_view(self):  # type: ignore[no-untyped-def]
         """Today's P&L per symbol and realized today (see OrderDesk.day_view)."""

@@ -459,7 +459,7 @@ class Toolbox:
 
     async def portfolio(self, args: dict[str, Any]) -> dict[str, Any]:
         from trii_term.commands.trade import on_broker
-        from trii_term.tradecli import account_json, position_json
+        from trii_term.trading.as_json import account_json, position_json
 
         broker = self._broker()
         positions = await on_broker(self.session, broker.positions)
@@ -472,7 +472,7 @@ class Toolbox:
 
     async def orders(self, args: dict[str, Any]) -> dict[str, Any]:
         from trii_term.commands.trade import on_broker
-        from trii_term.tradecli import order_json
+        from trii_term.trading.as_json import order_json
 
         broker = self._broker()
         open_only = args.get("open_only", True)

@@ -22,7 +22,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from datetime import time as dtime
@@ -311,7 +311,7 @@ class AlpacaBroker(LiveBroker):
         prepared.check()
         return prepared
 
-    def check_cash(self, request: OrderRequest) -> None:
+    def check_cash(self, request: OrderRequest, *, releasing: Sequence[Order] = ()) -> None:
         """What Alpaca would refuse for buying power, from the account it last reported (the
         broker checks again; this is for the ticket's preview)."""
         if request.side is not Side.BUY:
@@ -324,6 +324,9 @@ class AlpacaBroker(LiveBroker):
         except BrokerError as exc:
             log.info("no Alpaca account to check buying power against: %s", exc)
             return
+        for o in releasing:  # replaced or canceled first: the broker no longer holds their cash
+            if o.side is Side.BUY:
+                power += o.remaining * (o.request.limit_price or o.request.stop_price or ZERO)
         cost = request.qty * price
         if cost > power:
             raise OrderError(

@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
@@ -254,7 +254,7 @@ class KiteBroker(LiveBroker):
         prepared.check()
         return prepared
 
-    def check_cash(self, request: OrderRequest) -> None:
+    def check_cash(self, request: OrderRequest, *, releasing: Sequence[Order] = ()) -> None:
         """A buy that needs more than Kite's available margin (for CNC: the full value; the
         broker checks again, this is for the ticket's preview)."""
         if request.side is not Side.BUY or self.settings.product.upper() != "CNC":
@@ -267,6 +267,9 @@ class KiteBroker(LiveBroker):
         except BrokerError as exc:
             log.info("no Kite margins to check the order against: %s", exc)
             return
+        for o in releasing:  # replaced or canceled first: the broker no longer holds their cash
+            if o.side is Side.BUY:
+                power += o.remaining * (o.request.limit_price or o.request.stop_price or ZERO)
         cost = request.qty * price
         if cost > power:
             raise OrderError(f"insufficient funds at Kite: ₹{cost:,.2f} needed, ₹{power:,.2f} available")

@@ -11,9 +11,10 @@ shorting is enabled).
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from decimal import Decimal
 
@@ -29,6 +30,7 @@ from trii_term.trading.orders import (
     TIF,
     Bracket,
     Event,
+    Fill,
     Order,
     OrderError,
     OrderRequest,
@@ -80,6 +82,7 @@ class PaperBroker:
         simulated: bool = False,
     ) -> None:
         self._con = con
+        self._fees = fees
         self._instruments = instruments
         self._now = clock_ns
         self.currency = currency
@@ -401,29 +404,47 @@ class PaperBroker:
         prepared.check()
         return prepared
 
-    def _reserved(self) -> Decimal:
-        """Cash held for working buy orders."""
+    def _reserved(self, *, excluding: frozenset[str] = frozenset()) -> Decimal:
+        """Cash held for working buy orders: their cost and the commission they will pay."""
         total = ZERO
         for o in self._matcher.orders.values():
-            if o.side is Side.BUY:
+            if o.side is Side.BUY and o.id not in excluding:
                 price = o.request.limit_price or o.request.stop_price or self._price(o.symbol)
-                total += o.remaining * (price or ZERO)
+                if price is None:
+                    continue
+                total += o.remaining * price + self._commission(o.symbol, o.remaining, price)
         return total
+
+    def _commission(self, symbol: str, qty: Decimal, price: Decimal) -> Decimal:
+        return self._fees(symbol, qty, price) if self._fees is not None else ZERO
+
+    def quote(self, symbol: str) -> tuple[Decimal | None, Decimal | None]:
+        """The bid and ask the matcher fills against, as exact prices."""
+        book = self._matcher.book(symbol)
+        tick = self._tick(symbol)
+        bid = exact_price(book.bid, tick) if book.bid is not None else None
+        ask = exact_price(book.ask, tick) if book.ask is not None else None
+        return bid, ask
 
     def _price(self, symbol: str) -> Decimal | None:
         book = self._matcher.book(symbol)
         x = book.ask if book.ask is not None else self._last.get(symbol)
         return exact_price(x, self._tick(symbol)) if x is not None else None
 
-    def check_cash(self, request: OrderRequest) -> None:
-        """Cash-account rules, before anything is sent."""
+    def check_cash(self, request: OrderRequest, *, releasing: Sequence[Order] = ()) -> None:
+        """Cash-account rules, before anything is sent; `releasing`: working orders the action
+        replaces or cancels first (their cash and shares count as free)."""
+        excluding = frozenset(o.id for o in releasing)
         if request.side is Side.SELL and not self.ledger.allow_short:
             held = self.ledger.position(request.symbol).qty
             selling = sum(
                 (
                     o.remaining
                     for o in self._matcher.orders.values()
-                    if o.symbol == request.symbol and o.side is Side.SELL and o.parent_id is None
+                    if o.symbol == request.symbol
+                    and o.side is Side.SELL
+                    and o.parent_id is None
+                    and o.id not in excluding
                 ),
                 ZERO,
             )
@@ -437,12 +458,28 @@ class PaperBroker:
             price = request.limit_price or request.stop_price or self._price(request.symbol)
             if price is None:
                 raise OrderError(f"no price for {request.symbol} yet to check buying power: wait for a quote")
-            cost = request.qty * price
-            power = self.ledger.buying_power(self.marks()) - self._reserved()
+            cost = request.qty * price + self._commission(request.symbol, request.qty, price)
+            power = self.ledger.buying_power(self.marks()) - self._reserved(excluding=excluding)
             if cost > power:
                 raise OrderError(
-                    f"insufficient buying power: {cost:,.2f} {self.currency} needed, {power:,.2f} available"
+                    f"insufficient buying power: {cost:,.2f} {self.currency} needed "
+                    f"(commission included), {power:,.2f} available"
                 )
+
+    def buying_power_after(
+        self, request: OrderRequest, price: Decimal, commission: Decimal, *, releasing: Sequence[Order] = ()
+    ) -> Decimal:
+        """The buying power the account would have once `request` filled at `price`: computed on
+        a copy of the ledger, so it is exactly what the account will show (the orders it
+        releases no longer hold cash)."""
+        ledger = copy.deepcopy(self.ledger)
+        fill = Fill("preview", request.symbol, request.side, request.qty, price, self._now(), commission)
+        excluding = frozenset(o.id for o in releasing)
+        try:
+            ledger.apply(fill)
+        except OrderError:  # a sale the account cannot make: the preview says why elsewhere
+            ledger = self.ledger
+        return ledger.buying_power(self.marks()) - self._reserved(excluding=excluding)
 
     def place(self, request: OrderRequest, *, source: str) -> Order:
         now = self._now()
@@ -498,6 +535,18 @@ class PaperBroker:
     def expire_day(self) -> list[Order]:
         """The session closed: day orders expire."""
         events = self._matcher.expire_day(self._now())
+        self._handle(events, "session")
+        return [e.order for e in events]
+
+    def day_orders(self) -> list[Order]:
+        """Working day orders (they end with their session)."""
+        return [o for o in self._matcher.orders.values() if o.request.tif is TIF.DAY]
+
+    def expire(self, orders: list[Order], reason: str) -> list[Order]:
+        """Day orders whose session has ended expire, with the reason."""
+        if not orders:
+            return []
+        events = self._matcher.expire([o.id for o in orders], self._now(), reason)
         self._handle(events, "session")
         return [e.order for e in events]
 

@@ -1,20 +1,30 @@
-"""The order desk: the one path every order takes, from every source (ticket, CLI, macro, AI).
+"""The order desk: the one path every order action takes, from every source (ticket, palette, keys,
+CLI, macro, AI).
 
-    intent (journalled) → made valid for the instrument → pre-trade risk (a refusal is journalled
-    as rejected, with the rule) → confirmation → the broker
+    intent (journalled) → made valid for the instrument (tick, lot) → every pre-trade risk rule
+    (the results journalled; a refusal as rejected, with the rule) → confirmation → the broker
 
-`preview()` runs the same steps without sending anything, for the ticket's live preview.
+A replace is an order: the order as it would be after the change runs the same path. Flatten and
+reverse are market orders built from the position. `preview()` and `preview_replace()` run the
+same steps without sending or recording anything, for the ticket, the confirm dialog and the CLI.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from trii_term.trading.journal import Journal
 from trii_term.trading.ledger import ZERO, FeeModel
-from trii_term.trading.orders import Order, OrderError, OrderRequest, Side, request_json
+from trii_term.trading.orders import (
+    Order,
+    OrderError,
+    OrderRequest,
+    OrderType,
+    Side,
+    request_json,
+)
 from trii_term.trading.risk import RiskCheck, RiskContext, RiskLimits, check, order_price, refused
 
 
@@ -25,22 +35,24 @@ class RiskRefused(OrderError):
 
 
 class ConfirmationNeeded(OrderError):
-    """The order is valid but was not confirmed (no keypress, no --yes, no macro flag)."""
+    """The order is valid but was not confirmed (no keypress, no --yes, no armed macro)."""
 
 
 @dataclass(frozen=True)
 class Preview:
-    request: OrderRequest
+    request: OrderRequest  # as it would be sent (on the tick grid, in whole lots)
     currency: str
     price: Decimal | None  # the expected fill price (limit, stop, or the quote)
     notional: Decimal | None
     commission: Decimal | None
     cash_change: Decimal | None  # negative for a buy (cost + commission), positive for a sale
-    buying_power_after: Decimal | None
+    buying_power_after: Decimal | None  # the account's buying power once it has filled
     position_before: Decimal
     position_after: Decimal
     checks: list[RiskCheck] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # what the broker would refuse
+    releasing: tuple[Order, ...] = ()  # working orders this action replaces or cancels first
+    action: str = "place"  # place | replace | flatten | reverse
 
     @property
     def ok(self) -> bool:
@@ -53,15 +65,31 @@ class DayView:
     realized: Decimal  # realized today, all symbols
 
 
+@dataclass(frozen=True)
+class Replacement:
+    """A working order and the order it would be after a replace."""
+
+    order: Order
+    request: OrderRequest  # the whole order after the change (prepared)
+    changes: dict[str, Decimal]  # what the broker is asked to change, as it will be sent
+
+    @property
+    def remaining(self) -> OrderRequest:
+        """What can still trade after the change: the part every rule is run on (the filled
+        part is already in the position)."""
+        return replace(self.request, qty=self.request.qty - self.order.filled_qty)
+
+
 class OrderDesk:
     def __init__(
         self,
-        broker,  # type: ignore[no-untyped-def]  # a Broker (paper for now)
+        broker,  # type: ignore[no-untyped-def]  # a Broker
         *,
         limits: RiskLimits,
         journal: Journal,
         price_of: Callable[[str], Decimal | None],
         fee_of: Callable[[str], FeeModel],
+        quote_of: Callable[[str], tuple[Decimal | None, Decimal | None]] | None = None,
         clock_ns: Callable[[], int],
         day_of: Callable[[], object],
     ) -> None:
@@ -69,6 +97,7 @@ class OrderDesk:
         self.limits = limits
         self.journal = journal
         self._price_of = price_of
+        self._quote_of = quote_of
         self._fee_of = fee_of
         self._now = clock_ns
         self._day_of = day_of
@@ -114,63 +143,93 @@ class OrderDesk:
             out[symbol] = now * (last or ZERO) - start * close + flows.get(symbol, ZERO)
         return DayView(out, realized)
 
+    def position(self, symbol: str) -> Decimal:
+        return next((p.qty for p in self.broker.positions() if p.symbol == symbol), ZERO)
+
     def context(self, symbol: str) -> RiskContext:
         acct = self.broker.account()
-        held = next((p.qty for p in self.broker.positions() if p.symbol == symbol), ZERO)
-        return RiskContext(self._price_of(symbol), acct.equity, held, self.day_pnl(), acct.currency)
+        return RiskContext(
+            self._price_of(symbol), acct.equity, self.position(symbol), self.day_pnl(), acct.currency
+        )
 
-    # -- preview and submit -------------------------------------------------------------------
+    # -- preview ------------------------------------------------------------------------------
 
-    def preview(self, request: OrderRequest) -> Preview:
+    def preview(
+        self, request: OrderRequest, *, releasing: Sequence[Order] = (), action: str = "place"
+    ) -> Preview:
+        """What the order would do, with every check, sending and recording nothing.
+        `releasing`: working orders the action replaces or cancels first (their cash and shares
+        are free for this order)."""
         problems: list[str] = []
         try:
             request = self.broker.prepare(request)
         except OrderError as exc:
             problems.append(str(exc))
         ctx = self.context(request.symbol)
-        price = order_price(request, ctx.last)
+        price = order_price(request, self._market_price(request) or ctx.last)
         notional = commission = cash_change = bp_after = None
         acct = self.broker.account()
         if price is not None:
             notional = request.qty * price
             commission = self._fee_of(request.symbol)(request.qty, price)
             cash_change = -(notional + commission) if request.side is Side.BUY else notional - commission
-            bp_after = acct.buying_power + cash_change if request.side is Side.BUY else acct.buying_power
+            bp_after = self._buying_power_after(request, price, commission, acct.buying_power, releasing)
         if not problems:
             try:
-                self.broker.check_cash(request)
+                self._check_cash(request, releasing)
             except OrderError as exc:
                 problems.append(str(exc))
         checks = check(request, ctx, self.limits)
         after = ctx.position + request.qty * request.side.sign
         return Preview(
             request, acct.currency, price, notional, commission, cash_change, bp_after, ctx.position, after,
-            checks, problems,
+            checks, problems, tuple(releasing), action,
         )  # fmt: skip
+
+    def _market_price(self, request: OrderRequest) -> Decimal | None:
+        """Where a market order fills: a buy at the ask, a sale at the bid."""
+        if self._quote_of is None:
+            return None
+        bid, ask = self._quote_of(request.symbol)
+        return ask if request.side is Side.BUY else bid
+
+    def _buying_power_after(
+        self,
+        request: OrderRequest,
+        price: Decimal,
+        commission: Decimal,
+        now: Decimal,
+        releasing: Sequence[Order],
+    ) -> Decimal:
+        """The account's buying power once the order has filled at `price` (commission paid, a
+        sale's proceeds counted). The paper broker computes it on a copy of its ledger; for a
+        live broker it is estimated from the cash the fill moves."""
+        what_if = getattr(self.broker, "buying_power_after", None)
+        if what_if is not None:
+            return what_if(request, price, commission, releasing=releasing)
+        cash = request.qty * price * (-request.side.sign) - commission
+        return now + cash
+
+    def _check_cash(self, request: OrderRequest, releasing: Sequence[Order] = ()) -> None:
+        if releasing:
+            self.broker.check_cash(request, releasing=releasing)
+        else:
+            self.broker.check_cash(request)
+
+    # -- place --------------------------------------------------------------------------------
 
     def submit(self, request: OrderRequest, *, source: str, confirmed: bool) -> Order:
         """Send an order. Raises OrderError (invalid), RiskRefused or ConfirmationNeeded; in
         each case nothing reached the broker."""
         now = self._now()
-        self.journal.record(
-            "intent",
-            broker=self.broker.name,
-            source=source,
-            ts_ns=now,
-            detail={"request": request_json(request)},
-        )
+        self._intent(request, source, now)
         try:
             prepared = self.broker.prepare(request)
         except OrderError as exc:
             self._rejected(request, source, now, {"error": str(exc)})
             raise
-        first = refused(check(prepared, self.context(prepared.symbol), self.limits))
-        if first is not None:
-            self._rejected(prepared, source, now, {"rule": first.rule, "reason": first.reason})
-            raise RiskRefused(first)
-        if not confirmed:
-            self._rejected(prepared, source, now, {"error": "not confirmed"})
-            raise ConfirmationNeeded("the order needs confirming: press y in the dialog, or --yes on the CLI")
+        self._risk(prepared, prepared, source, now)
+        self._confirmed(prepared, source, now, confirmed)
         try:
             return self.broker.place(prepared, source=source)
         except OrderError as exc:
@@ -180,30 +239,277 @@ class OrderDesk:
                 self._rejected(prepared, source, now, {"error": str(exc)})
             raise
 
-    def refuse(self, request: OrderRequest, *, source: str, reason: str) -> None:
-        """Journal an order that was tried and not sent because its preview showed a problem."""
+    def refuse(self, request: OrderRequest, *, source: str, reason: str, action: str = "place") -> None:
+        """Journal an order action that was tried and not sent: its preview showed a problem, or
+        the trader answered no."""
         now = self._now()
+        self._intent(request, source, now, action=action)
+        self._rejected(request, source, now, {"error": reason, "action": action})
+
+    # -- replace: an order like any other -----------------------------------------------------
+
+    def replacement(
+        self,
+        order_id: str,
+        *,
+        qty: Decimal | None = None,
+        limit_price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> Replacement:
+        """The working order and what it would be after the change, made valid for the
+        instrument. Raises OrderError when the change is not possible."""
+        order = next((o for o in self.broker.orders(open_only=True) if o.id == order_id), None)
+        if order is None:
+            raise OrderError(f"order {order_id} is not working (filled, canceled or unknown)")
+        r = order.request
+        wanted: dict[str, Decimal] = {}
+        if qty is not None:
+            wanted["qty"] = qty
+        if limit_price is not None:
+            if r.type not in (OrderType.LIMIT, OrderType.STOP_LIMIT):
+                raise OrderError(
+                    f"order {order_id} is a {r.type.value} order: it has no limit price to change"
+                )
+            wanted["limit_price"] = limit_price
+        if stop_price is not None:
+            if r.type not in (OrderType.STOP, OrderType.STOP_LIMIT):
+                raise OrderError(
+                    f"order {order_id} is a {r.type.value} order: it has no stop price to change"
+                )
+            wanted["stop_price"] = stop_price
+        if not wanted:
+            raise OrderError("say what to change: qty N, lmt P or stp P")
+        after = self.broker.prepare(replace(r, **wanted))  # type: ignore[arg-type]
+        if after.qty <= order.filled_qty:
+            raise OrderError(
+                f"the new quantity {after.qty} must be above the {order.filled_qty} already filled"
+            )
+        changes = {k: getattr(after, k) for k in wanted if getattr(after, k) != getattr(r, k)}
+        if not changes:
+            raise OrderError(f"order {order_id} already is {describe(r)}: nothing to change")
+        return Replacement(order, after, changes)
+
+    def preview_replace(self, order_id: str, **changes: Decimal | None) -> Preview:
+        rep = self.replacement(order_id, **changes)
+        return self.preview(rep.remaining, releasing=(rep.order,), action="replace")
+
+    def replace(self, order_id: str, *, source: str, confirmed: bool, **changes: Decimal | None) -> Order:
+        """Change a working order: the order as it would be after the change is checked like a
+        new one (validity, tick and lot, every risk rule, the cash account), and needs the same
+        confirmation. Raises OrderError, RiskRefused or ConfirmationNeeded; then nothing changed."""
+        now = self._now()
+        asked = {k: v for k, v in changes.items() if v is not None}
+        try:
+            rep = self.replacement(order_id, **changes)
+        except OrderError as exc:
+            detail = {"action": "replace", "order_id": order_id, "changes": asked}
+            common = {"broker": self.broker.name, "source": source, "ts_ns": now, "order_id": order_id}
+            self.journal.record("intent", detail=detail, **common)  # type: ignore[arg-type]
+            self.journal.record("rejected", detail={**detail, "error": str(exc)}, **common)  # type: ignore[arg-type]
+            raise
+        self._intent(rep.request, source, now, action="replace", order=rep.order, changes=rep.changes)
+        remaining = rep.remaining
+        self._risk(remaining, rep.request, source, now, order=rep.order)
+        try:
+            self._check_cash(remaining, (rep.order,))
+        except OrderError as exc:
+            self._rejected(rep.request, source, now, {"error": str(exc), "action": "replace"}, rep.order)
+            raise
+        self._confirmed(rep.request, source, now, confirmed, order=rep.order)
+        try:
+            return self.broker.replace(order_id, source=source, **rep.changes)
+        except OrderError as exc:
+            if not getattr(exc, "journalled", False):
+                self._rejected(rep.request, source, now, {"error": str(exc), "action": "replace"}, rep.order)
+            raise
+
+    # -- cancel -------------------------------------------------------------------------------
+
+    def cancel(self, order_id: str, *, source: str) -> Order:
+        return self.broker.cancel(order_id, source=source)
+
+    def working(self, symbol: str | None = None) -> list[Order]:
+        """Working orders (of one symbol), bracket exits after their entries."""
+        orders = self.broker.orders(open_only=True)
+        return [o for o in orders if symbol is None or o.symbol == symbol]
+
+    def cancel_all(self, *, source: str, symbol: str | None = None) -> tuple[list[Order], list[str]]:
+        """Cancel every working order (of one symbol). Returns the canceled orders and, for any
+        that could not be canceled (filled meanwhile, a broker error), why."""
+        done: list[Order] = []
+        failed: list[str] = []
+        for order in self.working(symbol):
+            if order.status.done:
+                continue
+            try:
+                done.append(self.broker.cancel(order.id, source=source))
+            except OrderError as exc:
+                failed.append(f"{order.id}: {exc}")
+        return done, failed
+
+    # -- flatten and reverse: market orders from the position ---------------------------------
+
+    def closing_request(self, symbol: str, *, reverse: bool = False) -> OrderRequest:
+        """A market order that closes the position in `symbol` (or, `reverse`, turns it into the
+        same size the other way)."""
+        held = self.position(symbol)
+        if held == 0:
+            raise OrderError(f"no position in {symbol} to {'reverse' if reverse else 'flatten'}")
+        side = Side.SELL if held > 0 else Side.BUY
+        qty = abs(held) * (2 if reverse else 1)
+        return OrderRequest(symbol, side, qty, OrderType.MARKET)
+
+    def preview_close(self, symbol: str, *, reverse: bool = False) -> Preview:
+        """Flatten (or reverse) as it would go: the market order, with the symbol's working orders
+        (canceled first) taken out of the cash account's rules."""
+        action = "reverse" if reverse else "flatten"
+        return self.preview(self.closing_request(symbol, reverse=reverse), releasing=self.working(symbol),
+                            action=action)  # fmt: skip
+
+    def close(
+        self, symbol: str, *, source: str, confirmed: bool, reverse: bool = False
+    ) -> tuple[list[Order], Order]:
+        """Flatten (or reverse) a position: every rule is checked first; then the symbol's working
+        orders are canceled and a market order for the position as it then stands is sent. Returns
+        the canceled orders and the order. Raises like submit(); then nothing was canceled."""
+        now = self._now()
+        action = "reverse" if reverse else "flatten"
+        preview = self.preview_close(symbol, reverse=reverse)
+        working = list(preview.releasing)
+        detail = {"action": action, "cancels": [o.id for o in working]}
+        self._intent(preview.request, source, now, action=action)
+        problem = preview.problems[0] if preview.problems else None
+        first = refused(preview.checks)
+        if first is not None:
+            self._rejected(
+                preview.request, source, now, {**detail, "rule": first.rule, "reason": first.reason}
+            )
+            raise RiskRefused(first)
+        if problem is not None:
+            self._rejected(preview.request, source, now, {**detail, "error": problem})
+            raise OrderError(problem)
+        if not confirmed:
+            self._rejected(preview.request, source, now, {**detail, "error": "not confirmed"})
+            raise ConfirmationNeeded("the order needs confirming: press y in the dialog, or --yes on the CLI")
+        canceled, failed = self.cancel_all(source=source, symbol=symbol)
+        if failed:
+            raise OrderError(
+                f"{action} {symbol} stopped: {'; '.join(failed)}. Canceled {len(canceled)}; no order was sent"
+            )
+        # the position as it stands now (an order may have filled while its cancel was on the way)
+        request = self.closing_request(symbol, reverse=reverse)
+        return canceled, self.submit(request, source=source, confirmed=True)
+
+    # -- the steps ----------------------------------------------------------------------------
+
+    def _intent(
+        self,
+        request: OrderRequest,
+        source: str,
+        now: int,
+        *,
+        action: str = "place",
+        order: Order | None = None,
+        changes: dict[str, Decimal] | None = None,
+    ) -> None:
+        detail: dict[str, object] = {"request": request_json(request)}
+        if action != "place":
+            detail["action"] = action
+        if changes is not None:
+            detail["changes"] = changes
+        if order is not None:
+            detail["before"] = request_json(order.request)
         self.journal.record(
             "intent",
             broker=self.broker.name,
             source=source,
             ts_ns=now,
-            detail={"request": request_json(request)},
+            order_id=order.id if order is not None else None,
+            client_order_id=request.client_order_id or None,
+            detail=detail,
         )
-        self._rejected(request, source, now, {"error": reason})
 
-    def _rejected(self, request: OrderRequest, source: str, now: int, detail: dict[str, object]) -> None:
+    def _risk(
+        self,
+        checked: OrderRequest,
+        request: OrderRequest,
+        source: str,
+        now: int,
+        *,
+        order: Order | None = None,
+    ) -> None:
+        """Every rule on `checked`; the results journalled; the first refusal raised."""
+        checks = check(checked, self.context(checked.symbol), self.limits)
+        results = [{"rule": c.rule, "ok": c.ok, "reason": c.reason} for c in checks]
+        first = refused(checks)
+        if first is not None:
+            detail = {"rule": first.rule, "reason": first.reason, "checks": results}
+            if order is not None:
+                detail["action"] = "replace"
+            self._rejected(request, source, now, detail, order)
+            raise RiskRefused(first)
+        self.journal.record(
+            "checked",
+            broker=self.broker.name,
+            source=source,
+            ts_ns=now,
+            order_id=order.id if order is not None else None,
+            client_order_id=request.client_order_id or None,
+            detail={"checks": results},
+        )
+
+    def _confirmed(
+        self, request: OrderRequest, source: str, now: int, confirmed: bool, *, order: Order | None = None
+    ) -> None:
+        if confirmed:
+            return
+        detail: dict[str, object] = {"error": "not confirmed"}
+        if order is not None:
+            detail["action"] = "replace"
+        self._rejected(request, source, now, detail, order)
+        raise ConfirmationNeeded("the order needs confirming: press y in the dialog, or --yes on the CLI")
+
+    def _rejected(
+        self,
+        request: OrderRequest,
+        source: str,
+        now: int,
+        detail: dict[str, object],
+        order: Order | None = None,
+    ) -> None:
         self.journal.record(
             "rejected",
             broker=self.broker.name,
             source=source,
             ts_ns=now,
+            order_id=order.id if order is not None else None,
             client_order_id=request.client_order_id or None,
             detail={"request": request_json(request), **detail},
         )
 
-    def cancel(self, order_id: str, *, source: str) -> Order:
-        return self.broker.cancel(order_id, source=source)
 
-    def replace(self, order_id: str, *, source: str, **changes: Decimal | None) -> Order:
-        return self.broker.replace(order_id, source=source, **changes)
+def describe(r: OrderRequest) -> str:
+    """An order in one line, every leg and price: `buy 100 AAPL limit 430.00 gtc, take-profit
+    450.00, stop-loss 420.00`; `sell 10 IBM stop 180.00 limit 179.50 day`; `sell 50 MSFT trailing
+    stop 2.5% gtc`."""
+    parts = [r.side.value, str(r.qty), r.symbol]
+    t = r.type
+    if t is OrderType.MARKET:
+        parts.append("market")
+    elif t is OrderType.LIMIT:
+        parts += ["limit", str(r.limit_price)]
+    elif t is OrderType.STOP:
+        parts += ["stop", str(r.stop_price)]
+    elif t is OrderType.STOP_LIMIT:
+        parts += ["stop", str(r.stop_price), "limit", str(r.limit_price)]
+    else:
+        trail = f"{r.trail_pct}%" if r.trail_pct is not None else str(r.trail_amount)
+        parts += ["trailing stop", trail]
+    parts.append(r.tif.value)
+    text = " ".join(parts)
+    if r.bracket is not None:
+        if r.bracket.take_profit is not None:
+            text += f", take-profit {r.bracket.take_profit}"
+        if r.bracket.stop_loss is not None:
+            text += f", stop-loss {r.bracket.stop_loss}"
+    return text

@@ -203,10 +203,17 @@ class Matcher:
 
     def expire_day(self, now_ns: int) -> list[Event]:
         """The session closed: day orders end."""
+        return self.expire(
+            [o.id for o in self.orders.values() if o.request.tif is TIF.DAY],
+            now_ns,
+            "day order: the session closed",
+        )
+
+    def expire(self, order_ids: list[str], now_ns: int, reason: str) -> list[Event]:
         return [
-            self._end(o, OrderStatus.EXPIRED, "day order: the session closed", now_ns)
-            for o in list(self.orders.values())
-            if o.request.tif is TIF.DAY
+            self._end(self.orders[oid], OrderStatus.EXPIRED, reason, now_ns)
+            for oid in order_ids
+            if oid in self.orders
         ]
 
     # -- market data in ---------------------------------------------------------------------
