@@ -67,7 +67,7 @@ async def test_a_live_order_is_sent_only_after_y_and_its_fill_reaches_journal_an
         await pilot.press("b")
         await wait_until(lambda: isinstance(app.screen, TicketScreen))
         await pilot.press("5")
-        await wait_until(lambda: "position 0 → 5" in screen_text(app))
+        await wait_until(lambda: "position AAPL 0 → 5" in screen_text(app))
         await pilot.press("enter")
         await wait_until(lambda: isinstance(app.screen, ConfirmScreen))
         assert "To alpaca PAPER account" in screen_text(app)
@@ -87,7 +87,7 @@ async def test_a_live_order_is_sent_only_after_y_and_its_fill_reaches_journal_an
         line = app.workstation.message_line
         await wait_until(lambda: line.message.startswith("Filled: buy 5 AAPL at 231.52"))
         events = [e.event for e in app.session.broker.journal.entries()]
-        assert events == ["intent", "submitted", "acknowledged", "filled"]
+        assert events == ["intent", "checked", "submitted", "acknowledged", "filled"]
         assert app.session.broker.orders()[0].avg_fill_price == D("231.52")
 
         await pilot.press("o")

@@ -23,7 +23,7 @@ async def test_ticket_confirm_fill_portfolio_cancel_replace(paths: Paths) -> Non
         assert ticket.draft.symbol == "AAPL"
         for ch in "10":
             await pilot.press(ch)
-        await wait_until(lambda: "position 0 → 10" in screen_text(app))
+        await wait_until(lambda: "position AAPL 0 → 10" in screen_text(app))
         text = screen_text(app)
         assert "commission 1.00" in text and "buying power" in text and "max_order_notional" in text
         await pilot.press("enter")
@@ -58,6 +58,11 @@ async def test_ticket_confirm_fill_portfolio_cancel_replace(paths: Paths) -> Non
         await pilot.press("up")
         await pilot.press("r")  # replace: the palette opens with the order's id
         await palette(pilot, "lmt 446")
+        # a replace is an order: the same confirm dialog, with the order before and after
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen))
+        assert f"REPLACE {working.id}" in screen_text(app) and "limit 446.00" in screen_text(app)
+        assert app.session.broker.orders(open_only=True)[0].request.limit_price == D("445.00")
+        await pilot.press("y")
         await wait_until(
             lambda: app.session.broker.orders(open_only=True)[0].request.limit_price == D("446.00")
         )
@@ -65,6 +70,6 @@ async def test_ticket_confirm_fill_portfolio_cancel_replace(paths: Paths) -> Non
         await pilot.press("c")  # cancel the highlighted (working) order
         await wait_until(lambda: app.session.broker.orders(open_only=True) == [])
         events = [(e.event, e.source) for e in app.session.broker.journal.entries(order_id=working.id)]
-        assert ("replaced", "palette") in events and events[-1][0] == "canceled"
+        assert ("replaced", "palette") in events and events[-1] == ("canceled", "key")
         await pilot.press("escape")
         await pilot.press("ctrl+q")

@@ -34,8 +34,12 @@ def test_order_confirm_fill_and_list(paths: Paths) -> None:
     assert account["fees"] == "1.00"
     journal = json.loads(run_cli("journal", "--json", paths=paths).stdout)
     events = [e["event"] for e in journal]
-    assert events == ["intent", "rejected", "intent", "submitted", "acknowledged", "filled"]
-    assert journal[1]["detail"]["error"] == "not confirmed"
+    assert events == [
+        *("intent", "checked", "rejected"),  # the unconfirmed attempt: every rule passed, not sent
+        *("intent", "checked", "submitted", "acknowledged", "filled"),
+    ]
+    assert journal[2]["detail"]["error"] == "not confirmed"
+    assert {c["rule"] for c in journal[1]["detail"]["checks"]} >= {"max_order_notional", "max_position_pct"}
     assert all(e["source"] == "cli" for e in journal) and journal[-1]["order_id"] == order["id"]
 
 
@@ -46,14 +50,14 @@ def test_refusals_and_bad_input_have_their_own_exit_codes(paths: Paths) -> None:
     broker_no = run_cli("order", "sell", "5", "MSFT", "--yes", paths=paths)
     assert broker_no.returncode == 4 and "short selling is off" in broker_no.stderr
     for bad, says in (
-        (("order", "buy", "0", "AAPL"), "QTY must be above 0"),
-        (("order", "buy", "1", "AAPL", "--limit", "abc"), "--limit must be a number"),
+        (("order", "buy", "0", "AAPL"), "quantity: must be above 0"),
+        (("order", "buy", "1", "AAPL", "--limit", "abc"), "limit: 'abc' is not a number"),
         (("order", "buy", "1", "AAPL", "--stop", "400", "--tif", "ioc"), "ioc applies to market and limit"),
     ):
         result = run_cli(*bad, paths=paths)
         assert result.returncode == 2 and says in result.stderr, result.stderr
     journal = json.loads(run_cli("journal", "--json", paths=paths).stdout)
-    assert [e["event"] for e in journal] == ["intent", "rejected", "intent", "rejected"]
+    assert [e["event"] for e in journal] == ["intent", "rejected", "intent", "checked", "rejected"]
     assert journal[1]["detail"]["rule"] == "restricted"
     assert not any(e["event"] == "submitted" for e in journal)  # nothing invalid was sent
 

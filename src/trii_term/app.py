@@ -7,6 +7,7 @@ import contextlib
 import gc
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import App
@@ -16,7 +17,7 @@ from trii_term.commands import CommandContext, CommandError, MissingArguments, r
 from trii_term.commands import ai as ai_commands
 from trii_term.commands import chart as chart_commands
 from trii_term.commands import trade as trade_commands
-from trii_term.commands.registry import Command, Invocation, Result
+from trii_term.commands.registry import Command, Invocation, NeedsConfirmation, Result
 from trii_term.config import ConfigError
 from trii_term.domain import FeedState, FeedStatus, MarketBatch, SessionDay
 from trii_term.screens.help import HelpScreen
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from trii_term.widgets.chart import ChartView
 
 log = logging.getLogger(__name__)
+ResultHandler = Callable[[Result], None]
 
 FREEZE_HEAP_AFTER = 2.0  # seconds after the chart attaches: start-up's heap leaves the GC's scans
 CHART_START_LATEST = 1.0  # seconds after start-up, if no quote has arrived to trigger it
@@ -104,7 +106,6 @@ class TriiTermApp(App[int]):
         self.ready = False
         session.commands.extend(UI_COMMANDS)
         session.commands.extend(chart_commands.COMMANDS)
-        session.commands.extend(trade_commands.COMMANDS)
         session.commands.extend(ai_commands.COMMANDS)
 
     # -- start-up ---------------------------------------------------------------------------
@@ -345,7 +346,7 @@ class TriiTermApp(App[int]):
             if focused and focused != self.chart.spec.symbol:  # charted a symbol not in the list
                 self.follow_symbol(focused)
 
-    def open_ticket(self, draft) -> None:  # type: ignore[no-untyped-def]
+    def open_ticket(self, draft, *, opened_by: str = "key") -> None:  # type: ignore[no-untyped-def]
         from trii_term.screens.ticket import TicketScreen
 
         if self.session.desk is None:
@@ -353,7 +354,7 @@ class TriiTermApp(App[int]):
             self.bell()
             self.message(f"Trading unavailable: {note}", "error")
             return
-        self.push_screen(TicketScreen(self.session, draft))
+        self.push_screen(TicketScreen(self.session, draft, opened_by=opened_by))
 
     # -- the AI desk (the chat pane and the full-screen chat) --------------------------------
 
@@ -427,7 +428,7 @@ class TriiTermApp(App[int]):
 
     def chat_drafted(self, draft) -> None:  # type: ignore[no-untyped-def]
         """Claude drafted an order: it goes into the ticket, focused; the trader sends (or not)."""
-        self.open_ticket(draft)
+        self.open_ticket(draft, opened_by="ai")
         self.message("Claude drafted this order into the ticket: review it; Enter sends, Esc discards.")
 
     def open_portfolio(self) -> None:
@@ -454,8 +455,10 @@ class TriiTermApp(App[int]):
     def focused_symbol(self) -> str | None:
         return self.workstation.watchlist.table.cursor_symbol
 
-    def command_context(self, source: str) -> CommandContext:
-        return CommandContext(self.session, source=source, ui=self, focused_symbol=self.focused_symbol)
+    def command_context(self, source: str, *, confirmed: bool = False) -> CommandContext:
+        return CommandContext(
+            self.session, source=source, ui=self, focused_symbol=self.focused_symbol, confirmed=confirmed
+        )
 
     async def action_command(self, command_id: str) -> None:
         """What every key binding runs."""
@@ -466,9 +469,14 @@ class TriiTermApp(App[int]):
             return
         await self._run(lambda ctx: self.session.commands.invoke(cmd, [], ctx), "key", cmd.name)
 
-    async def execute(self, text: str, source: str = "palette") -> Result | None:
-        """Run a typed command line."""
-        return await self._run(lambda ctx: self.session.commands.run(text, ctx), source, text)
+    async def execute(
+        self, text: str, source: str = "palette", *, on_result: ResultHandler | None = None
+    ) -> Result | None:
+        """Run a typed command line. `on_result` hears how it ended, also when that is only known
+        after a confirm dialog (then this returns None)."""
+        return await self._run(
+            lambda ctx: self.session.commands.run(text, ctx), source, text, on_result=on_result
+        )
 
     async def choose_command(self, cmd: Command) -> None:
         """A command picked from the palette list: prompt for its arguments, or run it."""
@@ -477,19 +485,41 @@ class TriiTermApp(App[int]):
         else:
             await self._run(lambda ctx: self.session.commands.invoke(cmd, [], ctx), "palette", cmd.name)
 
-    async def _run(self, call, source: str, label: str) -> Result | None:  # type: ignore[no-untyped-def]
+    async def _run(  # type: ignore[no-untyped-def]
+        self,
+        call,
+        source: str,
+        label: str,
+        *,
+        confirmed: bool = False,
+        on_result: ResultHandler | None = None,
+    ) -> Result | None:
+        """Run a command and say how it went. An order action waiting for the trader's yes
+        (NeedsConfirmation) opens the confirm dialog; y runs the same line again, confirmed."""
+        result = await self._run_once(call, source, label, confirmed, on_result)
+        if on_result is not None and result is not None:
+            on_result(result)
+        return result
+
+    async def _run_once(  # type: ignore[no-untyped-def]
+        self, call, source: str, label: str, confirmed: bool, on_result: ResultHandler | None
+    ) -> Result | None:
         if self._quitting:
             return None
         if not self.ready and not label.startswith(("quit", "exit", "help")):
             self.message("Still starting: the store is opening. Try again in a moment.", "warning")
-            return None
-        ctx = self.command_context(source)
+            return Result("Still starting: the store is opening. Try again in a moment.", "warning")
+        ctx = self.command_context(source, confirmed=confirmed)
         try:
             result: Result = await call(ctx)
         except MissingArguments as exc:
             self.prompt(exc.command.prompt_text(ctx))
             return None
+        except NeedsConfirmation as exc:
+            self._confirm(exc, call, source, label, on_result)
+            return None
         except CommandError as exc:
+            self.bell()
             self.message(str(exc), "error")
             if source == "palette" and label:  # keep what was typed, to correct it
                 self.prompt(label)
@@ -502,6 +532,31 @@ class TriiTermApp(App[int]):
         if result.message:
             self.message(result.message, result.level)
         return result
+
+    def _confirm(  # type: ignore[no-untyped-def]
+        self, ask: NeedsConfirmation, call, source: str, label: str, on_result: ResultHandler | None
+    ) -> None:
+        """The confirm dialog; only y sends (the line runs again, confirmed, on a worker)."""
+        from trii_term.screens.confirm import ConfirmScreen
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.run_worker(
+                    self._run(call, source, label, confirmed=True, on_result=on_result),
+                    group="order-send",
+                    exit_on_error=False,
+                )
+                return
+            try:
+                ask.decline()  # journalled: tried, not sent
+            except Exception:
+                log.exception("journalling a declined order failed")
+            result = Result("Not sent (not confirmed).", "warning")
+            self.message(result.message, result.level)
+            if on_result is not None:
+                on_result(result)
+
+        self.push_screen(ConfirmScreen(ask.title, ask.lines, ask.where), answered)
 
     # -- what commands may ask of the screen (UiPort) ---------------------------------------
 

@@ -81,19 +81,29 @@ def _parser() -> argparse.ArgumentParser:
         "order",
         parents=[common],
         help="place an order (paper broker by default); asks to confirm unless --yes",
-        description="Place an order through the same desk as the ticket: checked for the "
-        "instrument, by every risk rule, then confirmed. A market order on the paper broker fills at "
-        "the configured feed's current quote. Exit 3 when not confirmed, 4 when refused.",
+        description="Place an order through the same desk and command as the ticket and the palette: "
+        "checked for the instrument, by every risk rule, then confirmed. After the side it takes the "
+        "palette's words (order buy 100 AAPL lmt 430 tp 450 sl 420 gtc) or the flags. A market order on "
+        "the paper broker fills at the configured feed's current quote. Exit 3 when not confirmed, 4 "
+        "when refused.",
     )
     order.add_argument("side", choices=("buy", "sell"))
     order.add_argument("qty", metavar="QTY")
     order.add_argument("symbol", metavar="SYMBOL")
+    order.add_argument(
+        "words",
+        nargs="*",
+        metavar="WORD",
+        help="lmt P, stp P, trail P, trail%% X, tp P, sl P, day|gtc|ioc|fok",
+    )
     order.add_argument("--limit", metavar="P", help="limit price (with --stop: a stop-limit)")
     order.add_argument("--stop", metavar="P", help="stop price")
     trail = order.add_mutually_exclusive_group()
     trail.add_argument("--trail", metavar="P", help="trailing stop by an amount")
     trail.add_argument("--trail-pct", metavar="X", help="trailing stop by a percent")
-    order.add_argument("--tif", choices=("day", "gtc", "ioc", "fok"), default="day")
+    order.add_argument("--take-profit", metavar="P", help="bracket: the take-profit limit")
+    order.add_argument("--stop-loss", metavar="P", help="bracket: the stop-loss")
+    order.add_argument("--tif", choices=("day", "gtc", "ioc", "fok"), help="time in force (default: day)")
     order.add_argument(
         "--broker", choices=("paper", "alpaca", "kite"), help="where to send it (default: brokers.default)"
     )
@@ -103,6 +113,9 @@ def _parser() -> argparse.ArgumentParser:
     broker_arg.add_argument(
         "--broker", choices=("paper", "alpaca", "kite"), help="which broker (default: brokers.default)"
     )
+    confirm_arg = argparse.ArgumentParser(add_help=False)
+    confirm_arg.add_argument("--yes", action="store_true", help="confirm: send without asking")
+    confirm_arg.add_argument("--json", action="store_true")
     orders = sub.add_parser("orders", parents=[common, broker_arg], help="list orders (--open: working only)")
     orders.add_argument("--open", action="store_true")
     orders.add_argument("--json", action="store_true")
@@ -117,6 +130,29 @@ def _parser() -> argparse.ArgumentParser:
     target = cancel.add_mutually_exclusive_group(required=True)
     target.add_argument("order_id", nargs="?", metavar="ORDER_ID")
     target.add_argument("--all", action="store_true")
+    cancel.add_argument("--json", action="store_true")
+    repl = sub.add_parser(
+        "replace",
+        parents=[common, broker_arg, confirm_arg],
+        help="change a working order (checked and confirmed like a new one)",
+        description="Change a working order's quantity or prices. The order as it would be after the "
+        "change is checked like a new one (tick and lot, every risk rule, the cash account) and needs the "
+        "same confirmation. Exit 3 when not confirmed, 4 when refused.",
+    )
+    repl.add_argument("order_id", metavar="ORDER_ID")
+    repl.add_argument("changes", nargs="+", metavar="CHANGE", help="qty N, lmt P, stp P")
+    flat = sub.add_parser(
+        "flatten",
+        parents=[common, broker_arg, confirm_arg],
+        help="close a position at market (its working orders canceled first)",
+    )
+    flat.add_argument("symbol", metavar="SYMBOL|all")
+    rev = sub.add_parser(
+        "reverse",
+        parents=[common, broker_arg, confirm_arg],
+        help="turn a position the other way at market (long 100 → short 100)",
+    )
+    rev.add_argument("symbol", metavar="SYMBOL")
 
     ask = sub.add_parser(
         "ask",
@@ -235,10 +271,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             as_json=args.json,
             broker=args.broker,
         )
-    if command == "cancel":
-        from trii_term.tradecli import run_cancel
+    if command in ("cancel", "replace", "flatten", "reverse"):
+        from trii_term.tradecli import run_action
 
-        return run_cancel(config, paths, args.order_id, cancel_all=args.all, broker=args.broker)
+        return run_action(config, paths, args, command)
 
     if command == "bars":
         from trii_term.barscli import run_bars

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import itertools
+import re
 import shlex
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +27,42 @@ Level = Literal["info", "warning", "error"]
 
 class CommandError(Exception):
     """The command cannot run as typed; the message tells the trader why and what to do.
-    Nothing has changed when this is raised."""
+    Nothing has changed when this is raised. `exit_code` is what the shell gets (2: invalid
+    input)."""
+
+    exit_code = 2
+
+
+class Unavailable(CommandError):
+    """The command is fine but cannot run now (no broker, no quote, the store is busy)."""
+
+    exit_code = 1
+
+
+class Refused(CommandError):
+    """An order action refused by a risk rule or by the broker (journalled as rejected)."""
+
+    exit_code = 4
+
+
+class NeedsConfirmation(CommandError):
+    """An order action that is valid and passes every rule, waiting for the trader's yes.
+
+    A screen shows `title` and `lines` with the account (`where`) and runs the same line again
+    with `confirmed=True` on y; on n, `decline()` journals that it was not sent. Headless, this
+    is exit 3: nothing was sent (confirm with --yes)."""
+
+    exit_code = 3
+
+    def __init__(
+        self, title: str, lines: list[str], *, where: str, decline: Callable[[], None], data: Any = None
+    ) -> None:
+        super().__init__(f"{title}: not sent — it needs confirming (y in the workstation, --yes on the CLI)")
+        self.title = title
+        self.lines = lines
+        self.where = where
+        self.decline = decline
+        self.data = data
 
 
 class MissingArguments(CommandError):
@@ -42,6 +78,7 @@ class MissingArguments(CommandError):
 class Result:
     message: str = ""
     level: Level = "info"
+    data: Any = None  # what the command made (orders…), for the CLI's JSON and for scripts
 
 
 class UiPort(Protocol):
@@ -55,13 +92,25 @@ class UiPort(Protocol):
     def select_symbol(self, symbol: str) -> None:
         """Put the cursor on a symbol of the watchlist shown."""
 
+    def open_ticket(self, draft: Any, *, opened_by: str = "key") -> None:
+        """Show the order ticket with `draft` filled in, for the trader to review and send."""
+
+    def open_portfolio(self) -> None: ...
+
 
 @dataclass
 class CommandContext:
     session: Session
-    source: str = "palette"  # palette, key, cli, macro, ai
+    source: str = "palette"  # ticket, palette, key, cli, macro, ai
     ui: UiPort | None = None
     focused_symbol: str | None = None
+    confirmed: bool = False  # the trader said yes (y in a dialog, --yes, an armed macro)
+    can_ask: bool = False  # a headless caller that can ask the trader (a terminal)
+
+    @property
+    def interactive(self) -> bool:
+        """Can an unconfirmed order be put to the trader (a dialog, a terminal prompt)?"""
+        return self.ui is not None or self.can_ask
 
 
 ArgKind = Literal["symbol", "symbols", "word", "text", "number", "int", "date", "choice"]
@@ -256,12 +305,14 @@ def _convert(arg: Arg, taken: list[str], ctx: CommandContext) -> Any:
             raise CommandError(f"{arg.name} must be one of {', '.join(arg.choices)} (got {value!r}).")
         return low
     if kind in ("number", "int"):
-        try:
-            return int(value) if kind == "int" else float(value)
-        except ValueError:
+        # ASCII digits only, bounded: int('١٠') and float('1e400') would both "work"
+        pattern = r"-?[0-9]{1,15}" if kind == "int" else r"-?(?:[0-9]{1,15}(?:\.[0-9]{0,10})?|\.[0-9]{1,10})"
+        if not re.fullmatch(pattern, value):
             raise CommandError(
-                f"{arg.name} must be a {'whole ' if kind == 'int' else ''}number (got {value!r})."
-            ) from None
+                f"{arg.name} must be a {'whole ' if kind == 'int' else ''}number like "
+                f"{'5' if kind == 'int' else '2.5'} (got {value!r})."
+            )
+        return int(value) if kind == "int" else float(value)
     if kind == "date":
         try:
             return date.fromisoformat(value)

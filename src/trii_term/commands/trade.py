@@ -1,166 +1,57 @@
-"""`buy …`, `sell …` (open the order ticket, prefilled), `portfolio`, `order cancel`,
-`order replace`. The ticket sends through the order desk like every other source.
+"""Every order action is a command here, run the same way from the ticket, the palette, keys, the
+CLI, macros and the AI, each with its source — so the journal records who acted:
 
-    buy 100 AAPL                     market, day
-    sell 50 MSFT lmt 28.10 gtc       limit, good till canceled
-    buy 10 IBM stp 205 lmt 205.5     stop-limit
-    sell 100 AAPL trail 2.5          trailing stop by 2.50 (trail% 1.5 for a percent)
-    buy 100 AAPL lmt 430 tp 450 sl 420   a bracket
+    buy|sell QTY SYMBOL [lmt P] [stp P] [trail P|trail% X] [tp P] [sl P] [day|gtc|ioc|fok]
+    order replace ORDER_ID [qty N] [lmt P] [stp P]     an order like any other: every rule again
+    order cancel ORDER_ID · order cancel all [SYMBOL]
+    flatten [SYMBOL|all] · reverse SYMBOL              market orders from the position
+    portfolio
+
+Nothing is sent unconfirmed. In the workstation `buy`/`sell` typed or keyed open the ticket; the
+ticket, replace, flatten and reverse ask y/n in a dialog (`NeedsConfirmation`), and the same line
+runs again confirmed. Headless, `--yes` (or an armed macro) is the confirmation; without it
+nothing is sent (exit 3). Every send goes through the order desk (`trading/desk.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, replace
-from decimal import Decimal, InvalidOperation
+import contextlib
+from collections.abc import Callable
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
 
-from trii_term.commands.registry import Arg, Command, CommandError, Invocation, Result, resolve_symbol
-from trii_term.trading.orders import TIF, Bracket, OrderError, OrderRequest, OrderType, Side
+from trii_term.brokers.base import BrokerError
+from trii_term.commands.order_grammar import Draft, order_number, parse_draft
+from trii_term.commands.order_preview import preview_lines
+from trii_term.commands.registry import (
+    Arg,
+    Command,
+    CommandError,
+    Invocation,
+    NeedsConfirmation,
+    Refused,
+    Result,
+    Unavailable,
+    resolve_symbol,
+)
+from trii_term.trading.desk import ConfirmationNeeded, OrderDesk, Preview, describe
+from trii_term.trading.orders import Order, OrderError, Side
 
-_PRICE_WORDS = {
-    "lmt": "limit",
-    "limit": "limit",
-    "stp": "stop",
-    "stop": "stop",
-    "trail": "trail",
-    "trail%": "trail_pct",
-    "trailpct": "trail_pct",
-    "tp": "take_profit",
-    "sl": "stop_loss",
-}
+__all__ = ["COMMANDS", "Draft", "on_broker", "parse_draft"]
 
-
-@dataclass(frozen=True)
-class Draft:
-    """An order as typed or as the ticket holds it: strings may still be incomplete."""
-
-    side: Side = Side.BUY
-    qty: str = ""
-    symbol: str = ""
-    limit: str = ""
-    stop: str = ""
-    trail: str = ""
-    trail_pct: str = ""
-    tif: TIF = TIF.DAY
-    take_profit: str = ""
-    stop_loss: str = ""
-
-    @property
-    def type(self) -> OrderType:
-        if self.trail or self.trail_pct:
-            return OrderType.TRAILING_STOP
-        if self.limit and self.stop:
-            return OrderType.STOP_LIMIT
-        if self.limit:
-            return OrderType.LIMIT
-        if self.stop:
-            return OrderType.STOP
-        return OrderType.MARKET
-
-    def request(self) -> OrderRequest:
-        """The order, or OrderError naming the field to fix."""
-        if not self.symbol:
-            raise OrderError("symbol: type one")
-        qty = _number("quantity", self.qty)
-        if qty is None:
-            raise OrderError("quantity: type how many")
-        bracket = None
-        tp, sl = _number("take-profit", self.take_profit), _number("stop-loss", self.stop_loss)
-        if tp is not None or sl is not None:
-            bracket = Bracket(tp, sl)
-        req = OrderRequest(
-            self.symbol,
-            self.side,
-            qty,
-            self.type,
-            self.tif,
-            _number("limit", self.limit),
-            _number("stop", self.stop),
-            _number("trail", self.trail),
-            _number("trail %", self.trail_pct),
-            bracket,
-        )
-        req.check()
-        return req
+UI_SOURCES = ("palette", "key")  # where `buy`/`sell` open the ticket rather than send
 
 
-def _number(what: str, text: str) -> Decimal | None:
-    text = text.strip().replace(",", "")
-    if not text:
-        return None
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise OrderError(f"{what}: {text!r} is not a number") from None
-    if not value.is_finite() or value <= 0:
-        raise OrderError(f"{what}: must be above 0 (got {text})")
-    return value
+# -- shared --------------------------------------------------------------------------------------
 
 
-def parse_draft(side: Side, tokens: list[str], inv: Invocation | None = None) -> Draft:
-    """`100 AAPL lmt 28.10 gtc` → a Draft. Unknown words are an error that says what is allowed."""
-    draft = Draft(side=side)
-    i = 0
-    while i < len(tokens):
-        tok = tokens[i]
-        low = tok.lower()
-        if low in _PRICE_WORDS:
-            if i + 1 >= len(tokens):
-                raise CommandError(f"{tok} needs a price after it, e.g. {tok} 28.10")
-            draft = replace(draft, **{_PRICE_WORDS[low]: tokens[i + 1]})
-            i += 2
-            continue
-        if low in {t.value for t in TIF}:
-            draft = replace(draft, tif=TIF(low))
-        elif not draft.qty and _is_number(tok):
-            draft = replace(draft, qty=tok)
-        elif not draft.symbol:
-            draft = replace(draft, symbol=resolve_symbol(inv.ctx, tok) if inv is not None else tok.upper())
-        else:
-            raise CommandError(
-                f"{tok!r} is not understood. Usage: {side.value} QTY SYMBOL [lmt P] [stp P] "
-                "[trail P | trail% X] [tp P] [sl P] [day|gtc|ioc|fok]"
-            )
-        i += 1
-    return draft
-
-
-def _is_number(text: str) -> bool:
-    try:
-        Decimal(text.replace(",", ""))
-    except InvalidOperation:
-        return False
-    return True
-
-
-def _ticket(inv: Invocation, side: Side) -> Result:
-    draft = parse_draft(side, (inv.args.get("order") or "").split(), inv)
-    if not draft.symbol and inv.ctx.focused_symbol:
-        draft = replace(draft, symbol=inv.ctx.focused_symbol)
-    _desk(inv)  # no broker (a live one refused the keys, or is still connecting): say why
-    inv.ctx.ui.open_ticket(draft)  # type: ignore[union-attr]
-    return Result("Order ticket: Tab moves between fields, Enter reviews and sends, Esc closes.")
-
-
-def buy(inv: Invocation) -> Result:
-    return _ticket(inv, Side.BUY)
-
-
-def sell(inv: Invocation) -> Result:
-    return _ticket(inv, Side.SELL)
-
-
-def portfolio(inv: Invocation) -> None:
-    inv.ctx.ui.open_portfolio()  # type: ignore[union-attr]
-
-
-def _desk(inv: Invocation):  # type: ignore[no-untyped-def]
+def _desk(inv: Invocation) -> OrderDesk:
     desk = inv.session.desk
     if desk is None:
         note = getattr(inv.session, "broker_note", "")
-        raise CommandError(
-            f"Trading unavailable: {note}" if note else "Trading is still starting: try again."
-        )
+        raise Unavailable(f"Trading unavailable: {note}" if note else "Trading is still starting: try again.")
     return desk
 
 
@@ -172,51 +63,276 @@ async def on_broker(session, fn, /, *args, **kwargs):  # type: ignore[no-untyped
     return fn(*args, **kwargs)
 
 
-async def cancel(inv: Invocation) -> Result:
-    desk = _desk(inv)
-    oid = inv.args["order_id"].upper()
+def _confirmed(inv: Invocation) -> bool:
+    """Did the trader say yes? `trading.confirm = false` skips the dialog on the paper broker."""
+    if inv.ctx.confirmed:
+        return True
+    s = inv.session
+    skip = not s.config.trading.confirm and s.broker_name == "paper"
+    return skip and inv.ctx.ui is not None
+
+
+def _last(inv: Invocation, symbol: str) -> Decimal | None:
+    return inv.session.reference_price(symbol) if symbol in inv.session.instruments else None
+
+
+async def _ask_first(
+    inv: Invocation, title: str, preview: Preview, decline: Callable[[], None], data: Any = None
+) -> None:
+    """An unconfirmed action that would pass: put it to the trader (dialog or terminal)."""
+    raise NeedsConfirmation(
+        title,
+        [text for _kind, text in preview_lines(preview, _last(inv, preview.request.symbol))],
+        where=inv.session.broker_label(),
+        decline=decline,
+        data={"preview": preview, **(data or {})},
+    )
+
+
+class NotConfirmed(CommandError):
+    """Headless and unconfirmed: nothing was sent."""
+
+    exit_code = 3
+
+
+def _refused(exc: OrderError, preview: Preview | None = None) -> CommandError:
+    """An order error as the trader reads it, with the exit code its kind has (3 not confirmed,
+    4 refused by a rule or the broker) and the preview of what it would have done."""
+    if isinstance(exc, ConfirmationNeeded):
+        err: CommandError = NotConfirmed(
+            "Not sent: it needs confirming — confirm with --yes (y in the workstation)."
+        )
+    else:
+        err = Refused(f"Not sent: {exc}. Nothing was changed.")
+    err.preview = preview  # type: ignore[attr-defined]
+    return err
+
+
+def order_summary(order: Order) -> str:
+    r = order.request
+    fill = f" at {order.avg_fill_price}" if order.avg_fill_price is not None else ""
+    return f"{order.id} {order.status.value}: {r.side.value} {order.filled_qty}/{r.qty} {r.symbol}{fill}"
+
+
+# -- place ---------------------------------------------------------------------------------------
+
+
+async def _place(inv: Invocation, side: Side) -> Result:
+    draft = parse_draft(side, (inv.args.get("order") or "").split(), inv.ctx)
+    if not draft.symbol and inv.ctx.focused_symbol:
+        draft = replace(draft, symbol=inv.ctx.focused_symbol)
+    desk = _desk(inv)  # no broker (a live one refused the keys, or is still connecting): say why
+    ui = inv.ctx.ui
+    confirmed = _confirmed(inv)
+    if ui is not None and inv.ctx.source in UI_SOURCES and not inv.ctx.confirmed:
+        ui.open_ticket(draft, opened_by=inv.ctx.source)
+        return Result("Order ticket: Tab moves between fields, Enter reviews and sends, Esc closes.")
     try:
-        order = await on_broker(inv.session, desk.cancel, oid, source=inv.ctx.source)
+        request = draft.request()
     except OrderError as exc:
-        raise CommandError(f"{exc}. Nothing was changed.") from None
-    return Result(f"Canceled {order.id} ({order.request.side.value} {order.remaining} {order.symbol}).")
+        raise CommandError(f"{exc}. Usage: {side.value} QTY SYMBOL [lmt P] …") from None
+    source = inv.ctx.source
+    if not confirmed and inv.ctx.interactive:
+        preview = await on_broker(inv.session, desk.preview, request)
+        if preview.ok:
+            await _ask_first(
+                inv,
+                f"Send this order ({source})",
+                preview,
+                lambda: desk.refuse(preview.request, source=source, reason="not confirmed"),
+            )
+    try:
+        order = await on_broker(inv.session, desk.submit, request, source=source, confirmed=confirmed)
+    except OrderError as exc:
+        try:  # what it would have done, for the CLI's print-out
+            preview = await on_broker(inv.session, desk.preview, request)
+        except OrderError:
+            preview = None
+        raise _refused(exc, preview) from None
+    return Result(order_summary(order), data={"order": order})
+
+
+async def buy(inv: Invocation) -> Result:
+    return await _place(inv, Side.BUY)
+
+
+async def sell(inv: Invocation) -> Result:
+    return await _place(inv, Side.SELL)
+
+
+def portfolio(inv: Invocation) -> None:
+    inv.ctx.ui.open_portfolio()  # type: ignore[union-attr]
+
+
+# -- replace -------------------------------------------------------------------------------------
+
+_CHANGE_WORDS = {
+    "qty": "qty",
+    "quantity": "qty",
+    "lmt": "limit_price",
+    "limit": "limit_price",
+    "stp": "stop_price",
+    "stop": "stop_price",
+}
+REPLACE_USAGE = "order replace ORDER_ID [qty N] [lmt P] [stp P], e.g. order replace P000012 lmt 28.15"
+
+
+def parse_changes(text: str) -> dict[str, Decimal]:
+    tokens = text.split()
+    changes: dict[str, Decimal] = {}
+    i = 0
+    while i < len(tokens):
+        key = _CHANGE_WORDS.get(tokens[i].lower())
+        if key is None or i + 1 >= len(tokens):
+            raise CommandError(f"{tokens[i]!r} is not understood. Usage: {REPLACE_USAGE}")
+        if key in changes:
+            raise CommandError(f"{tokens[i]} is given twice: say each change once")
+        try:
+            value = order_number(tokens[i], tokens[i + 1])
+        except OrderError as exc:
+            raise CommandError(str(exc)) from None
+        assert value is not None
+        changes[key] = value
+        i += 2
+    if not changes:
+        raise CommandError(f"Say what to change: qty N, lmt P or stp P. Usage: {REPLACE_USAGE}")
+    return changes
 
 
 async def replace_order(inv: Invocation) -> Result:
     desk = _desk(inv)
     oid = inv.args["order_id"].upper()
-    tokens = (inv.args.get("changes") or "").split()
-    changes: dict[str, Decimal | None] = {}
-    words = {
-        "qty": "qty",
-        "lmt": "limit_price",
-        "limit": "limit_price",
-        "stp": "stop_price",
-        "stop": "stop_price",
-    }
-    i = 0
-    while i < len(tokens):
-        key = words.get(tokens[i].lower())
-        if key is None or i + 1 >= len(tokens):
-            raise CommandError(
-                "Usage: order replace ORDER_ID [qty N] [lmt P] [stp P], e.g. order replace P000012 lmt 28.15"
-            )
+    changes = parse_changes(inv.args.get("changes") or "")
+    source = inv.ctx.source
+    confirmed = _confirmed(inv)
+    if not confirmed and inv.ctx.interactive:
         try:
-            changes[key] = _number(tokens[i], tokens[i + 1])
+            preview = await on_broker(inv.session, desk.preview_replace, oid, **changes)
         except OrderError as exc:
-            raise CommandError(str(exc)) from None
-        i += 2
-    if not changes:
-        raise CommandError("Say what to change: qty N, lmt P or stp P.")
+            raise CommandError(f"{exc}. Nothing was changed.") from None
+        if preview.ok:
+            await _ask_first(
+                inv,
+                f"Replace {oid} ({source})",
+                preview,
+                lambda: desk.refuse(preview.request, source=source, reason="not confirmed", action="replace"),
+            )
     try:
-        order = await on_broker(inv.session, desk.replace, oid, source=inv.ctx.source, **changes)
+        order = await on_broker(inv.session, desk.replace, oid, source=source, confirmed=confirmed, **changes)
     except OrderError as exc:
+        preview = None
+        with contextlib.suppress(OrderError):
+            preview = await on_broker(inv.session, desk.preview_replace, oid, **changes)
+        raise _refused(exc, preview) from None
+    return Result(f"Replaced {order.id}: {describe(order.request)}.", data={"order": order})
+
+
+# -- cancel --------------------------------------------------------------------------------------
+
+
+async def cancel(inv: Invocation) -> Result:
+    desk = _desk(inv)
+    oid = inv.args["order_id"].upper()
+    try:
+        order = await on_broker(inv.session, desk.cancel, oid, source=inv.ctx.source)
+    except BrokerError as exc:  # the broker said no, or could not be reached
+        raise Refused(f"{exc}. Nothing was changed.") from None
+    except OrderError as exc:  # not a working order
         raise CommandError(f"{exc}. Nothing was changed.") from None
     r = order.request
-    price = r.limit_price or r.stop_price or ""
     return Result(
-        f"Replaced {order.id}: {r.side.value} {r.qty} {r.symbol} {r.type.value} {price}".rstrip() + "."
+        f"Canceled {order.id} ({r.side.value} {order.remaining} {r.symbol}).", data={"orders": [order]}
     )
+
+
+async def cancel_all(inv: Invocation) -> Result:
+    desk = _desk(inv)
+    symbol = inv.args.get("symbol") or None
+    canceled, failed = await on_broker(inv.session, desk.cancel_all, source=inv.ctx.source, symbol=symbol)
+    where = f" in {symbol}" if symbol else ""
+    if not canceled and not failed:
+        return Result(f"No working orders{where}.", data={"orders": []})
+    text = f"Canceled {len(canceled)} working order{'s' if len(canceled) != 1 else ''}{where}"
+    text += f": {', '.join(o.id for o in canceled)}." if canceled else "."
+    if failed:
+        text += f" Not canceled: {'; '.join(failed)}."
+    return Result(text, "warning" if failed else "info", data={"orders": canceled, "failed": failed})
+
+
+# -- flatten and reverse -------------------------------------------------------------------------
+
+
+async def _close(inv: Invocation, symbols: list[str], *, reverse: bool) -> Result:
+    desk = _desk(inv)
+    source = inv.ctx.source
+    action = "reverse" if reverse else "flatten"
+    confirmed = _confirmed(inv)
+    previews: list[Preview] = []
+    for symbol in symbols:
+        try:
+            previews.append(await on_broker(inv.session, desk.preview_close, symbol, reverse=reverse))
+        except OrderError as exc:
+            raise CommandError(f"{exc}. Nothing was changed.") from None
+    if not confirmed and inv.ctx.interactive and all(p.ok for p in previews):
+        lines: list[str] = []
+        for p in previews:
+            lines += [text for _k, text in preview_lines(p, _last(inv, p.request.symbol))]
+
+        def decline() -> None:
+            for p in previews:
+                desk.refuse(p.request, source=source, reason="not confirmed", action=action)
+
+        raise NeedsConfirmation(
+            f"{action.capitalize()} {', '.join(symbols)} ({source})",
+            lines,
+            where=inv.session.broker_label(),
+            decline=decline,
+            data={"previews": previews},
+        )
+    orders: list[Order] = []
+    canceled: list[Order] = []
+    for symbol, preview in zip(symbols, previews, strict=True):
+        try:
+            gone, order = await on_broker(
+                inv.session, desk.close, symbol, source=source, confirmed=confirmed, reverse=reverse
+            )
+        except OrderError as exc:
+            done = f" ({', '.join(order_summary(o) for o in orders)} done)" if orders else ""
+            err = _refused(exc, preview)
+            err.args = (f"{action} {symbol}: {err}{done}",)
+            raise err from None
+        canceled += gone
+        orders.append(order)
+    text = "; ".join(order_summary(o) for o in orders)
+    if canceled:
+        text += f" · canceled first: {', '.join(o.id for o in canceled)}"
+    return Result(text + ".", data={"orders": orders, "canceled": canceled})
+
+
+def _position_symbols(inv: Invocation) -> list[str]:
+    broker = inv.session.broker
+    return [p.symbol for p in broker.positions() if p.qty != 0] if broker is not None else []
+
+
+async def flatten(inv: Invocation) -> Result:
+    _desk(inv)
+    text = (inv.args.get("symbol") or "").strip()
+    if text.lower() == "all":
+        symbols = _position_symbols(inv)
+        if not symbols:
+            return Result("No positions to flatten.")
+    elif text:
+        symbols = [resolve_symbol(inv.ctx, text)]
+    elif inv.ctx.ui is not None and inv.ctx.focused_symbol:
+        symbols = [inv.ctx.focused_symbol]
+    else:
+        raise CommandError("Say which position: flatten AAPL, or flatten all.")
+    return await _close(inv, symbols, reverse=False)
+
+
+async def reverse(inv: Invocation) -> Result:
+    _desk(inv)
+    return await _close(inv, [inv.args["symbol"]], reverse=True)
 
 
 ORDER = Arg("ORDER", "text", optional=True, help="QTY SYMBOL [lmt P] [stp P] [trail P|trail% X] [tif]")
@@ -226,23 +342,21 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "trade.buy",
         ("buy",),
-        "Order ticket to buy, prefilled: buy 100 AAPL lmt 437.50 gtc",
+        "Buy: the order ticket, prefilled (headless: send, with --yes): buy 100 AAPL lmt 437.50 gtc",
         buy,
         (ORDER,),
         key="b,f2",
         key_label="Buy",
-        needs_ui=True,
         group=G,
     ),
     Command(
         "trade.sell",
         ("sell",),
-        "Order ticket to sell, prefilled: sell 50 MSFT lmt 28.10",
+        "Sell: the order ticket, prefilled (headless: send, with --yes): sell 50 MSFT lmt 28.10",
         sell,
         (ORDER,),
         key="B,f3",
         key_label="Sell",
-        needs_ui=True,
         group=G,
     ),
     Command(
@@ -262,14 +376,41 @@ COMMANDS: tuple[Command, ...] = (
         "Cancel a working order",
         cancel,
         (Arg("ORDER_ID", "word"),),
+        aliases=(("cancel",),),
+        group=G,
+    ),
+    Command(
+        "trade.cancel_all",
+        ("order", "cancel", "all"),
+        "Cancel every working order (of one symbol)",
+        cancel_all,
+        (Arg("SYMBOL", "symbol", optional=True),),
+        aliases=(("cancel", "all"),),
         group=G,
     ),
     Command(
         "trade.replace",
         ("order", "replace"),
-        "Change a working order's quantity or price: order replace ID [qty N] [lmt P] [stp P]",
+        "Change a working order, checked and confirmed like a new one: order replace ID [qty N] [lmt P]",
         replace_order,
-        (Arg("ORDER_ID", "word"), Arg("CHANGES", "text", optional=True)),
+        (Arg("ORDER_ID", "word"), Arg("CHANGES", "text")),
+        aliases=(("replace",),),
+        group=G,
+    ),
+    Command(
+        "trade.flatten",
+        ("flatten",),
+        "Close a position at market, canceling its working orders first: flatten AAPL | flatten all",
+        flatten,
+        (Arg("SYMBOL", "word", optional=True),),
+        group=G,
+    ),
+    Command(
+        "trade.reverse",
+        ("reverse",),
+        "Turn a position the other way at market (long 100 → short 100): reverse AAPL",
+        reverse,
+        (Arg("SYMBOL", "symbol"),),
         group=G,
     ),
 )

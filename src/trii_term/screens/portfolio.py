@@ -190,7 +190,7 @@ class PortfolioScreen(Screen[None]):
         if oid is None:
             self.message_line.show("No order selected.", "warning")
             return
-        result = await self.app.execute(f"order cancel {oid}", source="ticket")  # type: ignore[attr-defined]
+        result = await self.app.execute(f"order cancel {oid}", source="key")  # type: ignore[attr-defined]
         if result is not None and result.message:
             self.message_line.show(result.message, result.level)
         self.refresh_all()

@@ -1,57 +1,54 @@
 """The order ticket: every field from the keyboard, validated as you type, with a live preview
-(cost or proceeds, commission, buying power and position after, each risk check) — and nothing
-is sent without a confirmation (unless `trading.confirm = false` on the paper broker)."""
+(every leg and price, cost or proceeds, commission, buying power and position after, each risk
+check). Enter sends the order as a command line (`buy 100 AAPL lmt 430 tp 450 sl 420`, source
+`ticket`) through the one order path: the confirm dialog asks y/n, the desk checks every rule
+again at the moment it sends, and the outcome comes back here ("Not sent: …" keeps the ticket
+open). It fits 80×24: the fields are one line each and the preview scrolls."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Select, Static
 
-from trii_term.commands.trade import Draft
+from trii_term.commands.order_grammar import Draft
+from trii_term.commands.order_preview import preview_lines
+from trii_term.commands.registry import Result
+from trii_term.screens.confirm import ConfirmScreen
 from trii_term.session import Session
-from trii_term.trading.desk import ConfirmationNeeded, Preview, RiskRefused
-from trii_term.trading.orders import TIF, OrderError, Side
-from trii_term.widgets.status_bar import MessageLine
+from trii_term.trading.desk import Preview
+from trii_term.trading.orders import TIF, OrderError
 
-FIELDS = (  # (input id, draft field, label, placeholder)
-    ("qty", "qty", "Qty", "shares"),
-    ("symbol", "symbol", "Symbol", "AAPL"),
-    ("limit", "limit", "Limit", "market"),
-    ("stop", "stop", "Stop", "none"),
-    ("trail", "trail", "Trail", "amount"),
-    ("trail_pct", "trail_pct", "Trail %", "percent"),
-    ("take_profit", "take_profit", "Take-profit", "bracket"),
-    ("stop_loss", "stop_loss", "Stop-loss", "bracket"),
+__all__ = ["ConfirmScreen", "TicketScreen"]
+
+ROWS = (  # each row: (input id, draft field, label, placeholder)
+    (("qty", "qty", "Qty", "shares"), ("symbol", "symbol", "Symbol", "AAPL")),
+    (
+        ("limit", "limit", "Limit", "market"),
+        ("stop", "stop", "Stop", "none"),
+        ("trail", "trail", "Trail", "amount"),
+    ),
+    (
+        ("trail_pct", "trail_pct", "Trail%", "percent"),
+        ("take_profit", "take_profit", "Take-profit", "bracket"),
+        ("stop_loss", "stop_loss", "Stop-loss", "bracket"),
+    ),
 )
+FIELDS = tuple(f for row in ROWS for f in row)
+STYLE = {"head": "bold", "no": "bold", "ok": "", "leg": "", "money": "", "position": "", "note": "italic"}
 
 
-class ConfirmScreen(ModalScreen[bool]):
-    BINDINGS = [
-        Binding("y,enter", "answer(True)", "Send", id="confirm.yes"),
-        Binding("n,escape", "answer(False)", "Don't send", id="confirm.no"),
-    ]
+class Outcome(Static):
+    """What happened to the last Enter, in full (it wraps: a "Not sent" reason is never cut)."""
 
-    def __init__(self, text: str, where: str = "") -> None:
-        super().__init__()  # no id: a screen closed and opened again at once would clash
-        self._text = text
-        self._where = where
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="confirm-body"):
-            if self._where:
-                yield Static(Text(f"To {self._where}", style="bold reverse"))
-            yield Static(Text(self._text))
-            yield Static(Text("Send this order?  y / Enter: send · n / Esc: don't", style="bold"))
-
-    def action_answer(self, yes: bool) -> None:
-        self.dismiss(yes)
+    def show(self, message: str, level: str = "info") -> None:
+        icon = {"info": "›", "warning": "!", "error": "✖"}.get(level, "›")
+        self.update(Text(f"{icon} {' '.join(message.split())}", style="bold" if level != "info" else ""))
 
 
 class TicketScreen(ModalScreen[None]):
@@ -59,38 +56,52 @@ class TicketScreen(ModalScreen[None]):
         Binding("escape", "close", "Close", id="ticket.close"),
         Binding("ctrl+t", "flip", "Buy/Sell", id="ticket.flip"),
     ]
+    DEFAULT_CSS = """
+    TicketScreen { align: center middle; }
+    TicketScreen #ticket-body {
+        width: 80; max-width: 100%; height: auto; max-height: 100%;
+        border: round $accent; background: $surface; padding: 0 1;
+    }
+    TicketScreen .ticket-row { height: 1; margin-bottom: 0; }
+    TicketScreen .ticket-row Label { width: auto; padding: 0 1 0 0; }
+    TicketScreen .ticket-row Input { width: 1fr; margin-right: 1; }
+    TicketScreen .ticket-row Select { width: 12; }
+    TicketScreen #ticket-scroll { height: auto; max-height: 1fr; margin-top: 1; }
+    TicketScreen #ticket-preview, TicketScreen #ticket-message { height: auto; }
+    """
 
-    def __init__(self, session: Session, draft: Draft) -> None:
+    def __init__(self, session: Session, draft: Draft, *, opened_by: str = "key") -> None:
         super().__init__()  # no id: a screen closed and opened again at once would clash
         self.session = session
         self.draft = draft
+        self.opened_by = opened_by
         self.preview: Preview | None = None
         self.error = ""
-        self.message_line = MessageLine(id="ticket-message")  # what happened to the last Enter
+        self.sending = False  # an Enter is on its way (review, dialog, send): a second one waits
+        self.message_line = Outcome(id="ticket-message")  # what happened to the last Enter
 
     def compose(self) -> ComposeResult:
         caps = self.session.broker.capabilities if self.session.broker else None
         tifs = [t for t in TIF if caps is None or t in caps.tifs]
         with Vertical(id="ticket-body"):
             yield Static(id="ticket-title")
-            with Horizontal(classes="ticket-row"):
-                for fid, attr, label, hint in FIELDS[:2]:
-                    yield Label(label)
-                    yield Input(getattr(self.draft, attr), placeholder=hint, id=f"t-{fid}")
-                yield Label("TIF")
-                yield Select(
-                    [(t.value, t) for t in tifs], value=self.draft.tif, allow_blank=False, id="t-tif"
-                )
-            with Horizontal(classes="ticket-row"):
-                for fid, attr, label, hint in FIELDS[2:5]:
-                    yield Label(label)
-                    yield Input(getattr(self.draft, attr), placeholder=hint, id=f"t-{fid}")
-            with Horizontal(classes="ticket-row"):
-                for fid, attr, label, hint in FIELDS[5:]:
-                    yield Label(label)
-                    yield Input(getattr(self.draft, attr), placeholder=hint, id=f"t-{fid}")
-            yield Static(id="ticket-preview")
-            yield self.message_line
+            for n, row in enumerate(ROWS):
+                with Horizontal(classes="ticket-row"):
+                    for fid, attr, label, hint in row:
+                        yield Label(label)
+                        yield Input(getattr(self.draft, attr), placeholder=hint, id=f"t-{fid}", compact=True)
+                    if n == 0:
+                        yield Label("TIF")
+                        yield Select(
+                            [(t.value, t) for t in tifs],
+                            value=self.draft.tif,
+                            allow_blank=False,
+                            id="t-tif",
+                            compact=True,
+                        )
+            with VerticalScroll(id="ticket-scroll"):
+                yield self.message_line
+                yield Static(id="ticket-preview")
             yield Static(
                 Text("Enter review & send · ctrl+t buy/sell · Tab next field · Esc close", style="dim"),
                 id="ticket-keys",
@@ -121,48 +132,33 @@ class TicketScreen(ModalScreen[None]):
     def _update(self) -> None:
         self.draft = self._read()
         d = self.draft
-        side = Text(f" {d.side.value.upper()} ", style="bold reverse")
-        last = self.session.reference_price(d.symbol) if d.symbol in self.session.instruments else None
+        session = self.session
+        last = session.reference_price(d.symbol) if d.symbol in session.instruments else None
         title = Text.assemble(
-            side, f"  {d.type.value} · ", f"last {last}" if last is not None else "no price yet"
+            (f" {d.side.value.upper()} ", "bold reverse"),
+            f"  {d.type.value.replace('_', ' ')} · ",
+            f"last {last}" if last is not None else "no price yet",
+            f" · to {session.broker_label()}",
         )
         self.query_one("#ticket-title", Static).update(title)
         self.preview, self.error = None, ""
         out = Text()
         try:
-            if d.symbol not in self.session.instruments:
+            if d.symbol not in session.instruments:
                 raise OrderError(f"symbol: {d.symbol or '…'} is not an instrument of the feed")
             request = d.request()
-            caps = self.session.broker.capabilities if self.session.broker else None
+            caps = session.broker.capabilities if session.broker else None
             if caps is not None and request.type not in caps.order_types:
-                raise OrderError(f"the {self.session.broker.name} broker does not take {request.type} orders")
-            assert self.session.desk is not None
-            self.preview = p = self.session.desk.preview(request)
+                raise OrderError(f"the {session.broker.name} broker does not take {request.type} orders")
+            assert session.desk is not None
+            self.preview = p = session.desk.preview(request)
         except OrderError as exc:
             self.error = str(exc)
-            out.append(f"✗ {exc}", style="bold red")
+            out.append(f"✗ {exc}", style="bold")
             self.query_one("#ticket-preview", Static).update(out)
             return
-        r = p.request
-        out.append(f"{r.side.value.upper()} {r.qty} {r.symbol} {r.type.value} {r.tif.value}", style="bold")
-        if r.limit_price is not None:
-            out.append(f" limit {r.limit_price}")
-        if r.stop_price is not None:
-            out.append(f" stop {r.stop_price}")
-        out.append("\n")
-        if p.notional is not None:
-            what = "cost" if r.side is Side.BUY else "proceeds"
-            out.append(
-                f"{what} {abs(p.cash_change):,.2f} {p.currency} (notional {p.notional:,.2f} + commission "  # type: ignore[arg-type]
-                f"{p.commission:,.2f}) · buying power after {p.buying_power_after:,.2f}\n"
-            )
-        out.append(f"position {p.position_before} → {p.position_after}\n")
-        for c in p.checks:
-            out.append("✓ ok " if c.ok else "✗ NO ", style="green" if c.ok else "bold red")
-            out.append(f"{c.rule}: {c.reason}\n")
-        for problem in p.problems:
-            out.append("✗ NO ", style="bold red")
-            out.append(f"{problem}\n")
+        for kind, line in preview_lines(p, last):
+            out.append(line + "\n", style=STYLE.get(kind, ""))
         self.query_one("#ticket-preview", Static).update(out)
 
     # -- sending --------------------------------------------------------------------------------
@@ -171,68 +167,31 @@ class TicketScreen(ModalScreen[None]):
         await self.review()
 
     async def review(self) -> None:
+        """Enter: the order goes as a command line through the one order path (which asks y/n)."""
+        if self.sending:
+            return
         self._update()
-        p = self.preview
-        if p is None:
+        if self.preview is None:
             self.app.bell()
-            self.app.message(f"Not sent: {self.error}", "error")  # type: ignore[attr-defined]
+            self.message_line.show(f"Not sent: {self.error}", "error")
             return
-        if not p.ok:
-            desk = self.session.desk
-            assert desk is not None
-            try:  # a risk refusal is journalled by the desk; a broker problem is journalled here
-                if p.problems:
-                    desk.refuse(p.request, source="ticket", reason=p.problems[0])
-                    raise OrderError(p.problems[0])
-                desk.submit(p.request, source="ticket", confirmed=False)
-            except (RiskRefused, OrderError) as exc:
-                self.app.bell()
-                self.app.message(f"Not sent: {exc}", "error")  # type: ignore[attr-defined]
-            return
-        broker = self.session.broker
-        skip = not self.session.config.trading.confirm and broker is not None and broker.name == "paper"
-        if skip:
-            self._send(p, True)
-            return
-        text = self.query_one("#ticket-preview", Static).render()
-        self.app.push_screen(
-            ConfirmScreen(str(text), self.session.broker_label()), lambda yes: self._send(p, bool(yes))
+        self.sending = True
+        self.message_line.show("Review the order in the dialog: y sends it, n does not.")
+        line = self.draft.line()
+        self.app.run_worker(
+            self.app.execute(line, source="ticket", on_result=self._sent),  # type: ignore[attr-defined]
+            group="ticket-send",
+            exit_on_error=False,
         )
 
-    def _send(self, p: Preview, confirmed: bool) -> None:
-        self.run_worker(self._send_now(p, confirmed), group="ticket-send", exclusive=True)
-
-    async def _send_now(self, p: Preview, confirmed: bool) -> None:
-        from trii_term.brokers.base import RateLimited
-        from trii_term.commands.trade import on_broker
-
-        desk = self.session.desk
-        assert desk is not None
-        broker = self.session.broker
-        if getattr(broker, "remote", False) and confirmed:
-            self.app.message(f"Sending to {broker.name}…")  # type: ignore[attr-defined, union-attr]
-        try:
-            order = await on_broker(
-                self.session, desk.submit, p.request, source="ticket", confirmed=confirmed
-            )
-        except ConfirmationNeeded:
-            self.app.message("Not sent (not confirmed).", "warning")  # type: ignore[attr-defined]
+    def _sent(self, result: Result) -> None:
+        self.sending = False
+        order = result.data.get("order") if isinstance(result.data, dict) else None
+        if order is not None and result.level != "error":
+            self.dismiss(None)
             return
-        except RateLimited as exc:
-            self.app.bell()
-            wait = max(0, round(exc.retry_at - time.monotonic()))
-            self.app.message(f"Not sent: {exc} — try again in {wait}s", "error")  # type: ignore[attr-defined]
-            return
-        except (RiskRefused, OrderError) as exc:
-            self.app.bell()
-            self.app.message(f"Not sent: {exc}", "error")  # type: ignore[attr-defined]
-            return
-        fill = f" at {order.avg_fill_price}" if order.avg_fill_price is not None else ""
-        self.app.message(  # type: ignore[attr-defined]
-            f"{order.id} {order.status.value}: {order.request.side.value} "
-            f"{order.filled_qty}/{order.request.qty} {order.symbol}{fill}"
-        )
-        self.dismiss(None)
+        self.message_line.show(result.message, result.level)
+        self._update()
 
     def action_close(self) -> None:
         self.dismiss(None)
