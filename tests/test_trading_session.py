@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal as D
 
-from trii_term.domain import SessionDay
+from trii_term.domain import US, SessionDay
 from trii_term.paths import Paths
 from trii_term.trading.orders import TIF, OrderRequest, OrderStatus, OrderType, Side
 
@@ -33,6 +34,31 @@ async def test_a_market_order_fills_at_the_streamed_ask_and_day_orders_end_with_
             source="ticket",
             confirmed=True,
         )
-        session.bus.publish(SessionDay("US", session.feed.start_day, 0, 0))  # type: ignore[union-attr]
+        # a replay publishing the same day again (a restart, a second process) ends nothing
+        start = session.feed.start_day  # type: ignore[union-attr]
+        session.bus.publish(SessionDay("US", start, 0, 0))
+        assert {o.id: o.status for o in session.broker.orders()}[day.id] is OrderStatus.NEW
+        # the replay moving on to another day does
+        session.bus.publish(SessionDay("US", start + timedelta(days=3), 0, 0))
         statuses = {o.id: o.status for o in session.broker.orders()}
         assert statuses[day.id] is OrderStatus.EXPIRED and statuses[gtc.id] is OrderStatus.NEW
+        (entry,) = [e for e in session.broker.journal.entries(order_id=day.id) if e.event == "expired"]
+        assert entry.source == "session" and "another day" in entry.detail["reason"]
+
+
+async def test_a_day_order_expires_at_its_sessions_real_close_not_before(paths: Paths) -> None:
+    async with replaying(paths, "[providers.replay]\nspeed = 600\n") as (session, _tape):
+        await wait_until(lambda: (q := session.quotes.get("IBM")) is not None and q.ask is not None)
+        assert session.desk is not None and session.broker is not None
+        day = session.desk.submit(
+            OrderRequest("IBM", Side.BUY, D(1), OrderType.LIMIT, TIF.DAY, limit_price=D("190")),
+            source="ticket",
+            confirmed=True,
+        )
+        start = session.feed.start_day  # type: ignore[union-attr]
+        _open, close = session.session_bounds(US, start)  # type: ignore[misc]
+        session.clock.pause()
+        session.clock.set_time(close - 1_000_000_000)  # a second before the close
+        assert session.expire_day_orders() == []
+        session.clock.set_time(close)
+        assert [o.id for o in session.expire_day_orders()] == [day.id]

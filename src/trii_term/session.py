@@ -14,6 +14,7 @@ import concurrent.futures
 import logging
 import time
 from collections.abc import Sequence
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -108,7 +109,7 @@ class Session:
         self.broker_note = ""  # why there is no broker yet (connecting, keys refused, ...)
         self._broker_task: asyncio.Task[None] | None = None
         self.ai_cost_usd = Decimal(0)  # what this session's AI replies cost (estimated), for the status bar
-        self._market_was_open = False
+        self._closes: dict[str, int] = {}  # day order id -> its session's close (UTC ns)
         self._unsubscribe: list = []
         self.started = False
 
@@ -413,11 +414,59 @@ class Session:
 
         return self.desk.day_view(US.at(today, dtime(0, 0)), prev_close)
 
-    def _expire_day_orders(self, why: str) -> None:
-        if self.broker is not None and self.broker_name == "paper":  # a live broker expires its own
-            expired = self.broker.expire_day()
-            if expired:
-                log.info("%d day order(s) expired: %s", len(expired), why)
+    # -- day orders end with their own session ------------------------------------------------
+
+    def expire_day_orders(self, new_day: SessionDay | None = None) -> list:  # type: ignore[type-arg]
+        """Paper day orders whose session has really closed expire — by the market's calendar
+        (holidays, early closes), on the session clock. Not a restart, a second process or a
+        replay starting the same day again: only the close of the order's own session, or the
+        replay moving to another day (`new_day`). A live broker expires its own."""
+        broker = self.broker
+        if broker is None or self.broker_name != "paper" or self.feed is None:
+            return []
+        now = self.clock.now_ns()
+        closed, moved = [], []
+        for order in broker.day_orders():
+            market = self.market_of(order.symbol)
+            close = self._day_close(order.id, order.created_ns, market)
+            if close is None:
+                continue
+            if now >= close:
+                closed.append(order)
+            elif (
+                new_day is not None
+                and new_day.market == market.code
+                and market.local(close).date() != new_day.day
+            ):
+                moved.append(order)
+        done = broker.expire(closed, "day order: its session closed")
+        done += broker.expire(moved, "day order: the replay moved to another day")
+        if done:
+            log.info("%d day order(s) expired", len(done))
+        return done
+
+    def _day_close(self, order_id: str, created_ns: int, market: Market) -> int | None:
+        """The close of the session a day order belongs to: the first close after it was placed
+        (an order placed after the close, or on a holiday, is for the next session)."""
+        close = self._closes.get(order_id)
+        if close is None:
+            day = market.local(created_ns).date()
+            for _ in range(15):
+                bounds = self.session_bounds(market, day)
+                if bounds is not None and bounds[1] > created_ns:
+                    close = self._closes[order_id] = bounds[1]
+                    break
+                day += timedelta(days=1)
+        return close
+
+    def session_bounds(self, market: Market, day: date) -> tuple[int, int] | None:
+        """The regular session's open and close on `day` (UTC ns), None when it does not trade."""
+        real = getattr(self.clock, "session_bounds", None)
+        if real is not None:
+            return real(market, day)  # type: ignore[no-any-return]
+        if not self.clock.calendar(market.code).is_trading_day(day):
+            return None
+        return market.session_bounds(day)
 
     async def _run_feed(self, feed: Feed) -> None:
         try:
@@ -485,11 +534,8 @@ class Session:
                 )
             elif status.state is FeedState.STALE and quiet < self._feed_stale_after:
                 self.bus.publish(FeedStatus(status.provider, FeedState.LIVE, simulated=status.simulated))
-            # day orders end at the close, by the session clock (so replay behaves the same)
-            open_now = self.clock.phase(US) is SessionPhase.OPEN
-            if self._market_was_open and not open_now:
-                self._expire_day_orders("the session closed")
-            self._market_was_open = open_now
+            # day orders end at their session's close, by the session clock (replay alike)
+            self.expire_day_orders()
 
     def _any_market_open(self) -> bool:
         markets = {self.market_of(s) for s in self._subscribed}
@@ -500,9 +546,10 @@ class Session:
         log.info("feed %s: %s %s", status.provider, status.state, status.reason)
 
     def _on_session_day(self, day: SessionDay) -> None:
-        # A new trading day: day orders left from the last one end (a fast replay may skip past
-        # the close between two checks of the watchdog).
-        self._expire_day_orders(f"a new session began ({day.day})")
+        # A new trading day: day orders whose session has closed end (a fast replay may skip
+        # past the close between two checks of the watchdog); replaying the same day again
+        # (a restart, a second process) leaves them working.
+        self.expire_day_orders(new_day=day)
         # A replay day is regenerated from its open: replace what an earlier run wrote.
         if self.feed is not None and self.feed.simulated and self.writer is not None:
             self.writer.purge(self.feed.name, day.open_ns, day.close_ns)
