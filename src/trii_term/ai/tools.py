@@ -572,8 +572,9 @@ class Toolbox:
 
     # -- watchlist ---------------------------------------------------------------------------
 
-    def add_to_watchlist(self, args: dict[str, Any]) -> dict[str, Any]:
-        from trii_term.watchlists import WatchlistError
+    async def add_to_watchlist(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Runs `watch add` — the command the keyboard runs — with source `ai`."""
+        from trii_term.commands import CommandContext, CommandError
 
         raw = args.get("symbols")
         if isinstance(raw, str):
@@ -584,14 +585,16 @@ class Toolbox:
         lists = self.session.watchlists
         if lists is None:
             raise ToolError("the watchlists are not loaded yet: try again in a moment")
+        before = set(lists.active.symbols)
+        ctx = CommandContext(self.session, source="ai")
         try:
-            added = lists.add(symbols)
-        except WatchlistError as exc:
+            await self.session.commands.run(f"watch add {' '.join(symbols)}", ctx)
+        except CommandError as exc:
             raise ToolError(str(exc)) from None
         return {
             "watchlist": lists.active.name,
-            "added": added,
-            "already_there": [s for s in symbols if s not in added],
+            "added": [s for s in symbols if s not in before],
+            "already_there": [s for s in symbols if s in before],
         }
 
 

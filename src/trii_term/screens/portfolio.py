@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
+from trii_term.commands.order_preview import order_prices
 from trii_term.session import Session
 from trii_term.trading.orders import OrderStatus
 from trii_term.widgets.status_bar import MessageLine, StatusBar
@@ -35,6 +36,7 @@ class PortfolioScreen(Screen[None]):
         Binding("escape,q", "close", "Close", id="portfolio.close"),
         Binding("c,delete", "cancel_order", "Cancel order", id="portfolio.cancel"),
         Binding("r", "replace_order", "Replace", id="portfolio.replace"),
+        Binding("f", "flatten", "Flatten", id="portfolio.flatten"),
         Binding("slash", "filter", "Filter", id="portfolio.filter"),
         Binding("tab", "app.focus_next", "Next table", show=False),
     ]
@@ -68,7 +70,7 @@ class PortfolioScreen(Screen[None]):
             "Weight",
         )
         self.query_one("#orders", DataTable).add_columns(
-            "ID", "Symbol", "Side", "Qty", "Filled", "Type", "Price", "TIF", "Status", "Avg fill"
+            "ID", "Symbol", "Side", "Qty", "Filled", "Type", "Prices", "TIF", "Status", "Avg fill"
         )
         self.query_one("#filter", Input).display = False
         if self.session.broker is not None:
@@ -154,7 +156,7 @@ class PortfolioScreen(Screen[None]):
                 str(r.qty),
                 str(o.filled_qty),
                 r.type.value,
-                str(r.limit_price or r.stop_price or o.trail_stop or ""),
+                order_prices(o),
                 r.tif.value,
                 o.status.value,
                 f"{o.avg_fill_price:,.2f}" if o.avg_fill_price is not None else "",
@@ -199,6 +201,24 @@ class PortfolioScreen(Screen[None]):
         oid = self._selected_order()
         if oid is not None:
             self.app.prompt(f"order replace {oid} ")  # type: ignore[attr-defined]
+
+    async def action_flatten(self) -> None:
+        """Flatten the highlighted position (or the highlighted order's symbol): the confirm
+        dialog shows the market order and the working orders it cancels first."""
+        symbol = self._selected_symbol()
+        if symbol is None:
+            self.message_line.show("No position selected: move to one in the positions table.", "warning")
+            return
+        await self.app.execute(f"flatten {symbol}", source="key")  # type: ignore[attr-defined]
+
+    def _selected_symbol(self) -> str | None:
+        positions = self.query_one("#positions", DataTable)
+        if positions.has_focus and positions.row_count:
+            key = positions.coordinate_to_cell_key(positions.cursor_coordinate).row_key
+            return str(key.value) if key is not None else None
+        oid = self._selected_order()
+        order = next((o for o in self.session.broker.orders() if o.id == oid), None) if oid else None
+        return order.symbol if order is not None else None
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
