@@ -206,3 +206,21 @@ def test_the_journal_is_on_one_clock_that_never_runs_backwards(tmp_path: Path) -
     again.record("intent", broker="paper", source="cli")
     assert again.entries()[-1].ts > third.ts
     store.close()
+
+
+def test_a_paper_reset_keeps_the_old_account_and_ids_never_repeat(tmp_path: Path) -> None:
+    d, store = make_desk(tmp_path)
+    bought = d.submit(OrderRequest("AAPL", Side.BUY, D(10)), source="cli", confirmed=True)
+    resting = d.submit(limit(Side.BUY, 5, "90"), source="cli", confirmed=True)
+    paper = d.broker
+    archive = paper.reset(source="palette")
+    assert archive == "paper#1"
+    assert paper.positions() == [] and paper.orders() == [] and paper.account().cash == D("100000")
+    kept = store.con.execute("SELECT id, status FROM orders WHERE broker = 'paper#1' ORDER BY id").fetchall()
+    assert kept == [(bought.id, "filled"), (resting.id, "canceled")]
+    assert store.con.execute("SELECT count(*) FROM fills WHERE broker = 'paper#1'").fetchone() == (1,)
+    assert paper.last_fill_ns() is None
+    fresh = d.submit(OrderRequest("AAPL", Side.BUY, D(1)), source="cli", confirmed=True)
+    assert fresh.id == "P000003"  # counts on: ids are unique in the store for ever
+    assert d.journal.entries()[-6].event == "reset" or any(e.event == "reset" for e in d.journal.entries())
+    store.close()

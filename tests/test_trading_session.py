@@ -62,3 +62,29 @@ async def test_a_day_order_expires_at_its_sessions_real_close_not_before(paths: 
         assert session.expire_day_orders() == []
         session.clock.set_time(close)
         assert [o.id for o in session.expire_day_orders()] == [day.id]
+
+
+async def test_replay_goto_before_the_accounts_last_fill_is_refused_until_a_fresh_account(
+    paths: Paths,
+) -> None:
+    import pytest
+
+    from trii_term.commands import CommandContext, CommandError
+
+    async with replaying(paths, "[providers.replay]\nspeed = 600\n") as (session, _tape):
+        await wait_until(lambda: (q := session.quotes.get("AAPL")) is not None and q.ask is not None)
+        assert session.desk is not None
+        session.desk.submit(OrderRequest("AAPL", Side.BUY, D(10)), source="cli", confirmed=True)
+        start = session.feed.start_day  # type: ignore[union-attr]
+        earlier = start - timedelta(days=1)
+        ctx = CommandContext(session, source="palette")
+        with pytest.raises(CommandError, match=r"paper account traded up to .*\(paper reset"):
+            await session.commands.run(f"replay goto {earlier}", ctx)
+        with pytest.raises(CommandError, match="needs confirming"):
+            await session.commands.run("paper reset", ctx)
+        done = await session.commands.run(
+            "paper reset", CommandContext(session, source="cli", confirmed=True)
+        )
+        assert "kept as paper#1" in done.message
+        assert session.rewind_problem(earlier) is None
+        assert session.broker.positions() == []  # type: ignore[union-attr]

@@ -459,6 +459,26 @@ class Session:
                 day += timedelta(days=1)
         return close
 
+    def rewind_problem(self, day: date) -> str | None:
+        """Why replaying `day` would mix the paper account's later trades into the past, if it
+        would (the account traded after that day's open)."""
+        last = getattr(self.broker, "last_fill_ns", None)
+        if self.broker_name != "paper" or last is None:
+            return None
+        last_ns = last()
+        if last_ns is None:
+            return None
+        market = US
+        last_day = market.local(last_ns).date()
+        if day >= last_day:
+            return None
+        when = market.local(last_ns).strftime("%Y-%m-%d %H:%M %Z")
+        return (
+            f"the paper account traded up to {when}; replaying {day} would mix those positions into "
+            f"the past. Start a fresh paper account first (paper reset — the old one is kept), or "
+            f"replay a day from {last_day} on"
+        )
+
     def session_bounds(self, market: Market, day: date) -> tuple[int, int] | None:
         """The regular session's open and close on `day` (UTC ns), None when it does not trade."""
         real = getattr(self.clock, "session_bounds", None)

@@ -550,6 +550,47 @@ class PaperBroker:
         self._handle(events, "session")
         return [e.order for e in events]
 
+    # -- a fresh account ----------------------------------------------------------------------
+
+    def last_fill_ns(self) -> int | None:
+        """When the account last traded (the market's clock), if ever."""
+        (ts,) = self._con.execute(
+            "SELECT epoch_ns(max(ts)) FROM fills WHERE broker = ?", [self.name]
+        ).fetchone() or (None,)
+        return int(ts) if ts is not None else None
+
+    def reset(self, *, source: str) -> str:
+        """Start a fresh account with the starting cash: working orders are canceled, and the
+        old account's orders, fills and positions are kept under a new name (`paper#1`, …) —
+        nothing is deleted, and order ids still never repeat. Returns the archive's name."""
+        events = [ev for o in list(self._matcher.orders.values()) for ev in self._matcher.cancel(
+            o.id, self._now(), reason=f"canceled: the paper account was reset ({source})")]  # fmt: skip
+        (count,) = self._con.execute(
+            "SELECT count(*) FROM paper_accounts WHERE broker LIKE ?", [f"{self.name}#%"]
+        ).fetchone() or (0,)
+        archive = f"{self.name}#{int(count) + 1}"
+        with self._tx():
+            if events:
+                self._apply_events(events, source)
+            for table in ("orders", "fills", "paper_positions", "paper_accounts"):
+                self._con.execute(f"UPDATE {table} SET broker = ? WHERE broker = ?", [archive, self.name])
+            old = self.ledger
+            self.ledger = Ledger(old.currency, old.starting_cash, allow_short=old.allow_short)
+            self._save_account()
+            self.journal.record(
+                "reset",
+                broker=self.name,
+                source=source,
+                ts_ns=self._now(),
+                detail={"archived_as": archive, "cash_before": old.cash, "starting_cash": old.starting_cash},
+            )
+        self._saved.clear()
+        self._sources.clear()
+        for e in events:
+            for fn in list(self._listeners):
+                fn(e)
+        return archive
+
     # -- the stream ---------------------------------------------------------------------------
 
     def on_batch(self, batch: MarketBatch) -> None:

@@ -53,6 +53,9 @@ def goto(inv: Invocation) -> Result:
     from trii_term.feeds.replay import ReplayDateError
 
     feed = _feed(inv)
+    problem = inv.session.rewind_problem(inv.args["date"])
+    if problem is not None:
+        raise CommandError(f"Not replaying {inv.args['date']}: {problem}.")
     try:
         day = feed.goto(inv.args["date"])
     except ReplayDateError as exc:

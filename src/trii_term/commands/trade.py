@@ -335,6 +335,31 @@ async def reverse(inv: Invocation) -> Result:
     return await _close(inv, [inv.args["symbol"]], reverse=True)
 
 
+async def paper_reset(inv: Invocation) -> Result:
+    """A fresh paper account (the old one is kept under another name); confirmed like an order."""
+    broker = inv.session.broker
+    if inv.session.broker_name != "paper" or broker is None:
+        raise CommandError('paper reset works on the paper broker only (brokers.default = "paper").')
+    acct = broker.account()
+    working = broker.orders(open_only=True)
+    if not _confirmed(inv):
+        lines = [
+            f"The account now: cash {acct.cash:,.2f} {acct.currency}, equity {acct.equity:,.2f}, "
+            f"{len(broker.positions())} position(s), {len(working)} working order(s) (canceled).",
+            f"The new one: {broker.ledger.starting_cash:,.2f} {acct.currency} of cash, nothing else.",
+            "The old account's orders, fills and positions are kept under another name.",
+        ]
+        if inv.ctx.interactive:
+            raise NeedsConfirmation("Reset the paper account", lines, where=inv.session.broker_label(),
+                                    decline=lambda: None)  # fmt: skip
+        raise NotConfirmed("Not reset: it needs confirming — confirm with --yes (y in the workstation).")
+    archive = await on_broker(inv.session, broker.reset, source=inv.ctx.source)
+    return Result(
+        f"A fresh paper account with {broker.ledger.starting_cash:,.2f} {acct.currency}; the old one is "
+        f"kept as {archive}."
+    )
+
+
 ORDER = Arg("ORDER", "text", optional=True, help="QTY SYMBOL [lmt P] [stp P] [trail P|trail% X] [tif]")
 G = "Trading"
 
@@ -403,6 +428,13 @@ COMMANDS: tuple[Command, ...] = (
         "Close a position at market, canceling its working orders first: flatten AAPL | flatten all",
         flatten,
         (Arg("SYMBOL", "word", optional=True),),
+        group=G,
+    ),
+    Command(
+        "trade.paper_reset",
+        ("paper", "reset"),
+        "A fresh paper account with the starting cash (the old one is kept, working orders canceled)",
+        paper_reset,
         group=G,
     ),
     Command(

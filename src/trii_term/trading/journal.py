@@ -38,6 +38,7 @@ EVENTS = (
     "drafted",
     "triggered",
     "checked",  # every pre-trade risk rule passed; detail: each rule and its reason
+    "reset",  # a fresh paper account; detail: the name the old one is kept under
     "reconciled",  # a live broker's truth differed from ours at start; detail says how
     "ai_tool",  # the AI desk called a tool (source "ai"); detail: tool, input, output, is_error
 )
