@@ -354,6 +354,8 @@ class TriiTermApp(App[int]):
             self.bell()
             self.message(f"Trading unavailable: {note}", "error")
             return
+        if isinstance(self.screen, TicketScreen):  # one ticket at a time: the new one replaces it
+            self.pop_screen()
         self.push_screen(TicketScreen(self.session, draft, opened_by=opened_by))
 
     # -- the AI desk (the chat pane and the full-screen chat) --------------------------------

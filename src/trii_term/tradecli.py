@@ -234,6 +234,7 @@ async def _action(config: Config, paths: Paths, args: Any, what: str) -> int:
         stream = None
     elif what == "replace":
         line = f"order replace {args.order_id} {' '.join(args.changes)}"
+        _check_changes(" ".join(args.changes))
         stream = await _symbol_of(config, paths, args)
     else:  # flatten, reverse: market orders need the quote
         target = args.symbol
@@ -243,6 +244,16 @@ async def _action(config: Config, paths: Paths, args: Any, what: str) -> int:
         result = await _run_line(session, line, yes=getattr(args, "yes", False), out=sys.stderr)
         _report(result, getattr(args, "json", False))
     return EXIT_OK
+
+
+def _check_changes(text: str) -> None:
+    from trii_term.commands import CommandError
+    from trii_term.commands.trade import parse_changes
+
+    try:
+        parse_changes(text)
+    except CommandError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
 
 
 async def _symbol_of(config: Config, paths: Paths, args: Any) -> list[str]:

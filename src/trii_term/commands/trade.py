@@ -125,6 +125,7 @@ async def _place(inv: Invocation, side: Side) -> Result:
     ui = inv.ctx.ui
     confirmed = _confirmed(inv)
     if ui is not None and inv.ctx.source in UI_SOURCES and not inv.ctx.confirmed:
+        _check_numbers(draft)  # what is typed must be a number; what is missing the ticket asks for
         ui.open_ticket(draft, opened_by=inv.ctx.source)
         return Result("Order ticket: Tab moves between fields, Enter reviews and sends, Esc closes.")
     try:
@@ -150,6 +151,22 @@ async def _place(inv: Invocation, side: Side) -> Result:
             preview = None
         raise _refused(exc, preview) from None
     return Result(order_summary(order), data={"order": order})
+
+
+def _check_numbers(draft: Draft) -> None:
+    for what, text in (
+        ("quantity", draft.qty),
+        ("limit", draft.limit),
+        ("stop", draft.stop),
+        ("trail", draft.trail),
+        ("trail %", draft.trail_pct),
+        ("take-profit", draft.take_profit),
+        ("stop-loss", draft.stop_loss),
+    ):
+        try:
+            order_number(what, text)
+        except OrderError as exc:
+            raise CommandError(f"{exc}. Nothing was sent.") from None
 
 
 async def buy(inv: Invocation) -> Result:

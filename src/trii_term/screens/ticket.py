@@ -13,6 +13,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Select, Static
 
@@ -130,7 +131,10 @@ class TicketScreen(ModalScreen[None]):
         self._update()
 
     def _update(self) -> None:
-        self.draft = self._read()
+        try:
+            self.draft = self._read()
+        except NoMatches:  # an Input's first Changed arrives while the ticket is still composing
+            return
         d = self.draft
         session = self.session
         last = session.reference_price(d.symbol) if d.symbol in session.instruments else None

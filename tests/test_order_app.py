@@ -1,0 +1,121 @@
+"""The order path in the workstation, at 80×24, as a trader drives it: only y sends, a double Enter
+never does, a replace is confirmed like an order (and refused by the rules like one), flatten asks
+first, odd numbers in the palette say so, and the journal records the true source."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+from trii_term.paths import Paths
+from trii_term.screens.confirm import ConfirmScreen
+from trii_term.screens.ticket import TicketScreen
+from trii_term.trading.orders import OrderStatus
+
+from .conftest import wait_until
+from .test_app import make_app, palette, ready, screen_text
+
+
+async def test_enter_never_sends_only_y_does(paths: Paths) -> None:
+    app = make_app(paths)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app)
+        await pilot.press("b")
+        await wait_until(lambda: isinstance(app.screen, TicketScreen))
+        await pilot.press("5")
+        await wait_until(lambda: "position AAPL 0 → 5" in screen_text(app))
+        await pilot.press("enter", "enter", "enter")  # a double (triple) Enter
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen))
+        await wait_until(lambda: "Enter does not send" in screen_text(app))
+        assert app.session.broker.orders() == []
+        assert len([s for s in app.screen_stack if isinstance(s, ConfirmScreen)]) == 1  # one dialog
+        await pilot.press("n")
+        await wait_until(lambda: isinstance(app.screen, TicketScreen))
+        await wait_until(lambda: "Not sent (not confirmed)" in screen_text(app))
+        assert app.session.broker.orders() == []
+        journal = app.session.broker.journal.entries()
+        assert [(e.event, e.source) for e in journal][-1] == ("rejected", "ticket")
+        assert journal[-1].detail["error"] == "not confirmed"
+        await pilot.press("enter")
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_until(lambda: not isinstance(app.screen, (ConfirmScreen, TicketScreen)))
+        (order,) = app.session.broker.orders()
+        assert order.status is OrderStatus.FILLED and order.request.qty == 5
+        sources = {e.source for e in app.session.broker.journal.entries(order_id=order.id)}
+        assert sources == {"ticket"}
+        await pilot.press("ctrl+q")
+
+
+async def test_a_replace_is_confirmed_and_refused_like_an_order(paths: Paths) -> None:
+    app = make_app(paths)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app)
+        await palette(pilot, "sell 10 MSFT lmt 100 gtc")  # no MSFT held: the ticket says why
+        await wait_until(lambda: isinstance(app.screen, TicketScreen))
+        await wait_until(lambda: "cannot sell 10 MSFT" in screen_text(app).replace("\n", " "))
+        await pilot.press("escape")
+        last = app.session.reference_price("MSFT")
+        price = (last * D("0.93")).quantize(D("0.01"))  # rests: within the band, below the market
+        await palette(pilot, f"buy 100 MSFT lmt {price} gtc")
+        await wait_until(lambda: isinstance(app.screen, TicketScreen))
+        await pilot.press("enter")
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_until(lambda: len(app.session.broker.orders(open_only=True)) == 1)
+        (working,) = app.session.broker.orders(open_only=True)
+        cash = app.session.broker.account().cash
+
+        # the found case: 100 → 50,000 through replace — refused, said why, nothing changed
+        await palette(pilot, f"order replace {working.id} qty 50000")
+        await wait_until(lambda: "Not sent: refused by risk rule" in screen_text(app))
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert app.session.broker.orders(open_only=True)[0].request.qty == 100
+        assert app.session.broker.account().cash == cash
+        await pilot.press("escape")  # the palette kept the line to correct
+
+        # a reasonable change: confirmed like an order, then done
+        await palette(pilot, f"order replace {working.id} qty 120")
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen))
+        assert f"REPLACE {working.id}" in screen_text(app) and "buy 120 MSFT" in screen_text(app)
+        await pilot.press("y")
+        await wait_until(lambda: app.session.broker.orders(open_only=True)[0].request.qty == 120)
+        events = [(e.event, e.source) for e in app.session.broker.journal.entries(order_id=working.id)]
+        assert events[-3:] == [("intent", "palette"), ("checked", "palette"), ("replaced", "palette")]
+        await pilot.press("ctrl+q")
+
+
+async def test_flatten_asks_first_then_cancels_and_closes(paths: Paths) -> None:
+    app = make_app(paths)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app)
+        await app.execute("buy 20 AAPL", source="palette")  # the ticket…
+        await wait_until(lambda: isinstance(app.screen, TicketScreen))
+        await pilot.press("enter")
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_until(lambda: [p.qty for p in app.session.broker.positions()] == [20])
+        await palette(pilot, "flatten AAPL")
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen))
+        assert "FLATTEN SELL 20 AAPL market" in screen_text(app)
+        assert [p.qty for p in app.session.broker.positions()] == [20]  # nothing before y
+        await pilot.press("y")
+        await wait_until(lambda: app.session.broker.positions() == [])
+        await pilot.press("ctrl+q")
+
+
+async def test_odd_numbers_in_the_palette_are_refused_and_the_workstation_stays(paths: Paths) -> None:
+    app = make_app(paths)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app)
+        for line, says in (
+            ("buy 1 AAPL lmt 1e400", "limit: '1e400' is not a number"),
+            ("sell ١٠ AAPL", "quantity: '١٠' is not a number"),
+            ("buy 1_0 AAPL", "quantity: '1_0' is not a number"),
+            ("replay speed 1e400", "SPEED must be a number"),
+        ):
+            await palette(pilot, line)
+            await wait_until(lambda says=says: says in app.workstation.message_line.message)
+            assert app.is_running and not isinstance(app.screen, TicketScreen)
+            await pilot.press("escape")  # the palette kept the line to correct
+        assert app.session.broker.journal.entries() == []
+        await pilot.press("ctrl+q")
