@@ -76,3 +76,54 @@ def test_a_resting_order_lists_as_open_and_cancels(paths: Paths) -> None:
     assert json.loads(run_cli("orders", "--open", "--json", paths=paths).stdout) == []
     again = run_cli("cancel", oid, paths=paths)
     assert again.returncode == 2 and "not working" in again.stderr
+
+
+def test_three_cli_orders_on_a_fresh_store_get_three_ids(paths: Paths) -> None:
+    """Found: three `trii-term order buy 1 AAPL --yes` all returned P000001, each overwriting the
+    last (orders listed 1 of 3; fills pointed at the wrong order)."""
+    paths.config_file.write_text(FAST)
+    ids = []
+    for _ in range(3):
+        done = run_cli("order", "buy", "1", "AAPL", "--yes", "--json", paths=paths)
+        assert done.returncode == 0, done.stderr
+        ids.append(json.loads(done.stdout)["id"])
+    assert ids == ["P000001", "P000002", "P000003"]
+    orders = json.loads(run_cli("orders", "--json", paths=paths).stdout)
+    assert sorted(o["id"] for o in orders) == ids
+    account = json.loads(run_cli("account", "--json", paths=paths).stdout)
+    assert account["fees"] == "3.00"  # the session's fee model, also from the CLI
+
+
+def test_replace_flatten_and_cancel_all_from_the_shell(paths: Paths) -> None:
+    paths.config_file.write_text(FAST)
+    bought = run_cli("order", "buy", "20", "AAPL", "--yes", "--json", paths=paths)
+    assert bought.returncode == 0, bought.stderr
+    price = json.loads(bought.stdout)["avg_fill_price"]
+    below = f"{float(price) * 0.95:.2f}"
+    rest = run_cli("order", "buy", "5", "AAPL", "lmt", below, "gtc", "--yes", "--json", paths=paths)
+    assert rest.returncode == 0, rest.stderr
+    oid = json.loads(rest.stdout)["id"]
+
+    # replace: the same confirmation as an order, the same rules
+    unconfirmed = run_cli("replace", oid, "qty", "6", paths=paths)
+    assert unconfirmed.returncode == 3 and "confirm with --yes" in unconfirmed.stderr
+    refused = run_cli("replace", oid, "qty", "50000", "--yes", paths=paths)
+    assert refused.returncode == 4 and "max_order" in refused.stderr, refused.stderr
+    done = run_cli("replace", oid, "qty", "6", "--yes", "--json", paths=paths)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["qty"] == "6"
+    journal = json.loads(run_cli("journal", "--json", paths=paths).stdout)
+    replaced = [
+        e for e in journal if e["order_id"] == oid and e["event"] in ("intent", "rejected", "replaced")
+    ]
+    assert all(e["source"] == "cli" for e in replaced) and replaced[-1]["event"] == "replaced"
+
+    # flatten: cancels AAPL's working order first, then sells the 20 at market
+    flat = run_cli("flatten", "AAPL", "--yes", "--json", paths=paths)
+    assert flat.returncode == 0, flat.stderr
+    assert json.loads(run_cli("positions", "--json", paths=paths).stdout) == []
+    assert json.loads(run_cli("orders", "--open", "--json", paths=paths).stdout) == []
+    none = run_cli("cancel", "--all", paths=paths)
+    assert none.returncode == 0 and "No working orders" in none.stdout
+    nothing = run_cli("reverse", "AAPL", "--yes", paths=paths)
+    assert nothing.returncode == 2 and "no position in AAPL" in nothing.stderr
