@@ -28,16 +28,16 @@ from trii_term.trading.orders import TIF, OrderError
 __all__ = ["ConfirmScreen", "TicketScreen"]
 
 ROWS = (  # each row: (input id, draft field, label, placeholder)
-    (("qty", "qty", "Qty", "shares"), ("symbol", "symbol", "Symbol", "AAPL")),
+    (("qty", "qty", "Qty", "(shares)"), ("symbol", "symbol", "Symbol", "AAPL")),
     (
-        ("limit", "limit", "Limit", "market"),
-        ("stop", "stop", "Stop", "none"),
-        ("trail", "trail", "Trail", "amount"),
+        ("limit", "limit", "Limit", "(market)"),
+        ("stop", "stop", "Stop", "(none)"),
+        ("trail", "trail", "Trail", "(amount)"),
     ),
     (
-        ("trail_pct", "trail_pct", "Trail%", "percent"),
-        ("take_profit", "take_profit", "Take-profit", "bracket"),
-        ("stop_loss", "stop_loss", "Stop-loss", "bracket"),
+        ("trail_pct", "trail_pct", "Trail%", "(percent)"),
+        ("take_profit", "take_profit", "Take-profit", "(bracket)"),
+        ("stop_loss", "stop_loss", "Stop-loss", "(bracket)"),
     ),
 )
 FIELDS = tuple(f for row in ROWS for f in row)
@@ -65,7 +65,7 @@ class TicketScreen(ModalScreen[None]):
     }
     TicketScreen .ticket-row { height: 1; margin-bottom: 0; }
     TicketScreen .ticket-row Label { width: auto; padding: 0 1 0 0; }
-    TicketScreen .ticket-row Input { width: 1fr; margin-right: 1; }
+    TicketScreen .ticket-row Input { width: 1fr; margin-right: 1; background: $boost; }
     TicketScreen .ticket-row Select { width: 12; }
     TicketScreen #ticket-scroll { height: auto; max-height: 1fr; margin-top: 1; }
     TicketScreen #ticket-preview, TicketScreen #ticket-message { height: auto; }

@@ -146,11 +146,15 @@ class OrderDesk:
     def position(self, symbol: str) -> Decimal:
         return next((p.qty for p in self.broker.positions() if p.symbol == symbol), ZERO)
 
-    def context(self, symbol: str) -> RiskContext:
+    def context(self, symbol: str, request: OrderRequest | None = None) -> RiskContext:
+        """What the rules need. For an order with no price of its own (market, trailing stop) the
+        price is where it would fill (the ask for a buy, the bid for a sale), so the rules and the
+        preview value it alike."""
         acct = self.broker.account()
-        return RiskContext(
-            self._price_of(symbol), acct.equity, self.position(symbol), self.day_pnl(), acct.currency
-        )
+        price = self._price_of(symbol)
+        if request is not None and request.type in (OrderType.MARKET, OrderType.TRAILING_STOP):
+            price = self._market_price(request) or price
+        return RiskContext(price, acct.equity, self.position(symbol), self.day_pnl(), acct.currency)
 
     # -- preview ------------------------------------------------------------------------------
 
@@ -165,8 +169,8 @@ class OrderDesk:
             request = self.broker.prepare(request)
         except OrderError as exc:
             problems.append(str(exc))
-        ctx = self.context(request.symbol)
-        price = order_price(request, self._market_price(request) or ctx.last)
+        ctx = self.context(request.symbol, request)
+        price = order_price(request, ctx.last)
         notional = commission = cash_change = bp_after = None
         acct = self.broker.account()
         if price is not None:
@@ -439,7 +443,7 @@ class OrderDesk:
         order: Order | None = None,
     ) -> None:
         """Every rule on `checked`; the results journalled; the first refusal raised."""
-        checks = check(checked, self.context(checked.symbol), self.limits)
+        checks = check(checked, self.context(checked.symbol, checked), self.limits)
         results = [{"rule": c.rule, "ok": c.ok, "reason": c.reason} for c in checks]
         first = refused(checks)
         if first is not None:
