@@ -128,3 +128,43 @@ async def test_refused_keys_leave_the_workstation_streaming_and_the_ticket_says_
         assert not isinstance(app.screen, TicketScreen)
         assert trading.post_bodies() == []
         await pilot.press("ctrl+q")
+
+
+async def test_a_live_replace_runs_every_rule_and_reaches_alpaca_only_after_y(paths: Paths, alpaca) -> None:  # type: ignore[no-untyped-def]
+    stream, data, trading = alpaca
+    app = make_app(paths, _config(stream, data, trading))
+
+    def patches() -> list[dict]:  # type: ignore[type-arg]
+        return [r.json() for r in trading.http.requests if r.method == "PATCH"]
+
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(lambda: app.ready and app.session.desk is not None, timeout=20)
+        await wait_until(lambda: stream.conns and stream.subscribe_messages())
+        _priced(stream)
+        await wait_until(lambda: "231.50" in screen_text(app))
+        await app.execute("buy 10 AAPL lmt 225 gtc", source="palette")
+        await wait_until(lambda: isinstance(app.screen, TicketScreen))
+        await pilot.press("enter")
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_until(
+            lambda: len(trading.post_bodies()) == 1 and app.session.broker.orders(open_only=True)
+        )
+        (working,) = app.session.broker.orders(open_only=True)
+
+        result = await app.execute(f"order replace {working.id} qty 5000", source="palette")
+        assert result is not None and result.level == "error" and "max_order_notional" in result.message
+        assert patches() == []  # refused by the rules: nothing reached Alpaca
+        await pilot.press("escape")
+
+        await app.execute(f"order replace {working.id} lmt 226.004", source="key")
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen))
+        await wait_until(lambda: "To alpaca PAPER account" in screen_text(app))
+        assert "limit 226.00" in screen_text(app)
+        assert patches() == []  # not before y
+        await pilot.press("y")
+        await wait_until(lambda: len(patches()) == 1)
+        assert patches()[0] == {"limit_price": "226"}  # 226.004 on Alpaca's tick: a buy rounded down
+        events = [(e.event, e.source) for e in app.session.broker.journal.entries(order_id=working.id)]
+        assert ("checked", "key") in events and ("replaced", "key") in events
+        await pilot.press("ctrl+q")

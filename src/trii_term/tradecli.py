@@ -260,9 +260,9 @@ async def _symbol_of(config: Config, paths: Paths, args: Any) -> list[str]:
     """The working order's symbol (its quote is needed to check the changed order)."""
     async with cli_session(config, paths, broker=args.broker) as session:
         for o in session.broker.orders(open_only=True):
-            if o.id == args.order_id.upper():
+            if o.id.casefold() == args.order_id.casefold():
                 return [o.symbol]
-    raise CliError(f"order {args.order_id.upper()} is not working (filled, canceled or unknown)", EXIT_USAGE)
+    raise CliError(f"order {args.order_id} is not working (filled, canceled or unknown)", EXIT_USAGE)
 
 
 async def _position_symbols(config: Config, paths: Paths, args: Any) -> list[str]:

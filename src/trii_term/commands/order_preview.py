@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from trii_term.trading.desk import Preview, describe
-from trii_term.trading.orders import Order, OrderRequest, OrderType, Side
+from trii_term.trading.orders import Order, OrderRequest, OrderType, Side, px
 
 Line = tuple[str, str]  # (kind, text); kind: head, leg, money, position, ok, no, note
 
@@ -38,7 +38,7 @@ def preview_lines(p: Preview, last: Decimal | None = None) -> list[Line]:
                 out.append(("leg", f"cancels first: {o.id} {describe(o.request)}"))
     if p.price is not None:
         how = {OrderType.MARKET: "at the quote", OrderType.TRAILING_STOP: "at the quote"}.get(r.type, "")
-        out.append(("money", f"expected price {p.price} {ccy}" + (f" ({how})" if how else "")))
+        out.append(("money", f"expected price {px(p.price)} {ccy}" + (f" ({how})" if how else "")))
     if p.notional is not None and p.cash_change is not None and p.commission is not None:
         what = "cost" if r.side is Side.BUY else "proceeds"
         out.append(

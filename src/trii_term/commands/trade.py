@@ -108,6 +108,17 @@ def _refused(exc: OrderError, preview: Preview | None = None) -> CommandError:
     return err
 
 
+def order_id(inv: Invocation, text: str) -> str:
+    """An order id as the broker has it, typed in any case (paper ids are P000012; a live
+    broker's are its own, e.g. tt-7d7a…)."""
+    broker = inv.session.broker
+    if broker is not None:
+        for o in broker.orders(open_only=True):
+            if o.id.casefold() == text.casefold():
+                return o.id
+    return text.upper() if text[:1] in "pP" and text[1:].isdigit() else text
+
+
 def order_summary(order: Order) -> str:
     r = order.request
     fill = f" at {order.avg_fill_price}" if order.avg_fill_price is not None else ""
@@ -218,7 +229,7 @@ def parse_changes(text: str) -> dict[str, Decimal]:
 
 async def replace_order(inv: Invocation) -> Result:
     desk = _desk(inv)
-    oid = inv.args["order_id"].upper()
+    oid = order_id(inv, inv.args["order_id"])
     changes = parse_changes(inv.args.get("changes") or "")
     source = inv.ctx.source
     confirmed = _confirmed(inv)
@@ -249,7 +260,7 @@ async def replace_order(inv: Invocation) -> Result:
 
 async def cancel(inv: Invocation) -> Result:
     desk = _desk(inv)
-    oid = inv.args["order_id"].upper()
+    oid = order_id(inv, inv.args["order_id"])
     try:
         order = await on_broker(inv.session, desk.cancel, oid, source=inv.ctx.source)
     except BrokerError as exc:  # the broker said no, or could not be reached

@@ -23,6 +23,7 @@ from trii_term.trading.orders import (
     OrderRequest,
     OrderType,
     Side,
+    px,
     request_json,
 )
 from trii_term.trading.risk import RiskCheck, RiskContext, RiskLimits, check, order_price, refused
@@ -501,19 +502,19 @@ def describe(r: OrderRequest) -> str:
     if t is OrderType.MARKET:
         parts.append("market")
     elif t is OrderType.LIMIT:
-        parts += ["limit", str(r.limit_price)]
+        parts += ["limit", px(r.limit_price)]
     elif t is OrderType.STOP:
-        parts += ["stop", str(r.stop_price)]
+        parts += ["stop", px(r.stop_price)]
     elif t is OrderType.STOP_LIMIT:
-        parts += ["stop", str(r.stop_price), "limit", str(r.limit_price)]
+        parts += ["stop", px(r.stop_price), "limit", px(r.limit_price)]
     else:
-        trail = f"{r.trail_pct}%" if r.trail_pct is not None else str(r.trail_amount)
+        trail = f"{r.trail_pct}%" if r.trail_pct is not None else px(r.trail_amount)
         parts += ["trailing stop", trail]
     parts.append(r.tif.value)
     text = " ".join(parts)
     if r.bracket is not None:
         if r.bracket.take_profit is not None:
-            text += f", take-profit {r.bracket.take_profit}"
+            text += f", take-profit {px(r.bracket.take_profit)}"
         if r.bracket.stop_loss is not None:
-            text += f", stop-loss {r.bracket.stop_loss}"
+            text += f", stop-loss {px(r.bracket.stop_loss)}"
     return text

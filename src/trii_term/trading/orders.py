@@ -69,6 +69,14 @@ def exact_price(x: float, tick: Decimal) -> Decimal:
     return Decimal(repr(x)).quantize(tick)
 
 
+def px(price: Decimal | None) -> str:
+    """A price as traders read it: at least two decimals (226.00, 0.0525, 1499.95)."""
+    if price is None:
+        return "—"
+    exp = price.as_tuple().exponent
+    return str(price.quantize(Decimal("0.01")) if isinstance(exp, int) and exp > -2 else price)
+
+
 def to_lot(qty: Decimal, lot: int) -> Decimal:
     """A quantity in whole lots (rounded down: never more than asked)."""
     if lot <= 1:

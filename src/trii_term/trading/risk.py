@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from trii_term.trading.orders import OrderRequest
+from trii_term.trading.orders import OrderRequest, px
 
 
 @dataclass(frozen=True)
@@ -123,12 +123,12 @@ def check(req: OrderRequest, ctx: RiskContext, limits: RiskLimits) -> list[RiskC
                 away = {name: abs(p / ctx.last - 1) * 100 for name, p in prices}
                 outside = [(name, p) for name, p in prices if away[name] > band]
                 shown = outside or prices
-                parts = ", ".join(f"{name} {p} is {away[name]:.1f} %" for name, p in shown)
+                parts = ", ".join(f"{name} {px(p)} is {away[name]:.1f} %" for name, p in shown)
                 out.append(
                     RiskCheck(
                         "price_band_pct",
                         not outside,
-                        f"{parts} from the last {ctx.last} "
+                        f"{parts} from the last {px(ctx.last)} "
                         f"({'outside' if outside else 'within'} the {band} % band)",
                     )
                 )
