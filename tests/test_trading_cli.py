@@ -127,3 +127,10 @@ def test_replace_flatten_and_cancel_all_from_the_shell(paths: Paths) -> None:
     assert none.returncode == 0 and "No working orders" in none.stdout
     nothing = run_cli("reverse", "AAPL", "--yes", paths=paths)
     assert nothing.returncode == 2 and "no position in AAPL" in nothing.stderr
+
+
+def test_an_unknown_symbol_names_the_symbol_not_a_flag(paths: Paths) -> None:
+    paths.config_file.write_text(FAST)
+    out = run_cli("order", "buy", "1", "ZZZZ", "--yes", paths=paths)
+    assert out.returncode == 2 and "unknown symbol ZZZZ" in out.stderr, out.stderr
+    assert "--symbols" not in out.stderr and "Traceback" not in out.stderr
