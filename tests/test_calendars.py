@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from trii_term import calendars
+from trii_term import calendars, doctor
 from trii_term.calendars import CalendarError, ExchangeCalendar, coverage_warning, exchange_calendar
-from trii_term.paths import shipped_data_dir
+from trii_term.paths import Paths, shipped_data_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -157,6 +157,48 @@ def test_the_warning_when_the_shipped_years_run_out() -> None:
     assert "known from 1999-01-01" in (coverage_warning("US", date(1998, 12, 31)) or "")
 
 
+def test_doctor_warns_before_the_years_run_out() -> None:
+    ok = doctor._calendars(date(2026, 6, 1))
+    assert (ok.status, ok.label) == ("ok", "calendars")
+    assert ok.detail == "NYSE 1999-2027, NSE 1999-2026 (holidays, early closes, Muhurat)"
+    soon = doctor._calendars(date(2026, 12, 7))
+    assert soon.status == "warn" and "NSE runs out on 2026-12-31 (24 days left)" in soon.detail
+    assert "pip install -U trii-term" in soon.fix
+    late = doctor._calendars(date(2028, 1, 3))
+    assert late.status == "warn"
+    assert "NYSE ran out on 2027-12-31" in late.detail and "NSE ran out on 2026-12-31" in late.detail
+
+
+def test_a_session_past_the_shipped_years_says_so(
+    paths: Paths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh: None
+) -> None:
+    """The replay of 2013-03-01 with an NYSE file that stops at 2005: the session's notices say
+    what the trader must know."""
+    import asyncio
+
+    from trii_term.config import parse_config
+    from trii_term.session import Session
+
+    text = (
+        (calendars.DIR / "xnys.txt")
+        .read_text()
+        .replace("covers 1999-01-01 2027-12-31", "covers 1999-01-01 2005-12-31")
+    )
+    (tmp_path / "xnys.txt").write_text(text)
+    monkeypatch.setattr(calendars, "DIR", tmp_path)
+
+    async def run() -> list[str]:
+        session = Session(parse_config('[feed]\nsymbols = ["IBM"]\n'), paths)
+        try:
+            await session.start()
+            return session.notices
+        finally:
+            await session.stop()
+
+    notices = asyncio.run(run())
+    assert any(n.startswith("NYSE holidays and early closes are known up to 2005-12-31") for n in notices)
+
+
 # -- damaged files --------------------------------------------------------------------------------
 
 
@@ -182,6 +224,8 @@ def test_a_missing_file_leaves_weekdays_and_says_reinstall(
     note = coverage_warning("US", date(2013, 7, 4))
     assert note is not None and note.startswith("The NYSE calendar shipped with trii-term cannot be read")
     assert note.endswith("reinstall trii-term.")
+    check = doctor._calendars(date(2026, 6, 1))
+    assert check.status == "warn" and "cannot be read" in check.detail
 
 
 # -- the libraries they come from (skipped where they are not installed) --------------------------

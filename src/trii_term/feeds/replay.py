@@ -4,9 +4,10 @@ It behaves like a live provider — it publishes `MarketBatch` (trades, quotes, 
 `FeedStatus` and `SessionDay` on the bus, and symbols are subscribed and unsubscribed — and it
 drives the simulated session clock: each day starts at the regular open, runs at `speed`
 simulated seconds per real second, pauses briefly after the close, then continues with the next
-trading day in the history. When the history runs out it starts again from the first day the
-subscribed symbols share (`at_end = "loop"`, the default) or stops (`"stop"`). Replaying a day
-replaces the rows an earlier replay wrote for that day.
+trading day in the history. A day's hours are the exchange's real ones (an early close ends the
+day at 13:00). When the history runs out it starts again from the first day the subscribed
+symbols share (`at_end = "loop"`, the default) or stops (`"stop"`). Replaying a day replaces the
+rows an earlier replay wrote for that day.
 """
 
 from __future__ import annotations
@@ -144,12 +145,12 @@ class ReplayFeed:
         for d in self._days_of.values():
             days.update(d)
         self.calendar_days = sorted(days)
-        self._clock.set_calendar(self.market.code, TradingCalendar(days, extended_hours=False))
+        self._clock.set_calendar(self.market.code, TradingCalendar(self.market, days, extended_hours=False))
         self.start_day = self._choose_start_day()
         self._ensure_history(self.start_day)
         # the session clock reads the replay's time from now on, before the first event
         self._clock.set_speed(self._cfg.speed)
-        self._clock.set_time(self.market.session_bounds(self.start_day)[0])
+        self._clock.set_time(self._bounds(self.start_day)[0])
         self._clock_set_for = self.start_day
 
     def _ensure_history(self, day: date) -> None:
@@ -257,6 +258,11 @@ class ReplayFeed:
                 self._con.close()
                 self._con = None
 
+    def _bounds(self, day: date) -> tuple[int, int]:
+        """UTC open and close of a history day, by the exchange's real calendar."""
+        bounds = self._clock.session_bounds(self.market, day)
+        return bounds if bounds is not None else self.market.session_bounds(day)
+
     def _next_day(self, day: date) -> date | None:
         subscribed = list(self._subscribed) or list(self._days_of)
         best: date | None = None
@@ -332,7 +338,7 @@ class ReplayFeed:
 
     async def _play_day(self, day: date) -> bool:
         """Stream one session. True when it ran to the close, False if interrupted (goto)."""
-        open_ns, close_ns = self.market.session_bounds(day)
+        open_ns, close_ns = self._bounds(day)
         self.day = day
         self._cursors = {}
         if self._clock_set_for != day:  # every day but the first starts the clock at its open
@@ -399,7 +405,7 @@ class ReplayFeed:
     def _day_start(self, sym: str, day: date, open_ns: int) -> DayStats:
         """Open a symbol's day at the open: its cursor and the stats a provider sends."""
         bar, prev = self._bar(sym, day)
-        _, close_ns = self.market.session_bounds(day)
+        _, close_ns = self._bounds(day)
         self._cursors[sym] = _Cursor(self._path(sym, bar, open_ns, close_ns) if bar else None)
         last = None if bar else prev  # no bar today: it shows yesterday's close, untraded
         return DayStats(open_ns, sym, day, prev, None, None, None, last, 0.0)
@@ -410,7 +416,7 @@ class ReplayFeed:
         new = [s for s in self._subscribed if s not in self._cursors]
         if not new:
             return
-        open_ns, close_ns = self.market.session_bounds(day)
+        open_ns, close_ns = self._bounds(day)
         events: list[MarketEvent] = []
         for sym in new:
             bar, prev = self._bar(sym, day)
