@@ -5,9 +5,10 @@ It behaves like a live provider — it publishes `MarketBatch` (trades, quotes, 
 drives the simulated session clock: each day starts at the regular open, runs at `speed`
 simulated seconds per real second, pauses briefly after the close, then continues with the next
 trading day in the history. A day's hours are the exchange's real ones (an early close ends the
-day at 13:00). When the history runs out it starts again from the first day the subscribed
-symbols share (`at_end = "loop"`, the default) or stops (`"stop"`). Replaying a day replaces the
-rows an earlier replay wrote for that day.
+day at 13:00). The history runs out on the last day every subscribed symbol has (an index's
+longer history does not keep stocks waiting); then it starts again from the first day they share
+(`at_end = "loop"`, the default) or stops (`"stop"`). Replaying a day replaces the rows an
+earlier replay wrote for that day.
 """
 
 from __future__ import annotations
@@ -263,10 +264,23 @@ class ReplayFeed:
         bounds = self._clock.session_bounds(self.market, day)
         return bounds if bounds is not None else self.market.session_bounds(day)
 
+    def _watched(self) -> list[str]:
+        return list(self._subscribed) or list(self._days_of)
+
+    def _history_end(self) -> date:
+        """The last day every watched symbol has history for. Past it a watched symbol has no
+        day left and would sit stale for ever, while another with a longer history (the indices
+        run to 2018, the stocks end in 2013) kept the replay going."""
+        lasts = [days[-1] for s in self._watched() if (days := self._days_of.get(s))]
+        return min(lasts) if lasts else self.calendar_days[-1]
+
     def _next_day(self, day: date) -> date | None:
-        subscribed = list(self._subscribed) or list(self._days_of)
+        """The next day any watched symbol trades, up to the end of their shared history; None
+        when the history has run out."""
+        if day >= self._history_end():
+            return None
         best: date | None = None
-        for sym in subscribed:
+        for sym in self._watched():
             days = self._days_of.get(sym, [])
             i = bisect.bisect_right(days, day)
             if i < len(days) and (best is None or days[i] < best):
@@ -275,13 +289,13 @@ class ReplayFeed:
 
     async def _after_the_end(self) -> date:
         """Loop to the first day the subscribed symbols share, or stop until `replay goto`."""
-        last = self.day
+        end = self._history_end()
         if self._cfg.at_end == "loop":
-            common = self._common_days(self._subscribed or self._days_of)
+            common = self._common_days(self._watched())
             first = min(common) if common else self.calendar_days[0]
-            self._set_status(FeedState.LIVE, f"the history ends on {last}; replaying again from {first}")
+            self._set_status(FeedState.LIVE, f"the history ends on {end}; replaying again from {first}")
             return first
-        self._set_status(FeedState.ENDED, f"the history ends on {last}; replay goto DATE to go on")
+        self._set_status(FeedState.ENDED, f"the history ends on {end}; replay goto DATE to go on")
         while self._goto is None:
             self._serve_final_snapshots()
             self._wake.clear()
