@@ -135,8 +135,11 @@ class SessionClock:
         m = MARKETS[market] if isinstance(market, str) else market
         ts = self.now_ns() if ts_ns is None else ts_ns
         cal = self.calendar(m.code)
-        hours = cal.hours(m.local(ts).date())
-        return m.phase_at(ts, trading_day=hours is not None, extended=cal.extended_hours, hours=hours)
+        local = m.local(ts)
+        hours = cal.hours(local.date())
+        if hours is None:
+            return SessionPhase.CLOSED
+        return m.phase_of(local.time(), hours=hours, extended=cal.extended_hours)
 
     def session_bounds(self, market: Market | str, day: date) -> tuple[int, int] | None:
         """UTC nanoseconds of the open and close of the market's session on `day` — the regular

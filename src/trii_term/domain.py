@@ -83,14 +83,20 @@ class Market:
         hours: tuple[time, time] | None = None,
     ) -> SessionPhase:
         """The session phase at a UTC instant, for a day that trades (`trading_day`), whose
-        session runs `hours` (exchange time; default the standard open and close). Extended hours
-        keep their length around that session: after a 13:00 early close in New York the
-        post-market runs to 17:00; before a 18:15 Muhurat session the pre-open starts at 18:00."""
+        session runs `hours` (exchange time; default the standard open and close)."""
         if not trading_day:
             return SessionPhase.CLOSED
+        return self.phase_of(self.local(ts_ns).time(), hours=hours, extended=extended)
+
+    def phase_of(
+        self, t: time, *, hours: tuple[time, time] | None = None, extended: bool = True
+    ) -> SessionPhase:
+        """The session phase at exchange time `t` of a trading day whose session runs `hours`.
+        Extended hours keep their length around that session: after a 13:00 early close in New
+        York the post-market runs to 17:00; before a 18:00 Muhurat session the pre-open starts at
+        17:45."""
         open_, close = hours if hours is not None else (self.open, self.close)
-        s = _seconds(self.local(ts_ns).time())
-        o, c = _seconds(open_), _seconds(close)
+        s, o, c = _seconds(t), _seconds(open_), _seconds(close)
         if o <= s < c:
             return SessionPhase.OPEN
         if extended and o - (_seconds(self.open) - _seconds(self.pre_open)) <= s < o:
