@@ -146,11 +146,11 @@ class ExchangeCalendar:
         return Session(day, open_, close)
 
     def special_sessions(self, day: date) -> tuple[Session, ...]:
-        """Sessions held on a day in place of the regular one (Muhurat trading)."""
+        """Special sessions held besides or instead of the regular one (Muhurat trading)."""
         return self.specials.get(day, ()) if self.covers(day) else ()
 
     def sessions(self, day: date) -> tuple[Session, ...]:
-        """Every session of the day, in time order."""
+        """Every session of the day: the regular one first, then any special ones."""
         regular = self.regular_session(day)
         return ((regular,) if regular else ()) + self.special_sessions(day)
 
