@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from trii_term.clock import TradingCalendar
 from trii_term.domain import US, Quote, Trade
 from trii_term.feeds.replay_path import CLOSE_TRADE_NS, DayPath, day_path
 from trii_term.paths import shipped_data_dir
@@ -17,6 +18,13 @@ from trii_term.store.db import Store
 from trii_term.store.history import DailyBar, daily_history, import_shipped_history
 
 INDICES = {"SPX", "COMP"}
+NYSE = TradingCalendar(US)  # the real calendar: early closes end the session at 13:00
+
+
+def bounds(day: date) -> tuple[int, int]:
+    b = NYSE.session_bounds(day)
+    assert b is not None, f"{day}: the history has a day NYSE did not trade"
+    return b
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +37,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[DailyBar
 
 
 def build(sym: str, bar: DailyBar, seed: int = 1) -> DayPath:
-    o, c = US.session_bounds(bar.day)
+    o, c = bounds(bar.day)
     return day_path(sym, bar, o, c, seed, with_quotes=sym not in INDICES)
 
 
@@ -45,7 +53,7 @@ def full_day(path: DayPath) -> tuple[list[Trade], list[Quote]]:
 
 def assert_envelope(sym: str, bar: DailyBar, trades: list[Trade]) -> None:
     prices = [t.price for t in trades]
-    open_ns, close_ns = US.session_bounds(bar.day)
+    open_ns, close_ns = bounds(bar.day)
     assert trades[0].ts == open_ns and trades[0].price == bar.open, f"{sym} {bar.day}: open"
     assert trades[-1].ts == close_ns - CLOSE_TRADE_NS and trades[-1].price == bar.close, (
         f"{sym} {bar.day}: close"
@@ -62,7 +70,7 @@ def test_every_shipped_day_opens_closes_and_touches_its_range(history: dict[str,
     """Every day of every shipped symbol: the anchors (the prices the intraday path must pass
     through) open at the open, close at the close, touch the real high and low, stay inside, and
     the day's volume is allocated exactly."""
-    checked = 0
+    checked = early = 0
     for sym, bars in history.items():
         for bar in bars:
             path = build(sym, bar)
@@ -70,10 +78,12 @@ def test_every_shipped_day_opens_closes_and_touches_its_range(history: dict[str,
             assert px[0] == bar.open and px[-1] == bar.close, (sym, bar.day)
             assert max(px) == bar.high and min(px) == bar.low, (sym, bar.day)
             assert sum(path.segment_volume) == round(bar.volume), (sym, bar.day)
-            open_ns, close_ns = US.session_bounds(bar.day)
+            open_ns, close_ns = bounds(bar.day)
             assert path.anchor_ns[0] == open_ns and path.anchor_ns[-1] == close_ns - CLOSE_TRADE_NS
             checked += 1
+            early += close_ns - open_ns < 6 * 3600 * 10**9
     assert checked == 3270 * 3 + 2148 + 196 + 5031 * 2
+    assert early == 3 * 29 + 17 + 3 + 2 * 45  # the early closes (13:00) in each symbol's years
 
 
 SPECIAL_DAYS = [
@@ -82,6 +92,8 @@ SPECIAL_DAYS = [
     ("GOOG", date(2004, 8, 19)),  # its first day
     ("SPX", date(2008, 10, 10)),  # a wild range
     ("AAPL", date(2013, 3, 1)),  # the default replay day
+    ("IBM", date(2012, 11, 23)),  # the day after Thanksgiving: NYSE closed at 13:00
+    ("SPX", date(2013, 12, 24)),  # Christmas Eve: 13:00
 ]
 
 
@@ -160,3 +172,13 @@ def test_session_runs_in_exchange_time(history: dict[str, list[DailyBar]]) -> No
     first, last = US.local(trades[0].ts), US.local(trades[-1].ts)
     assert (first.hour, first.minute, first.second) == (9, 30, 0)
     assert last.replace(tzinfo=None) == datetime(2013, 3, 1, 15, 59, 59, 999999)
+
+
+def test_an_early_close_session_ends_inside_its_last_minute(history: dict[str, list[DailyBar]]) -> None:
+    bar = next(b for b in history["SPX"] if b.day == date(2013, 11, 29))
+    path = build("SPX", bar)
+    assert path.minutes == 210  # 09:30 to 13:00
+    trades, _ = full_day(path)
+    assert_envelope("SPX", bar, trades)
+    last = US.local(trades[-1].ts)
+    assert last.replace(tzinfo=None) == datetime(2013, 11, 29, 12, 59, 59, 999999)

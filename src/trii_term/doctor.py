@@ -12,6 +12,7 @@ import platform
 import shutil
 import sys
 from dataclasses import dataclass
+from datetime import date
 from importlib import metadata
 from pathlib import Path
 from typing import TextIO
@@ -60,6 +61,7 @@ def collect(paths: Paths) -> tuple[list[Check], bool]:
     checks.append(_store(store_path))
     checks.append(_history())
     checks.append(_timezones())
+    checks.append(_calendars())
     checks.append(_terminal())
     checks.append(_keyring())
     checks.append(_credentials())
@@ -288,3 +290,28 @@ _KEYRING_FIX = (
     "the offline defaults need no credentials; live brokers will. Install and unlock an OS "
     "keyring (e.g. gnome-keyring with D-Bus), or set PYTHON_KEYRING_BACKEND"
 )
+
+
+def _calendars(today: date | None = None) -> Check:
+    """The exchange calendars shipped with trii-term: their years, and a warning from
+    REFRESH_DAYS before they run out (after that, every weekday counts as a full session)."""
+    from trii_term.calendars import FILES, REFRESH_DAYS, UPDATE_HINT, exchange_calendar
+
+    today = today or date.today()
+    years: list[str] = []
+    notes: list[str] = []
+    for code in FILES:
+        cal = exchange_calendar(code)
+        if cal.problem:
+            notes.append(cal.problem)
+            continue
+        years.append(f"{cal.label} {cal.first.year}-{cal.last.year}")
+        left = (cal.last - today).days
+        if left < 0:
+            notes.append(f"{cal.label} ran out on {cal.last}: every weekday since counts as a full session")
+        elif left <= REFRESH_DAYS:
+            notes.append(f"{cal.label} runs out on {cal.last} ({left} days left)")
+    detail = (", ".join(years) + " (holidays, early closes, Muhurat)") if years else "none readable"
+    if notes:
+        return Check(WARN, "calendars", f"{detail}; {'; '.join(notes)}", UPDATE_HINT)
+    return Check(OK, "calendars", detail)

@@ -70,21 +70,44 @@ class Market:
         return to_ns(local)
 
     def session_bounds(self, day: date) -> tuple[int, int]:
-        """UTC nanoseconds of the regular session's open and close on `day`."""
+        """UTC nanoseconds of the standard open and close on `day`, whatever the calendar says
+        (`SessionClock.session_bounds` knows holidays and early closes)."""
         return self.at(day, self.open), self.at(day, self.close)
 
-    def phase_at(self, ts_ns: int, *, trading_day: bool = True, extended: bool = True) -> SessionPhase:
-        """The session phase at a UTC instant, for a day that trades (`trading_day`)."""
+    def phase_at(
+        self,
+        ts_ns: int,
+        *,
+        trading_day: bool = True,
+        extended: bool = True,
+        hours: tuple[time, time] | None = None,
+    ) -> SessionPhase:
+        """The session phase at a UTC instant, for a day that trades (`trading_day`), whose
+        session runs `hours` (exchange time; default the standard open and close)."""
         if not trading_day:
             return SessionPhase.CLOSED
-        t = self.local(ts_ns).time()
-        if self.open <= t < self.close:
+        return self.phase_of(self.local(ts_ns).time(), hours=hours, extended=extended)
+
+    def phase_of(
+        self, t: time, *, hours: tuple[time, time] | None = None, extended: bool = True
+    ) -> SessionPhase:
+        """The session phase at exchange time `t` of a trading day whose session runs `hours`.
+        Extended hours keep their length around that session: after a 13:00 early close in New
+        York the post-market runs to 17:00; before a 18:00 Muhurat session the pre-open starts at
+        17:45."""
+        open_, close = hours if hours is not None else (self.open, self.close)
+        s, o, c = _seconds(t), _seconds(open_), _seconds(close)
+        if o <= s < c:
             return SessionPhase.OPEN
-        if extended and self.pre_open <= t < self.open:
+        if extended and o - (_seconds(self.open) - _seconds(self.pre_open)) <= s < o:
             return SessionPhase.PRE_MARKET
-        if extended and self.close <= t < self.post_close:
+        if extended and c <= s < c + (_seconds(self.post_close) - _seconds(self.close)):
             return SessionPhase.POST_MARKET
         return SessionPhase.CLOSED
+
+
+def _seconds(t: time) -> int:
+    return t.hour * 3600 + t.minute * 60 + t.second
 
 
 _ZONES: dict[str, ZoneInfo] = {}

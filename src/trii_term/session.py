@@ -211,6 +211,8 @@ class Session:
         ]
         self.watchlists.on_change(self._resubscribe)
         self._resubscribe()
+        # the shipped exchange calendars: say so when the day is past their years
+        self.notices += self.clock.calendar_notices(self.market_of(s) for s in self._subscribed)
         self._loop = asyncio.get_running_loop()
         self._start_trading(store)
         self._last_data = time.monotonic()

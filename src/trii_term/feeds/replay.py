@@ -4,9 +4,11 @@ It behaves like a live provider — it publishes `MarketBatch` (trades, quotes, 
 `FeedStatus` and `SessionDay` on the bus, and symbols are subscribed and unsubscribed — and it
 drives the simulated session clock: each day starts at the regular open, runs at `speed`
 simulated seconds per real second, pauses briefly after the close, then continues with the next
-trading day in the history. When the history runs out it starts again from the first day the
-subscribed symbols share (`at_end = "loop"`, the default) or stops (`"stop"`). Replaying a day
-replaces the rows an earlier replay wrote for that day.
+trading day in the history. A day's hours are the exchange's real ones (an early close ends the
+day at 13:00). The history runs out on the last day every subscribed symbol has (an index's
+longer history does not keep stocks waiting); then it starts again from the first day they share
+(`at_end = "loop"`, the default) or stops (`"stop"`). Replaying a day replaces the rows an
+earlier replay wrote for that day.
 """
 
 from __future__ import annotations
@@ -144,12 +146,12 @@ class ReplayFeed:
         for d in self._days_of.values():
             days.update(d)
         self.calendar_days = sorted(days)
-        self._clock.set_calendar(self.market.code, TradingCalendar(days, extended_hours=False))
+        self._clock.set_calendar(self.market.code, TradingCalendar(self.market, days, extended_hours=False))
         self.start_day = self._choose_start_day()
         self._ensure_history(self.start_day)
         # the session clock reads the replay's time from now on, before the first event
         self._clock.set_speed(self._cfg.speed)
-        self._clock.set_time(self.market.session_bounds(self.start_day)[0])
+        self._clock.set_time(self._bounds(self.start_day)[0])
         self._clock_set_for = self.start_day
 
     def _ensure_history(self, day: date) -> None:
@@ -257,10 +259,28 @@ class ReplayFeed:
                 self._con.close()
                 self._con = None
 
+    def _bounds(self, day: date) -> tuple[int, int]:
+        """UTC open and close of a history day, by the exchange's real calendar."""
+        bounds = self._clock.session_bounds(self.market, day)
+        return bounds if bounds is not None else self.market.session_bounds(day)
+
+    def _watched(self) -> list[str]:
+        return list(self._subscribed) or list(self._days_of)
+
+    def _history_end(self) -> date:
+        """The last day every watched symbol has history for. Past it a watched symbol has no
+        day left and would sit stale for ever, while another with a longer history (the indices
+        run to 2018, the stocks end in 2013) kept the replay going."""
+        lasts = [days[-1] for s in self._watched() if (days := self._days_of.get(s))]
+        return min(lasts) if lasts else self.calendar_days[-1]
+
     def _next_day(self, day: date) -> date | None:
-        subscribed = list(self._subscribed) or list(self._days_of)
+        """The next day any watched symbol trades, up to the end of their shared history; None
+        when the history has run out."""
+        if day >= self._history_end():
+            return None
         best: date | None = None
-        for sym in subscribed:
+        for sym in self._watched():
             days = self._days_of.get(sym, [])
             i = bisect.bisect_right(days, day)
             if i < len(days) and (best is None or days[i] < best):
@@ -269,13 +289,13 @@ class ReplayFeed:
 
     async def _after_the_end(self) -> date:
         """Loop to the first day the subscribed symbols share, or stop until `replay goto`."""
-        last = self.day
+        end = self._history_end()
         if self._cfg.at_end == "loop":
-            common = self._common_days(self._subscribed or self._days_of)
+            common = self._common_days(self._watched())
             first = min(common) if common else self.calendar_days[0]
-            self._set_status(FeedState.LIVE, f"the history ends on {last}; replaying again from {first}")
+            self._set_status(FeedState.LIVE, f"the history ends on {end}; replaying again from {first}")
             return first
-        self._set_status(FeedState.ENDED, f"the history ends on {last}; replay goto DATE to go on")
+        self._set_status(FeedState.ENDED, f"the history ends on {end}; replay goto DATE to go on")
         while self._goto is None:
             self._serve_final_snapshots()
             self._wake.clear()
@@ -332,7 +352,7 @@ class ReplayFeed:
 
     async def _play_day(self, day: date) -> bool:
         """Stream one session. True when it ran to the close, False if interrupted (goto)."""
-        open_ns, close_ns = self.market.session_bounds(day)
+        open_ns, close_ns = self._bounds(day)
         self.day = day
         self._cursors = {}
         if self._clock_set_for != day:  # every day but the first starts the clock at its open
@@ -399,7 +419,7 @@ class ReplayFeed:
     def _day_start(self, sym: str, day: date, open_ns: int) -> DayStats:
         """Open a symbol's day at the open: its cursor and the stats a provider sends."""
         bar, prev = self._bar(sym, day)
-        _, close_ns = self.market.session_bounds(day)
+        _, close_ns = self._bounds(day)
         self._cursors[sym] = _Cursor(self._path(sym, bar, open_ns, close_ns) if bar else None)
         last = None if bar else prev  # no bar today: it shows yesterday's close, untraded
         return DayStats(open_ns, sym, day, prev, None, None, None, last, 0.0)
@@ -410,7 +430,7 @@ class ReplayFeed:
         new = [s for s in self._subscribed if s not in self._cursors]
         if not new:
             return
-        open_ns, close_ns = self.market.session_bounds(day)
+        open_ns, close_ns = self._bounds(day)
         events: list[MarketEvent] = []
         for sym in new:
             bar, prev = self._bar(sym, day)

@@ -1,8 +1,10 @@
 """An intraday session of trades and quotes built from one real daily bar.
 
-Guarantees, for every day (tested on all shipped days):
-- the first trade is at the regular open (09:30:00.000000) at the real open price;
-- the last trade is at the close (15:59:59.999999, inside the last minute bar) at the real close;
+Guarantees, for every day (tested on all shipped days), between the session's open and close
+the caller gives (the exchange's real ones: 09:30 to 16:00 ET, or 13:00 on an early close):
+- the first trade is at the open (09:30:00.000000) at the real open price;
+- the last trade is 1 µs before the close (15:59:59.999999, or 12:59:59.999999 on an early
+  close: inside the last minute bar) at the real close;
 - every trade lies within the day's real low and high, and both are traded;
 - the sizes of all trades add up to the day's real volume exactly;
 - the same (seed, symbol, day) always gives the same events.
