@@ -290,3 +290,25 @@ async def test_pausing_during_the_close_hold_keeps_the_replay_paused(
         assert len(tape.days) == 1  # the next day waits for the trader
         await session.commands.run("replay pause", CommandContext(session))  # p again: resume
         await wait_until(lambda: len(tape.days) >= 2, timeout=30)
+
+
+async def test_the_replay_does_not_loop_back_past_the_paper_accounts_trades(
+    paths: Paths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Looping back to the first day would put the account's positions in the past: it stops
+    there instead, says why, and a fresh paper account lets it go on."""
+    from decimal import Decimal
+
+    from trii_term.trading.orders import OrderRequest, Side
+
+    monkeypatch.setattr(replay_module, "CLOSE_PAUSE_SECONDS", 0.05)
+    text = '[feed]\nsymbols = ["IBM"]\n[providers.replay]\nspeed = 4000\n'
+    async with replaying(paths, text) as (session, tape):
+        await wait_until(lambda: (q := session.quotes.get("IBM")) is not None and q.ask is not None)
+        assert session.desk is not None
+        session.desk.submit(OrderRequest("IBM", Side.BUY, Decimal(1)), source="cli", confirmed=True)
+        session.feed.set_speed(100000)  # type: ignore[union-attr]
+        await wait_until(lambda: session.feed_status.state is FeedState.ENDED, timeout=60)
+        assert "not looping back" in session.feed_status.reason
+        assert "paper reset" in session.feed_status.reason
+        assert [d.day for d in tape.days] == [date(2013, 3, 1)]

@@ -167,7 +167,7 @@ class Session:
         store = self.store
         assert store is not None
         feed: Feed = self._feed_cls(
-            FeedContext(self.bus, self.clock, self.config, store, self.paths.data_dir)
+            FeedContext(self.bus, self.clock, self.config, store, self.paths.data_dir, self.rewind_problem)
         )
         try:
             await feed.prepare()
@@ -482,13 +482,9 @@ class Session:
         )
 
     def session_bounds(self, market: Market, day: date) -> tuple[int, int] | None:
-        """The regular session's open and close on `day` (UTC ns), None when it does not trade."""
-        real = getattr(self.clock, "session_bounds", None)
-        if real is not None:
-            return real(market, day)  # type: ignore[no-any-return]
-        if not self.clock.calendar(market.code).is_trading_day(day):
-            return None
-        return market.session_bounds(day)
+        """The regular session's open and close on `day` (UTC ns; early closes included), None
+        when the market does not trade — the exchange's real calendar."""
+        return self.clock.session_bounds(market, day)
 
     async def _run_feed(self, feed: Feed) -> None:
         try:

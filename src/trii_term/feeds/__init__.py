@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -42,6 +43,8 @@ class FeedContext:
     config: Config
     store: Store
     data_dir: Path
+    # replay: why going back to a day would mix the paper account's later trades into the past
+    rewind_problem: Callable[[date], str | None] | None = None
 
 
 @runtime_checkable

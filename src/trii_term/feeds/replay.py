@@ -92,6 +92,7 @@ class ReplayFeed:
         self._clock = ctx.clock
         self._store = ctx.store
         self._cfg = ctx.config.replay
+        self._rewind_problem = ctx.rewind_problem
         self._initial = list(ctx.config.feed.symbols)
         self._instruments: dict[str, Instrument] = {}
         self._days_of: dict[str, list[date]] = {}
@@ -290,12 +291,17 @@ class ReplayFeed:
     async def _after_the_end(self) -> date:
         """Loop to the first day the subscribed symbols share, or stop until `replay goto`."""
         end = self._history_end()
+        why = f"the history ends on {end}; replay goto DATE to go on"
         if self._cfg.at_end == "loop":
             common = self._common_days(self._watched())
             first = min(common) if common else self.calendar_days[0]
-            self._set_status(FeedState.LIVE, f"the history ends on {end}; replaying again from {first}")
-            return first
-        self._set_status(FeedState.ENDED, f"the history ends on {end}; replay goto DATE to go on")
+            problem = self._rewind_problem(first) if self._rewind_problem is not None else None
+            if problem is None:
+                self._set_status(FeedState.LIVE, f"the history ends on {end}; replaying again from {first}")
+                return first
+            # looping back would put the paper account's trades in the past: stop instead
+            why = f"the history ends on {end}; not looping back to {first}: {problem}"
+        self._set_status(FeedState.ENDED, why)
         while self._goto is None:
             self._serve_final_snapshots()
             self._wake.clear()
