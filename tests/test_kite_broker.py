@@ -49,6 +49,7 @@ MONDAY = date(2024, 3, 4)
 OPEN_NS = NSE.at(MONDAY, dtime(10, 0))
 EVENING_NS = NSE.at(MONDAY, dtime(18, 0))
 SATURDAY_NS = NSE.at(date(2024, 3, 9), dtime(11, 0))
+HOLIDAY_NS = NSE.at(date(2024, 3, 8), dtime(11, 0))  # Mahashivratri: a weekday NSE is closed
 
 
 class Clock:
@@ -209,7 +210,9 @@ def test_every_order_type_and_validity_reaches_kite_rounded_to_tick_and_lot(
     }
 
 
-@pytest.mark.parametrize("when", [EVENING_NS, SATURDAY_NS], ids=["evening", "saturday"])
+@pytest.mark.parametrize(
+    "when", [EVENING_NS, SATURDAY_NS, HOLIDAY_NS], ids=["evening", "saturday", "holiday"]
+)
 def test_outside_market_hours_an_order_goes_as_amo(make: Brokers, fake: KiteTradingFake, when: int) -> None:
     broker = make(clock=Clock(when))
     order = broker.place(req(Side.BUY, 1, OrderType.LIMIT, limit_price=D("1500")), source="ticket")

@@ -45,7 +45,7 @@ from trii_term.brokers.base import (
 from trii_term.brokers.live import LiveBroker, Remote, Tracked
 from trii_term.config import KiteBrokerConfig
 from trii_term.credentials import Credentials
-from trii_term.domain import NSE, SessionPhase, to_ns
+from trii_term.domain import NSE, to_ns
 from trii_term.kite_master import KiteInstrument, KiteMaster, canonical, split_symbol
 from trii_term.trading.ledger import ZERO, cents
 from trii_term.trading.orders import (
@@ -100,7 +100,6 @@ class KiteBroker(LiveBroker):
         timeout: float = 7.0,
         cache_seconds: float = 3.0,
         recheck_delay: float = 2.0,
-        holidays: Callable[[int], bool] = lambda ns: False,
     ) -> None:
         super().__init__(
             store,
@@ -119,7 +118,6 @@ class KiteBroker(LiveBroker):
         self._master = KiteMaster(self._db)  # our cursor: used under _lock
         self._poll_interval = poll_interval
         self._timeout = timeout
-        self._holiday = holidays
         self._varieties: dict[str, str] = {}  # Kite order id -> variety (regular, amo)
         self._last_poll_error = ""
         self.capabilities = Capabilities(
@@ -169,13 +167,16 @@ class KiteBroker(LiveBroker):
         return ki
 
     def _variety(self, exchange: str) -> str:
-        """`regular` while the session is open, else `amo` (queued for the next open)."""
+        """`regular` while a session is open (Muhurat trading included), else `amo` (queued for the
+        next open) — by NSE's real calendar: a holiday weekday is not a session."""
         if exchange not in NSE_HOURS:
             return "regular"
-        now = self._now()
-        weekday = NSE.local(now).weekday() < 5
-        open_now = NSE.phase_at(now, trading_day=weekday and not self._holiday(now), extended=False)
-        return "regular" if open_now is SessionPhase.OPEN else "amo"
+        from trii_term.calendars import exchange_calendar
+
+        local = NSE.local(self._now())
+        t = local.time()
+        sessions = exchange_calendar(NSE.code).sessions(local.date())
+        return "regular" if any(s.open <= t < s.close for s in sessions) else "amo"
 
     # -- what it reports ----------------------------------------------------------------------
 
