@@ -4,12 +4,23 @@
         ├─ system = persona (cached) + context (rebuilt now), tools (cached)
         ├─ messages.stream ──▶ TextDelta … ──▶ assistant turn saved (with usage and cost)
         ├─ stop_reason tool_use ──▶ ToolStarted/ToolFinished (Drafted) ──▶ tool results saved ──▶ again
-        └─ ReplyDone(usage) | ReplyFailed(kind, message, partial, retry_after)
+        ├─ 429 / 529 / 5xx before any text ──▶ Retrying(wait, attempt) ──▶ wait ──▶ again (bounded)
+        └─ ReplyDone(usage) | ReplyFailed(kind, message, partial, retry_after, attempts)
 
 Nothing here raises at the trader: a refused key, a 429, a 529, a dropped stream are events that
 say what happened and what to do, and the conversation keeps everything that arrived (a cut-off
-reply is saved marked partial). The SDK's own retries are off (`max_retries=0`): a 429/529 comes
-back at once with its retry-after, so the screen never freezes and the trader decides.
+reply is saved marked partial).
+
+Retries are ours, not the SDK's (`max_retries=0`), so the trader sees them: a rate limit (429),
+an overload (529, or an `overloaded_error` event in the stream) or a server error (500/502/503/
+504, `api_error`) that arrives before any text of the turn is retried after the server's
+retry-after, else after 2 s, 4 s, 8 s — at most `RetryPolicy.attempts` requests (4) and
+`RetryPolicy.budget` seconds of waiting in all (60), no single wait over `RetryPolicy.longest`
+(30 s): the trader is watching a countdown, and past a minute it is better to say so and let
+them decide. A wait the server asks for beyond those bounds is not waited: the reply fails at
+once with the time to try again. Each wait is announced (`Retrying`) and is cancelled like the
+rest of the reply (Esc). Once text has streamed, a failure is not retried (the text would repeat):
+what arrived is kept, marked partial.
 
 The anthropic SDK is imported only inside the functions that talk to the API (≈1.5 s import).
 Consumers should close the event stream when they stop early:
@@ -22,8 +33,9 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import logging
+import math
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -39,6 +51,8 @@ log = logging.getLogger(__name__)
 
 MAX_ROUNDS = 6  # API calls per trader message (tool loops end here)
 REQUEST_TIMEOUT = 90.0  # seconds without progress before a request fails
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 529})
+RETRY_KINDS = frozenset({"rate_limit_error", "overloaded_error", "api_error", "timeout_error"})
 
 NO_KEY = (
     "No Anthropic API key. Add one with `trii-term login anthropic` (stored in the OS keyring), "
@@ -132,9 +146,46 @@ class ReplyFailed:
     partial: bool
     retry_after: float | None
     kind: str  # auth | rate_limited | overloaded | dropped | bad_request | network | no_key
+    attempts: int = 1  # requests made for the failing turn (retries included)
 
 
-Event = TextDelta | ToolStarted | ToolFinished | Drafted | ReplyDone | ReplyFailed
+@dataclass(frozen=True)
+class Retrying:
+    """The API asked to come back later: the next attempt is made after `wait` seconds."""
+
+    reason: str  # "Claude is overloaded (529)"
+    wait: float
+    attempt: int  # the attempt about to be made (2 for the first retry)
+    attempts: int  # at most this many
+
+    def countdown(self, seconds_left: float) -> str:
+        return (
+            f"{self.reason}: retrying in {math.ceil(max(0.0, seconds_left))} s… "
+            f"(attempt {self.attempt} of {self.attempts}) · Esc to stop"
+        )
+
+
+Event = TextDelta | ToolStarted | ToolFinished | Drafted | ReplyDone | ReplyFailed | Retrying
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long the engine waits on a 429/529/5xx by itself (see the module's docstring)."""
+
+    attempts: int = 4  # requests per turn, the first included
+    first: float = 2.0  # seconds before the first retry when the server says nothing; doubles
+    longest: float = 30.0  # no single wait is longer (a longer retry-after is not waited)
+    budget: float = 60.0  # seconds of waiting per turn, in all
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+    def wait(self, failure: ReplyFailed, attempt: int, waited: float) -> float | None:
+        """Seconds to wait before attempt `attempt + 1`, or None: do not retry."""
+        if attempt >= self.attempts:
+            return None
+        wait = failure.retry_after if failure.retry_after is not None else self.first * 2 ** (attempt - 1)
+        if wait > self.longest or waited + wait > self.budget:
+            return None
+        return wait
 
 
 # -- one streamed assistant turn -----------------------------------------------------------------
@@ -147,6 +198,7 @@ class _Turn:
     blocks: dict[int, dict[str, Any]] = field(default_factory=dict)
     stop_reason: str | None = None
     finished: bool = False  # message_stop arrived
+    shown: bool = False  # text of it was handed on (a retry would repeat it)
     current: int = 0  # the content block streaming now
     input_tokens: int = 0
     output_tokens: int = 0
@@ -179,9 +231,10 @@ class _Turn:
 
 
 class _Failed(Exception):
-    def __init__(self, failure: ReplyFailed) -> None:
+    def __init__(self, failure: ReplyFailed, reason: str = "") -> None:
         super().__init__(failure.message)
         self.failure = failure
+        self.reason = reason  # what to tell while waiting to retry; "" when not worth a retry
 
 
 # -- the engine ----------------------------------------------------------------------------------
@@ -196,6 +249,7 @@ class ChatEngine:
         settings: AiConfig | None = None,
         api_key: str | None = None,
         client_factory: Callable[..., Any] | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.session = session
         self.conversations = conversations
@@ -203,6 +257,7 @@ class ChatEngine:
         self.tools = Toolbox(session)
         self.session_cost_usd = Decimal(0)
         self.max_rounds = MAX_ROUNDS
+        self.retry = retry or RetryPolicy()
         self._api_key = api_key
         self._client_factory = client_factory
         self._client: Any = None
@@ -298,17 +353,30 @@ class ChatEngine:
                 request["extra_body"] = {"temperature": self.settings.temperature}
             if round_no == self.max_rounds - 1:
                 request["tool_choice"] = {"type": "none"}  # the last round answers in words
-            turn = _Turn()
-            try:
-                async for event in self._stream(client, request, turn):
-                    yield event
-            except _Failed as failed:
-                self._save_turn(cid, turn, model, partial=True)
-                yield failed.failure
-                return
-            except (asyncio.CancelledError, GeneratorExit):
-                self._save_turn(cid, turn, model, partial=True)
-                raise
+            attempt, waited = 1, 0.0
+            while True:
+                turn = _Turn()
+                try:
+                    async for event in self._stream(client, request, turn):
+                        if isinstance(event, TextDelta):
+                            turn.shown = True
+                        yield event
+                    break
+                except _Failed as failed:
+                    failure, reason = failed.failure, failed.reason
+                    wait = self.retry.wait(failure, attempt, waited) if reason and not turn.shown else None
+                    if wait is None:
+                        self._save_turn(cid, turn, model, partial=True)
+                        yield _given_up(failure, reason, attempt, waited) if attempt > 1 else failure
+                        return
+                except (asyncio.CancelledError, GeneratorExit):
+                    self._save_turn(cid, turn, model, partial=True)
+                    raise
+                attempt += 1
+                log.info("%s: attempt %d of %d in %.1f s", reason, attempt, self.retry.attempts, wait)
+                yield Retrying(reason, wait, attempt, self.retry.attempts)
+                await self.retry.sleep(wait)  # Esc cancels it: the question stays saved
+                waited += wait
             usage = turn.usage(model)
             total = total + usage
             self.session_cost_usd += usage.cost_usd
@@ -395,7 +463,7 @@ class ChatEngine:
                     elif kind == "message_stop":
                         turn.finished = True
         except anthropic.APIStatusError as exc:
-            raise _Failed(_status_failure(exc, turn.received)) from None
+            raise _Failed(_status_failure(exc, turn.received), _retry_reason(exc)) from None
         except anthropic.APIConnectionError as exc:
             log.warning("Anthropic API connection failed: %s", exc)
             raise _Failed(self._network_failure(turn.received)) from None
@@ -460,6 +528,45 @@ def _retry_after(headers: Any) -> float | None:
     except ValueError:
         when = email.utils.parsedate_to_datetime(value) if value else None
         return max(0.0, when.timestamp() - time.time()) if when else None
+
+
+def _error_kind(exc: Any) -> str:
+    body = getattr(exc, "body", None)
+    err = body.get("error", body) if isinstance(body, dict) else {}
+    return str(err.get("type", "")) if isinstance(err, dict) else ""
+
+
+def _retry_reason(exc: Any) -> str:
+    """What to tell the trader while waiting to retry this error; "" when a retry would not help."""
+    status = getattr(exc, "status_code", 0) or 0
+    kind = _error_kind(exc)
+    if status not in RETRY_STATUSES and kind not in RETRY_KINDS:
+        return ""
+    code = str(status) if status in RETRY_STATUSES else kind  # an error event in a 200 stream
+    if status == 429 or kind == "rate_limit_error":
+        return f"Rate limited by Anthropic ({code})"
+    if status == 529 or kind == "overloaded_error":
+        return f"Claude is overloaded ({code})"
+    return f"Anthropic's API failed ({code})"
+
+
+def _given_up(failure: ReplyFailed, reason: str, attempts: int, waited: float) -> ReplyFailed:
+    """The failure after retries: how often and how long, and what to do now."""
+    if failure.partial:
+        return ReplyFailed(failure.message, True, failure.retry_after, failure.kind, attempts)
+    later = (
+        f"try again in {math.ceil(failure.retry_after)} s"
+        if failure.retry_after is not None
+        else "try again in a minute"
+    )
+    return ReplyFailed(
+        f"{reason}: still failing after {attempts} attempts over {math.ceil(waited)} s. "
+        f"Your question is kept: {later} (up brings it back).",
+        False,
+        failure.retry_after,
+        failure.kind,
+        attempts,
+    )
 
 
 def _status_failure(exc: Any, partial: bool) -> ReplyFailed:
