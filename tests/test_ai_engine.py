@@ -600,3 +600,25 @@ async def test_stopping_during_the_wait_stops_the_retry(session: Session, fake: 
     assert time.monotonic() - started < 1.0
     assert len(fake.requests) == 1 and seen == [Retrying("Claude is overloaded (529)", 20.0, 2, 4)]
     assert [m.text for m in convs.messages(cid)] == ["hello"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "waited"),
+    [
+        ({"retry-after": "soon"}, 2.0),  # garbage: was a ValueError out of the reply
+        ({"retry-after": "nan"}, 2.0),
+        ({"retry-after": "1e400"}, 2.0),  # inf: not a wait
+        ({"retry-after": "-5"}, 0.0),
+        ({"retry-after-ms": "abc", "retry-after": "3"}, 3.0),
+        ({"retry-after-ms": "1500", "retry-after": "3"}, 1.5),
+        ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0),  # a date already past
+    ],
+)
+async def test_any_retry_after_header_is_a_wait_or_ignored(
+    session: Session, fake: AnthropicFake, headers: dict[str, str], waited: float
+) -> None:
+    waits = Waits()
+    engine, _, cid = engine_for(session, fake, RetryPolicy(sleep=waits))
+    fake.push(Failure(429, "rate_limit_error", "slow down", headers), text_reply("ok"))
+    events = await collect(engine, cid, "hello")
+    assert waits.asked == [waited] and isinstance(events[-1], ReplyDone)

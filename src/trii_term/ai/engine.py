@@ -31,11 +31,9 @@ cancelling the consuming task stops the HTTP stream and saves the partial reply.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
-import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -43,6 +41,7 @@ from typing import Any
 from trii_term.ai import pricing
 from trii_term.ai.context import build_context
 from trii_term.ai.conversations import ChatMessage, Conversations
+from trii_term.ai.failures import ReplyFailed, Retrying, RetryPolicy, given_up, retry_reason, status_failure
 from trii_term.ai.personas import PERSONAS
 from trii_term.ai.tools import Toolbox, definitions
 from trii_term.config import AiConfig
@@ -51,9 +50,6 @@ log = logging.getLogger(__name__)
 
 MAX_ROUNDS = 6  # API calls per trader message (tool loops end here)
 REQUEST_TIMEOUT = 90.0  # seconds without progress before a request fails
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 529})
-RETRY_KINDS = frozenset({"rate_limit_error", "overloaded_error", "api_error", "timeout_error"})
-
 NO_KEY = (
     "No Anthropic API key. Add one with `trii-term login anthropic` (stored in the OS keyring), "
     "or set ANTHROPIC_API_KEY for one process. The rest of the workstation works without it."
@@ -140,52 +136,7 @@ class ReplyDone:
     stop_reason: str
 
 
-@dataclass(frozen=True)
-class ReplyFailed:
-    message: str
-    partial: bool
-    retry_after: float | None
-    kind: str  # auth | rate_limited | overloaded | dropped | bad_request | network | no_key
-    attempts: int = 1  # requests made for the failing turn (retries included)
-
-
-@dataclass(frozen=True)
-class Retrying:
-    """The API asked to come back later: the next attempt is made after `wait` seconds."""
-
-    reason: str  # "Claude is overloaded (529)"
-    wait: float
-    attempt: int  # the attempt about to be made (2 for the first retry)
-    attempts: int  # at most this many
-
-    def countdown(self, seconds_left: float) -> str:
-        return (
-            f"{self.reason}: retrying in {math.ceil(max(0.0, seconds_left))} s… "
-            f"(attempt {self.attempt} of {self.attempts}) · Esc to stop"
-        )
-
-
 Event = TextDelta | ToolStarted | ToolFinished | Drafted | ReplyDone | ReplyFailed | Retrying
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How long the engine waits on a 429/529/5xx by itself (see the module's docstring)."""
-
-    attempts: int = 4  # requests per turn, the first included
-    first: float = 2.0  # seconds before the first retry when the server says nothing; doubles
-    longest: float = 30.0  # no single wait is longer (a longer retry-after is not waited)
-    budget: float = 60.0  # seconds of waiting per turn, in all
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-
-    def wait(self, failure: ReplyFailed, attempt: int, waited: float) -> float | None:
-        """Seconds to wait before attempt `attempt + 1`, or None: do not retry."""
-        if attempt >= self.attempts:
-            return None
-        wait = failure.retry_after if failure.retry_after is not None else self.first * 2 ** (attempt - 1)
-        if wait > self.longest or waited + wait > self.budget:
-            return None
-        return wait
 
 
 # -- one streamed assistant turn -----------------------------------------------------------------
@@ -367,7 +318,7 @@ class ChatEngine:
                     wait = self.retry.wait(failure, attempt, waited) if reason and not turn.shown else None
                     if wait is None:
                         self._save_turn(cid, turn, model, partial=True)
-                        yield _given_up(failure, reason, attempt, waited) if attempt > 1 else failure
+                        yield given_up(failure, reason, attempt, waited) if attempt > 1 else failure
                         return
                 except (asyncio.CancelledError, GeneratorExit):
                     self._save_turn(cid, turn, model, partial=True)
@@ -463,7 +414,7 @@ class ChatEngine:
                     elif kind == "message_stop":
                         turn.finished = True
         except anthropic.APIStatusError as exc:
-            raise _Failed(_status_failure(exc, turn.received), _retry_reason(exc)) from None
+            raise _Failed(status_failure(exc, turn.received), retry_reason(exc)) from None
         except anthropic.APIConnectionError as exc:
             log.warning("Anthropic API connection failed: %s", exc)
             raise _Failed(self._network_failure(turn.received)) from None
@@ -506,140 +457,6 @@ class ChatEngine:
             self.conversations.append(cid, ChatMessage("assistant", blocks, time.time_ns(), data, partial))
         except Exception:
             log.exception("saving the assistant turn of conversation %s failed", cid)
-
-
-# -- errors in words -------------------------------------------------------------------------------
-
-
-def _retry_after(headers: Any) -> float | None:
-    if headers is None:
-        return None
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return max(0.0, float(ms) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        when = email.utils.parsedate_to_datetime(value) if value else None
-        return max(0.0, when.timestamp() - time.time()) if when else None
-
-
-def _error_kind(exc: Any) -> str:
-    body = getattr(exc, "body", None)
-    err = body.get("error", body) if isinstance(body, dict) else {}
-    return str(err.get("type", "")) if isinstance(err, dict) else ""
-
-
-def _retry_reason(exc: Any) -> str:
-    """What to tell the trader while waiting to retry this error; "" when a retry would not help."""
-    status = getattr(exc, "status_code", 0) or 0
-    kind = _error_kind(exc)
-    if status not in RETRY_STATUSES and kind not in RETRY_KINDS:
-        return ""
-    code = str(status) if status in RETRY_STATUSES else kind  # an error event in a 200 stream
-    if status == 429 or kind == "rate_limit_error":
-        return f"Rate limited by Anthropic ({code})"
-    if status == 529 or kind == "overloaded_error":
-        return f"Claude is overloaded ({code})"
-    return f"Anthropic's API failed ({code})"
-
-
-def _given_up(failure: ReplyFailed, reason: str, attempts: int, waited: float) -> ReplyFailed:
-    """The failure after retries: how often and how long, and what to do now."""
-    if failure.partial:
-        return ReplyFailed(failure.message, True, failure.retry_after, failure.kind, attempts)
-    later = (
-        f"try again in {math.ceil(failure.retry_after)} s"
-        if failure.retry_after is not None
-        else "try again in a minute"
-    )
-    return ReplyFailed(
-        f"{reason}: still failing after {attempts} attempts over {math.ceil(waited)} s. "
-        f"Your question is kept: {later} (up brings it back).",
-        False,
-        failure.retry_after,
-        failure.kind,
-        attempts,
-    )
-
-
-def _status_failure(exc: Any, partial: bool) -> ReplyFailed:
-    status = getattr(exc, "status_code", 0)
-    body = getattr(exc, "body", None)
-    err = body.get("error", body) if isinstance(body, dict) else {}
-    kind = err.get("type", "") if isinstance(err, dict) else ""
-    detail = (err.get("message", "") if isinstance(err, dict) else "") or ""
-    response = getattr(exc, "response", None)
-    retry = _retry_after(getattr(response, "headers", None))
-    kept = " What arrived is kept (marked partial)." if partial else ""
-    log.warning("Anthropic API error %s %s: %s", status, kind, detail)
-    if status == 401 or kind == "authentication_error":
-        return ReplyFailed(
-            "Anthropic refused the API key (401). Run `trii-term login anthropic` to store a valid key "
-            "(or set ANTHROPIC_API_KEY), then ask again." + kept,
-            partial,
-            None,
-            "auth",
-        )
-    if status == 403 or kind == "permission_error":
-        return ReplyFailed(
-            f"The API key is not allowed to do this (403: {detail}). Check the key's workspace and "
-            "model access, or run `trii-term login anthropic` with another key." + kept,
-            partial,
-            None,
-            "auth",
-        )
-    if status == 429 or kind == "rate_limit_error":
-        wait = f"Try again in {retry:.0f} s." if retry is not None else "Wait a moment and try again."
-        return ReplyFailed(f"Rate limited by Anthropic (429). {wait}{kept}", partial, retry, "rate_limited")
-    if status == 529 or kind == "overloaded_error":
-        wait = f"Try again in {retry:.0f} s." if retry is not None else "Try again in a moment."
-        return ReplyFailed(f"Anthropic's API is overloaded (529). {wait}{kept}", partial, retry, "overloaded")
-    if status in (400, 404, 413, 422) or kind in (
-        "invalid_request_error",
-        "not_found_error",
-        "request_too_large",
-    ):
-        hint = {
-            404: " Check ai.model in the config.",
-            400: " (If it names temperature: remove ai.temperature from the config.)"
-            if "temperature" in detail
-            else "",
-            413: " The conversation is too long: start a new one.",
-        }.get(status, "")
-        return ReplyFailed(
-            f"The API refused the request ({status} {kind}): {detail}.{hint}{kept}",
-            partial,
-            None,
-            "bad_request",
-        )
-    if status == 402 or kind == "billing_error":
-        return ReplyFailed(
-            f"Anthropic refused for billing ({detail}). Check the account's credits.{kept}",
-            partial,
-            None,
-            "bad_request",
-        )
-    if partial:
-        return ReplyFailed(
-            f"The reply was cut off by an API error ({kind or status}: {detail}).{kept} "
-            "Ask again to continue.",
-            True,
-            retry,
-            "dropped",
-        )
-    return ReplyFailed(
-        f"The Anthropic API failed ({status} {kind}: {detail}). Try again in a moment.",
-        False,
-        retry,
-        "network",
-    )
 
 
 # -- the conversation as the API wants it ----------------------------------------------------------
