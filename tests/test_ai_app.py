@@ -5,18 +5,20 @@ conversation survives a restart; without a key the pane says how to add one."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 
 import pytest
 from textual.widgets import Collapsible, Markdown, Static
 
+from trii_term.ai.engine import RetryPolicy
 from trii_term.paths import Paths
 from trii_term.screens.ticket import TicketScreen
 from trii_term.widgets.chat import ChatView
 
 from .conftest import FAST, wait_until
-from .fakes.anthropic_api import AnthropicFake, held_stream, text_reply, tool_reply
+from .fakes.anthropic_api import AnthropicFake, Failure, held_stream, text_reply, tool_reply
 from .test_app import make_app, ready, screen_text
 
 
@@ -36,6 +38,15 @@ def _config(api: AnthropicFake) -> str:
 
 def _assistant_text(app) -> str:  # type: ignore[no-untyped-def]
     return "\n".join(m.source for m in app.screen.query(ChatView).first().query(Markdown))
+
+
+async def _no_wait(seconds: float) -> None:
+    pass
+
+
+def _countdown(app) -> str | None:  # type: ignore[no-untyped-def]
+    lines = app.screen.query(".chat-retry")
+    return str(lines.first().render()) if lines else None
 
 
 async def _say(pilot, text: str) -> None:  # type: ignore[no-untyped-def]
@@ -145,13 +156,12 @@ async def test_without_a_key_the_chat_says_how_to_add_one_and_the_rest_works(pat
 
 
 async def test_history_multiline_errors_and_conversation_commands(paths: Paths, api: AnthropicFake) -> None:
-    from .fakes.anthropic_api import Failure
-
     api.push(text_reply("First answer."))
-    api.push(Failure(529, "overloaded_error", "Overloaded", {"retry-after": "7"}))
+    api.push(*[Failure(529, "overloaded_error", "Overloaded", {"retry-after": "7"})] * 4)
     app = make_app(paths, _config(api))
     async with app.run_test(size=(100, 30)) as pilot:
         await ready(app)
+        app.chat.retry = RetryPolicy(sleep=_no_wait)  # the retries run out at once
         await pilot.press("t")
         await wait_until(lambda: app.workstation.chat_visible and app.focused is not None)
         view = app.screen.query(ChatView).first()
@@ -166,9 +176,11 @@ async def test_history_multiline_errors_and_conversation_commands(paths: Paths, 
         assert api.bodies()[0]["messages"][-1]["content"][0]["text"] == "line one\ntwo"
         await pilot.press("up")  # the history brings the last message back
         assert view.input.text == "line one\ntwo"
-        await pilot.press("enter")  # …and sent again: Claude is overloaded
-        await wait_until(lambda: "try again in 7s" in screen_text(app))
-        assert app.workstation.message_line.level == "error"
+        await pilot.press("enter")  # …and sent again: Claude is overloaded, 4 times
+        line = app.workstation.message_line
+        await wait_until(lambda: "still failing after 4 attempts" in line.message)
+        assert "try again in 7 s" in line.message and line.level == "error" and len(api.requests) == 5
+        await wait_until(lambda: "still failing" in screen_text(app))
 
         cid = app.chat.cid
         await app.execute("chat rename My AAPL talk")
@@ -182,4 +194,58 @@ async def test_history_multiline_errors_and_conversation_commands(paths: Paths, 
         await app.execute(f"chat delete {cid[:8]}")
         assert app.chat.conversations.info(cid) is None and app.chat.cid is None
         await pilot.press("escape")
+        await pilot.press("ctrl+q")
+
+
+async def test_an_overload_counts_down_and_then_the_reply_arrives(paths: Paths, api: AnthropicFake) -> None:
+    release = asyncio.Event()
+    asked: list[float] = []
+
+    async def held(seconds: float) -> None:  # the wait ends when the test says so
+        asked.append(seconds)
+        await release.wait()
+
+    api.push(
+        Failure(529, "overloaded_error", "Overloaded", {"retry-after": "4"}), text_reply("Back ", "again.")
+    )
+    app = make_app(paths, _config(api))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app)
+        app.chat.retry = RetryPolicy(sleep=held)
+        await pilot.press("T")
+        await wait_until(lambda: bool(app.screen.query(ChatView)))
+        await _say(pilot, "how is aapl")
+        await wait_until(lambda: _countdown(app) is not None)
+        assert (
+            _countdown(app) == "Claude is overloaded (529): retrying in 4 s… (attempt 2 of 4) · Esc to stop"
+        )
+        await wait_until(lambda: "retrying in 4 s… (attempt 2 of 4)" in screen_text(app))
+        assert asked == [4.0] and len(api.requests) == 1
+        release.set()
+        await wait_until(lambda: "Back again." in screen_text(app))
+        assert _countdown(app) is None and "retrying" not in screen_text(app)
+        assert len(api.requests) == 2 and "✖" not in screen_text(app)
+        await pilot.press("ctrl+q")
+
+
+async def test_escape_stops_the_countdown_and_keeps_the_question(paths: Paths, api: AnthropicFake) -> None:
+    api.push(Failure(429, "rate_limit_error", "slow down", {"retry-after": "20"}))
+    app = make_app(paths, _config(api))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app)
+        await pilot.press("T")
+        await wait_until(lambda: bool(app.screen.query(ChatView)))
+        await _say(pilot, "trend of msft")
+        await wait_until(
+            lambda: "Rate limited by Anthropic (429): retrying in 20 s" in (_countdown(app) or "")
+        )
+        await wait_until(lambda: "retrying in 19 s" in (_countdown(app) or ""))  # it counts down
+        await pilot.press("escape")
+        await wait_until(lambda: "stopped (Esc)" in screen_text(app))
+        assert _countdown(app) is None and len(api.requests) == 1
+        assert "Retry stopped" in app.screen.query_one("#chat-message").message
+        view = app.screen.query(ChatView).first()
+        assert [m.text for m in app.chat.messages()] == ["trend of msft"]
+        await pilot.press("up")  # the question comes back to ask again
+        assert view.input.text == "trend of msft"
         await pilot.press("ctrl+q")

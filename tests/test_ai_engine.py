@@ -32,6 +32,8 @@ from trii_term.ai.engine import (
     Focus,
     ReplyDone,
     ReplyFailed,
+    Retrying,
+    RetryPolicy,
     TextDelta,
     ToolFinished,
     ToolStarted,
@@ -64,11 +66,13 @@ async def session(paths: Paths) -> AsyncIterator[Session]:
         await s.stop()
 
 
-def engine_for(session: Session, fake: AnthropicFake, **kw: Any) -> tuple[ChatEngine, Conversations, str]:
+def engine_for(
+    session: Session, fake: AnthropicFake, retry: RetryPolicy | None = None, **kw: Any
+) -> tuple[ChatEngine, Conversations, str]:
     assert session.store is not None
     convs = Conversations(session.store.cursor())
     settings = AiConfig(model="claude-sonnet-4-6", max_tokens=800, base_url=fake.url, **kw)
-    engine = ChatEngine(session, conversations=convs, settings=settings, api_key="sk-test-123")
+    engine = ChatEngine(session, conversations=convs, settings=settings, api_key="sk-test-123", retry=retry)
     cid = convs.create(persona="analyst", model=settings.model)
     return engine, convs, cid
 
@@ -275,7 +279,7 @@ async def test_errors_are_events_that_keep_the_conversation(
     retry: float | None,
     words: str,
 ) -> None:
-    engine, convs, cid = engine_for(session, fake)
+    engine, convs, cid = engine_for(session, fake, RetryPolicy(attempts=1))  # (retries: below)
     fake.push(reply)
     events = await collect(engine, cid, "What now?")
     failed = events[-1]
@@ -445,3 +449,176 @@ def test_prices_by_model_family() -> None:
         "3.75"
     )
     assert not pricing.price_for("some-gateway-model").known
+
+
+# -- 429 / 529 / 5xx: retried with backoff, bounded, announced, cancellable ---------------------
+
+
+class Waits:
+    """The engine's sleep, recorded and returned at once: the waits asked for, without waiting."""
+
+    def __init__(self) -> None:
+        self.asked: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.asked.append(seconds)
+
+
+def overloaded(**headers: str) -> Failure:
+    return Failure(529, "overloaded_error", "Overloaded", dict(headers))
+
+
+async def test_an_overload_then_success_gives_one_reply(session: Session, fake: AnthropicFake) -> None:
+    engine, convs, cid = engine_for(session, fake)
+    fake.push(overloaded(**{"retry-after-ms": "20"}), text_reply("Back ", "again."))
+    events = await collect(engine, cid, "How is AAPL?")
+    assert [type(e) for e in events] == [Retrying, TextDelta, TextDelta, ReplyDone]
+    retrying = events[0]
+    assert retrying == Retrying("Claude is overloaded (529)", 0.02, 2, 4)
+    assert (
+        retrying.countdown(3.2)
+        == "Claude is overloaded (529): retrying in 4 s… (attempt 2 of 4) · Esc to stop"
+    )
+    assert len(fake.requests) == 2 and fake.bodies()[0] == fake.bodies()[1]  # the same request again
+    stored = convs.messages(cid)
+    assert [m.role for m in stored] == ["user", "assistant"] and stored[1].text == "Back again."
+    assert not stored[1].partial
+
+
+async def test_retry_after_is_honoured_else_the_wait_doubles(session: Session, fake: AnthropicFake) -> None:
+    waits = Waits()
+    engine, _, cid = engine_for(session, fake, RetryPolicy(sleep=waits))
+    fake.push(Failure(429, "rate_limit_error", "slow down", {"retry-after": "7"}), text_reply("ok"))
+    events = await collect(engine, cid, "one")
+    assert waits.asked == [7.0] and events[0] == Retrying("Rate limited by Anthropic (429)", 7.0, 2, 4)
+    assert isinstance(events[-1], ReplyDone)
+
+    fake.push(overloaded(), overloaded(), Failure(500, "api_error", "Internal"), text_reply("ok"))
+    events = await collect(engine, cid, "two")
+    assert waits.asked == [7.0, 2.0, 4.0, 8.0]  # no retry-after: 2 s, 4 s, 8 s
+    assert [e.reason for e in events if isinstance(e, Retrying)] == [
+        "Claude is overloaded (529)",
+        "Claude is overloaded (529)",
+        "Anthropic's API failed (500)",
+    ]
+    assert isinstance(events[-1], ReplyDone) and len(fake.requests) == 6
+
+
+async def test_when_the_retries_run_out_the_error_says_so_and_the_question_is_kept(
+    session: Session, fake: AnthropicFake
+) -> None:
+    waits = Waits()
+    engine, convs, cid = engine_for(session, fake, RetryPolicy(sleep=waits))
+    fake.push(*[overloaded(**{"retry-after": "3"})] * 4)
+    events = await collect(engine, cid, "Anything new?")
+    assert [e.attempt for e in events if isinstance(e, Retrying)] == [2, 3, 4]
+    failed = events[-1]
+    assert isinstance(failed, ReplyFailed) and len(fake.requests) == 4 and waits.asked == [3.0] * 3
+    assert (failed.kind, failed.partial, failed.retry_after, failed.attempts) == ("overloaded", False, 3.0, 4)
+    assert failed.message == (
+        "Claude is overloaded (529): still failing after 4 attempts over 9 s. "
+        "Your question is kept: try again in 3 s (up brings it back)."
+    )
+    assert [m.text for m in convs.messages(cid)] == ["Anything new?"]
+    fake.push(text_reply("Now it works."))
+    assert isinstance((await collect(engine, cid, "Again?"))[-1], ReplyDone)
+
+
+@pytest.mark.parametrize(
+    ("replies", "requests", "waited"),
+    [
+        ([Failure(429, "rate_limit_error", "slow down", {"retry-after": "120"})], 1, []),  # over 30 s
+        ([overloaded(**{"retry-after": "25"})] * 3, 3, [25.0, 25.0]),  # a third wait: over 60 s in all
+    ],
+)
+async def test_a_wait_beyond_the_bounds_is_not_waited(
+    session: Session, fake: AnthropicFake, replies: list[Failure], requests: int, waited: list[float]
+) -> None:
+    waits = Waits()
+    engine, _, cid = engine_for(session, fake, RetryPolicy(sleep=waits))
+    fake.push(*replies)
+    failed = (await collect(engine, cid, "hello"))[-1]
+    assert isinstance(failed, ReplyFailed) and len(fake.requests) == requests and waits.asked == waited
+    assert (
+        failed.attempts == requests
+        and f"try again in {int(failed.retry_after or 0)} s" in failed.message.lower()
+    )
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Failure(401, "authentication_error", "invalid x-api-key"),
+        Failure(400, "invalid_request_error", "max_tokens too big"),
+        Failure(404, "not_found_error", "model"),
+        error_midstream("Half ", "an answer"),  # text already shown: retrying would repeat it
+        cut_stream("The market ", "is"),
+    ],
+)
+async def test_what_a_retry_cannot_fix_is_not_retried(
+    session: Session, fake: AnthropicFake, reply: Any
+) -> None:
+    waits = Waits()
+    engine, _, cid = engine_for(session, fake, RetryPolicy(sleep=waits))
+    fake.push(reply, text_reply("never asked for"))
+    events = await collect(engine, cid, "hello")
+    assert isinstance(events[-1], ReplyFailed) and events[-1].attempts == 1
+    assert (
+        len(fake.requests) == 1 and waits.asked == [] and not [e for e in events if isinstance(e, Retrying)]
+    )
+
+
+async def test_an_error_event_before_any_text_is_retried(session: Session, fake: AnthropicFake) -> None:
+    waits = Waits()
+    engine, convs, cid = engine_for(session, fake, RetryPolicy(sleep=waits))
+    fake.push(error_midstream(), error_midstream(kind="api_error", message="Internal"), text_reply("Fine."))
+    events = await collect(engine, cid, "hello")
+    assert [e.reason for e in events if isinstance(e, Retrying)] == [
+        "Claude is overloaded (overloaded_error)",
+        "Anthropic's API failed (api_error)",
+    ]
+    assert isinstance(events[-1], ReplyDone) and waits.asked == [2.0, 4.0]
+    assert [m.text for m in convs.messages(cid)] == ["hello", "Fine."]  # nothing partial saved
+
+
+async def test_stopping_during_the_wait_stops_the_retry(session: Session, fake: AnthropicFake) -> None:
+    engine, convs, cid = engine_for(session, fake)  # the real sleep: 20 s, cancelled at once
+    fake.push(overloaded(**{"retry-after": "20"}), text_reply("too late"))
+    seen: list[Any] = []
+
+    async def consume() -> None:
+        async with contextlib.aclosing(engine.reply(cid, "hello", focus=FOCUS)) as events:
+            async for ev in events:
+                seen.append(ev)
+
+    task = asyncio.create_task(consume())
+    await wait_until(lambda: any(isinstance(e, Retrying) for e in seen))
+    started = time.monotonic()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert time.monotonic() - started < 1.0
+    assert len(fake.requests) == 1 and seen == [Retrying("Claude is overloaded (529)", 20.0, 2, 4)]
+    assert [m.text for m in convs.messages(cid)] == ["hello"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "waited"),
+    [
+        ({"retry-after": "soon"}, 2.0),  # garbage: was a ValueError out of the reply
+        ({"retry-after": "nan"}, 2.0),
+        ({"retry-after": "1e400"}, 2.0),  # inf: not a wait
+        ({"retry-after": "-5"}, 0.0),
+        ({"retry-after-ms": "abc", "retry-after": "3"}, 3.0),
+        ({"retry-after-ms": "1500", "retry-after": "3"}, 1.5),
+        ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0),  # a date already past
+    ],
+)
+async def test_any_retry_after_header_is_a_wait_or_ignored(
+    session: Session, fake: AnthropicFake, headers: dict[str, str], waited: float
+) -> None:
+    waits = Waits()
+    engine, _, cid = engine_for(session, fake, RetryPolicy(sleep=waits))
+    fake.push(Failure(429, "rate_limit_error", "slow down", headers), text_reply("ok"))
+    events = await collect(engine, cid, "hello")
+    assert waits.asked == [waited] and isinstance(events[-1], ReplyDone)

@@ -15,7 +15,7 @@ from trii_term.config import Config
 from trii_term.paths import Paths
 from trii_term.store.db import Store
 
-from .conftest import FAST, run_cli
+from .conftest import FAST, run_cli, store_held_by_another_process
 
 KEY = {"ANTHROPIC_API_KEY": "sk-cli-test"}
 
@@ -103,3 +103,80 @@ def test_ask_bad_input_is_exit_2(paths: Paths, fake: AnthropicFake) -> None:
     r = run_cli("ask", "hi", "--interval", "7x", paths=paths, env=KEY)
     assert r.returncode == 2 and "unknown interval" in r.stderr
     assert fake.requests == []
+
+
+KEYS = {"conversation", "text", "tool_calls", "drafts", "usage", "cost_usd", "stop_reason", "error"}
+
+
+def one_object(stdout: str) -> dict:  # type: ignore[type-arg]
+    """stdout is exactly one JSON object (json.loads refuses anything before or after it)."""
+    out = json.loads(stdout)
+    assert isinstance(out, dict) and set(out) == KEYS, out
+    return out
+
+
+def test_ask_json_without_a_key_prints_one_object_with_the_error(paths: Paths, fake: AnthropicFake) -> None:
+    r = run_cli("ask", "hello", "--json", paths=paths)
+    assert r.returncode == 1
+    out = one_object(r.stdout)
+    assert out["error"]["kind"] == "no_key" and "trii-term login anthropic" in out["error"]["message"]
+    assert (out["conversation"], out["text"], out["tool_calls"], out["drafts"]) == (None, "", [], [])
+    assert out["usage"] is None and out["cost_usd"] is None and out["stop_reason"] is None
+    assert "ANTHROPIC_API_KEY" in r.stderr and "Traceback" not in r.stderr
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "kind", "words"),
+    [
+        (["   "], 2, "bad_input", "say what to ask"),
+        (["hi", "--conversation", "nope"], 2, "bad_input", "matches no conversation"),
+        (["hi", "--interval", "7x"], 2, "bad_input", "unknown interval"),
+        (["hi", "--symbol", "ZZZZ"], 2, "bad_input", "--symbol: unknown symbol ZZZZ for the replay feed"),
+    ],
+)
+def test_ask_json_refusals_print_one_object(
+    paths: Paths, fake: AnthropicFake, args: list[str], code: int, kind: str, words: str
+) -> None:
+    r = run_cli("ask", *args, "--json", paths=paths, env=KEY)
+    assert r.returncode == code, r.stderr
+    error = one_object(r.stdout)["error"]
+    assert error["kind"] == kind and words in error["message"] and words in r.stderr
+    assert "--symbols" not in r.stderr and "Traceback" not in r.stderr
+    assert fake.requests == []
+
+
+def test_ask_json_with_the_store_in_use_or_a_provider_missing(
+    paths: Paths, fake: AnthropicFake, write_config: Callable[[str], Config]
+) -> None:
+    paths.data_dir.mkdir(parents=True, exist_ok=True)
+    with store_held_by_another_process(paths.default_store):
+        r = run_cli("ask", "hi", "--json", paths=paths, env=KEY)
+    assert r.returncode == 1
+    error = one_object(r.stdout)["error"]
+    assert error["kind"] == "store" and "the store is in use" in error["message"]
+
+    write_config("[feed]\nprovider = 'iqfeed'\n")
+    r = run_cli("ask", "hi", "--json", paths=paths, env=KEY)
+    assert r.returncode == 2
+    error = one_object(r.stdout)["error"]
+    assert error["kind"] == "config" and "line 2" in error["message"] and "iqfeed" in error["message"]
+
+
+def test_ask_retries_an_overload_and_notes_each_retry_on_stderr(paths: Paths, fake: AnthropicFake) -> None:
+    fake.push(
+        Failure(529, "overloaded_error", "Overloaded", {"retry-after-ms": "10"}), text_reply("Calm now.")
+    )
+    r = run_cli("ask", "hello", paths=paths, env=KEY)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "Calm now."
+    assert "Claude is overloaded (529): retrying in 1 s (attempt 2 of 4)" in r.stderr
+
+    fake.push(*[Failure(529, "overloaded_error", "Overloaded", {"retry-after-ms": "10"})] * 4)
+    r = run_cli("ask", "hello", "--json", paths=paths, env=KEY)
+    assert r.returncode == 1
+    assert r.stderr.count("retrying in") == 3
+    out = one_object(r.stdout)
+    assert out["error"]["kind"] == "overloaded" and out["error"]["attempts"] == 4
+    assert "still failing after 4 attempts" in out["error"]["message"] and out["conversation"]
+    assert len(fake.requests) == 2 + 4

@@ -5,7 +5,9 @@ the drafted order (journalled as drafted, never sent), and the conversation is s
 workstation can resume it.
 
 Exit codes: 0 done; 1 the API or the network failed, no API key, or the store is in use (stderr
-says what to do); 2 invalid input.
+says what to do); 2 invalid input. A 429/529 is retried by the engine (bounded), each retry noted
+on stderr. With --json, stdout carries exactly one JSON object whatever happens — the answer, or
+`error` with the other keys empty — so a script never has to parse a sentence.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import sys
 from typing import Any, TextIO
 
@@ -26,9 +29,13 @@ log = logging.getLogger(__name__)
 
 
 class AskError(Exception):
-    def __init__(self, message: str, code: int) -> None:
+    """The question was not asked: `kind` (bad_input, config, no_key, store) and the exit code."""
+
+    def __init__(self, message: str, code: int, kind: str = "bad_input") -> None:
         super().__init__(message)
+        self.message = message
         self.code = code
+        self.kind = kind
 
 
 def run_ask(
@@ -36,11 +43,55 @@ def run_ask(
 ) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
+    as_json = bool(getattr(args, "json", False))
     try:
         return asyncio.run(_ask(config, paths, args, out, err))
     except AskError as exc:
-        print(f"trii-term ask: {exc}", file=err)
-        return exc.code
+        return _not_asked(exc.message, exc.kind, exc.code, as_json, out, err)
+    except KeyboardInterrupt:
+        return _not_asked(
+            "stopped (ctrl+c); what had arrived is saved", "stopped", EXIT_FAILED, as_json, out, err
+        )
+    except Exception as exc:  # a bug of ours: one sentence here, the traceback in the log
+        log.exception("trii-term ask failed")
+        message = f"the question could not be asked ({type(exc).__name__}); details in {paths.log_file}"
+        return _not_asked(message, "internal", EXIT_FAILED, as_json, out, err)
+
+
+def _not_asked(message: str, kind: str, code: int, as_json: bool, out: TextIO, err: TextIO) -> int:
+    """Why the question got no answer: a sentence on stderr, and with --json the one object."""
+    if as_json:
+        error = {"kind": kind, "message": message, "partial": False, "retry_after": None, "attempts": 0}
+        _print_json(_result(None, "", [], [], None, error), out)
+    print(f"trii-term ask: {message}", file=err)
+    return code
+
+
+def _result(
+    cid: str | None,
+    text: str,
+    tool_calls: list[dict[str, Any]],
+    drafts: list[dict[str, Any]],
+    done: Any,
+    error: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The --json object; every key always there (README: The AI desk)."""
+    return {
+        "conversation": cid,
+        "text": text,
+        "tool_calls": tool_calls,
+        "drafts": drafts,
+        "usage": done.usage.as_dict() if done else None,
+        "cost_usd": str(done.usage.cost_usd) if done else None,
+        "stop_reason": done.stop_reason if done else None,
+        "error": error,
+    }
+
+
+def _print_json(result: dict[str, Any], out: TextIO) -> None:
+    json.dump(result, out, indent=2)
+    out.write("\n")
+    out.flush()
 
 
 async def _ask(config: Config, paths: Paths, args: Any, out: TextIO, err: TextIO) -> int:
@@ -64,7 +115,7 @@ async def _ask(config: Config, paths: Paths, args: Any, out: TextIO, err: TextIO
     from trii_term.ai.engine import NO_KEY, ChatEngine, Focus, find_key
 
     if not find_key():
-        raise AskError(NO_KEY, EXIT_FAILED)
+        raise AskError(NO_KEY, EXIT_FAILED, "no_key")
 
     session = _session(config, paths, symbol)
     try:
@@ -96,7 +147,7 @@ def _session(config: Config, paths: Paths, symbol: str | None) -> Any:
     try:
         return Session(config, paths, symbols=[symbol] if symbol else None)
     except ConfigError as exc:
-        raise AskError(f"config error: {exc}", EXIT_USAGE) from None
+        raise AskError(f"config error: {exc}", EXIT_USAGE, "config") from None
 
 
 async def _start(session: Any) -> None:
@@ -105,15 +156,18 @@ async def _start(session: Any) -> None:
     try:
         await session.start()
     except ConfigError as exc:
-        raise AskError(str(exc), EXIT_USAGE) from None
+        if exc.key == "--symbols":  # the session's word for the symbols asked for: here --symbol
+            raise AskError(f"--symbol: {exc.message}", EXIT_USAGE) from None
+        raise AskError(f"config error: {exc}", EXIT_USAGE, "config") from None
     except StoreLocked as exc:
         who = f"PID {exc.pid}" if exc.pid else "another process"
         raise AskError(
             f"the store is in use by {who} (a running workstation?): ask in its AI pane, or close it first",
             EXIT_FAILED,
+            "store",
         ) from None
     except StoreError as exc:
-        raise AskError(str(exc), EXIT_FAILED) from None
+        raise AskError(str(exc), EXIT_FAILED, "store") from None
 
 
 async def _wait_for_quote(session: Any, symbol: str) -> None:
@@ -155,7 +209,15 @@ def _studies(session: Any, symbol: str | None) -> tuple[str, ...]:
 async def _converse(
     engine: Any, cid: str, text: str, focus: Any, persona: str | None, as_json: bool, out: TextIO, err: TextIO
 ) -> int:
-    from trii_term.ai.engine import Drafted, ReplyDone, ReplyFailed, TextDelta, ToolFinished, ToolStarted
+    from trii_term.ai.engine import (
+        Drafted,
+        ReplyDone,
+        ReplyFailed,
+        Retrying,
+        TextDelta,
+        ToolFinished,
+        ToolStarted,
+    )
     from trii_term.ai.tools import draft_json, draft_text
 
     reply: list[str] = []
@@ -187,24 +249,23 @@ async def _converse(
                         "send it from the workstation's order ticket.\n\n"
                     )
                     out.flush()
+            elif isinstance(ev, Retrying):
+                print(
+                    f"trii-term ask: {ev.reason}: retrying in {math.ceil(ev.wait)} s "
+                    f"(attempt {ev.attempt} of {ev.attempts})",
+                    file=err,
+                    flush=True,
+                )
             elif isinstance(ev, ReplyDone):
                 done = ev
             elif isinstance(ev, ReplyFailed):
                 failed = ev
     if as_json:
-        result = {
-            "conversation": cid,
-            "text": "".join(reply),
-            "tool_calls": list(calls.values()),
-            "drafts": drafts,
-            "usage": done.usage.as_dict() if done else None,
-            "cost_usd": str(done.usage.cost_usd) if done else None,
-            "stop_reason": done.stop_reason if done else None,
-            "error": {"kind": failed.kind, "message": failed.message, "partial": failed.partial,
-                      "retry_after": failed.retry_after} if failed else None,
-        }  # fmt: skip
-        json.dump(result, out, indent=2)
-        out.write("\n")
+        error = None
+        if failed is not None:
+            error = {"kind": failed.kind, "message": failed.message, "partial": failed.partial,
+                     "retry_after": failed.retry_after, "attempts": failed.attempts}  # fmt: skip
+        _print_json(_result(cid, "".join(reply), list(calls.values()), drafts, done, error), out)
     elif reply:
         out.write("\n")
     if failed is not None:

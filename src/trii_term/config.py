@@ -1,7 +1,14 @@
 """Settings: TOML, every key optional, validated strictly.
 
-An unknown key or a wrong type is an error that names the key and its line, and the command
-line exits with code 2. Later features add their sections to `SCHEMA`.
+An unknown key, a wrong type or a number out of its range is an error that names the key and
+its line, and the command line exits with code 2. Later features add their sections to `SCHEMA`.
+
+Numbers. TOML numbers are read as TOML defines them (`100_000` is 100000; a float literal is
+kept as written, so `pct = 0.0125` is exactly 0.0125); numbers written in strings (money) are
+read by `numbers.parse_decimal`, the trader's rules: digits 0-9, one point, optional thousands
+commas, no exponent, no underscores, no nan/inf. Every number key has a range (in `SCHEMA`
+below, and in the README): anything outside it, or not finite, is refused — never rounded,
+clamped or guessed.
 """
 
 from __future__ import annotations
@@ -12,12 +19,14 @@ import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
-from decimal import Decimal, InvalidOperation
+from datetime import date, datetime, time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from trii_term.domain import normalize_symbol
+from trii_term.numbers import NumberError, parse_decimal, shown
+from trii_term.toml_lines import key_lines, line_of
 from trii_term.trading.ledger import FeeModel
 from trii_term.trading.risk import RiskLimits
 
@@ -72,6 +81,7 @@ class FeedConfig:
         return tuple(self.provider.split("+"))
 
 
+MIN_REPLAY_SPEED = 0.01  # one market second per 100 real seconds
 MAX_REPLAY_SPEED = 100_000.0
 
 
@@ -214,15 +224,46 @@ class Config:
 Check = Callable[[Any], Any]  # returns the converted value or raises ValueError(message)
 
 
+class _TomlFloat(float):
+    """A TOML float that remembers its literal as written (tomllib's `parse_float` hook), so a
+    message quotes `1e400` (not `inf`) and a percent is read exactly as written."""
+
+    literal: str
+
+    def __new__(cls, literal: str) -> _TomlFloat:
+        self = super().__new__(cls, float(literal))
+        self.literal = literal
+        return self
+
+    def __repr__(self) -> str:
+        return self.literal
+
+
+def _written(value: Any) -> str:
+    """A value as the config file spells it, for messages."""
+    if isinstance(value, _TomlFloat):
+        return value.literal
+    if isinstance(value, str):
+        return shown(value)
+    if isinstance(value, date | time):
+        return value.isoformat()
+    text = repr(value)
+    return text if len(text) <= 24 else text[:23] + "…"
+
+
 def _toml_type(value: Any) -> str:
+    if isinstance(value, datetime):
+        return "a date-time"
     return {
         bool: "a boolean",
         int: "an integer",
         float: "a float",
+        _TomlFloat: "a float",
         str: "a string",
         list: "an array",
         dict: "a table",
         date: "a date",
+        time: "a time",
     }.get(type(value), type(value).__name__)
 
 
@@ -231,7 +272,7 @@ def _string(choices: tuple[str, ...] | None = None) -> Check:
         if not isinstance(value, str):
             raise ValueError(f"must be a string, not {_toml_type(value)}")
         if choices is not None and value not in choices:
-            raise ValueError(f"must be one of {', '.join(choices)} (got {value!r})")
+            raise ValueError(f"must be one of {', '.join(choices)} (got {_written(value)})")
         return value
 
     return check
@@ -243,8 +284,8 @@ _NAME_RE = re.compile(r"^[a-z][a-z0-9_\-]{0,39}$")
 def _name(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"must be a string, not {_toml_type(value)}")
-    if not _NAME_RE.match(value):
-        raise ValueError(f'must be a provider name such as "replay" (got {value!r})')
+    if not _NAME_RE.fullmatch(value):
+        raise ValueError(f'must be a provider name such as "replay" (got {_written(value)})')
     return value
 
 
@@ -272,10 +313,11 @@ def _symbols(value: Any) -> tuple[str, ...]:
     out: list[str] = []
     for item in value:
         if not isinstance(item, str):
-            raise ValueError(f"must contain only strings; found {_toml_type(item)} {item!r}")
+            raise ValueError(f"must contain only strings; found {_toml_type(item)} {_written(item)}")
         sym = normalize_symbol(item)
-        if not _SYMBOL_RE.match(sym):
-            raise ValueError(f"{item!r} is not a symbol")
+        # ASCII only: "ß".upper() is "SS", "ﬁ".upper() is "FI" — not the symbol that was written
+        if not item.isascii() or not _SYMBOL_RE.fullmatch(sym):
+            raise ValueError(f"{_written(item)} is not a symbol")
         if sym not in out:
             out.append(sym)
     return tuple(out)
@@ -288,11 +330,11 @@ def _url(schemes: tuple[str, ...]) -> Check:
         if not isinstance(value, str):
             raise ValueError(f"must be a string, not {_toml_type(value)}")
         value = value.strip()
-        if value and not re.match(rf"^({'|'.join(schemes)})://[^\s/]+", value):
+        if value and not re.fullmatch(rf"({'|'.join(schemes)})://[^\s/]+\S*", value):
             example = f"{schemes[-1]}://host:port"
             raise ValueError(
                 f"must be a URL starting {' or '.join(s + '://' for s in schemes)} such as "
-                f'"{example}", or "" for the default (got {value!r})'
+                f'"{example}", or "" for the default (got {_written(value)})'
             )
         return value
 
@@ -300,59 +342,29 @@ def _url(schemes: tuple[str, ...]) -> Check:
 
 
 def _model(value: Any) -> str:
-    if not isinstance(value, str) or not re.match(r"^[a-z0-9][a-z0-9.\-_:@]{1,99}$", value):
-        raise ValueError(f'must be a model name such as "claude-sonnet-4-6" (got {value!r})')
+    if not isinstance(value, str) or not re.fullmatch(r"[a-z0-9][a-z0-9.\-_:@]{1,99}", value):
+        raise ValueError(f'must be a model name such as "claude-sonnet-4-6" (got {_written(value)})')
     return value
-
-
-def _max_tokens(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 64_000:
-        raise ValueError(f"must be a whole number of tokens from 1 to 64000 (got {value!r})")
-    return value
-
-
-def _temperature(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-        raise ValueError(f"must be a number from 0 to 1 (got {value!r})")
-    return float(value)
 
 
 def _date(value: Any) -> date:
-    if isinstance(value, date):
+    if isinstance(value, date) and not isinstance(value, datetime):
         return value
     if isinstance(value, str):
         try:
             return date.fromisoformat(value)
         except ValueError:
             pass
-    raise ValueError(f'must be a date such as "2013-03-01" (got {value!r})')
-
-
-def _positive_number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"must be a number, not {_toml_type(value)}")
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"must be a number greater than 0 (got {value})")
-    return float(value)
-
-
-def _speed(value: Any) -> float:
-    speed = _positive_number(value)
-    if speed > MAX_REPLAY_SPEED:
-        raise ValueError(f"must be at most {MAX_REPLAY_SPEED:g} simulated seconds per second (got {value})")
-    return speed
-
-
-def _integer(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"must be an integer, not {_toml_type(value)}")
-    return value
+    raise ValueError(f'must be a date such as "2013-03-01" (got {_written(value)})')
 
 
 def _path(value: Any) -> Path:
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or not value.strip() or "\x00" in value:
         raise ValueError("must be a file path string")
-    return Path(value).expanduser()
+    try:
+        return Path(value).expanduser()
+    except RuntimeError:  # ~someone for a user this machine does not know
+        raise ValueError(f"names a home directory this machine does not know: {_written(value)}") from None
 
 
 def _bool(value: Any) -> bool:
@@ -361,47 +373,88 @@ def _bool(value: Any) -> bool:
     return value
 
 
-def _decimal(value: Any, what: str) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ValueError(f'must be {what} such as "100000", not {_toml_type(value)}')
-    if isinstance(value, float):
-        raise ValueError(f'must be {what} written as a string ("{value}"): a TOML float is not exact')
-    try:
-        out = Decimal(str(value).replace("_", ""))
-    except InvalidOperation:
-        raise ValueError(f"must be {what} (got {value!r})") from None
-    if not out.is_finite() or out < 0:
-        raise ValueError(f"must be {what}, 0 or more (got {value!r})")
-    return out
+# -- numbers ---------------------------------------------------------------------------------
 
 
-def _money(value: Any) -> Decimal:
-    return _decimal(value, "an amount of money")
+def _plain(value: Decimal | float | int) -> str:
+    """A bound as a trader reads it: 1,000,000,000,000 · 0.01 (never 1E+12)."""
+    text = format(Decimal(str(value)), "f")
+    whole, _, places = text.partition(".")
+    places = places.rstrip("0")
+    return f"{int(whole):,}" + (f".{places}" if places else "")
 
 
-def _percent(value: Any) -> Decimal:
-    if isinstance(value, float) and math.isfinite(value):
-        value = repr(value)  # a percent such as 2.5 is fine as a float: it is not money
-    pct = _decimal(value, "a percent")
-    if pct > 100:
-        raise ValueError(f"must be a percent from 0 to 100 (got {value})")
-    return pct
+def _number(what: str, low: float, high: float) -> Check:
+    """A TOML integer or float from `low` to `high` (inclusive), kept as a float."""
+
+    def check(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"must be a number, not {_toml_type(value)}")
+        # compared as written: an int such as 10**400 has no float (float() would overflow)
+        finite = not isinstance(value, float) or math.isfinite(value)
+        if not finite or not low <= value <= high:
+            raise ValueError(f"must be {what} from {_plain(low)} to {_plain(high)} (got {_written(value)})")
+        return float(value)
+
+    return check
 
 
-def _quantity(value: Any) -> Decimal:
-    qty = _decimal(value, "a quantity")
-    if qty <= 0:
-        raise ValueError(f"must be a quantity above 0 (got {value})")
-    return qty
+def _whole(what: str, low: int, high: int) -> Check:
+    """A TOML integer from `low` to `high` (inclusive)."""
+
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"must be a whole number ({what}), not {_toml_type(value)}")
+        if not low <= value <= high:
+            raise ValueError(f"must be {what} from {_plain(low)} to {_plain(high)} (got {_written(value)})")
+        return value
+
+    return check
+
+
+def _exact(
+    what: str, example: str, *, places: int, high: Decimal, zero: bool = False, floats: bool = False
+) -> Check:
+    """An exact number (Decimal): a string read by `parse_decimal`, a TOML integer, or (when
+    `floats`) a TOML float read from its literal. Above 0 (or from 0 when `zero`), at most
+    `high`, at most `places` decimal places."""
+    allowed = f"Allowed: {'0 or more' if zero else 'above 0'}, at most {_plain(high)}, " + (
+        f"at most {places} decimal places." if places else "a whole number."
+    )
+
+    def check(value: Any) -> Decimal:
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise ValueError(f"must be {what} such as {example}, not {_toml_type(value)}")
+        if isinstance(value, float) and not floats:
+            raise ValueError(
+                f'must be {what} written as a string ("{_written(value)}"): a TOML float is not exact'
+            )
+        # a float's literal as written, without TOML's digit separators (as for integers)
+        text = value.literal.replace("_", "") if isinstance(value, _TomlFloat) else str(value)
+        try:
+            return parse_decimal(text, what, max_digits=24, max_places=places, allow_zero=zero, maximum=high)
+        except NumberError as exc:
+            raise ValueError(f"got {_written(value)}: {exc.problem}. {allowed}") from None
+
+    return check
+
+
+# The range of every number key (also in the README's configuration section). Money is kept to
+# the cent; a limit of 0 would refuse every order, so limits are above 0 (fees may be 0).
+_MAX_MONEY = Decimal(10) ** 12
+_money = _exact("an amount", '"100000"', places=2, high=_MAX_MONEY)
+_percent = _exact("a percent", "25", places=4, high=Decimal(100), floats=True)
+_FEES = {
+    "per_share": _exact("a commission per share", '"0.005"', places=6, high=Decimal(100), zero=True),
+    "min": _exact("a minimum commission", '"1.00"', places=2, high=Decimal(10_000), zero=True),
+    "pct": _exact("a percent", "0", places=4, high=Decimal(10), zero=True, floats=True),
+}
 
 
 def _currency(value: Any) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"[A-Z]{3}", value):
-        raise ValueError(f'must be a three-letter currency code such as "USD" (got {value!r})')
+        raise ValueError(f'must be a three-letter currency code such as "USD" (got {_written(value)})')
     return value
-
-
-_FEES = {"per_share": _money, "min": _money, "pct": _percent}
 
 
 def _keymap(value: Any) -> dict[str, str]:
@@ -426,8 +479,8 @@ SCHEMA: dict[str, Any] = {
     "providers": {
         "replay": {
             "date": _date,
-            "speed": _speed,
-            "seed": _integer,
+            "speed": _number("market seconds per real second", MIN_REPLAY_SPEED, MAX_REPLAY_SPEED),
+            "seed": _whole("a seed", 0, 2**32 - 1),
             "at_end": _string(("loop", "stop")),
         },
         "alpaca": {
@@ -442,7 +495,7 @@ SCHEMA: dict[str, Any] = {
         },
     },
     "store": {"path": _path},
-    "ui": {"stale_after": _positive_number},
+    "ui": {"stale_after": _number("market seconds", 0.1, 86_400)},
     "keys": _keymap,
     "brokers": {
         "default": _string(BROKERS),
@@ -468,14 +521,14 @@ SCHEMA: dict[str, Any] = {
         "max_position_pct": _percent,
         "daily_loss_limit": _money,
         "price_band_pct": _percent,
-        "max_order_qty": _quantity,
+        "max_order_qty": _exact("a quantity", "100000", places=6, high=Decimal(10) ** 9),
         "restricted": _symbols,
     },
     "fees": {"US": _FEES, "NSE": _FEES},
     "ai": {
         "model": _model,
-        "max_tokens": _max_tokens,
-        "temperature": _temperature,
+        "max_tokens": _whole("a number of tokens", 1, 64_000),
+        "temperature": _number("a temperature", 0, 1),
         "base_url": _url(("http", "https")),
         "persona": _string(("analyst", "risk", "coach")),
     },
@@ -500,11 +553,13 @@ def load_config(path: Path | None) -> Config:
 
 def parse_config(text: str, path: Path | None = None) -> Config:
     try:
-        raw = tomllib.loads(text)
+        raw = tomllib.loads(text, parse_float=_TomlFloat)
     except tomllib.TOMLDecodeError as exc:
         line = _line_from_decode_error(str(exc))
         raise ConfigError(f"not valid TOML: {exc}", line=line, path=path) from exc
-    lines = _key_lines(text)
+    except RecursionError:  # tomllib has no depth limit of its own
+        raise ConfigError("not valid TOML: arrays or tables nested too deeply", path=path) from None
+    lines = key_lines(text)
     values = _validate(raw, SCHEMA, "", lines, path)
 
     feed = values.get("feed", {})
@@ -564,13 +619,13 @@ def _validate(
             msg = f"unknown key '{dotted}'"
             msg += f" (did you mean {' or '.join(repr(prefix + h) for h in hint)}?)" if hint else ""
             msg += f"; keys allowed in {where}: {', '.join(schema)}"
-            raise ConfigError(msg, key=dotted, line=_line_of(lines, dotted), path=path)
+            raise ConfigError(msg, key=dotted, line=line_of(lines, dotted), path=path)
         if isinstance(spec, dict):
             if not isinstance(value, dict):
                 raise ConfigError(
                     f"must be a table ([{dotted}]), not {_toml_type(value)}",
                     key=dotted,
-                    line=_line_of(lines, dotted),
+                    line=line_of(lines, dotted),
                     path=path,
                 )
             out[key] = _validate(value, spec, f"{dotted}.", lines, path)
@@ -578,7 +633,7 @@ def _validate(
             try:
                 out[key] = spec(value)
             except ValueError as exc:
-                raise ConfigError(str(exc), key=dotted, line=_line_of(lines, dotted), path=path) from None
+                raise ConfigError(str(exc), key=dotted, line=line_of(lines, dotted), path=path) from None
     return out
 
 
@@ -586,53 +641,6 @@ def _close(key: str, names: list[str]) -> list[str]:
     """Up to two likely meant keys, the closest first, ties in schema order (feeds → feed, fees)."""
     scored = [(difflib.SequenceMatcher(None, key, n).ratio(), -i, n) for i, n in enumerate(names)]
     return [n for r, _, n in sorted(scored, reverse=True)[:2] if r >= 0.6]
-
-
-def _line_of(lines: Mapping[str, int], dotted: str) -> int | None:
-    while dotted:
-        if dotted in lines:
-            return lines[dotted]
-        dotted = dotted.rpartition(".")[0]
-    return None
-
-
-_HEADER_RE = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
-_KEY_RE = re.compile(
-    r"""^\s*((?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*'))*)\s*="""
-)
-
-
-def _split_key(key: str) -> list[str]:
-    parts = re.findall(r"""[A-Za-z0-9_\-]+|"[^"]*"|'[^']*'""", key)
-    return [p.strip("\"'") for p in parts]
-
-
-def _key_lines(text: str) -> dict[str, int]:
-    """Map each dotted key (and table) to the line where it is written."""
-    lines: dict[str, int] = {}
-    table: list[str] = []
-    depth = 0  # inside a multi-line array
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        if depth > 0:
-            depth += stripped.count("[") - stripped.count("]")
-            continue
-        if not stripped or stripped.startswith("#"):
-            continue
-        header = _HEADER_RE.match(line)
-        if header and "=" not in line.split("#")[0]:
-            table = _split_key(header.group(1))
-            for i in range(1, len(table) + 1):
-                lines.setdefault(".".join(table[:i]), number)
-            continue
-        key = _KEY_RE.match(line)
-        if key:
-            parts = table + _split_key(key.group(1))
-            for i in range(1, len(parts) + 1):
-                lines.setdefault(".".join(parts[:i]), number)
-            value = line[key.end() :].split("#")[0]
-            depth = max(0, value.count("[") - value.count("]"))
-    return lines
 
 
 def _line_from_decode_error(message: str) -> int | None:

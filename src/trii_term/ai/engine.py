@@ -4,12 +4,23 @@
         ├─ system = persona (cached) + context (rebuilt now), tools (cached)
         ├─ messages.stream ──▶ TextDelta … ──▶ assistant turn saved (with usage and cost)
         ├─ stop_reason tool_use ──▶ ToolStarted/ToolFinished (Drafted) ──▶ tool results saved ──▶ again
-        └─ ReplyDone(usage) | ReplyFailed(kind, message, partial, retry_after)
+        ├─ 429 / 529 / 5xx before any text ──▶ Retrying(wait, attempt) ──▶ wait ──▶ again (bounded)
+        └─ ReplyDone(usage) | ReplyFailed(kind, message, partial, retry_after, attempts)
 
 Nothing here raises at the trader: a refused key, a 429, a 529, a dropped stream are events that
 say what happened and what to do, and the conversation keeps everything that arrived (a cut-off
-reply is saved marked partial). The SDK's own retries are off (`max_retries=0`): a 429/529 comes
-back at once with its retry-after, so the screen never freezes and the trader decides.
+reply is saved marked partial).
+
+Retries are ours, not the SDK's (`max_retries=0`), so the trader sees them: a rate limit (429),
+an overload (529, or an `overloaded_error` event in the stream) or a server error (500/502/503/
+504, `api_error`) that arrives before any text of the turn is retried after the server's
+retry-after, else after 2 s, 4 s, 8 s — at most `RetryPolicy.attempts` requests (4) and
+`RetryPolicy.budget` seconds of waiting in all (60), no single wait over `RetryPolicy.longest`
+(30 s): the trader is watching a countdown, and past a minute it is better to say so and let
+them decide. A wait the server asks for beyond those bounds is not waited: the reply fails at
+once with the time to try again. Each wait is announced (`Retrying`) and is cancelled like the
+rest of the reply (Esc). Once text has streamed, a failure is not retried (the text would repeat):
+what arrived is kept, marked partial.
 
 The anthropic SDK is imported only inside the functions that talk to the API (≈1.5 s import).
 Consumers should close the event stream when they stop early:
@@ -20,7 +31,6 @@ cancelling the consuming task stops the HTTP stream and saves the partial reply.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -31,6 +41,7 @@ from typing import Any
 from trii_term.ai import pricing
 from trii_term.ai.context import build_context
 from trii_term.ai.conversations import ChatMessage, Conversations
+from trii_term.ai.failures import ReplyFailed, Retrying, RetryPolicy, given_up, retry_reason, status_failure
 from trii_term.ai.personas import PERSONAS
 from trii_term.ai.tools import Toolbox, definitions
 from trii_term.config import AiConfig
@@ -39,7 +50,6 @@ log = logging.getLogger(__name__)
 
 MAX_ROUNDS = 6  # API calls per trader message (tool loops end here)
 REQUEST_TIMEOUT = 90.0  # seconds without progress before a request fails
-
 NO_KEY = (
     "No Anthropic API key. Add one with `trii-term login anthropic` (stored in the OS keyring), "
     "or set ANTHROPIC_API_KEY for one process. The rest of the workstation works without it."
@@ -126,15 +136,7 @@ class ReplyDone:
     stop_reason: str
 
 
-@dataclass(frozen=True)
-class ReplyFailed:
-    message: str
-    partial: bool
-    retry_after: float | None
-    kind: str  # auth | rate_limited | overloaded | dropped | bad_request | network | no_key
-
-
-Event = TextDelta | ToolStarted | ToolFinished | Drafted | ReplyDone | ReplyFailed
+Event = TextDelta | ToolStarted | ToolFinished | Drafted | ReplyDone | ReplyFailed | Retrying
 
 
 # -- one streamed assistant turn -----------------------------------------------------------------
@@ -147,6 +149,7 @@ class _Turn:
     blocks: dict[int, dict[str, Any]] = field(default_factory=dict)
     stop_reason: str | None = None
     finished: bool = False  # message_stop arrived
+    shown: bool = False  # text of it was handed on (a retry would repeat it)
     current: int = 0  # the content block streaming now
     input_tokens: int = 0
     output_tokens: int = 0
@@ -179,9 +182,10 @@ class _Turn:
 
 
 class _Failed(Exception):
-    def __init__(self, failure: ReplyFailed) -> None:
+    def __init__(self, failure: ReplyFailed, reason: str = "") -> None:
         super().__init__(failure.message)
         self.failure = failure
+        self.reason = reason  # what to tell while waiting to retry; "" when not worth a retry
 
 
 # -- the engine ----------------------------------------------------------------------------------
@@ -196,6 +200,7 @@ class ChatEngine:
         settings: AiConfig | None = None,
         api_key: str | None = None,
         client_factory: Callable[..., Any] | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.session = session
         self.conversations = conversations
@@ -203,6 +208,7 @@ class ChatEngine:
         self.tools = Toolbox(session)
         self.session_cost_usd = Decimal(0)
         self.max_rounds = MAX_ROUNDS
+        self.retry = retry or RetryPolicy()
         self._api_key = api_key
         self._client_factory = client_factory
         self._client: Any = None
@@ -298,17 +304,30 @@ class ChatEngine:
                 request["extra_body"] = {"temperature": self.settings.temperature}
             if round_no == self.max_rounds - 1:
                 request["tool_choice"] = {"type": "none"}  # the last round answers in words
-            turn = _Turn()
-            try:
-                async for event in self._stream(client, request, turn):
-                    yield event
-            except _Failed as failed:
-                self._save_turn(cid, turn, model, partial=True)
-                yield failed.failure
-                return
-            except (asyncio.CancelledError, GeneratorExit):
-                self._save_turn(cid, turn, model, partial=True)
-                raise
+            attempt, waited = 1, 0.0
+            while True:
+                turn = _Turn()
+                try:
+                    async for event in self._stream(client, request, turn):
+                        if isinstance(event, TextDelta):
+                            turn.shown = True
+                        yield event
+                    break
+                except _Failed as failed:
+                    failure, reason = failed.failure, failed.reason
+                    wait = self.retry.wait(failure, attempt, waited) if reason and not turn.shown else None
+                    if wait is None:
+                        self._save_turn(cid, turn, model, partial=True)
+                        yield given_up(failure, reason, attempt, waited) if attempt > 1 else failure
+                        return
+                except (asyncio.CancelledError, GeneratorExit):
+                    self._save_turn(cid, turn, model, partial=True)
+                    raise
+                attempt += 1
+                log.info("%s: attempt %d of %d in %.1f s", reason, attempt, self.retry.attempts, wait)
+                yield Retrying(reason, wait, attempt, self.retry.attempts)
+                await self.retry.sleep(wait)  # Esc cancels it: the question stays saved
+                waited += wait
             usage = turn.usage(model)
             total = total + usage
             self.session_cost_usd += usage.cost_usd
@@ -395,7 +414,7 @@ class ChatEngine:
                     elif kind == "message_stop":
                         turn.finished = True
         except anthropic.APIStatusError as exc:
-            raise _Failed(_status_failure(exc, turn.received)) from None
+            raise _Failed(status_failure(exc, turn.received), retry_reason(exc)) from None
         except anthropic.APIConnectionError as exc:
             log.warning("Anthropic API connection failed: %s", exc)
             raise _Failed(self._network_failure(turn.received)) from None
@@ -438,101 +457,6 @@ class ChatEngine:
             self.conversations.append(cid, ChatMessage("assistant", blocks, time.time_ns(), data, partial))
         except Exception:
             log.exception("saving the assistant turn of conversation %s failed", cid)
-
-
-# -- errors in words -------------------------------------------------------------------------------
-
-
-def _retry_after(headers: Any) -> float | None:
-    if headers is None:
-        return None
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return max(0.0, float(ms) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        when = email.utils.parsedate_to_datetime(value) if value else None
-        return max(0.0, when.timestamp() - time.time()) if when else None
-
-
-def _status_failure(exc: Any, partial: bool) -> ReplyFailed:
-    status = getattr(exc, "status_code", 0)
-    body = getattr(exc, "body", None)
-    err = body.get("error", body) if isinstance(body, dict) else {}
-    kind = err.get("type", "") if isinstance(err, dict) else ""
-    detail = (err.get("message", "") if isinstance(err, dict) else "") or ""
-    response = getattr(exc, "response", None)
-    retry = _retry_after(getattr(response, "headers", None))
-    kept = " What arrived is kept (marked partial)." if partial else ""
-    log.warning("Anthropic API error %s %s: %s", status, kind, detail)
-    if status == 401 or kind == "authentication_error":
-        return ReplyFailed(
-            "Anthropic refused the API key (401). Run `trii-term login anthropic` to store a valid key "
-            "(or set ANTHROPIC_API_KEY), then ask again." + kept,
-            partial,
-            None,
-            "auth",
-        )
-    if status == 403 or kind == "permission_error":
-        return ReplyFailed(
-            f"The API key is not allowed to do this (403: {detail}). Check the key's workspace and "
-            "model access, or run `trii-term login anthropic` with another key." + kept,
-            partial,
-            None,
-            "auth",
-        )
-    if status == 429 or kind == "rate_limit_error":
-        wait = f"Try again in {retry:.0f} s." if retry is not None else "Wait a moment and try again."
-        return ReplyFailed(f"Rate limited by Anthropic (429). {wait}{kept}", partial, retry, "rate_limited")
-    if status == 529 or kind == "overloaded_error":
-        wait = f"Try again in {retry:.0f} s." if retry is not None else "Try again in a moment."
-        return ReplyFailed(f"Anthropic's API is overloaded (529). {wait}{kept}", partial, retry, "overloaded")
-    if status in (400, 404, 413, 422) or kind in (
-        "invalid_request_error",
-        "not_found_error",
-        "request_too_large",
-    ):
-        hint = {
-            404: " Check ai.model in the config.",
-            400: " (If it names temperature: remove ai.temperature from the config.)"
-            if "temperature" in detail
-            else "",
-            413: " The conversation is too long: start a new one.",
-        }.get(status, "")
-        return ReplyFailed(
-            f"The API refused the request ({status} {kind}): {detail}.{hint}{kept}",
-            partial,
-            None,
-            "bad_request",
-        )
-    if status == 402 or kind == "billing_error":
-        return ReplyFailed(
-            f"Anthropic refused for billing ({detail}). Check the account's credits.{kept}",
-            partial,
-            None,
-            "bad_request",
-        )
-    if partial:
-        return ReplyFailed(
-            f"The reply was cut off by an API error ({kind or status}: {detail}).{kept} "
-            "Ask again to continue.",
-            True,
-            retry,
-            "dropped",
-        )
-    return ReplyFailed(
-        f"The Anthropic API failed ({status} {kind}: {detail}). Try again in a moment.",
-        False,
-        retry,
-        "network",
-    )
 
 
 # -- the conversation as the API wants it ----------------------------------------------------------

@@ -4,7 +4,8 @@ owns the conversation, the engine and the reply in flight.
 Replies stream into a Markdown widget as they arrive (Textual's MarkdownStream batches fragments
 when they come faster than the screen draws). Tool calls are shown folded; a reply ends with its
 token usage and estimated cost, or with why it stopped (the partial text is kept and marked).
-Esc stops a reply in flight. The input keeps a history (up/down) and takes several lines
+When the API asks to come back later (429, 529) a countdown says when the engine tries again;
+Esc stops a reply in flight, or the countdown. The input keeps a history (up/down) and takes several lines
 (ctrl+j for a new line; Enter sends).
 """
 
@@ -106,6 +107,8 @@ class ChatView(Vertical):
         self._stream: Any = None
         self._reply_text = ""
         self._tools: dict[str, tuple[Collapsible, Static]] = {}
+        self._countdown: Static | None = None  # "retrying in 4 s…" while the engine waits
+        self._countdown_timer: Any = None
         self.first_paint_ns: int | None = None  # for the latency benchmark
 
     def compose(self) -> ComposeResult:
@@ -123,6 +126,7 @@ class ChatView(Vertical):
     async def reload(self) -> None:
         """The conversation from the store (on open, on resume)."""
         self._end_stream_now()
+        await self.clear_countdown()
         await self.log_view.remove_children()
         self._md = None
         self._tools.clear()
@@ -199,7 +203,31 @@ class ChatView(Vertical):
         self.title_line.update(self.controller.title_text())
         self.log_view.scroll_end(animate=False)
 
+    async def retry_countdown(self, retrying: Any) -> None:
+        """The engine waits `retrying.wait` seconds before trying again: count them down."""
+        await self.clear_countdown()
+        await self._end_stream()
+        deadline = time.monotonic() + retrying.wait
+        line = Static(Text(retrying.countdown(retrying.wait)), classes="chat-note chat-retry")
+        self._countdown = line
+        await self.log_view.mount(line)
+        self.log_view.scroll_end(animate=False)
+
+        def tick() -> None:
+            line.update(Text(retrying.countdown(deadline - time.monotonic())))
+
+        self._countdown_timer = self.set_interval(0.25, tick)
+
+    async def clear_countdown(self) -> None:
+        timer, self._countdown_timer = self._countdown_timer, None
+        if timer is not None:
+            timer.stop()
+        line, self._countdown = self._countdown, None
+        if line is not None:
+            await line.remove()
+
     async def reply_failed(self, message: str, partial: bool) -> None:
+        await self.clear_countdown()
         await self._end_stream()
         if partial:
             await self.log_view.mount(Static(Text("⋯ reply cut short (partial, kept)"), classes="chat-note"))
@@ -270,7 +298,9 @@ class ChatController:
         self._convs: Any = None
         self._worker: Any = None
         self._partial = False  # text of the reply in flight is on screen
+        self._retrying = False  # the engine is waiting to try again
         self._frozen = False
+        self.retry: Any = None  # the engine's RetryPolicy (None: its default)
         self.views: list[ChatView] = []
 
     # -- the parts, made when first used (the SDK is imported only then) ----------------------
@@ -289,7 +319,7 @@ class ChatController:
         if self._engine is None:
             from trii_term.ai.engine import ChatEngine
 
-            self._engine = ChatEngine(self.session, conversations=self.conversations)
+            self._engine = ChatEngine(self.session, conversations=self.conversations, retry=self.retry)
         return self._engine
 
     @property
@@ -346,7 +376,10 @@ class ChatController:
         if not self.busy:
             return False
         self._worker.cancel()
-        self.app.message("Reply stopped; what had arrived is kept.")
+        if self._retrying:
+            self.app.message("Retry stopped. Your question is kept: up brings it back to ask again.")
+        else:
+            self.app.message("Reply stopped; what had arrived is kept.")
         return True
 
     async def new(self, persona: str | None) -> None:
@@ -384,6 +417,7 @@ class ChatController:
                 async for event in events:
                     await self._show(event)
         except asyncio.CancelledError:
+            await self._clear_countdown()
             view = self.view
             if view is not None:
                 await view.reply_failed("stopped (Esc)", self._partial)
@@ -396,12 +430,24 @@ class ChatController:
             if view is not None:
                 await view.reply_failed(text, self._partial)
 
+    async def _clear_countdown(self) -> None:
+        """The wait is over (or stopped): its countdown goes from whichever view showed it."""
+        self._retrying = False
+        for v in self.views:
+            await v.clear_countdown()
+
     async def _show(self, event: Any) -> None:
         from trii_term.ai import engine as ai
 
         view = self.view
         if view is None:
             return
+        if isinstance(event, ai.Retrying):
+            self._retrying = True
+            await view.retry_countdown(event)
+            return
+        if self._retrying:
+            await self._clear_countdown()
         if isinstance(event, ai.TextDelta):
             self._partial = True
             await view.text_delta(event.text)
@@ -419,11 +465,10 @@ class ChatController:
             self.session.ai_cost_usd = self.engine.session_cost_usd  # (the status bar's total)
             await view.reply_done(event.usage)
             self.app.workstation.status_bar.update_status()
-        elif isinstance(event, ai.ReplyFailed):
+        elif isinstance(event, ai.ReplyFailed):  # (its message says when to try again)
             self._partial = False
-            wait = f" — try again in {event.retry_after:.0f}s" if event.retry_after else ""
-            await view.reply_failed(event.message + wait, event.partial)
-            self.app.message(event.message + wait, "error")
+            await view.reply_failed(event.message, event.partial)
+            self.app.message(event.message, "error")
 
 
 def _title_from(text: str) -> str:
