@@ -60,7 +60,7 @@ async def test_bars_and_indicators_are_compact_and_exact_strings(session: Sessio
         ("get_quote", {"symbol": "NOPE"}, "unknown symbol NOPE"),
         ("get_quote", {}, "symbol: give a ticker"),
         ("draft_order", {"side": "hold", "qty": "1", "symbol": "AAPL"}, "side: buy or sell"),
-        ("draft_order", {"side": "buy", "qty": "-3", "symbol": "AAPL"}, "quantity: must be above 0"),
+        ("draft_order", {"side": "buy", "qty": "-3", "symbol": "AAPL"}, "quantity '-3': must be above 0"),
         (
             "draft_order",
             {"side": "buy", "qty": "1", "symbol": "AAPL", "tif": "ioc", "stop_price": "1"},

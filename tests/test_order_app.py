@@ -108,9 +108,9 @@ async def test_odd_numbers_in_the_palette_are_refused_and_the_workstation_stays(
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(app)
         for line, says in (
-            ("buy 1 AAPL lmt 1e400", "limit: '1e400' is not a number"),
-            ("sell ١٠ AAPL", "quantity: '١٠' is not a number"),
-            ("buy 1_0 AAPL", "quantity: '1_0' is not a number"),
+            ("buy 1 AAPL lmt 1e400", "limit '1e400': no exponents"),
+            ("sell ١٠ AAPL", "quantity '١٠': use the digits 0-9"),
+            ("buy 1_0 AAPL", "quantity '1_0': no underscores"),
             ("replay speed 1e400", "SPEED must be a number"),
         ):
             await palette(pilot, line)

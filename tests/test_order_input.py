@@ -20,7 +20,7 @@ from trii_term.trading.orders import TIF, Bracket, OrderError, OrderRequest, Ord
 from .conftest import FAST, run_cli
 
 NASTY = [
-    "1e400", "1E3", "nan", "NaN", "inf", "-inf", "Infinity", "1_0", "١٠", "１０", "٣.٥", "0x10", "-5", "+5",
+    "1e400", "1E3", "nan", "NaN", "inf", "-inf", "Infinity", "1_0", "١٠", "１０", "٣.٥", "0x10", "-5",
     "0", "0.0", "00", "1.2.3", "1,00", "10,000,0", ".", "", " ", "1 0", "123456789012345678901234567890",
     "0.00000000001", "1e-400", "10\u200b", "²",
 ]  # fmt: skip
@@ -33,12 +33,15 @@ def test_odd_numbers_are_refused_with_a_message_never_converted(text: str) -> No
         return
     with pytest.raises(OrderError) as err:
         order_number("limit", text)
-    assert str(err.value).startswith("limit: ")
+    assert str(err.value).startswith("limit ")
 
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("28.10", D("28.10")), ("1,000", D(1000)), ("1,000.5", D("1000.5")), (".5", D("0.5")), ("007", D(7))],
+    [
+        *(("28.10", D("28.10")), ("1,000", D(1000)), ("1,000.5", D("1000.5")), (".5", D("0.5"))),
+        *(("007", D(7)), ("+5", D(5)), ("10,00,000", D(1000000))),
+    ],
 )
 def test_numbers_a_trader_types_mean_exactly_what_they_say(text: str, value: D) -> None:
     assert order_number("limit", text) == value and str(order_number("limit", text)) == str(value)

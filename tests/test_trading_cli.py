@@ -50,8 +50,8 @@ def test_refusals_and_bad_input_have_their_own_exit_codes(paths: Paths) -> None:
     broker_no = run_cli("order", "sell", "5", "MSFT", "--yes", paths=paths)
     assert broker_no.returncode == 4 and "short selling is off" in broker_no.stderr
     for bad, says in (
-        (("order", "buy", "0", "AAPL"), "quantity: must be above 0"),
-        (("order", "buy", "1", "AAPL", "--limit", "abc"), "limit: 'abc' is not a number"),
+        (("order", "buy", "0", "AAPL"), "quantity '0': must be above 0"),
+        (("order", "buy", "1", "AAPL", "--limit", "abc"), "limit 'abc': is not a number"),
         (("order", "buy", "1", "AAPL", "--stop", "400", "--tif", "ioc"), "ioc applies to market and limit"),
     ):
         result = run_cli(*bad, paths=paths)

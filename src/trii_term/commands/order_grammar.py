@@ -6,19 +6,20 @@
     sell 100 AAPL trail 2.5              trailing stop by 2.50 (trail% 1.5 for a percent)
     buy 100 AAPL lmt 430 tp 450 sl 420   a bracket
 
-Words may come in any order after the side. Numbers are strict: ASCII digits with at most one
-point (thousands commas allowed: 1,000), at most 12 digits before the point and 10 after, above
-zero — so `1e400`, `nan`, `inf`, `1_0`, `١٠` and 30-digit quantities are refused with a message,
-never turned into something else. `format_request` writes an order back in the same words.
+Words may come in any order after the side. Numbers are strict (`trii_term.numbers`): ASCII
+digits with at most one point (thousands commas allowed: 1,000 or 10,00,000), at most 18 digits
+and 10 places, above zero — so `1e400`, `nan`, `inf`, `1_0`, `١٠` and 30-digit quantities are
+refused with a message, never turned into something else. `request_line` writes an order back
+in the same words.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from trii_term.numbers import NumberError, parse_decimal
 from trii_term.trading.orders import TIF, Bracket, OrderError, OrderRequest, OrderType, Side
 
 if TYPE_CHECKING:
@@ -36,31 +37,18 @@ PRICE_WORDS = {
     "sl": "stop_loss",
 }
 USAGE = "QTY SYMBOL [lmt P] [stp P] [trail P | trail% X] [tp P] [sl P] [day|gtc|ioc|fok]"
-MAX_INT_DIGITS = 12
-MAX_PLACES = 10
-_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
-_GROUPED = re.compile(r"[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?")
 
 
 def order_number(what: str, text: str) -> Decimal | None:
-    """A quantity or price as typed, exactly; None when empty. Raises OrderError naming the field."""
+    """A quantity or price as typed, exactly; None when empty. Raises OrderError naming the field
+    (read by the one strict parser, `trii_term.numbers`)."""
     text = text.strip()
     if not text:
         return None
-    plain = text.replace(",", "") if _GROUPED.fullmatch(text) else text
-    if plain.startswith("-") and _NUMBER.fullmatch(plain[1:]):
-        raise OrderError(f"{what}: must be above 0 (got {text})")
-    if not _NUMBER.fullmatch(plain):
-        raise OrderError(f"{what}: {text!r} is not a number — type digits with at most one point, e.g. 28.10")
-    whole, _, places = plain.partition(".")
-    if len(whole.lstrip("0")) > MAX_INT_DIGITS:
-        raise OrderError(f"{what}: {text} is too large (at most {MAX_INT_DIGITS} digits before the point)")
-    if len(places.rstrip("0")) > MAX_PLACES:
-        raise OrderError(f"{what}: {text} has more than {MAX_PLACES} decimal places")
-    value = Decimal(plain)
-    if value <= 0:
-        raise OrderError(f"{what}: must be above 0 (got {text})")
-    return value
+    try:
+        return parse_decimal(text, what)
+    except NumberError as exc:
+        raise OrderError(str(exc)) from None
 
 
 def is_number(text: str) -> bool:
