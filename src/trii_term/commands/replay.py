@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from trii_term.commands.registry import Arg, Command, CommandError, Invocation, Result
-from trii_term.config import MAX_REPLAY_SPEED
+from trii_term.config import MAX_REPLAY_SPEED, MIN_REPLAY_SPEED
 from trii_term.domain import FeedState
 
 
@@ -41,9 +41,9 @@ def resume(inv: Invocation) -> Result:
 def speed(inv: Invocation) -> Result:
     feed = _feed(inv)
     value: float = inv.args["speed"]
-    if not 0 < value <= MAX_REPLAY_SPEED:  # (also refuses nan)
+    if not MIN_REPLAY_SPEED <= value <= MAX_REPLAY_SPEED:  # (also refuses nan)
         raise CommandError(
-            f"SPEED is market seconds per real second, above 0 and at most {MAX_REPLAY_SPEED:g}."
+            f"SPEED is market seconds per real second, from {MIN_REPLAY_SPEED:g} to {MAX_REPLAY_SPEED:g}."
         )
     feed.set_speed(value)
     return Result(f"Replay speed {value:g}× (one real second is {value:g} market seconds).")
