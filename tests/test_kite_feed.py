@@ -32,7 +32,7 @@ from trii_term.domain import (
     Trade,
     to_ns,
 )
-from trii_term.feeds import FeedContext
+from trii_term.feeds import FeedContext, instruments_problem
 from trii_term.feeds.kite import KiteFeed, KiteOrderUpdate, TickParser
 from trii_term.kite_master import KiteMaster, ist_today
 from trii_term.paths import Paths
@@ -490,10 +490,15 @@ async def test_a_rejected_token_without_a_cached_master_is_an_error_and_the_feed
     monkeypatch.setenv("TRII_KITE_ACCESS_TOKEN", "yesterdays-token")
     feed, tape = make_feed(kite_config(ticker, rest), store, tmp_path)
     await feed.prepare()
-    assert feed.status == FeedStatus(
-        "kite", FeedState.ERROR, "Kite token expired or invalid — run `trii-term login kite`"
+    reason = (
+        "Kite refused the access token (expired or invalid), so the instrument master could not be "
+        "downloaded: set a new TRII_KITE_ACCESS_TOKEN (the environment comes before the keyring), or "
+        "unset it and log in again: `trii-term login kite`; then start trii-term again"
     )
+    assert feed.status == FeedStatus("kite", FeedState.ERROR, reason)
     assert "yesterdays-token" not in feed.status.reason
+    # a symbol looked up says why there are none, not "unknown symbol"
+    assert "NSE:INFY" not in feed.instruments() and instruments_problem(feed.instruments()) == reason
     async with running(feed) as task:
         await asyncio.sleep(0.3)  # nothing to wait for: it must do nothing
         assert not task.done() and ticker.connections == 0
@@ -608,19 +613,53 @@ async def test_text_messages_order_updates_errors_and_garbage(
     assert API_KEY not in caplog.text and ACCESS_TOKEN not in caplog.text
 
 
-async def test_a_token_rejected_at_the_handshake_says_log_in_again_and_retries_late(
-    creds: None, ticker: kd.KiteTickerFake, rest: kd.KiteRestFake, store: Store, tmp_path: Path
+@pytest.fixture
+def keyring_creds(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Kite credentials in a keyring (an in-memory backend), as `trii-term login kite` leaves them."""
+    import keyring
+
+    from trii_term import credentials
+
+    from .fakes.memory_keyring import MemoryKeyring
+
+    monkeypatch.delenv("TRII_KITE_API_KEY", raising=False)
+    monkeypatch.delenv("TRII_KITE_ACCESS_TOKEN", raising=False)
+    before = keyring.get_keyring()
+    keyring.set_keyring(MemoryKeyring())
+    credentials.save("kite", {"api_key": API_KEY, "access_token": "yesterdays-token"})
+    try:
+        yield
+    finally:
+        keyring.set_keyring(before)
+
+
+async def test_a_token_refused_at_the_handshake_is_an_error_until_a_new_login(
+    keyring_creds: None, ticker: kd.KiteTickerFake, rest: kd.KiteRestFake, store: Store, tmp_path: Path
 ) -> None:
+    """A refused token never works again (it retried every 5 minutes for ever): the reason and
+    what to do; a login in another shell (a new token in the keyring) connects again."""
+    from trii_term import credentials
+
+    rest.access_token = "yesterdays-token"  # the master downloads; the ticker refuses the token
     ticker.reject_status = 403
-    feed, tape = make_feed(kite_config(ticker, rest), store, tmp_path, token_retry=30.0)
+    feed, tape = make_feed(kite_config(ticker, rest), store, tmp_path, credential_poll=0.02)
     await feed.prepare()
+    feed.subscribe(["NSE:INFY"])
     async with running(feed):
-        await wait_until(lambda: tape.state is FeedState.RECONNECTING)
-        status = tape.status[-1]
-        assert "HTTP 403" in status.reason and "log in again: trii-term login kite" in status.reason
-        assert status.retry_at_monotonic is not None and status.retry_at_monotonic - time.monotonic() > 25
-        assert ACCESS_TOKEN not in status.reason
-        assert FeedState.LIVE not in [s.state for s in tape.status]
+        await wait_until(lambda: tape.state is FeedState.ERROR)
+        assert tape.status[-1] == FeedStatus(
+            "kite",
+            FeedState.ERROR,
+            "Kite refused the access token (HTTP 403: expired or invalid): "
+            "log in again: `trii-term login kite`",
+        )
+        await asyncio.sleep(0.3)  # many poll periods: it must not ask Kite again with this token
+        assert len(ticker.queries) == 1 and tape.state is FeedState.ERROR
+        ticker.reject_status = None
+        credentials.save("kite", {"api_key": API_KEY, "access_token": ACCESS_TOKEN})  # a new login
+        await wait_until(lambda: tape.state is FeedState.LIVE)
+        assert ticker.queries[-1]["access_token"] == [ACCESS_TOKEN]
+        await wait_until(lambda: tape.of(DayStats))
 
 
 async def test_too_many_connections_at_the_handshake_waits_the_limit_retry(

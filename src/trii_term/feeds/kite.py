@@ -76,7 +76,6 @@ log = logging.getLogger(__name__)
 MAX_TOKENS = 3000  # instruments per ticker connection (Kite's limit)
 KITE_HEADERS = {"X-Kite-Version": "3"}
 LOGIN_HINT = "run `trii-term login kite`"
-TOKEN_REJECTED = "Kite token expired or invalid — " + LOGIN_HINT
 MALFORMED_LOG_SECONDS = 10.0
 
 # --------------------------------------------------------------------------------------------
@@ -452,11 +451,19 @@ class KiteInstruments(Mapping[str, Instrument]):
     Iteration covers the NSE/BSE equities and indices preloaded at `prepare` (the full master
     has ~100k rows, mostly derivatives) and whatever was looked up since. Any other key (an
     option, a future) is looked up in the cached master on demand, and a miss is remembered so
-    that asking again costs nothing. A bare `INFY` is not a key: symbols are canonical."""
+    that asking again costs nothing. A bare `INFY` is not a key: symbols are canonical.
+    `problem` says why there are none at all (the token was refused, the master could not be
+    downloaded): what a trader is told instead of "unknown symbol"."""
 
-    def __init__(self, preloaded: dict[str, KiteInstrument], lookup: Callable[[str], KiteInstrument | None]):
+    def __init__(
+        self,
+        preloaded: dict[str, KiteInstrument],
+        lookup: Callable[[str], KiteInstrument | None],
+        problem: str = "",
+    ):
         self._kite = preloaded
         self._lookup = lookup
+        self.problem = problem
         self._made: dict[str, Instrument] = {}
         self._missing: set[str] = set()
 
@@ -593,7 +600,7 @@ class KiteFeed:
         *,
         backoff_base: float = 1.0,
         backoff_max: float = 60.0,
-        token_retry: float = 300.0,
+        credential_poll: float = 5.0,
         limit_retry: float = 30.0,
         silence_timeout: float = 30.0,
         open_timeout: float = 10.0,
@@ -605,7 +612,7 @@ class KiteFeed:
         self._cfg = ctx.config.providers.kite
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
-        self.token_retry = token_retry
+        self.credential_poll = credential_poll  # after a refused token: how often to look for a new one
         self.limit_retry = limit_retry
         self.silence_timeout = silence_timeout
         self.open_timeout = open_timeout
@@ -630,6 +637,7 @@ class KiteFeed:
         self._tasks: set[asyncio.Task[None]] = set()
         self.last_message_ns = 0  # time.monotonic_ns() of the last message, heartbeats included
         self.connections = 0
+        self._retry_now = asyncio.Event()  # set by reconnect(): try again after a refused token
 
     # -- Feed protocol ----------------------------------------------------------------------
 
@@ -697,9 +705,9 @@ class KiteFeed:
                 self._expiry_note = warning
             await self._refresh_master()
         preloaded = await asyncio.to_thread(self._preload)
-        self._instruments = KiteInstruments(preloaded, self._lookup)
         if not preloaded and not self._fatal:
             self._fail("the Kite instrument master is empty: no instruments to stream")
+        self._instruments = KiteInstruments(preloaded, self._lookup, "" if preloaded else self._fatal)
 
     async def run(self) -> None:
         if not self._prepared:
@@ -773,7 +781,10 @@ class KiteFeed:
         if response.status_code != 200:
             error_type, message = kite_error(response)
             if response.status_code == 403 or error_type == "TokenException":
-                return TOKEN_REJECTED
+                return (
+                    "Kite refused the access token (expired or invalid), so the instrument master "
+                    f"could not be downloaded: {self._relogin()}; then start trii-term again"
+                )
             return self._scrub(f"the Kite instrument master could not be downloaded: {message}")
         ctype = response.headers.get("content-type", "")
         if "csv" not in ctype:
@@ -842,6 +853,7 @@ class KiteFeed:
                 await self._reload_credentials()
             self._set_status(FeedState.CONNECTING, self._expiry_note)
             floor = 0.0
+            refused = False
             try:
                 async with websockets.connect(
                     self._ticker_url(),
@@ -855,7 +867,9 @@ class KiteFeed:
                     attempt = 0
                     reason = await self._stream(ws)
             except InvalidStatus as exc:
-                reason, floor = self._rejected(exc.response.status_code)
+                status = exc.response.status_code
+                refused = status == 403
+                reason, floor = self._rejected(status)
             except ConnectionClosed as exc:
                 code = exc.rcvd.code if exc.rcvd is not None else 1006
                 reason = f"the connection to Kite was lost (close code {code})"
@@ -871,6 +885,10 @@ class KiteFeed:
                 if self._ws is not None:
                     self._lost_at = datetime.now(UTC)
                 self._ws = None
+            if refused:  # no retry with this token can help
+                await self._wait_for_login(reason)
+                attempt = 0
+                continue
             delay = max(floor, self.backoff(attempt))
             attempt += 1
             reason = self._scrub(reason)
@@ -884,11 +902,10 @@ class KiteFeed:
 
     def _rejected(self, status: int) -> tuple[str, float]:
         if status == 403:
-            note = f" ({self._expiry_note})" if self._expiry_note else ""
+            note = f"; {self._expiry_note}" if self._expiry_note else ""
             return (
-                f"Kite rejected the access token (HTTP 403): expired or invalid{note} — "
-                "log in again: trii-term login kite",
-                self.token_retry,
+                f"Kite refused the access token (HTTP 403: expired or invalid{note}): {self._relogin()}",
+                0.0,
             )
         if status == 429:
             return (
@@ -897,6 +914,41 @@ class KiteFeed:
                 self.limit_retry,
             )
         return f"the Kite ticker refused the connection (HTTP {status})", 0.0
+
+    def _relogin(self) -> str:
+        """What to do about a refused token: where the token came from decides."""
+        if self._creds is not None and self._creds.source == "environment":
+            return (
+                "set a new TRII_KITE_ACCESS_TOKEN (the environment comes before the keyring), or "
+                "unset it and log in again: `trii-term login kite`"
+            )
+        return "log in again: `trii-term login kite`"
+
+    async def _wait_for_login(self, reason: str) -> None:
+        """Kite refused the token: no retry with it can help (tokens expire at 6 AM IST). Say
+        what to do (ERROR) and return once there is a new token (a login in another shell,
+        noticed by reading the keyring every `credential_poll` s; no network) or `reconnect()`."""
+        reason = self._scrub(reason)
+        if self._status.state is not FeedState.ERROR or self._status.reason != reason:
+            log.error("Kite ticker: %s", reason)
+            self._set_status(FeedState.ERROR, reason)
+        refused = self._creds
+        self._retry_now.clear()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.credential_poll):
+                    await self._retry_now.wait()
+                    log.info("Kite ticker: connecting again, as asked")
+                    return
+            creds, _ = await asyncio.to_thread(self._load_credentials)
+            if creds is not None and creds != refused:
+                log.info("Kite ticker: a new access token; connecting again")
+                await self._reload_credentials()
+                return
+
+    def reconnect(self) -> None:
+        """Connect again now if the ticker waits after a refused token (a trader's action)."""
+        self._retry_now.set()
 
     async def _reload_credentials(self) -> None:
         """A new login (`trii-term login kite` in another shell) is picked up on the next try."""
