@@ -744,6 +744,26 @@ async def test_candles_are_published_as_bars_on_first_subscribe_and_429_is_respe
     assert 360 <= (datetime.now() - start).days <= 370  # about a year of days
 
 
+async def test_a_rate_limit_that_holds_names_the_candles_not_read(
+    creds: None,
+    ticker: kd.KiteTickerFake,
+    rest: kd.KiteRestFake,
+    store: Store,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rest.historical_429 = 2  # the minute candles, twice: every try
+    feed, tape = make_feed(kite_config(ticker, rest), store, tmp_path, history_retries=2)
+    await feed.prepare()
+    feed.subscribe(["NSE:INFY"])
+    async with running(feed):
+        await wait_until(lambda: len(tape.of(Bar)) == 3)  # the days came
+    assert (
+        "could not read the minute candles of NSE:INFY from Kite (rate limit (429) still hit after 2 "
+        "tries); its chart starts from live ticks"
+    ) in caplog.text
+
+
 def test_unfinished_candles_are_left_out() -> None:
     from trii_term.feeds.kite import candles_to_bars
 

@@ -1096,7 +1096,11 @@ class KiteFeed:
                 log.warning("Kite candles for %s: %d malformed candle(s) skipped", job.symbol, bad)
             return bars
         log.warning(
-            "Kite candles for %s: still rate-limited after %d tries; skipped", job.symbol, attempt + 1
+            "could not read the %s candles of %s from Kite (rate limit (429) still hit after %d tries); "
+            "its chart starts from live ticks",
+            job.interval,
+            job.symbol,
+            attempt + 1,
         )
         return []
 
