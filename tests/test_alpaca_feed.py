@@ -44,7 +44,7 @@ from trii_term.store.db import Store
 from trii_term.store.history import upsert_instruments
 
 from .conftest import wait_until
-from .fakes.alpaca_data import KEY, SECRET, AlpacaDataFake, AlpacaStreamFake, bar, rfc3339, trade
+from .fakes.alpaca_data import KEY, SECRET, AlpacaDataFake, AlpacaStreamFake, bar, quote, rfc3339, trade
 from .fakes.loopback import Response
 
 MIN = 60_000_000_000
@@ -347,7 +347,7 @@ def test_fuzzed_frames_never_raise_and_every_element_is_accounted_for(tmp_path: 
 
 @settings(max_examples=300, deadline=None)
 @given(
-    when=st.integers(86_400 * 10**9, 253402214399 * 10**9 + 999_999_999),  # a day inside years 1970-9999
+    when=st.integers(86_400 * 10**9, time.time_ns()),  # from 1970 to now
     digits=st.integers(0, 9),
     offset_minutes=st.integers(-23 * 60, 23 * 60),
 )
@@ -366,6 +366,61 @@ def test_rfc3339_times_parse_to_the_nanosecond(when: int, digits: int, offset_mi
             local.strftime("%Y-%m-%dT%H:%M:%S") + (f".{frac}" if digits else "") + f"{sign}{hh:02d}:{mm:02d}"
         )
         assert parse_time_ns(shown) == expected
+
+
+def test_a_time_more_than_a_day_ahead_is_refused() -> None:
+    """No market data comes from the future; past 2262 a time cannot even be stored."""
+    soon = time.time_ns() + 3600 * 10**9
+    assert parse_time_ns(rfc3339(soon)) == soon
+    for text in (
+        "9999-12-31T23:59:59Z",
+        rfc3339(time.time_ns() + 2 * 86_400 * 10**9),
+        "2300-01-01T00:00:00+05:30",
+    ):
+        with pytest.raises(ValueError, match="more than a day ahead"):
+            parse_time_ns(text)
+        with pytest.raises(ValueError, match="more than a day ahead"):
+            parse_time_ns(text)  # and never from the cache
+
+
+async def test_impossible_numbers_never_reach_the_store_nor_stall_its_writer(
+    stream: AlpacaStreamFake, data: AlpacaDataFake, paths: Paths, keys: None
+) -> None:
+    """A price of 10**20 (a valid JSON number) or a time in 9999 stalled the store writer: the
+    batch could not be written, was retried for ever and every tick after it was lost."""
+    session = Session(parse_config(config_text(stream.url, data.url)), paths, writer_flush_interval=0.05)
+    await session.start()
+    try:
+        await wait_until(lambda: session.feed_status.state is FeedState.LIVE)
+        now = time.time_ns()
+        good = trade("AAPL", 101.5, 10, now)
+        stream.send(
+            "["
+            + ", ".join(
+                [
+                    json.dumps(trade("AAPL", 10**20, 1, now)),
+                    json.dumps(trade("AAPL", 1.25, 1, now)).replace("1.25", "1e400"),  # reads as inf
+                    json.dumps(trade("AAPL", 0.0, 10, now)),
+                    json.dumps(trade("AAPL", -5.0, 10, now)),
+                    json.dumps(trade("AAPL", 101.0, -10, now)),
+                    json.dumps({**trade("AAPL", 101.0, 10, now), "t": "9999-12-31T23:59:59Z"}),
+                    json.dumps({**quote("AAPL", -1.0, 101.6, 1, 1, now)}),
+                    json.dumps(bar("AAPL", now - now % MIN, 100, 101, 102, 100.5, 10)),  # low above high
+                    json.dumps(bar("AAPL", now - now % MIN, 0, 101, 0, 100.5, 10)),  # a price of 0
+                    json.dumps(good),
+                ]
+            )
+            + "]"
+        )
+        await wait_until(lambda: (q := session.quotes.get("AAPL")) is not None and q.last == 101.5)
+        assert session.writer is not None and session.writer.flush(timeout=5)
+        assert session.writer.stats.failures == 0
+        assert session.store is not None
+        ticks = session.store.con.execute("SELECT price, size FROM ticks WHERE symbol = 'AAPL'").fetchall()
+        assert ticks == [(101.5, 10.0)]
+        assert session.feed is not None and session.feed.malformed == 9  # type: ignore[attr-defined]
+    finally:
+        await session.stop()
 
 
 # --------------------------------------------------------------------------------------------

@@ -785,6 +785,24 @@ def test_unfinished_candles_are_left_out() -> None:
     assert [b.ts for b in bars] == [ist("2024-11-19T00:00:00+05:30")]  # today's day is not over
 
 
+def test_impossible_candles_are_counted_and_left_out() -> None:
+    from trii_term.feeds.kite import candles_to_bars
+
+    now = ist("2024-11-20T10:00:30+05:30")
+    candles = [
+        ["2024-11-20T09:50:00+0530", 1, 2, 0.5, 1.5, 10],  # true
+        ["2024-11-20T09:51:00+0530", 0, 2, 0, 1.5, 10],  # a price of 0
+        ["2024-11-20T09:52:00+0530", 1, 2, 2.5, 1.5, 10],  # low above high
+        ["2024-11-20T09:53:00+0530", 3, 2, 0.5, 1.5, 10],  # open above high
+        ["2024-11-20T09:54:00+0530", 1, 2, 0.5, 1.5, -10],  # negative volume
+        ["2024-11-20T09:55:00+0530", 1, "1e400", 0.5, 1.5, 10],  # reads as inf
+        ["2024-11-20T09:56:00+0530", 1, 2, 0.5, 1.5, "nan"],
+    ]
+    bars, bad = candles_to_bars(candles, "NSE:INFY", "minute", now)
+    assert [b.ts for b in bars] == [ist("2024-11-20T09:50:00+05:30")]
+    assert bad == 6
+
+
 # --------------------------------------------------------------------------------------------
 # End to end through a real Session
 # --------------------------------------------------------------------------------------------

@@ -7,8 +7,10 @@ of magnitude slower than decoding a JSON array and building our small tuples on 
     connect ─▶ [{"T":"success","msg":"connected"}] ─▶ auth ─▶ authenticated ─▶ subscribe (all)
             ─▶ frames: arrays of trades "t", quotes "q", bars "b"/"u"/"d", status, errors …
 
-Every frame becomes one MarketBatch. Anything malformed is counted in `malformed`, logged at
-most once per `MALFORMED_LOG_SECONDS` and skipped; the good elements of the same array are kept.
+Every frame becomes one MarketBatch. Anything malformed or impossible (a price at or below 0,
+a negative size, a number too big to be true or to be stored, a bar whose open or close lies
+outside its low-high, a time more than a day ahead) is counted in `malformed`, logged at most
+once per `MALFORMED_LOG_SECONDS` and skipped; the good elements of the same array are kept.
 A refusal that no retry can cure (402 keys refused, 406 connection limit, 409 plan, 411 scope)
 is an ERROR that says what to do: the feed stops connecting until something changes: new keys
 (`trii-term login alpaca` in another shell, noticed within `credential_poll` seconds, no
@@ -84,6 +86,7 @@ DAILY_HISTORY_DAYS = 370
 
 _SECONDS: dict[str, int] = {}  # "2021-02-22T15:51:44" (UTC) -> ns of that second
 _SECONDS_MAX = 100_000
+FUTURE_NS = 86_400 * NS_PER_SECOND  # how far ahead of this machine's clock a time may be
 _FRACTION_SCALE = tuple(10 ** (9 - k) for k in range(1, 10))  # k fractional digits -> ns factor
 _RFC3339_RE = re.compile(
     r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d\d):(\d\d))\Z",
@@ -97,7 +100,10 @@ def parse_time_ns(t: str) -> int:
 
     The date and time of day up to the second are looked up in a cache (one entry per second
     of the stream), so a message costs a few slices and one `int()`, not a `datetime` parse.
-    Raises ValueError (or TypeError for a non-string) on anything that is not such a time."""
+    Raises ValueError (or TypeError for a non-string) on anything that is not such a time, and
+    on a time more than a day ahead of this machine's clock: no market data comes from the
+    future (and past 2262 a time cannot be stored). Checked before a second is cached, so the
+    cache holds only seconds that were never in the future, and stay so."""
     base = _SECONDS.get(t[:19])
     n = len(t)
     if base is None or t[n - 1] != "Z":
@@ -122,18 +128,19 @@ def _parse_time_slow(t: str) -> int:
     if int(s) > 60:
         raise ValueError(f"bad seconds in {t!r}")
     delta = datetime(int(y), int(mo), int(d), int(h), int(mi), tzinfo=UTC) - _EPOCH  # range checks
-    ns = (delta.days * 86_400 + delta.seconds + int(s)) * NS_PER_SECOND
-    if zulu == "Z" and t[10] == "T":  # the form the fast path reads: remember its second
-        if len(_SECONDS) >= _SECONDS_MAX:
-            _SECONDS.clear()
-        _SECONDS[t[:19]] = ns
-    if frac:
-        ns += int(frac) * _FRACTION_SCALE[len(frac) - 1]
+    second = (delta.days * 86_400 + delta.seconds + int(s)) * NS_PER_SECOND
+    ns = second + (int(frac) * _FRACTION_SCALE[len(frac) - 1] if frac else 0)
     if not zulu:
         if int(oh) > 23 or int(om) > 59:
             raise ValueError(f"bad UTC offset in {t!r}")
         offset = (int(oh) * 60 + int(om)) * NS_PER_MINUTE
         ns += -offset if sign == "+" else offset
+    if ns > time.time_ns() + FUTURE_NS:
+        raise ValueError(f"a time more than a day ahead: {t[:40]!r}")
+    if zulu == "Z" and t[10] == "T":  # the form the fast path reads: remember its second
+        if len(_SECONDS) >= _SECONDS_MAX:
+            _SECONDS.clear()
+        _SECONDS[t[:19]] = second
     return ns
 
 
@@ -226,6 +233,10 @@ def _plan_advice(feed: str, stream_url: str, config_file: Path | None) -> str:
 # --------------------------------------------------------------------------------------------
 
 _NUM = frozenset({int, float})  # JSON numbers; bool (a subclass of int) is not one
+# Numbers are checked before they reach the bus: a price at or below 0 is no trade, and a number
+# past TOO_BIG (1e400 reads as inf; 10**20 cannot be stored) would draw a phantom or stall the
+# store writer (so would a time past 2262: `parse_time_ns` refuses times more than a day ahead).
+TOO_BIG = 1e12  # above any US price, size or volume
 _BAR_KINDS = {"b": "1m", "u": "1m", "d": "1d"}
 _CONTROL_KINDS = frozenset({"success", "error", "subscription"})
 _SKIPPED_KINDS = frozenset({"s", "l", "c", "x", "i"})  # status, LULD, correction, cancel, imbalance
@@ -586,6 +597,7 @@ class AlpacaFeed:
         subs = self._symbols
         ts = parse_time_ns
         num = _NUM
+        big = TOO_BIG
         controls: list[dict[str, Any]] | None = None
         last_bar = self._last_bar_ns
         for m in items:
@@ -596,8 +608,10 @@ class AlpacaFeed:
                     if sym in subs:
                         p = m["p"]
                         s = m["s"]
-                        if p.__class__ not in num or s.__class__ not in num:
-                            raise TypeError("price and size must be numbers")
+                        if p.__class__ not in num or s.__class__ not in num or not 0 < p < big > s >= 0:
+                            raise ValueError(
+                                "the price must be a number above 0 and the size one at or above 0"
+                            )
                         add(Trade(ts(m["t"]), sym, p, s))
                     else:
                         self.skipped["unsubscribed"] += 1
@@ -608,13 +622,15 @@ class AlpacaFeed:
                         ap = m["ap"]
                         bs = m["bs"]
                         az = m["as"]
+                        # 0 is "no bid" / "no offer" (a one-sided quote); below 0 is garbage
                         if (
                             bp.__class__ not in num
                             or ap.__class__ not in num
                             or bs.__class__ not in num
                             or az.__class__ not in num
+                            or not 0 <= bp < big > ap >= 0 <= bs < big > az >= 0
                         ):
-                            raise TypeError("prices and sizes must be numbers")
+                            raise ValueError("prices and sizes must be numbers at or above 0")
                         add(Quote(ts(m["t"]), sym, bp, ap, bs, az))
                     else:
                         self.skipped["unsubscribed"] += 1
@@ -907,10 +923,14 @@ def _names(symbols: list[str], limit: int = 5) -> str:
 
 
 def _bar(m: dict[str, Any], sym: str, interval: str) -> Bar:
+    """A bar as Alpaca sends it (stream or REST), or an error when it cannot be true: it would
+    replace the bar the store builds from the ticks."""
     o, h, lo, c, v = m["o"], m["h"], m["l"], m["c"], m["v"]
     for x in (o, h, lo, c, v):
         if x.__class__ not in _NUM:
             raise TypeError("bar prices and volume must be numbers")
+    if not (0 < lo <= min(o, c) and max(o, c) <= h < TOO_BIG and 0 <= v < TOO_BIG):
+        raise ValueError("a bar whose open or close is outside its low-high, or a price at or below 0")
     return Bar(parse_time_ns(m["t"]), sym, interval, o, h, lo, c, v)
 
 
@@ -940,8 +960,8 @@ def _day_stats(symbol: str, snap: dict[str, Any]) -> DayStats:
         x = d.get(key)
         if x is None:
             return None
-        if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x):
-            raise ValueError(f"{key} is not a number: {x!r}")
+        if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x) or x < 0:
+            raise ValueError(f"{key} is not a number at or above 0: {x!r}")
         return float(x)
 
     stamp = day_bar.get("t") or trade.get("t")

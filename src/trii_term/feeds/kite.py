@@ -39,6 +39,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import random
 import re
 import struct
@@ -561,6 +562,11 @@ def candles_to_bars(candles: Any, symbol: str, interval: str, now_ns: int) -> tu
             start = datetime.strptime(candle[0], "%Y-%m-%dT%H:%M:%S%z")
             o, h, lo, c, v = (float(x) for x in candle[1:6])
         except (TypeError, ValueError, IndexError):
+            bad += 1
+            continue
+        # a candle that cannot be true (a price at or below 0, the open or close outside the
+        # low-high, "1e400"): it would replace the bar built from the ticks
+        if not (0 < lo <= min(o, c) and max(o, c) <= h < math.inf and 0 <= v < math.inf):
             bad += 1
             continue
         ts = to_ns(start)
