@@ -207,11 +207,15 @@ class TickParser:
         # that fails both (a fault, or a packet of an unknown size) is walked in Python.
         if n >= 4:
             count, length = _U16X2(data, 0)  # the count and the first packet's length
-            step = length + 2
-            tiled = n == 2 + count * step and (
-                count == 1
-                or (data[2::step].count(length >> 8) == count and data[3::step].count(length & 0xFF) == count)
-            )
+            if count == 1:
+                tiled = n == length + 4
+            else:
+                step = length + 2
+                tiled = (
+                    n == 2 + count * step
+                    and data[2::step].count(length >> 8) == count
+                    and data[3::step].count(length & 0xFF) == count
+                )
         else:
             (count,) = _U16(data, 0)
             tiled = False
