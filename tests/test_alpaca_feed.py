@@ -37,14 +37,14 @@ from trii_term.domain import (
     to_ns,
 )
 from trii_term.feeds import FeedContext
-from trii_term.feeds.alpaca import LOGIN_HINT, AlpacaFeed, parse_time_ns
+from trii_term.feeds.alpaca import LOGIN_HINT, AlpacaFeed, error_reason, parse_time_ns
 from trii_term.paths import Paths
 from trii_term.session import Session
 from trii_term.store.db import Store
 from trii_term.store.history import upsert_instruments
 
 from .conftest import wait_until
-from .fakes.alpaca_data import KEY, SECRET, AlpacaDataFake, AlpacaStreamFake, bar, rfc3339, trade
+from .fakes.alpaca_data import KEY, SECRET, AlpacaDataFake, AlpacaStreamFake, bar, quote, rfc3339, trade
 from .fakes.loopback import Response
 
 MIN = 60_000_000_000
@@ -115,12 +115,17 @@ async def start(
     made: list[tuple[Running, Store]] = []
 
     async def _start(
-        symbols: tuple[str, ...] = ("AAPL",), feed: str = "iex", run: bool = True, store: Store | None = None
+        symbols: tuple[str, ...] = ("AAPL",),
+        feed: str = "iex",
+        run: bool = True,
+        store: Store | None = None,
+        stream_url: str | None = None,
+        **settings: float,
     ) -> Running:
         store = store or Store.open(None)
         bus = Bus()
-        config = parse_config(config_text(stream.url, data.url, feed=feed, symbols=symbols))
-        alpaca = AlpacaFeed(FeedContext(bus, SessionClock(), config, store, tmp_path), **FAST)
+        config = parse_config(config_text(stream_url or stream.url, data.url, feed=feed, symbols=symbols))
+        alpaca = AlpacaFeed(FeedContext(bus, SessionClock(), config, store, tmp_path), **{**FAST, **settings})
         running = Running(alpaca, bus)
         made.append((running, store))
         await alpaca.prepare()
@@ -342,7 +347,7 @@ def test_fuzzed_frames_never_raise_and_every_element_is_accounted_for(tmp_path: 
 
 @settings(max_examples=300, deadline=None)
 @given(
-    when=st.integers(86_400 * 10**9, 253402214399 * 10**9 + 999_999_999),  # a day inside years 1970-9999
+    when=st.integers(86_400 * 10**9, time.time_ns()),  # from 1970 to now
     digits=st.integers(0, 9),
     offset_minutes=st.integers(-23 * 60, 23 * 60),
 )
@@ -363,56 +368,148 @@ def test_rfc3339_times_parse_to_the_nanosecond(when: int, digits: int, offset_mi
         assert parse_time_ns(shown) == expected
 
 
+def test_a_time_more_than_a_day_ahead_is_refused() -> None:
+    """No market data comes from the future; past 2262 a time cannot even be stored."""
+    soon = time.time_ns() + 3600 * 10**9
+    assert parse_time_ns(rfc3339(soon)) == soon
+    for text in (
+        "9999-12-31T23:59:59Z",
+        rfc3339(time.time_ns() + 2 * 86_400 * 10**9),
+        "2300-01-01T00:00:00+05:30",
+    ):
+        with pytest.raises(ValueError, match="more than a day ahead"):
+            parse_time_ns(text)
+        with pytest.raises(ValueError, match="more than a day ahead"):
+            parse_time_ns(text)  # and never from the cache
+
+
+async def test_impossible_numbers_never_reach_the_store_nor_stall_its_writer(
+    stream: AlpacaStreamFake, data: AlpacaDataFake, paths: Paths, keys: None
+) -> None:
+    """A price of 10**20 (a valid JSON number) or a time in 9999 stalled the store writer: the
+    batch could not be written, was retried for ever and every tick after it was lost."""
+    session = Session(parse_config(config_text(stream.url, data.url)), paths, writer_flush_interval=0.05)
+    await session.start()
+    try:
+        await wait_until(lambda: session.feed_status.state is FeedState.LIVE)
+        now = time.time_ns()
+        good = trade("AAPL", 101.5, 10, now)
+        stream.send(
+            "["
+            + ", ".join(
+                [
+                    json.dumps(trade("AAPL", 10**20, 1, now)),
+                    json.dumps(trade("AAPL", 1.25, 1, now)).replace("1.25", "1e400"),  # reads as inf
+                    json.dumps(trade("AAPL", 0.0, 10, now)),
+                    json.dumps(trade("AAPL", -5.0, 10, now)),
+                    json.dumps(trade("AAPL", 101.0, -10, now)),
+                    json.dumps({**trade("AAPL", 101.0, 10, now), "t": "9999-12-31T23:59:59Z"}),
+                    json.dumps({**quote("AAPL", -1.0, 101.6, 1, 1, now)}),
+                    json.dumps(bar("AAPL", now - now % MIN, 100, 101, 102, 100.5, 10)),  # low above high
+                    json.dumps(bar("AAPL", now - now % MIN, 0, 101, 0, 100.5, 10)),  # a price of 0
+                    json.dumps(good),
+                ]
+            )
+            + "]"
+        )
+        await wait_until(lambda: (q := session.quotes.get("AAPL")) is not None and q.last == 101.5)
+        assert session.writer is not None and session.writer.flush(timeout=5)
+        assert session.writer.stats.failures == 0
+        assert session.store is not None
+        ticks = session.store.con.execute("SELECT price, size FROM ticks WHERE symbol = 'AAPL'").fetchall()
+        assert ticks == [(101.5, 10.0)]
+        assert session.feed is not None and session.feed.malformed == 9  # type: ignore[attr-defined]
+    finally:
+        await session.stop()
+
+
 # --------------------------------------------------------------------------------------------
 # error codes
 # --------------------------------------------------------------------------------------------
 
 
-async def test_auth_failure_402_says_so_and_retries(
+async def test_refused_keys_402_are_an_error_that_waits_for_new_keys(
     start: Callable[..., Any],
     stream: AlpacaStreamFake,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    """Keys that Alpaca refuses will never work: no retry with them (it retried every few
+    seconds for ever), the reason and what to do; a login (new keys) connects again."""
     caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("TRII_ALPACA_KEY_ID", "PKWRONGKEY99")
     monkeypatch.setenv("TRII_ALPACA_SECRET_KEY", "wrong-secret-value")
-    run = await start(("AAPL",))
-    await wait_until(lambda: len(stream.conns) >= 3)  # it keeps trying, with backoff
-    reason = "auth failed (402): Alpaca refused the key — run `trii-term login alpaca`"
-    retries = [(at, s) for at, s in run.statuses if s.state is FeedState.RECONNECTING]
-    assert retries and [s.reason for _, s in retries] == [reason] * len(retries)
-    assert all(s.retry_at_monotonic is not None and s.retry_at_monotonic >= at for at, s in retries)
-    assert not run.has(FeedState.LIVE)
+    run = await start(("AAPL",), credential_poll=0.02)
+    await wait_until(lambda: run.feed.status.state is FeedState.ERROR)
+    assert run.feed.status.reason == (
+        "Alpaca refused the API key (402 auth failed): fix TRII_ALPACA_KEY_ID and "
+        "TRII_ALPACA_SECRET_KEY (they come first), or unset them"
+    )
+    assert run.feed.status.retry_at_monotonic is None
+    await asyncio.sleep(0.3)  # nothing to wait for: it must not try again with these keys
+    assert len(stream.conns) == 1 and run.states().count(FeedState.ERROR) == 1
+    monkeypatch.setenv("TRII_ALPACA_KEY_ID", KEY)  # a new login
+    monkeypatch.setenv("TRII_ALPACA_SECRET_KEY", SECRET)
+    await wait_until(lambda: run.feed.status.state is FeedState.LIVE)
+    assert len(stream.conns) == 2
     # even at DEBUG (websockets dumps every frame there) the client logs neither key nor secret
     ours = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("websockets.server"))
     assert "wrong-secret-value" not in ours and "PKWRONGKEY99" not in ours
 
 
-async def test_connection_limit_406_says_close_the_other_program(
+async def test_the_connection_limit_406_is_an_error_tried_again_quietly_now_and_then(
     start: Callable[..., Any], stream: AlpacaStreamFake, keys: None
 ) -> None:
     stream.auth_error = (406, "connection limit exceeded")
-    run = await start(("AAPL",))
-    reason = "connection limit (406): another program is streaming with these keys — close it"
-    await wait_until(lambda: run.has(FeedState.RECONNECTING, reason))
-    await wait_until(lambda: len(stream.conns) >= 2)
+    run = await start(("AAPL",), limit_retry=0.05)
+    await wait_until(lambda: run.feed.status.state is FeedState.ERROR)
+    assert run.feed.status.reason == (
+        "Alpaca allows one market-data stream per account, and another program holds it "
+        "(406 connection limit exceeded): close the other program streaming with these keys "
+        "(another trii-term, a script, a notebook)"
+    )
+    await wait_until(lambda: len(stream.conns) >= 3)  # tried again now and then, quietly:
+    assert run.states() == [FeedState.CONNECTING, FeedState.ERROR]  # no flicker, no new message
+    stream.auth_error = None  # the other program closed
+    await wait_until(lambda: run.feed.status.state is FeedState.LIVE)
 
 
-async def test_insufficient_subscription_409_stops_retrying(
+async def test_insufficient_subscription_409_says_which_feed_and_where_to_change_it(
     start: Callable[..., Any], stream: AlpacaStreamFake, keys: None
 ) -> None:
     stream.forbidden = {"trades", "quotes", "bars"}
-    run = await start(("AAPL",), feed="sip")
+    run = await start(("AAPL",), feed="sip", stream_url=stream.server.url + "/v2/sip", credential_poll=0.02)
     await wait_until(lambda: run.feed.status.state is FeedState.ERROR)
     assert run.feed.status.reason == (
-        "insufficient subscription (409): your plan does not include the sip feed — "
-        'set providers.alpaca.feed = "iex"'
+        "Alpaca refused the market-data stream (409 insufficient subscription): your plan does not "
+        'include the "sip" feed (SIP data needs the Algo Trader Plus plan; every plan streams IEX). '
+        "To stream IEX, under [providers.alpaca] in your config file (`trii-term doctor` shows where), "
+        'set feed = "iex" and stream_url = "wss://stream.data.alpaca.markets/v2/iex" (or remove stream_url)'
     )
     assert run.feed.status.retry_at_monotonic is None
-    await asyncio.sleep(0.4)  # many backoff periods (0.02 s): no new connection may come
+    await asyncio.sleep(0.3)  # many backoff and poll periods: no new connection may come
     assert len(stream.conns) == 1 and run.feed.status.state is FeedState.ERROR
     assert run.task is not None and not run.task.done()
+    stream.forbidden = set()  # the plan was upgraded: the trader asks to connect again
+    run.feed.reconnect()
+    await wait_until(lambda: run.feed.status.state is FeedState.LIVE)
+    assert len(stream.conns) == 2
+
+
+def test_the_409_advice_follows_the_feed_asked_for() -> None:
+    config = Path("/home/me/.config/trii-term/config.toml")
+    assert error_reason(409, "insufficient subscription", "sip", config_file=config) == (
+        "Alpaca refused the market-data stream (409 insufficient subscription): your plan does not "
+        'include the "sip" feed (SIP data needs the Algo Trader Plus plan; every plan streams IEX). '
+        f'To stream IEX, set feed = "iex" under [providers.alpaca] in {config}'
+    )
+    assert "delayed_sip" in error_reason(409, "", "delayed_sip", config_file=config)
+    iex = error_reason(409, "insufficient subscription", "iex", config_file=config)
+    assert "these keys have no IEX market data, which every Alpaca plan includes" in iex
+    assert 'set feed = "iex"' not in iex  # it is iex already: that advice would be no help
+    assert error_reason(402, "auth failed", "iex") == (
+        "Alpaca refused the API key (402 auth failed): log in again: `trii-term login alpaca`"
+    )
 
 
 async def test_symbol_limit_405_keeps_streaming_with_a_reason(
@@ -504,13 +601,39 @@ async def test_a_rest_error_is_reported_and_the_stream_goes_on(
     data.failures.append(Response(403, {"message": "subscription does not permit querying recent SIP data"}))
     run.feed.subscribe(["MSFT"])
     reason = (
-        "could not load recent minute bars from Alpaca: HTTP 403: "
-        "subscription does not permit querying recent SIP data"
+        "could not read the recent minute bars of MSFT from Alpaca (HTTP 403: "
+        "subscription does not permit querying recent SIP data); their charts start from live ticks"
     )
     await wait_until(lambda: run.feed.status.reason == reason)
     assert run.feed.status.state is FeedState.LIVE
     stream.send([trade("MSFT", 4.0, 2, 7_000)])
     await wait_until(lambda: Trade(7_000, "MSFT", 4.0, 2) in run.events)
+
+
+async def test_a_rate_limit_429_that_holds_names_what_could_not_be_read(
+    start: Callable[..., Any], stream: AlpacaStreamFake, data: AlpacaDataFake, keys: None
+) -> None:
+    limited = Response(429, {"message": "too many requests"}, {"Retry-After": "0"})
+    data.http.route("GET", "/v2/assets", lambda req: limited)
+    data.http.route("GET", "/v2/stocks/snapshots", lambda req: limited)
+    data.failures += [limited] * 5  # the recent minute bars: every try
+    run = await start(("AAPL", "MSFT"), rate_limit_max_wait=0.01)
+    await wait_until(lambda: run.feed.status.state is FeedState.LIVE and len(data.bar_requests("1Day")) == 1)
+    said = [s.reason for _, s in run.statuses]
+    assert (
+        "could not read Alpaca's list of assets (rate limit (429): too many requests); any well-formed "
+        "US ticker is accepted, shown without its name"
+    ) in said
+    assert (
+        "could not read the day so far (the previous close) of AAPL and MSFT from Alpaca (rate limit "
+        "(429) still hit after 5 tries); their change column stays empty"
+    ) in said
+    assert (
+        "could not read the recent minute bars of AAPL and MSFT from Alpaca (rate limit (429) still hit "
+        "after 5 tries); their charts start from live ticks"
+    ) in said
+    await wait_until(lambda: run.feed.status.reason == "")  # the daily bars came: nothing to say
+    assert run.feed.status.state is FeedState.LIVE
 
 
 # --------------------------------------------------------------------------------------------
@@ -562,7 +685,10 @@ async def test_an_unreachable_asset_list_is_logged_and_ignored(
     run = await start(("AAPL", "MSFT"), run=False)
     inst = run.feed.instruments()
     assert set(inst) == {"AAPL", "MSFT"}
-    assert "Alpaca asset list: HTTP 500 internal error" in caplog.text
+    assert (
+        "could not read Alpaca's list of assets (HTTP 500: internal error); any well-formed US "
+        "ticker is accepted, shown without its name"
+    ) in caplog.text
     # without it, any well-formed US ticker can still be added to a watchlist and streamed
     assert "NVDA" in inst and "BRK.B" in inst and inst["NVDA"].currency == "USD"
     assert "NSE:INFY" not in inst and "not a ticker" not in inst

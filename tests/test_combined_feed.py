@@ -11,6 +11,7 @@ import pytest
 
 from trii_term.config import ConfigError, parse_config
 from trii_term.domain import NSE, US, FeedState, FeedStatus
+from trii_term.feeds import instruments_problem
 from trii_term.paths import Paths
 from trii_term.session import Session
 
@@ -96,3 +97,20 @@ def test_replay_cannot_be_combined_and_a_provider_is_named_once() -> None:
     with pytest.raises(ConfigError, match="names a provider twice"):
         parse_config('[feed]\nprovider = ["kite", "kite"]\n')
     assert parse_config('[feed]\nprovider = ["alpaca", "kite"]\n').feed.providers == ("alpaca", "kite")
+
+
+async def test_a_refused_kite_token_is_named_where_its_symbols_are_looked_up(  # type: ignore[no-untyped-def]
+    fakes, paths: Paths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRII_KITE_ACCESS_TOKEN", "yesterdays-token")
+    session = Session(_config(*fakes), paths, writer_flush_interval=0.05)
+    await session.start()
+    try:
+        assert "AAPL" in session.instruments and "NSE:INFY" not in session.instruments
+        problem = instruments_problem(session.instruments)
+        assert problem.startswith("kite: Kite refused the access token (expired or invalid)")
+        assert "`trii-term login kite`" in problem and "yesterdays-token" not in problem
+        await wait_until(lambda: session.feed_status.state is FeedState.ERROR)
+        assert session.feed_status.reason == problem  # the status names the provider too
+    finally:
+        await session.stop()

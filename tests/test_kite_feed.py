@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import struct
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import date, datetime, timedelta
@@ -31,7 +32,7 @@ from trii_term.domain import (
     Trade,
     to_ns,
 )
-from trii_term.feeds import FeedContext
+from trii_term.feeds import FeedContext, instruments_problem
 from trii_term.feeds.kite import KiteFeed, KiteOrderUpdate, TickParser
 from trii_term.kite_master import KiteMaster, ist_today
 from trii_term.paths import Paths
@@ -241,75 +242,184 @@ def test_a_trade_is_the_rise_in_cumulative_volume() -> None:
     assert trades == [(1573.1, 250.0), (1573.05, 150.0)]
 
 
-def test_malformed_packets_are_counted_and_skipped_and_good_ones_kept() -> None:
+def quote_at(price: int, vol: int, token: int = kd.INFY) -> bytes:
+    """A quote packet of INFY trading at `price` paise inside its day (1561.05-1575.00)."""
+    return kd.quote(token, price, 5, price, vol, 1, 1, 156915, 157500, 156105, 156780)
+
+
+BASELINE = kd.message(quote_at(157300, 1_000))  # the first packet: volume 1,000, no trade yet
+
+
+def test_a_message_promising_more_packets_than_it_holds_publishes_nothing() -> None:
+    """The attack of issue 11: the header promised 3 packets and carried 1, whose price (Rs 1.23
+    against ~Rs 1,573) was stored as a trade. Nothing of such a message is applied."""
     p = parser()
-    good = kd.TICKER_QUOTE_PACKET
+    p.parse(BASELINE, T0)
+    phantom = quote_at(123, 1_500)  # a volume rise: it would be a trade at 1.23
+    lying = struct.pack(">H", 3) + struct.pack(">H", len(phantom)) + phantom
+    assert p.parse(lying, T0) == []
+    assert p.malformed == 1
+    # nothing of it was applied: the next true packet trades against the volume before it
+    trades = [e for e in p.parse(kd.message(quote_at(157310, 1_200)), T0) if type(e) is Trade]
+    assert [(t.price, t.size) for t in trades] == [(1573.1, 200.0)]
+
+
+def test_a_message_whose_structure_is_wrong_is_dropped_whole() -> None:
+    good, other = quote_at(157310, 1_100), quote_at(157320, 1_200)
     cases = [
-        kd.message(good, kd.with_token(good, 999_999)),  # a token not subscribed
-        kd.message(good, b"\x00" * 50),  # an unknown size
-        kd.message(good, good)[:-10],  # the second packet is cut short (its length lies)
+        kd.message(good, other)[:-10],  # the second packet is cut short (its length lies)
         kd.message(good) + b"\x01\x02",  # bytes after the last packet
-        kd.message(good, good)[: 2 + 2 + 44],  # the count says two, the message holds one
+        kd.message(good, other)[: 2 + 2 + 44],  # the count says two, the message holds one
+        struct.pack(">H", 1) + kd.message(good, other)[2:],  # the count says one, it holds two
+        b"\x00\x00\x00",  # no packets, and a byte more
+        kd.message(good, other)[:2] + struct.pack(">H", 45) + kd.message(good, other)[4:],  # a length lies
     ]
-    for n, data in enumerate(cases, start=1):
-        events = p.parse(data, T0)
-        assert [type(e) for e in events] == [DayStats], data
-        assert p.malformed == n
-    assert p.parse(kd.HEARTBEAT, T0) == [] and p.malformed == len(cases)
+    for data in cases:
+        p = parser()
+        p.parse(BASELINE, T0)
+        assert p.parse(data, T0) == [], data
+        assert p.malformed == 1
+        assert p.subs[kd.INFY][2:] == [1_000, 1573.0]  # the token's state is untouched
+
+
+def test_in_a_well_formed_message_an_impossible_packet_is_skipped_and_the_others_kept() -> None:
+    p = parser((kd.INFY, "NSE:INFY"), (kd.NIFTY, "NSE:NIFTY 50"))
+    p.parse(BASELINE, T0)
+    nifty = kd.index_quote(kd.NIFTY, 2_450_015, 2_461_000, 2_440_025, 2_445_050, 2_430_000)
+    bad_packets = {
+        "a token not subscribed": kd.with_token(quote_at(157310, 1_100), 999_999),
+        "an unknown size": b"\x00" * 50,
+        "an index in a stock's layout": kd.with_token(quote_at(157310, 1_100), kd.NIFTY),
+        "a stock in an index's layout": kd.with_token(nifty, kd.INFY),
+        "a negative last price": kd.quote(kd.INFY, 2**32 - 100, 5, 1, 1_100, 1, 1, 1, 1, 1, 1),
+        "a negative ltp packet": kd.ltp(kd.INFY, 2**32 - 1),
+        "a negative depth price": kd.with_token(kd.TICKER_FULL_PACKET[:64] + b"\xff" * 120, kd.INFY),
+        "a last price below the day's low": quote_at(123, 1_100),
+        "a last price above the day's high": quote_at(999_999, 1_100),
+        "a negative open": kd.quote(kd.INFY, 157300, 5, 1, 1_100, 1, 1, 2**32 - 5, 157500, 156105, 156780),
+        "a negative previous close": kd.quote(
+            kd.INFY, 157300, 5, 1, 1_100, 1, 1, 156915, 157500, 156105, 2**31
+        ),
+        "a low above the high": kd.quote(kd.INFY, 157300, 5, 1, 1_100, 1, 1, 157300, 157000, 157500, 1),
+        "volume without a price": kd.quote(kd.INFY, 0, 5, 1, 1_100, 1, 1, 0, 0, 0, 156780),
+        "an index outside its day": kd.index_quote(kd.NIFTY, 100, 2_461_000, 2_440_025, 2_445_050, 1),
+    }
+    for n, (why, packet) in enumerate(bad_packets.items(), start=1):
+        events = p.parse(kd.message(packet, nifty), T0)
+        assert {e.symbol for e in events} == {"NSE:NIFTY 50"}, why  # the good packet is kept
+        assert p.malformed == n, why
+    assert p.subs[kd.INFY][2:] == [1_000, 1573.0]
     p.remove(kd.INFY)
-    assert p.parse(kd.message(good), T0) == [] and p.malformed == len(cases)  # late, not malformed
+    assert p.parse(BASELINE, T0) == [] and p.malformed == len(bad_packets)  # late, not malformed
+
+
+def test_a_last_price_of_zero_is_not_traded_yet_never_a_trade_at_zero() -> None:
+    p = parser((kd.INFY, "NSE:INFY"), (kd.NIFTY, "NSE:NIFTY 50"))
+    # before the first trade of the day: no price, no volume; the previous close is news
+    untraded = kd.quote(kd.INFY, 0, 0, 0, 0, 0, 0, 0, 0, 0, 156780)
+    assert p.parse(kd.message(untraded), T0) == [
+        DayStats(T0, "NSE:INFY", NSE.local(T0).date(), 1567.8, None, None, None, None, 0.0)
+    ]
+    assert p.parse(kd.message(kd.ltp(kd.INFY, 0)), T0) == []
+    first = kd.quote(kd.INFY, 157300, 5, 157300, 40, 1, 1, 157300, 157300, 157300, 156780)
+    assert [e for e in p.parse(kd.message(first), T0) if type(e) is Trade] == [
+        Trade(T0, "NSE:INFY", 1573.0, 40.0)  # the day's first 40 shares, counted from 0
+    ]
+    p.parse(kd.message(kd.index_quote(kd.NIFTY, 2_450_015, 2_461_000, 2_440_025, 2_445_050, 2_430_000)), T0)
+    zero = p.parse(kd.message(kd.index_quote(kd.NIFTY, 0, 0, 0, 0, 2_430_000)), T0)
+    assert [type(e) for e in zero] == [DayStats] and zero[0].last is None
+    assert p.subs[kd.NIFTY][3] == 24500.15  # the last price stays the last true one
+    assert p.malformed == 0
+
+
+def _packets() -> st.SearchStrategy[bytes]:
+    """True packets of every layout, for the subscribed INFY and NIFTY 50."""
+    # low <= last, open <= high, all above 0 (a day with trades)
+    price = st.integers(1, 2**31 - 1)
+    day = st.tuples(price, price, price, price).map(sorted)
+    quote = st.builds(
+        lambda d, vol: kd.quote(kd.INFY, d[1], 1, d[1], vol, 1, 1, d[2], d[3], d[0], 156780),
+        day,
+        st.integers(0, 2**32 - 1),
+    )
+    full = st.builds(
+        lambda q, ts: q + kd.TICKER_FULL_PACKET[44:60] + struct.pack(">I", ts) + kd.TICKER_FULL_PACKET[64:],
+        quote,
+        st.integers(0, 2**32 - 1),
+    )
+    index = st.builds(lambda d: kd.index_quote(kd.NIFTY, d[1], d[3], d[0], d[2], 2_430_000), day)
+    ltp = st.builds(kd.ltp, st.sampled_from([kd.INFY, kd.NIFTY]), st.integers(0, 2**31 - 1))
+    return st.one_of(quote, full, index, ltp)
+
+
+def _state(p: TickParser) -> list[list[Any]]:
+    return [list(sub) for sub in p.subs.values()]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_packets(), min_size=1, max_size=6), st.data())
+def test_fuzz_a_truncated_or_padded_message_publishes_nothing_and_changes_nothing(
+    packets: list[bytes], data: st.DataObject
+) -> None:
+    message = kd.message(*packets)
+    broken = data.draw(
+        st.one_of(
+            st.integers(2, len(message) - 1).map(lambda cut: message[:cut]),  # cut anywhere
+            st.binary(min_size=1, max_size=20).map(lambda tail: message + tail),  # bytes after it
+            st.integers(0, 2**16 - 1)  # a count that lies
+            .filter(lambda c: c != len(packets))
+            .map(lambda c: struct.pack(">H", c) + message[2:]),
+        )
+    )
+    p = parser((kd.INFY, "NSE:INFY"), (kd.NIFTY, "NSE:NIFTY 50"))
+    p.parse(kd.message(*packets), T0)
+    before = _state(p)
+    assert p.parse(broken, T0) == []
+    assert p.malformed == 1 and _state(p) == before
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=700))
-def test_fuzz_arbitrary_bytes_never_raise(data: bytes) -> None:
+def test_fuzz_arbitrary_bytes_never_raise_nor_price_at_zero_or_below(data: bytes) -> None:
     p = parser((kd.INFY, "NSE:INFY"), (kd.NIFTY, "NSE:NIFTY 50"))
-    events = p.parse(data, T0)
-    assert all(type(e) in (Trade, DayStats, Quote) for e in events)
-    assert p.malformed >= 0
+    p.parse(BASELINE, T0)
+    for message in (data, struct.pack(">H", 1) + struct.pack(">H", len(data)) + data):
+        events = p.parse(message, T0)
+        assert all(type(e) in (Trade, DayStats, Quote) for e in events)
+        assert all(e.price > 0 for e in events if type(e) is Trade)
+        assert all(e.bid > 0 and e.ask > 0 for e in events if type(e) is Quote)
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.binary(max_size=200), max_size=8), st.sampled_from([kd.INFY, kd.NIFTY, 12345]))
-def test_fuzz_each_bad_packet_is_counted_once(bodies: list[bytes], token: int) -> None:
-    """Packets of any size: those of a known size for a subscribed token parse, every other one
-    is counted once."""
-    packets = [token.to_bytes(4, "big") + b[4:] if len(b) >= 4 else b for b in bodies]
+SUBSCRIBED_AS = {8: kd.INFY, 28: kd.NIFTY, 32: kd.NIFTY, 44: kd.INFY, 184: kd.INFY}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(_packets(), st.binary(min_size=4, max_size=200)), max_size=8))
+def test_fuzz_every_trade_is_a_price_its_own_packet_vouches_for(packets: list[bytes]) -> None:
+    """Whatever well-formed message arrives (random bytes in every layout, for subscribed
+    tokens), its packets are applied as if each came alone, and a trade's price is above 0 and
+    within the day's low-high of its own packet."""
+    tokened = [kd.with_token(b, SUBSCRIBED_AS[len(b)]) if len(b) in SUBSCRIBED_AS else b for b in packets]
     p = parser((kd.INFY, "NSE:INFY"), (kd.NIFTY, "NSE:NIFTY 50"))
-    p.parse(kd.message(*packets), T0)
-    bad = sum(1 for b in packets if len(b) not in SIZES or token == 12345)
-    assert p.malformed == bad
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    st.lists(st.sampled_from(["quote", "full", "ltp", "index"]), min_size=1, max_size=6),
-    st.integers(min_value=0, max_value=10_000),
-)
-def test_fuzz_a_truncated_message_keeps_the_whole_packets_and_counts_one_fault(
-    kinds: list[str], cut: int
-) -> None:
-    make = {
-        "quote": kd.TICKER_QUOTE_PACKET,
-        "full": kd.TICKER_FULL_PACKET,
-        "ltp": kd.ltp(kd.INFY, 157315),
-        "index": kd.index_quote(kd.NIFTY, 2_450_015, 2_461_000, 2_440_025, 2_445_050, 2_430_000),
-    }
-    packets = [make[k] for k in kinds]
-    data = kd.message(*packets)
-    cut = cut % len(data)
-    whole, end = 0, 2
-    for pkt in packets:
-        if end + 2 + len(pkt) > cut:
-            break
-        end += 2 + len(pkt)
-        whole += 1
-    expected = parser((kd.INFY, "NSE:INFY"), (kd.NIFTY, "NSE:NIFTY 50")).parse(
-        kd.message(*packets[:whole]), T0
-    )
+    p.parse(BASELINE, T0)
+    whole = p.parse(kd.message(*tokened), T0)
     p = parser((kd.INFY, "NSE:INFY"), (kd.NIFTY, "NSE:NIFTY 50"))
-    assert p.parse(data[:cut], T0) == (expected if cut >= 2 else [])
-    assert p.malformed == (1 if cut >= 2 else 0)  # fewer than 2 bytes is a heartbeat
+    p.parse(BASELINE, T0)
+    one_by_one: list[Any] = []
+    for packet in tokened:
+        events = p.parse(kd.message(packet), T0)
+        one_by_one += events
+        stats = [e for e in events if type(e) is DayStats]
+        for trade in (e for e in events if type(e) is Trade):
+            assert trade.price > 0
+            if stats:  # quote, full and index packets say their day
+                assert trade.price == stats[0].last
+                if stats[0].low is not None and stats[0].high is not None:
+                    assert stats[0].low <= trade.price <= stats[0].high
+        assert all(q.bid > 0 and q.ask > 0 for q in events if type(q) is Quote)
+        assert all(d.prev_close is None or d.prev_close > 0 for d in stats)
+        assert all(d.open is None or d.open > 0 for d in stats)
+    assert whole == one_by_one
 
 
 # --------------------------------------------------------------------------------------------
@@ -380,10 +490,15 @@ async def test_a_rejected_token_without_a_cached_master_is_an_error_and_the_feed
     monkeypatch.setenv("TRII_KITE_ACCESS_TOKEN", "yesterdays-token")
     feed, tape = make_feed(kite_config(ticker, rest), store, tmp_path)
     await feed.prepare()
-    assert feed.status == FeedStatus(
-        "kite", FeedState.ERROR, "Kite token expired or invalid — run `trii-term login kite`"
+    reason = (
+        "Kite refused the access token (expired or invalid), so the instrument master could not be "
+        "downloaded: set a new TRII_KITE_ACCESS_TOKEN (the environment comes before the keyring), or "
+        "unset it and log in again: `trii-term login kite`; then start trii-term again"
     )
+    assert feed.status == FeedStatus("kite", FeedState.ERROR, reason)
     assert "yesterdays-token" not in feed.status.reason
+    # a symbol looked up says why there are none, not "unknown symbol"
+    assert "NSE:INFY" not in feed.instruments() and instruments_problem(feed.instruments()) == reason
     async with running(feed) as task:
         await asyncio.sleep(0.3)  # nothing to wait for: it must do nothing
         assert not task.done() and ticker.connections == 0
@@ -441,7 +556,9 @@ async def test_streams_subscribes_and_changes_subscriptions_while_connected(
 
         await ticker.push(kd.HEARTBEAT)
         batches = len(tape.batches)
-        await ticker.push(kd.message(kd.quote(kd.INFY, 157400, 3, 157350, 1_176_086, 1, 1, 1, 1, 1, 1)))
+        await ticker.push(
+            kd.message(kd.quote(kd.INFY, 157400, 3, 157350, 1_176_086, 1, 1, 156915, 157500, 156105, 156780))
+        )
         await wait_until(lambda: tape.of(Trade))
         assert tape.of(Trade)[0][1:] == ("NSE:INFY", 1574.0, 100.0)
         assert len(tape.batches) == batches + 1  # one batch per binary message; none for a heartbeat
@@ -496,19 +613,53 @@ async def test_text_messages_order_updates_errors_and_garbage(
     assert API_KEY not in caplog.text and ACCESS_TOKEN not in caplog.text
 
 
-async def test_a_token_rejected_at_the_handshake_says_log_in_again_and_retries_late(
-    creds: None, ticker: kd.KiteTickerFake, rest: kd.KiteRestFake, store: Store, tmp_path: Path
+@pytest.fixture
+def keyring_creds(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Kite credentials in a keyring (an in-memory backend), as `trii-term login kite` leaves them."""
+    import keyring
+
+    from trii_term import credentials
+
+    from .fakes.memory_keyring import MemoryKeyring
+
+    monkeypatch.delenv("TRII_KITE_API_KEY", raising=False)
+    monkeypatch.delenv("TRII_KITE_ACCESS_TOKEN", raising=False)
+    before = keyring.get_keyring()
+    keyring.set_keyring(MemoryKeyring())
+    credentials.save("kite", {"api_key": API_KEY, "access_token": "yesterdays-token"})
+    try:
+        yield
+    finally:
+        keyring.set_keyring(before)
+
+
+async def test_a_token_refused_at_the_handshake_is_an_error_until_a_new_login(
+    keyring_creds: None, ticker: kd.KiteTickerFake, rest: kd.KiteRestFake, store: Store, tmp_path: Path
 ) -> None:
+    """A refused token never works again (it retried every 5 minutes for ever): the reason and
+    what to do; a login in another shell (a new token in the keyring) connects again."""
+    from trii_term import credentials
+
+    rest.access_token = "yesterdays-token"  # the master downloads; the ticker refuses the token
     ticker.reject_status = 403
-    feed, tape = make_feed(kite_config(ticker, rest), store, tmp_path, token_retry=30.0)
+    feed, tape = make_feed(kite_config(ticker, rest), store, tmp_path, credential_poll=0.02)
     await feed.prepare()
+    feed.subscribe(["NSE:INFY"])
     async with running(feed):
-        await wait_until(lambda: tape.state is FeedState.RECONNECTING)
-        status = tape.status[-1]
-        assert "HTTP 403" in status.reason and "log in again: trii-term login kite" in status.reason
-        assert status.retry_at_monotonic is not None and status.retry_at_monotonic - time.monotonic() > 25
-        assert ACCESS_TOKEN not in status.reason
-        assert FeedState.LIVE not in [s.state for s in tape.status]
+        await wait_until(lambda: tape.state is FeedState.ERROR)
+        assert tape.status[-1] == FeedStatus(
+            "kite",
+            FeedState.ERROR,
+            "Kite refused the access token (HTTP 403: expired or invalid): "
+            "log in again: `trii-term login kite`",
+        )
+        await asyncio.sleep(0.3)  # many poll periods: it must not ask Kite again with this token
+        assert len(ticker.queries) == 1 and tape.state is FeedState.ERROR
+        ticker.reject_status = None
+        credentials.save("kite", {"api_key": API_KEY, "access_token": ACCESS_TOKEN})  # a new login
+        await wait_until(lambda: tape.state is FeedState.LIVE)
+        assert ticker.queries[-1]["access_token"] == [ACCESS_TOKEN]
+        await wait_until(lambda: tape.of(DayStats))
 
 
 async def test_too_many_connections_at_the_handshake_waits_the_limit_retry(
@@ -593,6 +744,26 @@ async def test_candles_are_published_as_bars_on_first_subscribe_and_429_is_respe
     assert 360 <= (datetime.now() - start).days <= 370  # about a year of days
 
 
+async def test_a_rate_limit_that_holds_names_the_candles_not_read(
+    creds: None,
+    ticker: kd.KiteTickerFake,
+    rest: kd.KiteRestFake,
+    store: Store,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rest.historical_429 = 2  # the minute candles, twice: every try
+    feed, tape = make_feed(kite_config(ticker, rest), store, tmp_path, history_retries=2)
+    await feed.prepare()
+    feed.subscribe(["NSE:INFY"])
+    async with running(feed):
+        await wait_until(lambda: len(tape.of(Bar)) == 3)  # the days came
+    assert (
+        "could not read the minute candles of NSE:INFY from Kite (rate limit (429) still hit after 2 "
+        "tries); its chart starts from live ticks"
+    ) in caplog.text
+
+
 def test_unfinished_candles_are_left_out() -> None:
     from trii_term.feeds.kite import candles_to_bars
 
@@ -612,6 +783,24 @@ def test_unfinished_candles_are_left_out() -> None:
     ]
     bars, _ = candles_to_bars(days, "NSE:INFY", "day", now)
     assert [b.ts for b in bars] == [ist("2024-11-19T00:00:00+05:30")]  # today's day is not over
+
+
+def test_impossible_candles_are_counted_and_left_out() -> None:
+    from trii_term.feeds.kite import candles_to_bars
+
+    now = ist("2024-11-20T10:00:30+05:30")
+    candles = [
+        ["2024-11-20T09:50:00+0530", 1, 2, 0.5, 1.5, 10],  # true
+        ["2024-11-20T09:51:00+0530", 0, 2, 0, 1.5, 10],  # a price of 0
+        ["2024-11-20T09:52:00+0530", 1, 2, 2.5, 1.5, 10],  # low above high
+        ["2024-11-20T09:53:00+0530", 3, 2, 0.5, 1.5, 10],  # open above high
+        ["2024-11-20T09:54:00+0530", 1, 2, 0.5, 1.5, -10],  # negative volume
+        ["2024-11-20T09:55:00+0530", 1, "1e400", 0.5, 1.5, 10],  # reads as inf
+        ["2024-11-20T09:56:00+0530", 1, 2, 0.5, 1.5, "nan"],
+    ]
+    bars, bad = candles_to_bars(candles, "NSE:INFY", "minute", now)
+    assert [b.ts for b in bars] == [ist("2024-11-20T09:50:00+05:30")]
+    assert bad == 6
 
 
 # --------------------------------------------------------------------------------------------
@@ -651,6 +840,34 @@ async def test_a_session_on_kite_stores_ticks_and_bars(
         assert len(bars) == 9
         market = con.execute("SELECT market, currency FROM instruments WHERE symbol = 'NSE:INFY'").fetchone()
         assert market == ("NSE", "INR")
+    finally:
+        await session.stop()
+
+
+async def test_no_phantom_trade_from_a_malformed_message_reaches_the_quotes_or_the_store(
+    creds: None, ticker: kd.KiteTickerFake, rest: kd.KiteRestFake, paths: Paths
+) -> None:
+    session = Session(kite_config(ticker, rest), paths)
+    await session.start()
+    try:
+        await wait_until(lambda: session.quotes.get("NSE:INFY") is not None)  # the snapshot: 1,175,986
+
+        def infy(price: int, vol: int) -> bytes:
+            return kd.quote(kd.INFY, price, 3, price, vol, 1, 1, 156915, 157500, 156105, 156780)
+
+        phantom = infy(123, 1_176_036)  # Rs 1.23, a rise of 50 shares
+        await ticker.push(struct.pack(">HH", 3, len(phantom)) + phantom)  # promises 3, holds 1
+        await ticker.push(kd.message(phantom, kd.TICKER_QUOTE_PACKET))  # well-formed, one packet false
+        await ticker.push(kd.message(infy(157400, 1_176_086)))
+        await wait_until(lambda: session.quotes.get("NSE:INFY").volume == 1_176_086.0)  # type: ignore[union-attr]
+        assert session.quotes.get("NSE:INFY").last == 1574.0  # type: ignore[union-attr]
+        assert session.writer is not None and session.writer.flush()
+        assert session.store is not None
+        ticks = session.store.con.execute(
+            "SELECT price, size FROM ticks WHERE symbol = 'NSE:INFY'"
+        ).fetchall()
+        assert ticks == [(1574.0, 100.0)]  # the rise since the snapshot, at the true price
+        assert session.feed is not None and session.feed.malformed == 2  # type: ignore[attr-defined]
     finally:
         await session.stop()
 

@@ -1,7 +1,11 @@
 """`trii-term record`: stream the configured feed into the store, headless.
 
-Stops after --seconds or on ctrl+c (SIGINT) / SIGTERM, writes everything queued, then prints
-what was stored. A second ctrl+c while saving is ignored: nothing queued is lost.
+Stops after --seconds, on ctrl+c (SIGINT), SIGTERM or SIGHUP (the terminal went away), or when
+the feed fails for good (keys or token refused, the connection limit, no instruments): writes
+everything queued, closes the store, then prints what was stored. A signal while saving is
+ignored: nothing queued is lost. A SIGHUP that was ignored when it started (`nohup`) stays
+ignored. A terminal that hung up cannot stop the saving: output that cannot be written is
+dropped (and logged).
 """
 
 from __future__ import annotations
@@ -10,10 +14,11 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
-from collections.abc import Iterator
-from typing import TextIO
+from collections.abc import Callable, Iterator
+from typing import Any, TextIO
 
 from trii_term.config import Config, ConfigError
 from trii_term.domain import FeedState, FeedStatus, from_ns
@@ -22,6 +27,7 @@ from trii_term.session import Session
 from trii_term.store.db import StoreError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+START_GRACE_SECONDS = 1.5  # a signal while starting: how long the start may still take
 
 log = logging.getLogger(__name__)
 
@@ -41,20 +47,64 @@ def run_record(
 
 
 @contextlib.contextmanager
-def _signals_set(stop: asyncio.Event) -> Iterator[None]:
-    """ctrl+c (SIGINT) and SIGTERM set `stop` while recording. Loops without Unix signal
+def _signals_set(on_signal: Callable[[], None]) -> Iterator[None]:
+    """ctrl+c (SIGINT), SIGTERM and SIGHUP call `on_signal` while recording; a SIGHUP ignored
+    by whoever started us (`nohup trii-term record &`) stays ignored. Loops without Unix signal
     support (Windows) raise NotImplementedError: there ctrl+c stays Python's default."""
     loop = asyncio.get_running_loop()
-    signals = (signal.SIGINT, signal.SIGTERM)
+    signals = [signal.SIGINT, signal.SIGTERM]
+    hup = getattr(signal, "SIGHUP", None)
+    if hup is not None and signal.getsignal(hup) is not signal.SIG_IGN:
+        signals.append(hup)
+    handled = []
     for sig in signals:
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal)
+            handled.append(sig)
     try:
         yield
     finally:
-        for sig in signals:
+        for sig in handled:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
+
+
+def _say(text: str, file: TextIO) -> None:
+    """One line for the trader. A terminal that hung up (EIO) or a closed pipe must not stop
+    the saving: the line goes to the log instead, and the stream is pointed at /dev/null so
+    that Python's last flush cannot fail either."""
+    try:
+        print(text, file=file, flush=True)
+    except (OSError, ValueError):
+        log.info("could not write to the terminal: %s", text)
+        _silence(file)
+
+
+def _silence(file: TextIO) -> None:
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, file.fileno())
+        os.close(devnull)
+
+
+async def _start(session: Session, signalled: asyncio.Event) -> bool:
+    """Start the session; False when a signal came first and the start was abandoned (after
+    `START_GRACE_SECONDS`, so a start about to finish still finishes cleanly)."""
+    starting = asyncio.ensure_future(session.start())
+    waiting = asyncio.ensure_future(signalled.wait())
+    try:
+        await asyncio.wait({starting, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            await asyncio.wait({starting}, timeout=START_GRACE_SECONDS)
+        if not starting.done():
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await starting
+            return False
+        starting.result()  # raises what the start raised
+        return True
+    finally:
+        waiting.cancel()
 
 
 async def record(
@@ -70,10 +120,16 @@ async def record(
     try:
         session = Session(config, paths, symbols=symbols)
     except ConfigError as exc:
-        print(f"trii-term record: config error: {exc}", file=err)
+        _say(f"trii-term record: config error: {exc}", err)
         return EXIT_USAGE
 
-    stop = asyncio.Event()
+    stop = asyncio.Event()  # a signal, or the feed failed
+    signalled = asyncio.Event()
+
+    def on_signal() -> None:
+        signalled.set()
+        stop.set()
+
     ended: list[FeedStatus] = []  # the feed failed or ran out: recording more is pointless
 
     def on_status(status: FeedStatus) -> None:
@@ -81,46 +137,61 @@ async def record(
             ended.append(status)
             stop.set()
 
+    def failure() -> FeedStatus | None:
+        return next((s for s in ended if s.state is FeedState.ERROR), None)
+
     session.bus.subscribe(FeedStatus, on_status)
-    with _signals_set(stop):
+    with _signals_set(on_signal):
         try:
-            await session.start()
+            started = await _start(session, signalled)
         except ConfigError as exc:
-            print(f"trii-term record: config error: {exc}", file=err)
             await session.stop()
+            failed = failure()
+            if failed is not None:  # e.g. "unknown symbol" because the token was refused
+                _say(
+                    f"trii-term record: the {session.provider_name} feed cannot stream: {failed.reason}", err
+                )
+                return EXIT_FAILED
+            _say(f"trii-term record: config error: {exc}", err)
             return EXIT_USAGE
         except StoreError as exc:
-            print(f"trii-term record: {exc}", file=err)
+            _say(f"trii-term record: {exc}", err)
             return EXIT_FAILED
         except Exception as exc:
             log.exception("record could not start")
-            print(
+            _say(
                 f"trii-term record: could not start: {type(exc).__name__}: {exc}. Details: {paths.log_file}",
-                file=err,
+                err,
             )
             await session.stop()
             return EXIT_FAILED
-        for notice in session.notices:
-            print(f"trii-term record: {notice}", file=err)
-        watching = ", ".join(session.subscribed()) or "nothing (no symbols to record)"
-        until = f"for {seconds:g}s" if seconds else "until ctrl+c"
-        print(f"Recording {session.provider_name} → {session.store_path} {until}: {watching}", file=err)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await stop.wait()
-        print("Saving…", file=err)
+        if not started:
+            _say("trii-term record: stopped while starting; nothing was recorded", err)
+            await session.stop()
+            return EXIT_OK
+        # (a feed that failed at once makes its symbols look unknown: no notices then)
+        if failure() is None and not signalled.is_set():
+            for notice in session.notices:
+                _say(f"trii-term record: {notice}", err)
+            watching = ", ".join(session.subscribed()) or "nothing (no symbols to record)"
+            until = f"for {seconds:g}s" if seconds else "until ctrl+c"
+            _say(f"Recording {session.provider_name} → {session.store_path} {until}: {watching}", err)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(seconds):
+                    await stop.wait()
+        _say("Saving…", err)
         await session.stop()
-
-    failed = next((s for s in ended if s.state is FeedState.ERROR), None)
-    _summary(session, out, as_json, failed.reason if failed else None)
-    lost = session.writer.stats.dropped if session.writer else 0
-    if failed is not None:
-        print(f"trii-term record: the {session.provider_name} feed failed: {failed.reason}", file=err)
-    for status in ended:
-        if status.state is FeedState.ENDED:
-            print(f"trii-term record: the feed ended: {status.reason}", file=err)
-    if lost:
-        print(f"trii-term record: {lost:,} rows could not be written (see {paths.log_file})", file=err)
+        # still under the handlers: a signal while the summary is written changes nothing
+        failed = failure()
+        _summary(session, out, as_json, failed.reason if failed else None)
+        lost = session.writer.stats.dropped if session.writer else 0
+        if failed is not None:
+            _say(f"trii-term record: the {session.provider_name} feed failed: {failed.reason}", err)
+        for status in ended:
+            if status.state is FeedState.ENDED:
+                _say(f"trii-term record: the feed ended: {status.reason}", err)
+        if lost:
+            _say(f"trii-term record: {lost:,} rows could not be written (see {paths.log_file})", err)
     return EXIT_FAILED if failed is not None or lost else EXIT_OK
 
 
@@ -132,25 +203,23 @@ def _summary(session: Session, out: TextIO, as_json: bool, feed_error: str | Non
     first = from_ns(s.first_ts) if s.first_ts is not None else None
     last = from_ns(s.last_ts) if s.last_ts is not None else None
     if as_json:
-        json.dump(
-            {
-                "provider": session.provider_name,
-                "simulated": session.clock.simulated,
-                "store": str(session.store_path),
-                "ticks": s.trades,
-                "quotes": s.quotes,
-                "symbols": symbols,
-                "first": first.isoformat().replace("+00:00", "Z") if first else None,
-                "last": last.isoformat().replace("+00:00", "Z") if last else None,
-                "received": s.received,  # = ticks + quotes + snapshots + lost
-                "snapshots": s.skipped,
-                "lost": s.dropped,
-                "feed_error": feed_error,
-            },
-            out,
-            indent=2,
-        )
-        out.write("\n")
+        summary: dict[str, Any] = {
+            "provider": session.provider_name,
+            "simulated": session.clock.simulated,
+            "store": str(session.store_path),
+            "ticks": s.trades,
+            "quotes": s.quotes,
+            "bars": s.bars,  # provider bars (the REST backfill, the stream's bars) stored
+            "stored": s.trades + s.quotes,  # = ticks + quotes
+            "symbols": symbols,
+            "first": first.isoformat().replace("+00:00", "Z") if first else None,
+            "last": last.isoformat().replace("+00:00", "Z") if last else None,
+            "received": s.received,  # = stored + snapshots + bars + lost
+            "snapshots": s.skipped,
+            "lost": s.dropped,
+            "feed_error": feed_error,
+        }
+        _write(json.dumps(summary, indent=2) + "\n", out)
         return
     market = session.market_of(symbols[0] if symbols else None)
     lines = [
@@ -165,10 +234,29 @@ def _summary(session: Session, out: TextIO, as_json: bool, feed_error: str | Non
             + ("   (simulated time: replay)" if session.clock.simulated else "")
         )
     lines.append(f"  into  {session.store_path}")
-    lines.append(
-        f"  received {s.received:,} market events: every tick and quote stored, "
-        f"{s.skipped:,} day snapshots not stored"
-        if not s.dropped
-        else f"  received {s.received:,} market events; {s.dropped:,} LOST (see the log)"
-    )
-    out.write("\n".join(lines) + "\n")
+    if s.bars:
+        lines.append(f"  and   {s.bars:,} bars from the provider (history and the stream's bars)")
+    if s.dropped:
+        lines.append(f"  received {s.received:,} market events; {s.dropped:,} LOST (see the log)")
+    elif feed_error is not None and not s.received:
+        lines.append("  nothing was recorded: the feed failed")
+    elif feed_error is not None:
+        lines.append(
+            f"  received {s.received:,} market events before the feed failed, all of them written "
+            f"({s.skipped:,} day snapshots not stored); the recording stopped there"
+        )
+    else:
+        lines.append(
+            f"  received {s.received:,} market events: every tick, quote and bar stored, "
+            f"{s.skipped:,} day snapshots not stored"
+        )
+    _write("\n".join(lines) + "\n", out)
+
+
+def _write(text: str, out: TextIO) -> None:
+    try:
+        out.write(text)
+        out.flush()
+    except (OSError, ValueError):
+        log.info("could not write the summary to the terminal:\n%s", text)
+        _silence(out)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -70,6 +70,14 @@ class Feed(Protocol):
     async def run(self) -> None:
         """Stream until cancelled. Publishes MarketBatch and FeedStatus on the bus."""
         ...
+
+
+def instruments_problem(instruments: Mapping[str, Instrument]) -> str:
+    """Why a feed knows no instruments at all, or "": a feed whose instrument list could not be
+    read (its token was refused, say) sets `problem` on the mapping it hands out, and a symbol
+    looked up in it is then answered with that reason and what to do, never "unknown symbol"."""
+    problem = getattr(instruments, "problem", "")
+    return problem if isinstance(problem, str) else ""
 
 
 class UnknownFeed(LookupError):

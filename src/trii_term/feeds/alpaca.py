@@ -7,9 +7,16 @@ of magnitude slower than decoding a JSON array and building our small tuples on 
     connect ─▶ [{"T":"success","msg":"connected"}] ─▶ auth ─▶ authenticated ─▶ subscribe (all)
             ─▶ frames: arrays of trades "t", quotes "q", bars "b"/"u"/"d", status, errors …
 
-Every frame becomes one MarketBatch. Anything malformed is counted in `malformed`, logged at
-most once per `MALFORMED_LOG_SECONDS` and skipped; the good elements of the same array are kept.
-A dropped connection is retried with jittered exponential backoff, and once the stream is back
+Every frame becomes one MarketBatch. Anything malformed or impossible (a price at or below 0,
+a negative size, a number too big to be true or to be stored, a bar whose open or close lies
+outside its low-high, a time more than a day ahead) is counted in `malformed`, logged at most
+once per `MALFORMED_LOG_SECONDS` and skipped; the good elements of the same array are kept.
+A refusal that no retry can cure (402 keys refused, 406 connection limit, 409 plan, 411 scope)
+is an ERROR that says what to do: the feed stops connecting until something changes: new keys
+(`trii-term login alpaca` in another shell, noticed within `credential_poll` seconds, no
+network), `reconnect()`, or, for the connection limit only, a quiet try every `limit_retry`
+seconds (the other program may have closed). A dropped connection is retried with jittered
+exponential backoff, and once the stream is back
 the minute bars of the gap are fetched over REST (bars are stored by their start, so an overlap
 is stored once). A symbol subscribed for the first time gets the current session's minute bars
 and about a year of daily bars, so its chart has data.
@@ -30,6 +37,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -78,6 +86,7 @@ DAILY_HISTORY_DAYS = 370
 
 _SECONDS: dict[str, int] = {}  # "2021-02-22T15:51:44" (UTC) -> ns of that second
 _SECONDS_MAX = 100_000
+FUTURE_NS = 86_400 * NS_PER_SECOND  # how far ahead of this machine's clock a time may be
 _FRACTION_SCALE = tuple(10 ** (9 - k) for k in range(1, 10))  # k fractional digits -> ns factor
 _RFC3339_RE = re.compile(
     r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d\d):(\d\d))\Z",
@@ -91,7 +100,10 @@ def parse_time_ns(t: str) -> int:
 
     The date and time of day up to the second are looked up in a cache (one entry per second
     of the stream), so a message costs a few slices and one `int()`, not a `datetime` parse.
-    Raises ValueError (or TypeError for a non-string) on anything that is not such a time."""
+    Raises ValueError (or TypeError for a non-string) on anything that is not such a time, and
+    on a time more than a day ahead of this machine's clock: no market data comes from the
+    future (and past 2262 a time cannot be stored). Checked before a second is cached, so the
+    cache holds only seconds that were never in the future, and stay so."""
     base = _SECONDS.get(t[:19])
     n = len(t)
     if base is None or t[n - 1] != "Z":
@@ -116,18 +128,19 @@ def _parse_time_slow(t: str) -> int:
     if int(s) > 60:
         raise ValueError(f"bad seconds in {t!r}")
     delta = datetime(int(y), int(mo), int(d), int(h), int(mi), tzinfo=UTC) - _EPOCH  # range checks
-    ns = (delta.days * 86_400 + delta.seconds + int(s)) * NS_PER_SECOND
-    if zulu == "Z" and t[10] == "T":  # the form the fast path reads: remember its second
-        if len(_SECONDS) >= _SECONDS_MAX:
-            _SECONDS.clear()
-        _SECONDS[t[:19]] = ns
-    if frac:
-        ns += int(frac) * _FRACTION_SCALE[len(frac) - 1]
+    second = (delta.days * 86_400 + delta.seconds + int(s)) * NS_PER_SECOND
+    ns = second + (int(frac) * _FRACTION_SCALE[len(frac) - 1] if frac else 0)
     if not zulu:
         if int(oh) > 23 or int(om) > 59:
             raise ValueError(f"bad UTC offset in {t!r}")
         offset = (int(oh) * 60 + int(om)) * NS_PER_MINUTE
         ns += -offset if sign == "+" else offset
+    if ns > time.time_ns() + FUTURE_NS:
+        raise ValueError(f"a time more than a day ahead: {t[:40]!r}")
+    if zulu == "Z" and t[10] == "T":  # the form the fast path reads: remember its second
+        if len(_SECONDS) >= _SECONDS_MAX:
+            _SECONDS.clear()
+        _SECONDS[t[:19]] = second
     return ns
 
 
@@ -142,27 +155,45 @@ def format_time(ns: int) -> str:
 
 
 class StreamError(Exception):
-    """The connection ends; `retry` says whether reconnecting can help."""
+    """The connection ends. `code` is Alpaca's error code when Alpaca sent one."""
 
-    def __init__(self, reason: str, *, retry: bool = True) -> None:
+    def __init__(self, reason: str, *, code: object = None) -> None:
         super().__init__(reason)
-        self.retry = retry
+        self.code = code
+
+    @property
+    def refused(self) -> bool:
+        """Retrying with the same keys and plan cannot help: a person must act."""
+        return self.code in REFUSED_CODES
 
 
-FATAL_CODES = frozenset({409})  # retrying cannot help (alpaca-py stops too)
+REFUSED_CODES = frozenset({402, 406, 409, 411})  # keys, connection limit, plan, scope
 CLOSING_CODES = frozenset({401, 402, 403, 404, 406, 409, 411})  # the session is unusable
 
 
-def error_reason(code: object, msg: object, feed: str) -> str:
+def error_reason(
+    code: object, msg: object, feed: str, *, stream_url: str = "", config_file: Path | None = None,
+    from_env: bool = False,
+) -> str:  # fmt: skip
     """What an `[{"T":"error"}]` means and what to do about it."""
     if code == 402:
-        return "auth failed (402): Alpaca refused the key — run `trii-term login alpaca`"
+        if from_env:
+            fix = "fix TRII_ALPACA_KEY_ID and TRII_ALPACA_SECRET_KEY (they come first), or unset them"
+        else:
+            fix = "log in again: `trii-term login alpaca`"
+        return f"Alpaca refused the API key (402 auth failed): {fix}"
     if code == 406:
-        return "connection limit (406): another program is streaming with these keys — close it"
-    if code == 409:
         return (
-            f"insufficient subscription (409): your plan does not include the {feed} feed — "
-            f'set providers.alpaca.feed = "iex"'
+            "Alpaca allows one market-data stream per account, and another program holds it "
+            "(406 connection limit exceeded): close the other program streaming with these keys "
+            "(another trii-term, a script, a notebook)"
+        )
+    if code == 409:
+        return _plan_advice(feed, stream_url, config_file)
+    if code == 411:
+        return (
+            "these Alpaca keys may not read market data (411 insufficient scope): create keys with "
+            "market-data access on the Alpaca dashboard, then `trii-term login alpaca`"
         )
     if code == 405:
         return "symbol limit (405): Alpaca refused the new symbols — your plan streams fewer; remove some"
@@ -171,11 +202,41 @@ def error_reason(code: object, msg: object, feed: str) -> str:
     return f"Alpaca stream error {code}: {msg}"
 
 
+def _plan_advice(feed: str, stream_url: str, config_file: Path | None) -> str:
+    """409 (insufficient subscription): the plan of these keys does not include the feed the
+    stream was asked for (the last part of its URL). Every plan streams IEX; SIP (every US
+    exchange) needs Algo Trader Plus."""
+    said = "Alpaca refused the market-data stream (409 insufficient subscription)"
+    streamed = stream_url.rstrip("/").rsplit("/", 1)[-1] if stream_url else feed
+    if streamed == "iex":
+        return (
+            f"{said}: these keys have no IEX market data, which every Alpaca plan includes: check "
+            "the plan of the keys' account on the Alpaca dashboard, or log in with other keys: "
+            "`trii-term login alpaca`"
+        )
+    where = f"in {config_file}" if config_file else "in your config file (`trii-term doctor` shows where)"
+    if stream_url:
+        fix = (
+            f'under [providers.alpaca] {where}, set feed = "iex" and stream_url = '
+            '"wss://stream.data.alpaca.markets/v2/iex" (or remove stream_url)'
+        )
+    else:
+        fix = f'set feed = "iex" under [providers.alpaca] {where}'
+    return (
+        f'{said}: your plan does not include the "{streamed}" feed (SIP data needs the Algo Trader '
+        f"Plus plan; every plan streams IEX). To stream IEX, {fix}"
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # The feed
 # --------------------------------------------------------------------------------------------
 
 _NUM = frozenset({int, float})  # JSON numbers; bool (a subclass of int) is not one
+# Numbers are checked before they reach the bus: a price at or below 0 is no trade, and a number
+# past TOO_BIG (1e400 reads as inf; 10**20 cannot be stored) would draw a phantom or stall the
+# store writer (so would a time past 2262: `parse_time_ns` refuses times more than a day ahead).
+TOO_BIG = 1e12  # above any US price, size or volume
 _BAR_KINDS = {"b": "1m", "u": "1m", "d": "1d"}
 _CONTROL_KINDS = frozenset({"success", "error", "subscription"})
 _SKIPPED_KINDS = frozenset({"s", "l", "c", "x", "i"})  # status, LULD, correction, cancel, imbalance
@@ -194,6 +255,8 @@ class AlpacaFeed:
     stable_after = 30.0  # seconds up that make a connection healthy even without data
     rate_limit_max_wait = 60.0  # longest wait a 429 can impose before a retry
     rest_timeout = 30.0
+    credential_poll = 5.0  # after a refusal: how often the keyring is read for new keys
+    limit_retry = 60.0  # after a 406 (connection limit): a quiet try this often
 
     def __init__(self, ctx: FeedContext, **settings: float) -> None:
         for key, value in settings.items():
@@ -222,6 +285,7 @@ class AlpacaFeed:
         self._live_since: float | None = None
         self.server_subscription: dict[str, list[str]] = {}
         self._closing: StreamError | None = None  # set by an error message that ends the session
+        self._retry_now = asyncio.Event()  # set by reconnect(): try again after a refusal
         # REST
         self._http: httpx.AsyncClient | None = None
         self._want_history: dict[str, None] = {}
@@ -336,11 +400,12 @@ class AlpacaFeed:
             async with httpx.AsyncClient(headers=_auth_headers(self._creds), timeout=15.0) as http:
                 resp = await http.get(url, params={"status": "active", "asset_class": "us_equity"})
             if resp.status_code != 200:
-                log.warning("Alpaca asset list: HTTP %s %s", resp.status_code, _error_text(resp))
+                why = "rate limit (429)" if resp.status_code == 429 else f"HTTP {resp.status_code}"
+                self._rest_problem(_NO_ASSETS.format(f"{why}: {_error_text(resp)}"))
                 return {}
             assets = resp.json()
         except (httpx.HTTPError, ValueError) as exc:
-            log.warning("Alpaca asset list unavailable (%s); symbols still stream", _describe(exc))
+            self._rest_problem(_NO_ASSETS.format(_describe(exc)))
             return {}
         out: dict[str, Instrument] = {}
         if not isinstance(assets, list):
@@ -362,7 +427,7 @@ class AlpacaFeed:
 
     async def _stream_forever(self) -> None:
         """Connect, stream, and on any failure wait (backoff) and connect again. Never raises
-        but for cancellation; a 409 ends it in ERROR."""
+        but for cancellation; a refusal waits in ERROR for a person to act (`_refused`)."""
         failures = 0
         while True:
             started = time.monotonic()
@@ -374,11 +439,12 @@ class AlpacaFeed:
                 raise
             except StreamError as exc:
                 reason = str(exc)
-                if not exc.retry:
-                    log.error("Alpaca stream stopped: %s", reason)
-                    self._set_status(FeedState.ERROR, reason)
+                if exc.refused:
                     self._mark_gap()
-                    await asyncio.Event().wait()
+                    self._outbox = None
+                    await self._refused(exc)
+                    failures = 0
+                    continue
             except Exception as exc:
                 reason = _disconnect_reason(exc)
                 if reason is None:
@@ -395,12 +461,51 @@ class AlpacaFeed:
             self._set_status(FeedState.RECONNECTING, reason, time.monotonic() + delay)
             await asyncio.sleep(delay)
 
+    async def _refused(self, exc: StreamError) -> None:
+        """Alpaca refused these keys, this plan or a second stream: no retry with the same keys
+        can help. Say what to do (ERROR) and return only when something changed: new keys (a
+        login, noticed by reading the keyring every `credential_poll` s; no network),
+        `reconnect()`, or, for the connection limit (406) alone, `limit_retry` s (the other
+        program may have closed; the try is quiet: the status stays as it is unless it works)."""
+        reason = str(exc)
+        if self._status.state is not FeedState.ERROR or self._status.reason != reason:
+            log.error("Alpaca stream refused: %s", reason)
+            self._set_status(FeedState.ERROR, reason)
+        refused = self._creds
+        self._retry_now.clear()
+        deadline = time.monotonic() + self.limit_retry if exc.code == 406 else math.inf
+        while True:
+            wait = min(self.credential_poll, max(0.0, deadline - time.monotonic()))
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self._retry_now.wait()
+                    log.info("Alpaca stream: connecting again, as asked")
+                    return
+            creds, _ = await asyncio.to_thread(_load_credentials)
+            if creds is not None and creds != refused:
+                log.info("Alpaca stream: new keys; connecting again")
+                self._use_credentials(creds)
+                return
+            if time.monotonic() >= deadline:
+                return
+
+    def reconnect(self) -> None:
+        """Connect again now if the stream waits after a refusal (a trader's action: the plan
+        was upgraded, the other program closed)."""
+        self._retry_now.set()
+
+    def _use_credentials(self, creds: credentials.Credentials) -> None:
+        self._creds = creds
+        if self._http is not None:
+            self._http.headers.update(_auth_headers(creds))
+
     def _backoff(self, failures: int) -> float:
         delay = min(self.backoff_max, self.backoff_base * 2 ** min(failures, 30))
         return delay * random.uniform(1 - self.backoff_jitter, 1 + self.backoff_jitter)
 
     async def _connect_once(self) -> None:
-        self._set_status(FeedState.CONNECTING)
+        if self._status.state is not FeedState.ERROR:  # a try after a refusal is quiet
+            self._set_status(FeedState.CONNECTING)
         self.connections += 1
         async with websockets.connect(
             self.stream_url,
@@ -440,7 +545,8 @@ class AlpacaFeed:
         async with asyncio.timeout(HANDSHAKE_SECONDS):
             first = _control(await ws.recv())
             if first.get("T") == "error":
-                raise StreamError(error_reason(first.get("code"), first.get("msg"), self.feed))
+                code = first.get("code")
+                raise StreamError(self._error_reason(code, first.get("msg")), code=code)
             if first.get("T") != "success" or first.get("msg") != "connected":
                 raise StreamError(f"unexpected greeting from the Alpaca stream: {_short(first)}")
             assert self._creds is not None
@@ -452,7 +558,7 @@ class AlpacaFeed:
             reply = _control(await ws.recv())
         if reply.get("T") == "error":
             code = reply.get("code")
-            raise StreamError(error_reason(code, reply.get("msg"), self.feed), retry=code != 409)
+            raise StreamError(self._error_reason(code, reply.get("msg")), code=code)
         if reply.get("T") != "success" or reply.get("msg") != "authenticated":
             raise StreamError(f"Alpaca did not authenticate the key: {_short(reply)}")
 
@@ -491,6 +597,7 @@ class AlpacaFeed:
         subs = self._symbols
         ts = parse_time_ns
         num = _NUM
+        big = TOO_BIG
         controls: list[dict[str, Any]] | None = None
         last_bar = self._last_bar_ns
         for m in items:
@@ -501,8 +608,10 @@ class AlpacaFeed:
                     if sym in subs:
                         p = m["p"]
                         s = m["s"]
-                        if p.__class__ not in num or s.__class__ not in num:
-                            raise TypeError("price and size must be numbers")
+                        if p.__class__ not in num or s.__class__ not in num or not 0 < p < big > s >= 0:
+                            raise ValueError(
+                                "the price must be a number above 0 and the size one at or above 0"
+                            )
                         add(Trade(ts(m["t"]), sym, p, s))
                     else:
                         self.skipped["unsubscribed"] += 1
@@ -513,13 +622,15 @@ class AlpacaFeed:
                         ap = m["ap"]
                         bs = m["bs"]
                         az = m["as"]
+                        # 0 is "no bid" / "no offer" (a one-sided quote); below 0 is garbage
                         if (
                             bp.__class__ not in num
                             or ap.__class__ not in num
                             or bs.__class__ not in num
                             or az.__class__ not in num
+                            or not 0 <= bp < big > ap >= 0 <= bs < big > az >= 0
                         ):
-                            raise TypeError("prices and sizes must be numbers")
+                            raise ValueError("prices and sizes must be numbers at or above 0")
                         add(Quote(ts(m["t"]), sym, bp, ap, bs, az))
                     else:
                         self.skipped["unsubscribed"] += 1
@@ -560,13 +671,23 @@ class AlpacaFeed:
                 self._went_live()
         elif kind == "error":
             code = m.get("code")
-            reason = error_reason(code, m.get("msg"), self.feed)
+            reason = self._error_reason(code, m.get("msg"))
             if type(code) is int and code in CLOSING_CODES:
                 if self._closing is None:
-                    self._closing = StreamError(reason, retry=code not in FATAL_CODES)
+                    self._closing = StreamError(reason, code=code)
                 return
             log.warning("Alpaca stream: %s", reason)
             self._set_status(self._status.state, reason, self._status.retry_at_monotonic)
+
+    def _error_reason(self, code: object, msg: object) -> str:
+        return error_reason(
+            code,
+            msg,
+            self.feed,
+            stream_url=self._config.providers.alpaca.stream_url,
+            config_file=self._config.source,
+            from_env=self._creds is not None and self._creds.source == "environment",
+        )
 
     def _went_live(self) -> None:
         self._live_since = time.monotonic()
@@ -629,43 +750,50 @@ class AlpacaFeed:
             self._want_history.clear()
             now = self._clock.now_ns()
             await self._snapshots(symbols)
-            await self._backfill(symbols, "1Min", recent_session_start(now), now, "recent minute bars")
+            await self._backfill(symbols, "1Min", recent_session_start(now), now, _RECENT_MINUTES)
             await self._backfill(
-                symbols, "1Day", now - DAILY_HISTORY_DAYS * 86_400 * NS_PER_SECOND, now, "daily bars"
+                symbols, "1Day", now - DAILY_HISTORY_DAYS * 86_400 * NS_PER_SECOND, now, _DAILY_BARS
             )
 
     async def _fill_gap(self, start_ns: int) -> None:
         end = self._clock.now_ns()
         symbols = list(self._symbols)
-        if symbols and not await self._backfill(symbols, "1Min", start_ns, end, "the minute bars missed"):
+        if symbols and not await self._backfill(symbols, "1Min", start_ns, end, _GAP_MINUTES):
             # try again after the next reconnect
             self._gap_from_ns = start_ns if self._gap_from_ns is None else min(start_ns, self._gap_from_ns)
 
     async def _backfill(
-        self, symbols: list[str], timeframe: str, start_ns: int, end_ns: int, what: str
+        self, symbols: list[str], timeframe: str, start_ns: int, end_ns: int, what: tuple[str, str]
     ) -> bool:
         """Fetch bars of `symbols` over REST (every page) and publish them. False on failure,
-        which is logged and shown as the feed's reason; the stream carries on."""
+        which is logged and shown as the feed's reason, naming what could not be read and for
+        which symbols (`what`: the bars, what follows); the stream carries on."""
         try:
             for i in range(0, len(symbols), REST_SYMBOLS_PER_REQUEST):
                 await self._fetch_bars(symbols[i : i + REST_SYMBOLS_PER_REQUEST], timeframe, start_ns, end_ns)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            bars, after = what
             if not isinstance(exc, RestError | httpx.HTTPError):
-                log.exception("Alpaca %s failed", what)
-            reason = f"could not load {what} from Alpaca: {_describe(exc)}"
-            log.warning("%s (symbols %s)", reason, ", ".join(symbols))
-            # shown while live; a stream that is down has the more important reason to show
-            self._history_problem = reason
-            if self._status.state is FeedState.LIVE:
-                self._set_status(FeedState.LIVE, reason)
+                log.exception("Alpaca %s failed", bars)
+            self._rest_problem(
+                f"could not read {bars} of {_names(symbols)} from Alpaca ({_describe(exc)}); {after}"
+            )
             return False
         if self._history_problem:
             self._history_problem = ""
-            if self._status.state is FeedState.LIVE and self._status.reason.startswith("could not load"):
+            if self._status.state is FeedState.LIVE and self._status.reason.startswith("could not read"):
                 self._set_status(FeedState.LIVE)
         return True
+
+    def _rest_problem(self, reason: str) -> None:
+        """A REST read failed: logged, and shown with the LIVE state until one succeeds (a stream
+        that is down has the more important reason to show)."""
+        log.warning("%s", reason)
+        self._history_problem = reason
+        if self._status.state is FeedState.LIVE:
+            self._set_status(FeedState.LIVE, reason)
 
     async def _snapshots(self, symbols: list[str]) -> None:
         """The day so far per symbol (the previous close above all: the watchlist's change
@@ -693,7 +821,10 @@ class AlpacaFeed:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.warning("could not load snapshots from Alpaca: %s", _describe(exc))
+            self._rest_problem(
+                f"could not read the day so far (the previous close) of {_names(symbols)} from Alpaca "
+                f"({_describe(exc)}); their change column stays empty"
+            )
 
     async def _fetch_bars(self, symbols: list[str], timeframe: str, start_ns: int, end_ns: int) -> None:
         interval = "1d" if timeframe == "1Day" else "1m"
@@ -746,16 +877,44 @@ class AlpacaFeed:
                 return resp.json()
             except ValueError:
                 raise RestError(f"the answer is not JSON: {resp.text[:120]!r}") from None
-        raise RestError(f"still rate limited (429) after {REST_RATE_LIMIT_TRIES} tries")
+        raise RestError(f"rate limit (429) still hit after {REST_RATE_LIMIT_TRIES} tries")
 
 
 _SETTINGS = frozenset(
-    {"backoff_base", "backoff_max", "backoff_jitter", "stable_after", "rate_limit_max_wait", "rest_timeout"}
+    {
+        "backoff_base",
+        "backoff_max",
+        "backoff_jitter",
+        "stable_after",
+        "rate_limit_max_wait",
+        "rest_timeout",
+        "credential_poll",
+        "limit_retry",
+    }
 )
 
 
 class RestError(Exception):
     """A data REST call that failed in a way the trader can read."""
+
+
+# what a failed REST read could not read, and what follows from it
+_RECENT_MINUTES = ("the recent minute bars", "their charts start from live ticks")
+_DAILY_BARS = ("a year of daily bars", "their daily charts show only what the store holds")
+_GAP_MINUTES = ("the minute bars missed while the stream was down", "tried again after the next reconnect")
+_NO_ASSETS = (
+    "could not read Alpaca's list of assets ({}); any well-formed US ticker is accepted, shown "
+    "without its name"
+)
+
+
+def _names(symbols: list[str], limit: int = 5) -> str:
+    """AAPL, MSFT and 3 more"""
+    if not symbols:
+        return "no symbols"
+    if len(symbols) <= limit:
+        return ", ".join(symbols[:-1]) + (" and " if len(symbols) > 1 else "") + symbols[-1]
+    return f"{', '.join(symbols[:limit])} and {len(symbols) - limit} more"
 
 
 # --------------------------------------------------------------------------------------------
@@ -764,10 +923,14 @@ class RestError(Exception):
 
 
 def _bar(m: dict[str, Any], sym: str, interval: str) -> Bar:
+    """A bar as Alpaca sends it (stream or REST), or an error when it cannot be true: it would
+    replace the bar the store builds from the ticks."""
     o, h, lo, c, v = m["o"], m["h"], m["l"], m["c"], m["v"]
     for x in (o, h, lo, c, v):
         if x.__class__ not in _NUM:
             raise TypeError("bar prices and volume must be numbers")
+    if not (0 < lo <= min(o, c) and max(o, c) <= h < TOO_BIG and 0 <= v < TOO_BIG):
+        raise ValueError("a bar whose open or close is outside its low-high, or a price at or below 0")
     return Bar(parse_time_ns(m["t"]), sym, interval, o, h, lo, c, v)
 
 
@@ -797,8 +960,8 @@ def _day_stats(symbol: str, snap: dict[str, Any]) -> DayStats:
         x = d.get(key)
         if x is None:
             return None
-        if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x):
-            raise ValueError(f"{key} is not a number: {x!r}")
+        if isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x) or x < 0:
+            raise ValueError(f"{key} is not a number at or above 0: {x!r}")
         return float(x)
 
     stamp = day_bar.get("t") or trade.get("t")

@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 from trii_term.domain import FeedState, FeedStatus, Instrument
-from trii_term.feeds import Feed, FeedContext
+from trii_term.feeds import Feed, FeedContext, instruments_problem
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,15 @@ class _Instruments(Mapping[str, Instrument]):
     """Every provider's instruments, first provider first, without copying them (a live
     instrument master holds tens of thousands)."""
 
-    def __init__(self, maps: list[Mapping[str, Instrument]]) -> None:
+    def __init__(self, maps: list[Mapping[str, Instrument]], names: list[str]) -> None:
         self._maps = maps
+        self._names = names
+
+    @property
+    def problem(self) -> str:
+        """Why a provider knows no instruments ("kite: Kite refused the access token …")."""
+        problems = [(name, instruments_problem(m)) for name, m in zip(self._names, self._maps, strict=True)]
+        return "; ".join(f"{name}: {p}" for name, p in problems if p)
 
     def __getitem__(self, symbol: str) -> Instrument:
         for m in self._maps:
@@ -112,7 +119,7 @@ class CombinedFeed:
         self._ctx.bus.publish(self._status)
 
     def instruments(self) -> Mapping[str, Instrument]:
-        return _Instruments([f.instruments() for f in self.feeds])
+        return _Instruments([f.instruments() for f in self.feeds], [f.name for f in self.feeds])
 
     def _route(self, symbols: Iterable[str]) -> dict[Feed, list[str]]:
         out: dict[Feed, list[str]] = {}
@@ -134,6 +141,13 @@ class CombinedFeed:
             feed.unsubscribe(mine)
             for s in mine:
                 self._owner.pop(s, None)
+
+    def reconnect(self) -> None:
+        """Every provider that waits after a refusal connects again now."""
+        for feed in self.feeds:
+            again = getattr(feed, "reconnect", None)
+            if again is not None:
+                again()
 
     async def prepare(self) -> None:
         await asyncio.gather(*(f.prepare() for f in self.feeds))

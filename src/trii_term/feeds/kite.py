@@ -17,6 +17,16 @@ What a packet becomes (one `MarketBatch` per binary message, events in packet or
   ltp packet gives a `DayStats` with only `last` the first time a token is seen.
 - timestamps: the exchange timestamp in full packets, else the arrival time (`time.time_ns()`).
 
+A message is applied all or nothing, before anything of it is published (`TickParser.parse`):
+a message whose structure is wrong (its packet count, a packet's length or its total size do
+not add up) is dropped whole. Inside a well-formed message the lengths delimit each packet
+exactly, so one packet that cannot be true is skipped alone and the others are kept: a size its
+token's segment cannot have (indices send 8/28/32 bytes, everything else 8/44/184), a token not
+subscribed, a negative price (prices are int32), a last price outside the day's low-high,
+a low above the high, volume without a price. A last price of 0 means "not traded
+yet": it never becomes a trade or a last price. Every fault is counted (`malformed`) and logged
+at most every 10 s.
+
 Candles (`/instruments/historical`) are published as `Bar`s when a symbol is first subscribed
 (the recent session's minutes and a year of days) and after a reconnect (the gap), spaced to
 Kite's 3 requests/s; only closed bars are sent, since a provider bar wins over the bar the store
@@ -29,7 +39,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import random
+import re
 import struct
 import threading
 import time
@@ -65,7 +77,6 @@ log = logging.getLogger(__name__)
 MAX_TOKENS = 3000  # instruments per ticker connection (Kite's limit)
 KITE_HEADERS = {"X-Kite-Version": "3"}
 LOGIN_HINT = "run `trii-term login kite`"
-TOKEN_REJECTED = "Kite token expired or invalid — " + LOGIN_HINT
 MALFORMED_LOG_SECONDS = 10.0
 
 # --------------------------------------------------------------------------------------------
@@ -73,18 +84,22 @@ MALFORMED_LOG_SECONDS = 10.0
 # --------------------------------------------------------------------------------------------
 
 _U16 = struct.Struct(">H").unpack_from
+_U16X2 = struct.Struct(">HH").unpack_from
 _U32 = struct.Struct(">I").unpack_from
-_LTP = struct.Struct(">II").unpack_from
+# Prices are int32 on the wire and read signed ("i"), so an impossible negative price reads
+# as one (the SDK reads them unsigned: -1 paise would be a price of Rs 42,949,672.95).
+_LTP = struct.Struct(">Ii").unpack_from
 # only the fields the events need; "x" skips the rest (last qty, average price, buy/sell totals,
 # last trade time, open interest) so no int object is made for them
-_QUOTE = struct.Struct(">II8xI8x4I").unpack_from  # token, ltp, volume, open, high, low, close
+_QUOTE = struct.Struct(">Ii8xI8x4i").unpack_from  # token, ltp, volume, open, high, low, close
 # full: as the quote, then the exchange timestamp, the best bid (qty, price), its orders and
 # padding and four more bids skipped (52 bytes), the best offer (qty, price)
-_FULL = struct.Struct(">II8xI8x4I16xIII52xII").unpack_from
-_INDEX = struct.Struct(">6I").unpack_from  # token, ltp, high, low, open, close (change ignored)
-_INDEX_FULL = struct.Struct(">6I4xI").unpack_from  # ... + exchange timestamp at 28
+_FULL = struct.Struct(">Ii8xI8x4i16xIIi52xIi").unpack_from
+_INDEX = struct.Struct(">I5i").unpack_from  # token, ltp, high, low, open, close (change ignored)
+_INDEX_FULL = struct.Struct(">I5i4xI").unpack_from  # ... + exchange timestamp at 28
 _new = tuple.__new__  # building the event tuples without NamedTuple.__new__'s Python frame
 _EPOCH_DAY = date(1970, 1, 1)
+INDICES_SEGMENT = 9  # token & 0xff of an index: its packets are 8, 28 or 32 bytes
 _IST_SECONDS = 19_800
 
 
@@ -129,12 +144,15 @@ class TickParser:
     """Binary ticker messages -> market events, for the subscribed tokens.
 
     `subs[token]` is a small list `[symbol, divisor, last_volume, last_price]`: a list, not an
-    object, because the hot loop reads and writes it for every packet. Anything malformed is
-    counted in `malformed`, logged at most every 10 s, and skipped; the good packets of the same
-    message are kept."""
+    object, because the hot loop reads and writes it for every packet. `_stocks` and `_indices`
+    hold the same lists split by segment, so a packet is only read in a layout its token can
+    have. A message is applied all or nothing, as the module docstring says: its structure is
+    checked before any packet is read, and each packet before it changes anything."""
 
     def __init__(self) -> None:
         self.subs: dict[int, list[Any]] = {}
+        self._stocks: dict[int, list[Any]] = {}  # the same lists, tokens outside the indices segment
+        self._indices: dict[int, list[Any]] = {}  # index tokens (segment 9)
         self.retired: set[int] = set()  # unsubscribed: their late packets are dropped quietly
         self.malformed = 0
         self.packets = 0
@@ -146,11 +164,15 @@ class TickParser:
         self._unlogged = 0
 
     def add(self, token: int, symbol: str) -> None:
-        self.subs[token] = [symbol, price_divisor(token), None, None]
+        sub = [symbol, price_divisor(token), None, None]
+        self.subs[token] = sub
+        (self._indices if token & 0xFF == INDICES_SEGMENT else self._stocks)[token] = sub
         self.retired.discard(token)
 
     def remove(self, token: int) -> None:
         if self.subs.pop(token, None) is not None:
+            self._stocks.pop(token, None)
+            self._indices.pop(token, None)
             self.retired.add(token)
 
     def bad(self, why: str) -> None:
@@ -160,12 +182,18 @@ class TickParser:
             self._unlogged += 1
             return
         more = f" (and {self._unlogged} more since the last report)" if self._unlogged else ""
-        log.warning("Kite ticker sent malformed data, skipped: %s%s; %d so far", why, more, self.malformed)
+        log.warning("Kite ticker sent malformed data: %s%s; %d so far", why, more, self.malformed)
         self._logged_at, self._unlogged = now, 0
 
-    def _stranger(self, token: int) -> None:
-        if token not in self.retired:
-            self.bad(f"a packet for token {token}, which is not subscribed")
+    def _misfit(self, token: int, length: int) -> None:
+        """A packet whose token is not ours in this layout: late (unsubscribed), a stranger,
+        or a size its segment cannot have."""
+        sub = self.subs.get(token)
+        if sub is not None:
+            sizes = "8, 28 or 32" if token & 0xFF == INDICES_SEGMENT else "8, 44 or 184"
+            self.bad(f"a {length}-byte packet for {sub[0]}, whose packets are {sizes} bytes; skipped")
+        elif token not in self.retired:
+            self.bad(f"a packet for token {token}, which is not subscribed; skipped")
 
     def parse(self, data: bytes, arrival_ns: int) -> list[MarketEvent]:
         """Parse one binary message: int16 count, then per packet int16 length + packet."""
@@ -173,30 +201,47 @@ class TickParser:
         n = len(data)
         if n < 2:  # a heartbeat
             return events
-        (count,) = _U16(data, 0)
+        # the structure first, before anything is applied: the lengths must tile the message.
+        # Packets of one size are checked by striding over the length fields, mixed sizes
+        # (indices among stocks) by a regular expression, both at C speed; only a message
+        # that fails both (a fault, or a packet of an unknown size) is walked in Python.
+        if n >= 4:
+            count, length = _U16X2(data, 0)  # the count and the first packet's length
+            if count == 1:
+                tiled = n == length + 4
+            else:
+                step = length + 2
+                tiled = (
+                    n == 2 + count * step
+                    and data[2::step].count(length >> 8) == count
+                    and data[3::step].count(length & 0xFF) == count
+                )
+        else:
+            (count,) = _U16(data, 0)
+            tiled = False
+        if not tiled and not tiles(data, count):
+            fault = frame_fault(data, count)
+            if fault is not None:
+                self.bad(f"{fault}; the message was dropped whole")
+                return events
         append = events.append
-        subs = self.subs
+        stocks = self._stocks
         today = self._arrival_day
         day = today.day if today.lo <= arrival_ns < today.hi else today.of(arrival_ns)
         xday = self._exchange_day
         off = 2
-        done = 0
         for _ in range(count):
-            if off + 2 > n:
-                self.bad(f"the message ends after {done} of its {count} packets")
-                break
             (length,) = _U16(data, off)
             off += 2
-            end = off + length
-            if end > n:
-                self.bad(f"a packet says {length} bytes but only {n - off} are left")
-                break
-            done += 1
             if length == 44:
                 tok, ltp, vol, o, h, lo, c = _QUOTE(data, off)
-                sub = subs.get(tok)
+                sub = stocks.get(tok)
                 if sub is None:
-                    self._stranger(tok)
+                    self._misfit(tok, length)
+                elif (not 0 < lo <= ltp <= h or (o | c) < 0) and self._unusual(
+                    append, sub, arrival_ns, day, (ltp, vol, o, h, lo, c)
+                ):
+                    pass  # skipped as impossible, or not traded yet (handled)
                 else:
                     sym = sub[0]
                     div = sub[1]
@@ -217,21 +262,25 @@ class TickParser:
                                 o / div if o else None,
                                 h / div if h else None,
                                 lo / div if lo else None,
-                                price if ltp else None,
+                                price,
                                 float(vol),
                             ),
                         )
                     )
             elif length == 184:
                 tok, ltp, vol, o, h, lo, c, xts, bq, bp, aq, ap = _FULL(data, off)
-                sub = subs.get(tok)
+                sub = stocks.get(tok)
+                ts = xts * NS_PER_SECOND if xts else arrival_ns
                 if sub is None:
-                    self._stranger(tok)
+                    self._misfit(tok, length)
+                elif (not 0 < lo <= ltp <= h or (o | c | bp | ap) < 0) and self._unusual(
+                    append, sub, ts, None, (ltp, vol, o, h, lo, c, bp, ap)
+                ):
+                    pass  # skipped as impossible, or not traded yet (handled)
                 else:
                     sym = sub[0]
                     div = sub[1]
                     price = ltp / div
-                    ts = xts * NS_PER_SECOND if xts else arrival_ns
                     last_vol = sub[2]
                     if last_vol is not None and vol > last_vol:
                         append(_new(Trade, (ts, sym, price, float(vol - last_vol))))
@@ -248,7 +297,7 @@ class TickParser:
                                 o / div if o else None,
                                 h / div if h else None,
                                 lo / div if lo else None,
-                                price if ltp else None,
+                                price,
                                 float(vol),
                             ),
                         )
@@ -257,25 +306,49 @@ class TickParser:
                         append(_new(Quote, (ts, sym, bp / div, ap / div, float(bq), float(aq))))
             elif length == 8:
                 tok, ltp = _LTP(data, off)
-                sub = subs.get(tok)
+                sub = self.subs.get(tok)
                 if sub is None:
-                    self._stranger(tok)
-                else:
+                    self._misfit(tok, length)
+                elif ltp < 0:
+                    self.bad(f"a negative last price for {sub[0]}; the packet was skipped")
+                elif ltp:  # 0: not traded yet, nothing to say
                     self._price_only(sub, ltp, arrival_ns, day, append)
             elif length == 28 or length == 32:
                 self._index(data, off, length, arrival_ns, day, append)
+            elif length >= 4:
+                (tok,) = _U32(data, off)
+                self.bad(f"a packet of {length} bytes (token {tok}); known sizes are 8, 28, 32, 44, 184")
             else:
-                if length >= 4:
-                    (tok,) = _U32(data, off)
-                    self.bad(f"a packet of {length} bytes (token {tok}); known sizes are 8, 28, 32, 44, 184")
-                else:
-                    self.bad(f"a packet of {length} bytes; known sizes are 8, 28, 32, 44, 184")
-            off = end
-        else:
-            if off != n:
-                self.bad(f"{n - off} bytes after the last of the message's {count} packets")
-        self.packets += done
+                self.bad(f"a packet of {length} bytes; known sizes are 8, 28, 32, 44, 184")
+            off += length
+        self.packets += count
         return events
+
+    def _unusual(
+        self,
+        append: Callable[[MarketEvent], None],
+        sub: list[Any],
+        ts: int,
+        day: date | None,
+        fields: tuple[int, ...],
+    ) -> bool:
+        """A packet that missed the fast check (0 < low <= last <= high, no negative price):
+        False when it is still true (before the first trade of the day the day's fields are
+        0) and the normal path may take it; True when it was dealt with here: counted and
+        skipped as impossible, or, not traded yet (last price 0), published as the day's
+        previous close alone."""
+        fault = price_fault(*fields)
+        if fault is not None:
+            self.bad(f"{fault} for {sub[0]}; the packet was skipped")
+            return True
+        ltp, vol, c = fields[0], fields[1], fields[5]
+        if ltp:
+            return False
+        sub[2] = vol  # 0: the volume from which the day's first trade counts
+        div = sub[1]
+        when = day if day is not None else self._exchange_day.of(ts)
+        append(_new(DayStats, (ts, sub[0], when, c / div if c else None, None, None, None, None, 0.0)))
+        return True
 
     def _price_only(
         self, sub: list[Any], ltp: int, ts: int, day: date, append: Callable[[MarketEvent], None]
@@ -296,11 +369,16 @@ class TickParser:
         else:
             tok, ltp, h, lo, o, c = _INDEX(data, off)
             xts = 0
-        sub = self.subs.get(tok)
+        sub = self._indices.get(tok)
         if sub is None:
-            self._stranger(tok)
+            self._misfit(tok, length)
             return
         ts = xts * NS_PER_SECOND if xts else arrival_ns
+        when = self._exchange_day.of(ts) if xts else day
+        if (not 0 < lo <= ltp <= h or (o | c) < 0) and self._unusual(
+            append, sub, ts, when, (ltp, 0, o, h, lo, c)
+        ):
+            return
         div = sub[1]
         price = ltp / div
         last = sub[3]
@@ -310,15 +388,61 @@ class TickParser:
         stats = (
             ts,
             sub[0],
-            self._exchange_day.of(ts) if xts else day,
+            when,
             c / div if c else None,
             o / div if o else None,
             h / div if h else None,
             lo / div if lo else None,
-            price if ltp else None,
+            price,
             0.0,
         )
         append(_new(DayStats, stats))
+
+
+# one packet of a known size: its int16 length, then that many bytes
+_PACKET = rb"(?:\x00\x2c.{44}|\x00\xb8.{184}|\x00\x1c.{28}|\x00\x20.{32}|\x00\x08.{8})"
+_TILINGS: dict[int, re.Pattern[bytes]] = {}  # packet count -> its pattern
+
+
+def tiles(data: bytes, count: int) -> bool:
+    """Whether `count` packets of known sizes fill the message after its count exactly."""
+    pattern = _TILINGS.get(count)
+    if pattern is None:
+        if len(_TILINGS) >= 1024:
+            _TILINGS.clear()
+        pattern = _TILINGS[count] = re.compile(_PACKET + b"{%d}" % count, re.DOTALL)
+    return pattern.fullmatch(data, 2) is not None
+
+
+def frame_fault(data: bytes, count: int) -> str | None:
+    """What is wrong with a binary message's structure, or None when its `count` packets and
+    their lengths fill it exactly."""
+    n = len(data)
+    off = 2
+    for k in range(count):
+        if off + 2 > n:
+            return f"the message says {count} packets but holds {k}"
+        (length,) = _U16(data, off)
+        off += 2 + length
+        if off > n:
+            return f"packet {k + 1} of {count} says {length} bytes but {n - off + length} are left"
+    if off != n:
+        return f"{n - off} bytes after the last of the message's {count} packets"
+    return None
+
+
+def price_fault(ltp: int, vol: int, o: int, h: int, lo: int, c: int, *depth: int) -> str | None:
+    """Why a packet's prices cannot be true, or None; 0 means "none yet" (no trade today)."""
+    if min(ltp, o, h, lo, c, *depth) < 0:
+        return "a negative price"
+    if not ltp:
+        return "volume traded without a last price" if vol else None  # else: not traded yet
+    if h and lo:
+        if lo > h:
+            return "a day's low above its high"
+        if not lo <= ltp <= h:
+            return "a last price outside the day's low-high"
+    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -332,11 +456,19 @@ class KiteInstruments(Mapping[str, Instrument]):
     Iteration covers the NSE/BSE equities and indices preloaded at `prepare` (the full master
     has ~100k rows, mostly derivatives) and whatever was looked up since. Any other key (an
     option, a future) is looked up in the cached master on demand, and a miss is remembered so
-    that asking again costs nothing. A bare `INFY` is not a key: symbols are canonical."""
+    that asking again costs nothing. A bare `INFY` is not a key: symbols are canonical.
+    `problem` says why there are none at all (the token was refused, the master could not be
+    downloaded): what a trader is told instead of "unknown symbol"."""
 
-    def __init__(self, preloaded: dict[str, KiteInstrument], lookup: Callable[[str], KiteInstrument | None]):
+    def __init__(
+        self,
+        preloaded: dict[str, KiteInstrument],
+        lookup: Callable[[str], KiteInstrument | None],
+        problem: str = "",
+    ):
         self._kite = preloaded
         self._lookup = lookup
+        self.problem = problem
         self._made: dict[str, Instrument] = {}
         self._missing: set[str] = set()
 
@@ -436,6 +568,11 @@ def candles_to_bars(candles: Any, symbol: str, interval: str, now_ns: int) -> tu
         except (TypeError, ValueError, IndexError):
             bad += 1
             continue
+        # a candle that cannot be true (a price at or below 0, the open or close outside the
+        # low-high, "1e400"): it would replace the bar built from the ticks
+        if not (0 < lo <= min(o, c) and max(o, c) <= h < math.inf and 0 <= v < math.inf):
+            bad += 1
+            continue
         ts = to_ns(start)
         if interval == "minute":
             closes = ts + 60 * NS_PER_SECOND
@@ -473,7 +610,7 @@ class KiteFeed:
         *,
         backoff_base: float = 1.0,
         backoff_max: float = 60.0,
-        token_retry: float = 300.0,
+        credential_poll: float = 5.0,
         limit_retry: float = 30.0,
         silence_timeout: float = 30.0,
         open_timeout: float = 10.0,
@@ -485,7 +622,7 @@ class KiteFeed:
         self._cfg = ctx.config.providers.kite
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
-        self.token_retry = token_retry
+        self.credential_poll = credential_poll  # after a refused token: how often to look for a new one
         self.limit_retry = limit_retry
         self.silence_timeout = silence_timeout
         self.open_timeout = open_timeout
@@ -510,6 +647,7 @@ class KiteFeed:
         self._tasks: set[asyncio.Task[None]] = set()
         self.last_message_ns = 0  # time.monotonic_ns() of the last message, heartbeats included
         self.connections = 0
+        self._retry_now = asyncio.Event()  # set by reconnect(): try again after a refused token
 
     # -- Feed protocol ----------------------------------------------------------------------
 
@@ -577,9 +715,9 @@ class KiteFeed:
                 self._expiry_note = warning
             await self._refresh_master()
         preloaded = await asyncio.to_thread(self._preload)
-        self._instruments = KiteInstruments(preloaded, self._lookup)
         if not preloaded and not self._fatal:
             self._fail("the Kite instrument master is empty: no instruments to stream")
+        self._instruments = KiteInstruments(preloaded, self._lookup, "" if preloaded else self._fatal)
 
     async def run(self) -> None:
         if not self._prepared:
@@ -653,7 +791,10 @@ class KiteFeed:
         if response.status_code != 200:
             error_type, message = kite_error(response)
             if response.status_code == 403 or error_type == "TokenException":
-                return TOKEN_REJECTED
+                return (
+                    "Kite refused the access token (expired or invalid), so the instrument master "
+                    f"could not be downloaded: {self._relogin()}; then start trii-term again"
+                )
             return self._scrub(f"the Kite instrument master could not be downloaded: {message}")
         ctype = response.headers.get("content-type", "")
         if "csv" not in ctype:
@@ -722,6 +863,7 @@ class KiteFeed:
                 await self._reload_credentials()
             self._set_status(FeedState.CONNECTING, self._expiry_note)
             floor = 0.0
+            refused = False
             try:
                 async with websockets.connect(
                     self._ticker_url(),
@@ -735,7 +877,9 @@ class KiteFeed:
                     attempt = 0
                     reason = await self._stream(ws)
             except InvalidStatus as exc:
-                reason, floor = self._rejected(exc.response.status_code)
+                status = exc.response.status_code
+                refused = status == 403
+                reason, floor = self._rejected(status)
             except ConnectionClosed as exc:
                 code = exc.rcvd.code if exc.rcvd is not None else 1006
                 reason = f"the connection to Kite was lost (close code {code})"
@@ -751,6 +895,10 @@ class KiteFeed:
                 if self._ws is not None:
                     self._lost_at = datetime.now(UTC)
                 self._ws = None
+            if refused:  # no retry with this token can help
+                await self._wait_for_login(reason)
+                attempt = 0
+                continue
             delay = max(floor, self.backoff(attempt))
             attempt += 1
             reason = self._scrub(reason)
@@ -764,11 +912,10 @@ class KiteFeed:
 
     def _rejected(self, status: int) -> tuple[str, float]:
         if status == 403:
-            note = f" ({self._expiry_note})" if self._expiry_note else ""
+            note = f"; {self._expiry_note}" if self._expiry_note else ""
             return (
-                f"Kite rejected the access token (HTTP 403): expired or invalid{note} — "
-                "log in again: trii-term login kite",
-                self.token_retry,
+                f"Kite refused the access token (HTTP 403: expired or invalid{note}): {self._relogin()}",
+                0.0,
             )
         if status == 429:
             return (
@@ -777,6 +924,41 @@ class KiteFeed:
                 self.limit_retry,
             )
         return f"the Kite ticker refused the connection (HTTP {status})", 0.0
+
+    def _relogin(self) -> str:
+        """What to do about a refused token: where the token came from decides."""
+        if self._creds is not None and self._creds.source == "environment":
+            return (
+                "set a new TRII_KITE_ACCESS_TOKEN (the environment comes before the keyring), or "
+                "unset it and log in again: `trii-term login kite`"
+            )
+        return "log in again: `trii-term login kite`"
+
+    async def _wait_for_login(self, reason: str) -> None:
+        """Kite refused the token: no retry with it can help (tokens expire at 6 AM IST). Say
+        what to do (ERROR) and return once there is a new token (a login in another shell,
+        noticed by reading the keyring every `credential_poll` s; no network) or `reconnect()`."""
+        reason = self._scrub(reason)
+        if self._status.state is not FeedState.ERROR or self._status.reason != reason:
+            log.error("Kite ticker: %s", reason)
+            self._set_status(FeedState.ERROR, reason)
+        refused = self._creds
+        self._retry_now.clear()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.credential_poll):
+                    await self._retry_now.wait()
+                    log.info("Kite ticker: connecting again, as asked")
+                    return
+            creds, _ = await asyncio.to_thread(self._load_credentials)
+            if creds is not None and creds != refused:
+                log.info("Kite ticker: a new access token; connecting again")
+                await self._reload_credentials()
+                return
+
+    def reconnect(self) -> None:
+        """Connect again now if the ticker waits after a refused token (a trader's action)."""
+        self._retry_now.set()
 
     async def _reload_credentials(self) -> None:
         """A new login (`trii-term login kite` in another shell) is picked up on the next try."""
@@ -924,7 +1106,11 @@ class KiteFeed:
                 log.warning("Kite candles for %s: %d malformed candle(s) skipped", job.symbol, bad)
             return bars
         log.warning(
-            "Kite candles for %s: still rate-limited after %d tries; skipped", job.symbol, attempt + 1
+            "could not read the %s candles of %s from Kite (rate limit (429) still hit after %d tries); "
+            "its chart starts from live ticks",
+            job.interval,
+            job.symbol,
+            attempt + 1,
         )
         return []
 
