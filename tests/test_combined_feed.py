@@ -112,5 +112,14 @@ async def test_a_refused_kite_token_is_named_where_its_symbols_are_looked_up(  #
         assert "`trii-term login kite`" in problem and "yesterdays-token" not in problem
         await wait_until(lambda: session.feed_status.state is FeedState.ERROR)
         assert session.feed_status.reason == problem  # the status names the provider too
+        # the palette, typing a Kite symbol, is told the same — never "unknown symbol"
+        from trii_term.commands import CommandContext, CommandError
+
+        with pytest.raises(CommandError) as err:
+            await session.commands.run("watch add NSE:INFY", CommandContext(session, source="palette"))
+        assert "log in again" in str(err.value) and "Unknown symbol" not in str(err.value)
+        assert err.value.exit_code == 1
+        result = await session.commands.run("feed reconnect", CommandContext(session, source="palette"))
+        assert "again" in result.message
     finally:
         await session.stop()

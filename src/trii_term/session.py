@@ -33,7 +33,7 @@ from trii_term.domain import (
     SessionDay,
     SessionPhase,
 )
-from trii_term.feeds import Feed, FeedContext, UnknownFeed, feed_class
+from trii_term.feeds import Feed, FeedContext, UnknownFeed, feed_class, instruments_problem
 from trii_term.paths import Paths, shipped_data_dir
 from trii_term.quotebook import QuoteBook
 from trii_term.store.db import Store, StoreLocked
@@ -186,13 +186,16 @@ class Session:
         seed = [s for s in self.config.feed.symbols if s in self.instruments]
         unknown = [s for s in self.config.feed.symbols if s not in self.instruments]
         self.watchlists.load(DEFAULT_WATCHLIST, seed)
+        problem = instruments_problem(self.instruments)  # no instruments at all, and why
         if unknown:
+            why = f": {problem}" if problem else f"; left out. Known: {_some(self.instruments)}."
             self.notices.append(
-                f"feed.symbols: {', '.join(unknown)} not known to the {self.provider_name} feed; "
-                f"left out. Known: {_some(self.instruments)}."
+                f"feed.symbols: {', '.join(unknown)} not known to the {self.provider_name} feed{why}"
             )
         if self._symbols_override is not None:
             bad = [s for s in self._symbols_override if s not in self.instruments]
+            if bad and problem:
+                raise ConfigError(f"{', '.join(bad)}: {problem}", key="--symbols")
             if bad:
                 raise ConfigError(
                     f"unknown symbol {', '.join(bad)} for the {self.provider_name} feed; "

@@ -164,7 +164,12 @@ def known_symbol(session: Any, text: Any) -> str:
         raise ToolError("symbol: give a ticker, e.g. AAPL")
     symbol = normalize_symbol(text)
     if symbol not in session.instruments:
+        from trii_term.feeds import instruments_problem
         from trii_term.session import _some
+
+        problem = instruments_problem(session.instruments)
+        if problem:
+            raise ToolError(f"{symbol}: {problem}")
 
         raise ToolError(
             f"unknown symbol {symbol} for the {session.provider_name} feed; "

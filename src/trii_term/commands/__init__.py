@@ -16,10 +16,11 @@ from trii_term.commands.registry import (
 
 def core_registry() -> CommandRegistry:
     """A registry with every command of the core (no screen needed)."""
-    from trii_term.commands import replay, trade, watch
+    from trii_term.commands import feed, replay, trade, watch
 
     registry = CommandRegistry()
     registry.extend(watch.COMMANDS)
+    registry.extend(feed.COMMANDS)
     registry.extend(replay.COMMANDS)
     registry.extend(trade.COMMANDS)
     return registry

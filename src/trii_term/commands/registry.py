@@ -330,12 +330,17 @@ def _split_symbols(tokens: list[str]) -> list[str]:
 
 def resolve_symbol(ctx: CommandContext, text: str) -> str:
     """A symbol the trader typed, checked against the instruments the feed knows."""
+    from trii_term.feeds import instruments_problem
+
     sym = normalize_symbol(text)
     known = ctx.session.instruments
     if sym in known:
         return sym
     if ":" not in sym and f"NSE:{sym}" in known:  # Kite: a bare INFY means NSE:INFY
         return f"NSE:{sym}"
+    problem = instruments_problem(known)
+    if problem:  # the feed has no instruments at all (a refused token…): say that, not "unknown"
+        raise Unavailable(f"{sym}: {problem}. Nothing was changed.")
     # (a live instrument master holds tens of thousands: compare against a bounded sample)
     sample = list(itertools.islice(known, 20_000))
     close = difflib.get_close_matches(sym, sample, n=3, cutoff=0.6)
