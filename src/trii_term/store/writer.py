@@ -169,10 +169,11 @@ class StoreWriter:
         then is counted as dropped (and logged), never silently left behind."""
         self._stopping = True
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                log.error("store writer did not finish within %.0fs", timeout)
+        thread = self._thread  # stop() may run on two threads at once (see trii_term.shutdown)
+        if thread is not None:
+            thread.join(timeout)
+            if thread.is_alive():
+                log.error("store writer did not finish within %.1f s", timeout)
             self._thread = None
         with self._lock:
             if self._pending_rows:
