@@ -87,6 +87,15 @@ class Workstation:
                 raise AssertionError(f"{text!r} never appeared on the screen")
         assert self.proc.poll() is None, f"the workstation ended early: {bytes(self._output[-2000:])!r}"
 
+    @property
+    def output(self) -> bytes:
+        with self._changed:
+            return bytes(self._output)
+
+    def wait_closed(self, timeout: float = 10) -> None:
+        """Until everything the process wrote has been read (its end of the pty is closed)."""
+        self._reader.join(timeout)
+
     def close_terminal(self) -> None:
         self._master_open = False
         os.close(self.master)

@@ -166,6 +166,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Whatever a command did not handle itself ends here as one sentence on
+    stderr (the traceback goes to the log file) and exit 1: a store it cannot use, a DuckDB
+    error in the middle of a command (a damaged block is found only when it is read), a bug."""
+    try:
+        return _run_command(argv)
+    except Exception as exc:
+        return _failed(argv, exc)
+
+
+def _run_command(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     from trii_term.paths import resolve_paths
 
@@ -256,6 +266,47 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
 
     return run_workstation(config, paths)
+
+
+def _failed(argv: Sequence[str] | None, exc: Exception) -> int:
+    """One sentence for an error no command handled: what failed and what to do."""
+    import logging
+
+    from trii_term.paths import resolve_paths
+    from trii_term.store.db import StoreError, store_error
+
+    args = _parser().parse_args(argv)  # it parsed before the command ran
+    command = args.command or "run"
+    paths = resolve_paths(getattr(args, "config", None), getattr(args, "data_dir", None))
+    if not logging.getLogger().handlers:  # the error came before logging was set up
+        from trii_term.logs import setup_logging
+
+        setup_logging(paths)
+    root = logging.getLogger()
+    if any(isinstance(h, logging.FileHandler) for h in root.handlers):  # never on stderr
+        logging.getLogger(__name__).error("trii-term %s failed", command, exc_info=exc)
+    if isinstance(exc, StoreError) or _from_duckdb(exc):
+        text = str(store_error(_store_path(paths), exc))
+    else:
+        text = (
+            f"stopped on an unexpected error ({type(exc).__name__}: {exc}); details are in {paths.log_file}"
+        )
+    _say(f"trii-term {command}: {text}")
+    return EXIT_FAILED
+
+
+def _from_duckdb(exc: BaseException) -> bool:
+    return type(exc).__module__.split(".")[0] in ("duckdb", "_duckdb")
+
+
+def _store_path(paths):  # type: ignore[no-untyped-def]
+    """The store the command used: store.path from the config, else the one in the data dir."""
+    from trii_term.config import ConfigError, load_config
+
+    try:
+        return load_config(paths.config_file).store.path or paths.default_store
+    except ConfigError:
+        return paths.default_store
 
 
 def run_workstation(config, paths) -> int:  # type: ignore[no-untyped-def]

@@ -28,9 +28,22 @@ def setup_logging(paths: Paths, level: int = logging.INFO) -> str | None:
     except OSError as exc:
         handler = logging.StreamHandler(sys.stderr)
         handler.setLevel(logging.WARNING)
+        handler.setFormatter(_OneLine(FORMAT))
         problem = f"cannot write the log file {paths.log_file} ({exc.strerror}); logging to stderr"
-    handler.setFormatter(logging.Formatter(FORMAT))
+    else:
+        handler.setFormatter(logging.Formatter(FORMAT))
     install_log_filter(handler)  # secrets read from the keyring or environment never reach the log
     root.addHandler(handler)
     logging.captureWarnings(True)
     return problem
+
+
+class _OneLine(logging.Formatter):
+    """For logging to stderr when the log file cannot be written: the message, never a
+    traceback (tracebacks belong in a file, not on the trader's screen)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record = logging.makeLogRecord(
+            {**record.__dict__, "exc_info": None, "exc_text": None, "stack_info": None}
+        )
+        return super().format(record)
