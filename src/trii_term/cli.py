@@ -196,10 +196,16 @@ def _run_command(argv: Sequence[str] | None) -> int:
         return EXIT_USAGE
 
     from trii_term.logs import setup_logging
+    from trii_term.paths import make_private
 
+    tightened = make_private(paths, config.store.path)  # data dir 0700; store, WAL, logs 0600
     log_problem = setup_logging(paths)
     if log_problem:
         print(f"trii-term: {log_problem}", file=sys.stderr)
+    if tightened:
+        import logging
+
+        logging.getLogger(__name__).info("made private (others could read them): %s", tightened)
 
     if command == "login":
         from trii_term.logincli import run_login

@@ -95,6 +95,7 @@ def collect(paths: Paths) -> tuple[list[Check], bool]:
         config.store.path if config is not None and config.store.path else None
     ) or paths.default_store
     checks.append(_store(store_path))
+    checks.append(_privacy(paths, store_path))
     checks.append(_history())
     checks.append(_timezones())
     checks.append(_terminal())
@@ -224,6 +225,26 @@ def read_every_table(con, version: int) -> dict[str, int]:  # type: ignore[no-un
             raise
         rows[table] = int(count)
     return rows
+
+
+def _privacy(paths: Paths, store: Path) -> Check:
+    """The data dir 0700, the store, its WAL and the logs 0600: the journal, positions and AI
+    chats are the trader's alone. Reported, not changed (any other command tightens them)."""
+    from trii_term.paths import loose_files
+
+    loose = loose_files(paths, store)
+    if not loose:
+        return Check(OK, "privacy", "the data dir and logs are 0700, the store and log files 0600")
+    listed = "; ".join(f"{path} ({mode:04o})" for path, mode in loose)
+    dirs = [str(p) for p, _ in loose if p.is_dir()]
+    files = [str(p) for p, _ in loose if not p.is_dir()]
+    commands = [f"chmod 700 {' '.join(dirs)}"] * bool(dirs) + [f"chmod 600 {' '.join(files)}"] * bool(files)
+    return Check(
+        WARN,
+        "privacy",
+        f"others can read: {listed}",
+        f"run any trii-term command (it makes them private), or: {'; '.join(commands)}",
+    )
 
 
 def _history() -> Check:
