@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import re
+import resource
 import signal
 import struct
 import subprocess
@@ -37,18 +39,31 @@ CLOSED = re.compile(
 )
 
 
-def _controlling_terminal() -> None:
+def _controlling_terminal(file_size_limit: int | None = None) -> None:
     """In the child, after setsid: the pty on fd 0 becomes its controlling terminal, so closing
-    the master hangs it up (SIGHUP) as a terminal emulator or sshd would."""
+    the master hangs it up (SIGHUP) as a terminal emulator or sshd would. With a file size
+    limit, a write past it fails with EFBIG as on a full disk."""
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    if file_size_limit is not None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
 
 
 class Workstation:
-    """`trii-term` on a pty of 80×24, its output read all the time (a terminal that keeps up)."""
+    """`trii-term` on a pty (80×24 unless told), its output read all the time (a terminal that
+    keeps up)."""
 
-    def __init__(self, paths: Paths, term: str) -> None:
+    def __init__(
+        self,
+        paths: Paths,
+        term: str,
+        *,
+        columns: int = 80,
+        lines: int = 24,
+        file_size_limit: int | None = None,
+    ) -> None:
         self.master, slave = os.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", lines, columns, 0, 0))
         cmd = [*trii_term_exe(), "--config", str(paths.config_file), "--data-dir", str(paths.data_dir)]
         env = {k: v for k, v in os.environ.items() if k not in ("COLORTERM", "NO_COLOR")}
         self.proc = subprocess.Popen(
@@ -57,7 +72,8 @@ class Workstation:
             stdout=slave,
             stderr=slave,
             start_new_session=True,
-            preexec_fn=_controlling_terminal,
+            preexec_fn=functools.partial(_controlling_terminal, file_size_limit),
+            restore_signals=file_size_limit is None,  # keep SIGXFSZ ignored
             env={**env, "TERM": term},
         )
         os.close(slave)

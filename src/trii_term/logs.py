@@ -21,7 +21,7 @@ def setup_logging(paths: Paths, level: int = logging.INFO) -> str | None:
     root.setLevel(level)
     try:
         paths.log_dir.mkdir(parents=True, exist_ok=True)
-        handler: logging.Handler = logging.handlers.RotatingFileHandler(
+        handler: logging.Handler = LogFile(
             paths.log_file, maxBytes=5_000_000, backupCount=3, encoding="utf-8"
         )
         problem = None
@@ -47,3 +47,26 @@ class _OneLine(logging.Formatter):
             {**record.__dict__, "exc_info": None, "exc_text": None, "stack_info": None}
         )
         return super().format(record)
+
+
+class LogFile(logging.handlers.RotatingFileHandler):
+    """The rotated log file. A record that cannot be written (a full disk) is counted, not
+    reported: logging's default prints a traceback on stderr for every such record, which on a
+    full disk is every record. The count is written once the file takes records again."""
+
+    lost = 0
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self.lost += 1
+
+    def emit(self, record: logging.LogRecord) -> None:
+        lost = self.lost
+        super().emit(record)
+        if lost and self.lost == lost:  # written again: say what was not
+            self.lost = 0
+            note = logging.makeLogRecord(
+                {"name": __name__, "levelno": logging.WARNING, "levelname": "WARNING",
+                 "msg": "%d log records before this one could not be written (disk full?)",
+                 "args": (lost,)}
+            )  # fmt: skip
+            super().emit(note)

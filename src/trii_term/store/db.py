@@ -220,8 +220,12 @@ class Store:
             try:
                 if not self.read_only and self.path is not None:
                     self.con.execute("CHECKPOINT")
-            except duckdb.Error:
-                log.exception("checkpoint on close failed")
+            except duckdb.Error as exc:
+                problem = store_error(self.path or Path(":memory:"), exc)
+                if isinstance(problem, StoreFull):  # said already; the WAL keeps what was committed
+                    log.warning("no checkpoint on close: %s", problem.problem)
+                else:
+                    log.exception("checkpoint on close failed")
             finally:
                 try:
                     self.con.close()
