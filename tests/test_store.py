@@ -6,13 +6,14 @@ import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from trii_term.domain import MarketBatch, Quote, Trade, to_ns
 from trii_term.paths import shipped_data_dir
 from trii_term.store import migrations
 from trii_term.store.bars import bars
-from trii_term.store.db import Store, StoreError, StoreLocked, StoreTooNew
+from trii_term.store.db import Store, StoreDamaged, StoreError, StoreLocked, StoreTooNew
 from trii_term.store.history import history_range, import_shipped_history, load_instruments
 from trii_term.store.writer import StoreWriter
 
@@ -60,7 +61,74 @@ def test_a_damaged_file_gets_a_clear_message(tmp_path: Path) -> None:
     with pytest.raises(StoreError) as info:
         Store.open(path)
     assert str(path) in str(info.value)
-    assert "Move the file aside" in str(info.value) or "Cannot open" in str(info.value)
+    assert "not a DuckDB database" in str(info.value) and "move it aside" in str(info.value)
+
+
+def test_the_expected_schema_is_what_the_migrations_make(tmp_path: Path) -> None:
+    s = Store.open(tmp_path / "s.duckdb")
+    try:
+        assert migrations.schema_of(s.con) == migrations.expected_schema()
+        assert migrations.schema_problems(migrations.schema_of(s.con), migrations.LATEST) == []
+        # verified once, then recognised by its digest (the cheap path at every open)
+        assert s.setting("store.schema_fingerprint") == migrations.fingerprint(
+            migrations.schema_of(s.con), migrations.LATEST
+        )
+    finally:
+        s.close()
+
+
+def test_tables_and_columns_added_beside_trii_terms_are_allowed(tmp_path: Path) -> None:
+    path = tmp_path / "s.duckdb"
+    s = Store.open(path)
+    s.con.execute("CREATE TABLE my_notes (note VARCHAR)")
+    s.con.execute("ALTER TABLE ticks ADD COLUMN venue VARCHAR")
+    s.close()
+    Store.open(path).close()
+    Store.open(path, read_only=True).close()
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ("DROP TABLE fills", "the table fills is missing"),
+        ("ALTER TABLE journal DROP COLUMN detail", "the column journal.detail is missing"),
+        ("ALTER TABLE ticks ALTER COLUMN size TYPE VARCHAR", "the column ticks.size is VARCHAR, not DOUBLE"),
+        ("DROP TABLE schema_version", "the table schema_version is missing"),
+    ],
+)
+def test_a_changed_schema_is_refused_saying_what_changed(tmp_path: Path, change: str, says: str) -> None:
+    path = tmp_path / "s.duckdb"
+    Store.open(path).close()
+    con = duckdb.connect(str(path))
+    con.execute(change)
+    con.close()
+    for read_only in (False, True):
+        with pytest.raises(StoreDamaged) as info:
+            Store.open(path, read_only=read_only)
+        assert says in str(info.value) and str(path) in str(info.value)
+        assert "move it aside" in str(info.value)
+
+
+def test_a_store_cut_short_is_refused_before_a_command_reads_it(tmp_path: Path) -> None:
+    path = tmp_path / "s.duckdb"
+    s = Store.open(path)
+    s.con.execute(
+        "INSERT INTO ticks SELECT make_timestamp(1362148200000000 + i), 'AAPL', i, 1, 'x' "
+        "FROM range(500000) t(i)"
+    )
+    s.close()
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(StoreDamaged, match="cut short"):
+        Store.open(path)
+
+
+def test_an_empty_file_is_not_taken_for_a_new_store(tmp_path: Path) -> None:
+    path = tmp_path / "s.duckdb"
+    path.write_bytes(b"")
+    with pytest.raises(StoreDamaged, match="empty, 0 bytes"):
+        Store.open(path)
+    assert path.stat().st_size == 0  # left as it was
 
 
 def test_a_store_held_by_another_process_says_who(tmp_path: Path) -> None:

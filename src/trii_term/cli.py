@@ -202,6 +202,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Whatever a command did not handle itself ends here as one sentence on
+    stderr (the traceback goes to the log file) and exit 1: a store it cannot use, a DuckDB
+    error in the middle of a command (a damaged block is found only when it is read), a bug."""
+    try:
+        return _run_command(argv)
+    except Exception as exc:
+        return _failed(argv, exc)
+
+
+def _run_command(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     from trii_term.paths import resolve_paths
 
@@ -222,10 +232,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
 
     from trii_term.logs import setup_logging
+    from trii_term.paths import make_private
 
+    tightened = make_private(paths, config.store.path)  # data dir 0700; store, WAL, logs 0600
     log_problem = setup_logging(paths)
     if log_problem:
         print(f"trii-term: {log_problem}", file=sys.stderr)
+    if tightened:
+        import logging
+
+        logging.getLogger(__name__).info("made private (others could read them): %s", tightened)
 
     if command == "login":
         from trii_term.logincli import run_login
@@ -294,39 +310,98 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_workstation(config, paths)
 
 
+def _failed(argv: Sequence[str] | None, exc: Exception) -> int:
+    """One sentence for an error no command handled: what failed and what to do."""
+    import logging
+
+    from trii_term.paths import resolve_paths
+    from trii_term.store.db import StoreError, store_error
+
+    args = _parser().parse_args(argv)  # it parsed before the command ran
+    command = args.command or "run"
+    paths = resolve_paths(getattr(args, "config", None), getattr(args, "data_dir", None))
+    if not logging.getLogger().handlers:  # the error came before logging was set up
+        from trii_term.logs import setup_logging
+
+        setup_logging(paths)
+    root = logging.getLogger()
+    if any(isinstance(h, logging.FileHandler) for h in root.handlers):  # never on stderr
+        logging.getLogger(__name__).error("trii-term %s failed", command, exc_info=exc)
+    if isinstance(exc, StoreError) or _from_duckdb(exc):
+        text = str(store_error(_store_path(paths), exc))
+    else:
+        text = (
+            f"stopped on an unexpected error ({type(exc).__name__}: {exc}); details are in {paths.log_file}"
+        )
+    _say(f"trii-term {command}: {text}")
+    return EXIT_FAILED
+
+
+def _from_duckdb(exc: BaseException) -> bool:
+    return type(exc).__module__.split(".")[0] in ("duckdb", "_duckdb")
+
+
+def _store_path(paths):  # type: ignore[no-untyped-def]
+    """The store the command used: store.path from the config, else the one in the data dir."""
+    from trii_term.config import ConfigError, load_config
+
+    try:
+        return load_config(paths.config_file).store.path or paths.default_store
+    except ConfigError:
+        return paths.default_store
+
+
 def run_workstation(config, paths) -> int:  # type: ignore[no-untyped-def]
     import asyncio
     import logging
-    import signal
 
     from trii_term.config import ConfigError
     from trii_term.session import Session
+    from trii_term.shutdown import Shutdown, TerminalModes, TerminalOutput
 
+    log = logging.getLogger(__name__)
     try:
         session = Session(config, paths, memory_fallback=True)
     except ConfigError as exc:  # an unknown or broken provider, …
         print(f"trii-term: config error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
+    terminal = TerminalModes.save()
+    loop_box: list[asyncio.AbstractEventLoop] = []
+
+    def close(reason: str) -> None:
+        # on the signal thread: the app closes on its own loop, as ctrl+q does
+        if loop_box:
+            loop_box[0].call_soon_threadsafe(_quit_app, app)
+
+    def force_close(until: float) -> None:
+        # the deadline passed with the loop still busy: write the queue and free the store here
+        _close_store_now(session, until, before_store=terminal.restore)
+
+    # A dropped SSH session or terminal (SIGHUP, or output that fails) and a kill (SIGTERM)
+    # close the workstation the way ctrl+q does, within 3 s whatever the loop is doing.
+    shutdown = Shutdown(close=close, force_close=force_close)
+    shutdown.install()
     session.open_store_in_background()
     from trii_term.app import TriiTermApp
 
     app = TriiTermApp(session)
 
+    def terminal_gone(why: str) -> None:
+        shutdown.request(why, exit_code=129)  # as for SIGHUP
+
+    if sys.platform != "win32":
+        app.driver_class = _hangup_aware_driver(terminal_gone)
+    stderr = sys.stderr
+    sys.stderr = TerminalOutput(stderr, terminal_gone)  # Textual's last words go there too
+
     async def run() -> None:
-        # A dropped SSH session (SIGHUP) or a kill (SIGTERM) closes the workstation the same
-        # way ctrl+q does: the store is written and closed in the `finally` below.
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            loop.add_signal_handler(sig, app.exit)
+        loop_box.append(asyncio.get_running_loop())
         try:
             await app.run_async()
         finally:
-            if session.started:
-                try:
-                    await session.stop()
-                except Exception:
-                    logging.getLogger(__name__).exception("stopping the session failed")
+            await _close_session(session)
+            shutdown.closed()
             # the heap frozen out of the GC while running (app._freeze_heap) is given back, so
             # the store's and Arrow's objects are finalized at exit, not reported as leaks
             import gc
@@ -339,10 +414,81 @@ def run_workstation(config, paths) -> int:  # type: ignore[no-untyped-def]
     except KeyboardInterrupt:
         pass
     except Exception as exc:
-        logging.getLogger(__name__).exception("the workstation stopped with an error")
-        print(f"trii-term stopped with an error: {exc}. Details: {paths.log_file}", file=sys.stderr)
+        log.exception("the workstation stopped with an error")
+        _say(f"trii-term stopped with an error: {exc}. Details: {paths.log_file}")
         return EXIT_FAILED
+    finally:
+        sys.stderr = stderr
+        shutdown.uninstall()
     return app.return_code or EXIT_OK
+
+
+def _quit_app(app) -> None:  # type: ignore[no-untyped-def]
+    """Quit as ctrl+q does (no new command runs, the session stops, then the app exits)."""
+    if not app.call_later(app.action_quit):
+        app.exit()
+
+
+async def _close_session(session) -> None:  # type: ignore[no-untyped-def]
+    """Stop the feed, write what is queued and close the store — also after a start-up that was
+    cut short (a signal during start-up), so the store is never left open."""
+    import logging
+
+    log = logging.getLogger(__name__)
+    try:
+        await session.stop()
+    except Exception:
+        log.exception("stopping the session failed")
+    writer = session.writer
+    if writer is not None:
+        s = writer.stats
+        log.info(
+            "store closed: %d events received, %d trades, %d quotes, %d bars stored, %d skipped, %d lost",
+            s.received,
+            s.trades,
+            s.quotes,
+            s.bars,
+            s.skipped,
+            s.dropped,
+        )
+
+
+def _close_store_now(session, until: float, before_store) -> None:  # type: ignore[no-untyped-def]
+    """From any thread, when the event loop cannot: write the queue, close the store, both by
+    `until` (monotonic). The writer gets most of the time: what it commits is safe even if the
+    process ends during the store's checkpoint."""
+    import time
+
+    writer, store = session.writer, session.store
+    if writer is not None:
+        writer.stop(timeout=max(0.1, until - time.monotonic() - 0.3))
+    before_store()
+    if store is not None:
+        store.close(reader_timeout=0.05)
+
+
+def _hangup_aware_driver(on_gone):  # type: ignore[no-untyped-def]
+    """Textual's terminal driver, writing through `TerminalOutput`: when the terminal has gone,
+    output is dropped and the workstation closes, instead of the output thread dying and the
+    event loop blocking on its queue for ever."""
+    from textual.drivers.linux_driver import LinuxDriver
+
+    from trii_term.shutdown import TerminalOutput
+
+    class HangupAwareDriver(LinuxDriver):
+        def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+            super().__init__(*args, **kwargs)
+            self._file = TerminalOutput(self._file, on_gone)
+
+    return HangupAwareDriver
+
+
+def _say(text: str) -> None:
+    """One line on stderr, if there still is one (the terminal may have gone)."""
+    import contextlib
+
+    with contextlib.suppress(OSError, ValueError):
+        print(text, file=sys.stderr)
 
 
 if __name__ == "__main__":

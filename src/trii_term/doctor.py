@@ -11,6 +11,7 @@ import os
 import platform
 import shutil
 import sys
+import textwrap
 from dataclasses import dataclass
 from datetime import date
 from importlib import metadata
@@ -35,11 +36,7 @@ class Check:
 def run_doctor(paths: Paths, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     checks, config_broken = collect(paths)
-    width = max(len(c.label) for c in checks)
-    for c in checks:
-        out.write(f"{c.status:<8}{c.label:<{width + 2}}{c.detail}\n")
-        if c.fix:
-            out.write(f"{'':<8}{'':<{width + 2}}→ {c.fix}\n")
+    out.write(render(checks, _columns(out)))
     problems = [c for c in checks if c.status == PROBLEM]
     warnings = [c for c in checks if c.status == WARN]
     if problems:
@@ -48,6 +45,46 @@ def run_doctor(paths: Paths, out: TextIO | None = None) -> int:
     tail = f" ({len(warnings)} warning(s))" if warnings else ""
     out.write(f"\ntrii-term can run on its defaults{tail}.\n")
     return 0
+
+
+def render(checks: list[Check], columns: int | None = None) -> str:
+    """The checks as lines: status, label, detail; a fix (→) and further detail lines are
+    indented under the detail. With `columns` (a terminal), long lines wrap under the detail
+    instead of at the terminal's edge."""
+    width = max(len(c.label) for c in checks)
+    indent = " " * (8 + width + 2)
+    lines: list[str] = []
+
+    def add(first: str, text: str, hang: str) -> None:
+        if columns is None or len(first) + len(text) <= columns:
+            lines.append(first + text)
+            return
+        wrapped = textwrap.wrap(
+            text,
+            width=max(columns, len(first) + 20),
+            initial_indent=first,
+            subsequent_indent=hang,
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+        lines.extend(wrapped or [first])
+
+    for c in checks:
+        head, *more = c.detail.split("\n")
+        add(f"{c.status:<8}{c.label:<{width + 2}}", head, indent)
+        for line in more:
+            add(indent, line, indent)
+        if c.fix:
+            add(f"{indent}→ ", c.fix, indent + "  ")
+    return "".join(line.rstrip() + "\n" for line in lines)
+
+
+def _columns(out: TextIO) -> int | None:
+    """The terminal's width when `out` is one (None: output redirected, lines stay whole)."""
+    try:
+        return os.get_terminal_size(out.fileno()).columns if out.isatty() else None
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def collect(paths: Paths) -> tuple[list[Check], bool]:
@@ -59,6 +96,7 @@ def collect(paths: Paths) -> tuple[list[Check], bool]:
         config.store.path if config is not None and config.store.path else None
     ) or paths.default_store
     checks.append(_store(store_path))
+    checks.append(_privacy(paths, store_path))
     checks.append(_history())
     checks.append(_timezones())
     checks.append(_calendars())
@@ -126,10 +164,12 @@ def _data_dir(paths: Paths) -> Check:
 
 
 def _store(path: Path) -> Check:
+    """Open the store read-only (its file, length, schema version, every table and column are
+    checked by `Store.open`), then read every table through: a damaged block shows only when it
+    is read. `ok` only when all of that passed."""
     if not path.exists():
         return Check(OK, "store", f"{path}: will be created on first run")
-    from trii_term.store.db import Store, StoreError, StoreLocked
-    from trii_term.store.sql import one
+    from trii_term.store.db import Store, StoreError, StoreLocked, store_error
 
     size = path.stat().st_size
     try:
@@ -139,30 +179,74 @@ def _store(path: Path) -> Check:
         return Check(
             WARN,
             "store",
-            f"{path} ({size / 1e6:.1f} MB): in use by {who}",
+            f"{path} ({size / 1e6:.1f} MB): in use by {who}, so it was not checked",
             "fine while that trii-term runs; a second workstation would run on a temporary "
-            "in-memory store and `record` would refuse",
+            "in-memory store and `record` would refuse; close it and run doctor again to check "
+            "the store",
         )
     except StoreError as exc:
-        return Check(PROBLEM, "store", str(exc))
+        return _store_problem(exc)
     try:
         version = store.schema_version()
-        ticks = one(store.con, "SELECT count(*) FROM ticks")
-        quotes = one(store.con, "SELECT count(*) FROM quotes")
-        counts = f"{ticks[0] if ticks else 0:,} ticks, {quotes[0] if quotes else 0:,} quotes"
+        rows = read_every_table(store.con, version)
     except Exception as exc:
+        where = "".join(f", {note}" for note in getattr(exc, "__notes__", ()))
+        return _store_problem(store_error(path, exc), where)
+    finally:
         store.close()
-        return Check(
-            PROBLEM,
-            "store",
-            f"{path}: cannot be read ({exc})",
-            "move the file aside; trii-term creates a new one",
-        )
-    store.close()
     from trii_term.store.migrations import LATEST
 
     note = "" if version == LATEST else f" (will be migrated to {LATEST})"
-    return Check(OK, "store", f"{path}: {size / 1e6:.1f} MB, schema {version}{note}, {counts}")
+    counts = ", ".join(f"{t}: {rows.get(t, 0):,}" for t in ("ticks", "quotes", "orders"))
+    return Check(
+        OK,
+        "store",
+        f"{path}: {size / 1e6:.1f} MB, schema {version}{note}, every table read through ({counts})",
+    )
+
+
+def _store_problem(exc: Exception, where: str = "") -> Check:
+    problem = getattr(exc, "problem", str(exc))
+    fix = getattr(exc, "fix", "").replace("; `trii-term doctor` checks a store", "")
+    return Check(PROBLEM, "store", f"{problem}{where}", fix)
+
+
+def read_every_table(con, version: int) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """Read every value of every table of the schema: a hash of each row's columns, so no column
+    can be answered from statistics or skipped. Returns the row count per table; a damaged block
+    raises (DuckDB checks each block's checksum as it reads it)."""
+    from trii_term.store.migrations import expected_schema
+
+    rows: dict[str, int] = {}
+    for table, columns in expected_schema(version).items():
+        cols = ", ".join(f'"{c}"' for c in columns)
+        try:
+            count = con.execute(f'SELECT count(*), bit_xor(hash({cols})) FROM "{table}"').fetchall()[0][0]
+        except Exception as exc:
+            exc.add_note(f"in the table {table}")
+            raise
+        rows[table] = int(count)
+    return rows
+
+
+def _privacy(paths: Paths, store: Path) -> Check:
+    """The data dir 0700, the store, its WAL and the logs 0600: the journal, positions and AI
+    chats are the trader's alone. Reported, not changed (any other command tightens them)."""
+    from trii_term.paths import loose_files
+
+    loose = loose_files(paths, store)
+    if not loose:
+        return Check(OK, "privacy", "the data dir and logs are 0700, the store and log files 0600")
+    listed = "; ".join(f"{path} ({mode:04o})" for path, mode in loose)
+    dirs = [str(p) for p, _ in loose if p.is_dir()]
+    files = [str(p) for p, _ in loose if not p.is_dir()]
+    commands = [f"chmod 700 {' '.join(dirs)}"] * bool(dirs) + [f"chmod 600 {' '.join(files)}"] * bool(files)
+    return Check(
+        WARN,
+        "privacy",
+        f"others can read: {listed}",
+        f"run any trii-term command (it makes them private), or: {'; '.join(commands)}",
+    )
 
 
 def _history() -> Check:
@@ -279,11 +363,28 @@ def _credentials() -> Check:
         where = credentials.inventory()
     except Exception as exc:  # a keyring that misbehaves must not stop the doctor
         return Check(WARN, "credentials", f"cannot be listed ({type(exc).__name__})", _KEYRING_FIX)
-    detail = "; ".join(f"{name}: {place}" for name, place in where.items())
-    expired = "expired" in where.get("kite", "")
-    if expired:
+    unreadable = {name: place for name, place in where.items() if place.startswith("unknown")}
+    if unreadable and len(unreadable) == len(where):
+        reasons = {_unreadable_reason(place) for place in unreadable.values()}
+        why = reasons.pop() if len(reasons) == 1 else "the keyring failed"
+        return Check(WARN, "credentials", f"cannot be read: {why} ({', '.join(where)}); see keyring")
+    detail = "; ".join(
+        f"{name}: cannot be read ({_unreadable_reason(place)})" if name in unreadable else f"{name}: {place}"
+        for name, place in where.items()
+    )
+    if "expired" in where.get("kite", ""):
         return Check(WARN, "credentials", detail, "run `trii-term login kite` for a new access token")
-    return Check(OK, "credentials", detail)
+    return Check(WARN if unreadable else OK, "credentials", detail)
+
+
+def _unreadable_reason(place: str) -> str:
+    """The reason in an inventory's "unknown: …", as a phrase: its first words, without a
+    parenthesis the inventory cut short ("No usable OS keyring (keyring" -> "no usable OS keyring")."""
+    reason = place.removeprefix("unknown").lstrip(": ").strip()
+    if reason.count("(") > reason.count(")"):
+        reason = reason[: reason.rindex("(")].rstrip()
+    reason = reason.rstrip(".") or "unknown reason"
+    return reason[0].lower() + reason[1:]
 
 
 _KEYRING_FIX = (

@@ -9,7 +9,9 @@ Conventions
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+import hashlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import duckdb
@@ -257,9 +259,9 @@ def current_version(con: duckdb.DuckDBPyConnection) -> int:
     return int(row[0]) if row and row[0] is not None else 0
 
 
-def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
-    """Apply every migration newer than the store's version, each in its own transaction.
-    Returns the versions applied."""
+def migrate(con: duckdb.DuckDBPyConnection, upto: int = LATEST) -> list[int]:
+    """Apply every migration newer than the store's version (up to `upto`), each in its own
+    transaction. Returns the versions applied."""
     con.execute(
         """CREATE TABLE IF NOT EXISTS schema_version (
                version     INTEGER NOT NULL,
@@ -270,7 +272,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
     have = current_version(con)
     applied: list[int] = []
     for migration in MIGRATIONS:
-        if migration.version <= have:
+        if migration.version <= have or migration.version > upto:
             continue
         with transaction(con):
             migration.apply(con)
@@ -280,3 +282,62 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
             )
         applied.append(migration.version)
     return applied
+
+
+# -- verifying a store's schema ---------------------------------------------------------------
+
+Schema = dict[str, dict[str, str]]  # table -> column -> DuckDB type
+
+_COLUMNS = (
+    "SELECT table_name, column_name, data_type FROM duckdb_columns() "
+    "WHERE database_name = current_database() AND schema_name = 'main' AND NOT internal"
+)
+
+
+def schema_of(con: duckdb.DuckDBPyConnection) -> Schema:
+    """The tables and columns a database has (its catalog: no data is read)."""
+    schema: Schema = {}
+    for table, column, kind in con.execute(_COLUMNS).fetchall():
+        schema.setdefault(table, {})[column] = kind
+    return schema
+
+
+def expected_schema(version: int = LATEST) -> Schema:
+    """Every table and column a store at `version` has: the migrations themselves, applied to an
+    empty in-memory database (~40 ms, once per process and version), so the check can never
+    disagree with what the migrations create."""
+    return {table: dict(columns) for table, columns in _expected(version)}
+
+
+@functools.lru_cache(maxsize=4)
+def _expected(version: int) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
+    con = duckdb.connect(":memory:")
+    try:
+        migrate(con, upto=version)
+        return tuple((t, tuple(cols.items())) for t, cols in sorted(schema_of(con).items()))
+    finally:
+        con.close()
+
+
+def schema_problems(actual: Mapping[str, Mapping[str, str]], version: int) -> list[str]:
+    """What a store at `version` lacks or has changed, in words ("the table journal is missing").
+    Tables and columns added beside trii-term's are not problems."""
+    problems: list[str] = []
+    for table, columns in expected_schema(version).items():
+        have = actual.get(table)
+        if have is None:
+            problems.append(f"the table {table} is missing")
+            continue
+        for column, kind in columns.items():
+            if column not in have:
+                problems.append(f"the column {table}.{column} is missing")
+            elif have[column] != kind:
+                problems.append(f"the column {table}.{column} is {have[column]}, not {kind}")
+    return problems
+
+
+def fingerprint(schema: Mapping[str, Mapping[str, str]], version: int) -> str:
+    """A short digest of a catalog: a store whose catalog still has the digest recorded when it
+    was last verified needs no comparison with `expected_schema` (the cheap path at open)."""
+    text = "\n".join(f"{t}.{c}:{k}" for t in sorted(schema) for c, k in sorted(schema[t].items()))
+    return hashlib.sha256(f"{version}\n{text}".encode()).hexdigest()[:32]

@@ -10,6 +10,11 @@ retried, and the error is shown in the status bar. Rows are lost only if the que
 `max_pending` (the disk has been failing for a long time) or the store still fails when the
 writer is stopped; both are counted in `stats.dropped` and logged. After `stop()`:
 `received == trades + quotes + skipped + dropped`.
+
+A full disk (or file size limit) is not retried: writing stops at the first such failure,
+`stats.full` says why in one sentence, and what was queued or arrives later is counted as
+dropped. What was committed before stays in the store. A failing write is logged with its
+traceback once; the same failure again is one line, at the 2nd, 4th, 8th, … time.
 """
 
 from __future__ import annotations
@@ -21,9 +26,10 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from operator import itemgetter
+from pathlib import Path
 
 from trii_term.domain import MARKETS, Bar, MarketBatch, Quote, Trade
-from trii_term.store.db import Store
+from trii_term.store.db import Store, StoreFull, store_error
 from trii_term.store.sql import transaction
 
 log = logging.getLogger(__name__)
@@ -45,6 +51,7 @@ class WriterStats:
     last_lag_seconds: float = 0.0  # arrival of the oldest row of the last batch -> committed
     failures: int = 0
     last_error: str | None = None
+    full: str | None = None  # the disk is full: writing stopped (one sentence: why, what to do)
 
 
 @dataclass
@@ -102,6 +109,8 @@ class StoreWriter:
         self._generation = 0  # bumps on every completed flush cycle
         self._thread: threading.Thread | None = None
         self.stats = WriterStats()
+        self._logged_error: str | None = None  # the failure last logged with its traceback
+        self._trimmed_logged = False
         self._recent: deque[tuple[float, float]] = deque(maxlen=64)  # (commit time, lag)
 
     # -- loop side --------------------------------------------------------------------------
@@ -113,6 +122,9 @@ class StoreWriter:
             return
         with self._lock:
             self.stats.received += n
+            if self.stats.full is not None:  # writing stopped: nothing can be kept
+                self.stats.dropped += n
+                return
             if self._pending_since is None:
                 self._pending_since = batch.received_ns
             self._chunks.append((batch.provider, batch.events))
@@ -150,6 +162,8 @@ class StoreWriter:
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Block until everything queued before this call is committed (or timeout)."""
+        if self.stats.full is not None:
+            return False
         if self._thread is None:
             return self._drain(self._store.con)
         with self._cond:
@@ -169,10 +183,11 @@ class StoreWriter:
         then is counted as dropped (and logged), never silently left behind."""
         self._stopping = True
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                log.error("store writer did not finish within %.0fs", timeout)
+        thread = self._thread  # stop() may run on two threads at once (see trii_term.shutdown)
+        if thread is not None:
+            thread.join(timeout)
+            if thread.is_alive():
+                log.error("store writer did not finish within %.1f s", timeout)
             self._thread = None
         with self._lock:
             if self._pending_rows:
@@ -197,7 +212,7 @@ class StoreWriter:
                 with self._cond:
                     self._generation += 1
                     self._cond.notify_all()
-                if stopping and (ok or self.stats.failures > 3):
+                if self.stats.full is not None or (stopping and (ok or self.stats.failures > 3)):
                     return
                 if not ok:
                     time.sleep(min(2.0, self.flush_interval * 4))
@@ -216,9 +231,13 @@ class StoreWriter:
             tally = self._write(con, chunks)
         except Exception as exc:
             self.stats.failures += 1
+            problem = store_error(self._store.path or Path(":memory:"), exc)
+            if isinstance(problem, StoreFull):
+                self._stop_writing(problem, rows, exc)
+                return False
             first_line = str(exc).splitlines()[0] if str(exc) else ""
             self.stats.last_error = f"{type(exc).__name__}: {first_line}"
-            log.exception("store write failed; %d rows kept for retry", rows)
+            self._log_failure(exc, rows)
             with self._lock:
                 self._chunks[:0] = chunks
                 self._pending_rows += rows
@@ -237,6 +256,9 @@ class StoreWriter:
             s.first_ts = tally.first_ts if s.first_ts is None else min(s.first_ts, tally.first_ts)
         if tally.last_ts is not None:
             s.last_ts = tally.last_ts if s.last_ts is None else max(s.last_ts, tally.last_ts)
+        if s.last_error is not None:
+            log.info("store writes work again (after %d failed attempts)", s.failures)
+            self._logged_error = None
         s.last_error = None
         s.batches += 1
         s.last_commit_seconds = done - started
@@ -245,6 +267,31 @@ class StoreWriter:
             self._recent.append((done, s.last_lag_seconds))
         return True
 
+    def _log_failure(self, exc: Exception, rows: int) -> None:
+        """The traceback the first time a failure is met; then a line at its 2nd, 4th, 8th, …
+        time (a store failing for an hour must not fill the disk with the same traceback)."""
+        text = f"{type(exc).__name__}: {exc}"
+        n = self.stats.failures
+        if text != self._logged_error:
+            self._logged_error = text
+            log.exception("store write failed; %d rows kept for retry", rows)
+        elif n & (n - 1) == 0:
+            first_line = text.splitlines()[0]
+            log.error(
+                "store write failed again (%d attempts); %d rows kept for retry: %s", n, rows, first_line
+            )
+
+    def _stop_writing(self, problem: StoreFull, rows: int, exc: Exception) -> None:
+        """The store cannot grow: retrying only churns the disk. Stop, and count what cannot be
+        kept as dropped (the store keeps everything committed before)."""
+        with self._lock:
+            lost = rows + self._pending_rows
+            self.stats.full = str(problem)
+            self.stats.last_error = "disk full: recording stopped"
+            self.stats.dropped += lost
+            self._chunks, self._pending_rows, self._pending_since = [], 0, None
+        log.error("%s Writing stopped; %d rows not stored.", problem, lost, exc_info=exc)
+
     def _trim(self) -> None:
         while self._pending_rows > self.max_pending and self._chunks:
             chunk = self._chunks.pop(0)
@@ -252,7 +299,12 @@ class StoreWriter:
                 continue
             self._pending_rows -= len(chunk[1])
             self.stats.dropped += len(chunk[1])
-            log.error("store writer queue full: dropped %d rows", len(chunk[1]))
+            if not self._trimmed_logged:  # once: the counter says the rest
+                self._trimmed_logged = True
+                log.error(
+                    "store writer queue full (%d rows): dropping the oldest rows; stats.dropped counts them",
+                    self.max_pending,
+                )
 
     def _write(self, con, chunks: list[_Chunk]) -> _Tally:  # type: ignore[no-untyped-def]
         import pyarrow as pa
