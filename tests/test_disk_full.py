@@ -53,7 +53,7 @@ def ticks_in(store_path: Path) -> int:
 def test_record_stops_writing_says_why_once_and_keeps_what_was_committed(made: Paths) -> None:
     cmd = [*trii_term_exe(), "--config", str(made.config_file), "--data-dir", str(made.data_dir)]
     result = subprocess.run(
-        [*cmd, "record", "--seconds", "4"],
+        [*cmd, "record", "--seconds", "40"],  # it stops at once when the disk is full
         capture_output=True,
         text=True,
         timeout=60,
@@ -62,6 +62,8 @@ def test_record_stops_writing_says_why_once_and_keeps_what_was_committed(made: P
     )
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stdout + result.stderr
+    # one sentence that says so, not "N rows could not be written"
+    assert result.stderr.count("cannot grow") == 1 and "could not be written" not in result.stderr
     assert "Logging error" not in result.stderr
     log = made.log_file.read_text(encoding="utf-8")
     assert log.count("Traceback") == 1, log  # the first failure; no retry, no flood

@@ -473,3 +473,18 @@ def test_close_waits_for_a_reader_on_another_thread(tmp_path: Path) -> None:
     assert result == [300000000]
     with pytest.raises(StoreError, match="closed"), store.reader():
         pass
+
+
+def test_an_event_the_store_cannot_hold_is_dropped_alone_and_later_rows_are_written(store: Store) -> None:
+    """Found: a price of 10**20 (valid JSON from a provider) could never be written, so its batch
+    was retried for ever and every later tick waited behind it."""
+    w = StoreWriter(store, flush_interval=0.05)
+    w.start()
+    good = [Trade(utc(2013, 3, 1, 15, 0, i), "IBM", 200.0 + i, 10) for i in range(5)]
+    w.on_batch(_batch([*good[:2], Trade(utc(2013, 3, 1, 15, 0, 9), "IBM", 10**20, 1), *good[2:]]))  # type: ignore[arg-type]
+    assert w.flush(timeout=10)
+    w.on_batch(_batch([Trade(utc(2013, 3, 1, 15, 1), "IBM", 201.0, 10)]))
+    assert w.flush(timeout=10)
+    w.stop()
+    assert store.con.execute("SELECT count(*) FROM ticks").fetchone() == (6,)
+    assert w.stats.dropped == 1 and w.stats.trades == 6 and w.stats.last_error is None

@@ -142,6 +142,13 @@ class TriiTermApp(App[int]):
             return
         except Exception as exc:
             log.exception("start-up failed")
+            import duckdb
+
+            if isinstance(exc, duckdb.Error):  # a bad block met while starting: the store's fault
+                from trii_term.store.db import store_error
+
+                self.exit(1, return_code=1, message=f"trii-term: {store_error(self.session.store_path, exc)}")
+                return
             self.exit(
                 1,
                 return_code=1,

@@ -194,7 +194,7 @@ def _call(name: str, fn, *args):  # type: ignore[no-untyped-def]
     except PasswordDeleteError:
         return None
     except NoKeyringError as exc:
-        raise NoKeyring(no_keyring_message(str(exc).split(".")[0], name)) from None
+        raise NoKeyring(no_keyring_message(str(exc).split(". ")[0], name)) from None
     except (KeyringError, RuntimeError) as exc:
         log.warning("keyring call failed: %s", type(exc).__name__)
         raise NoKeyring(no_keyring_message(f"{type(exc).__name__}: {exc}", name)) from None
@@ -282,7 +282,7 @@ def inventory(environ: Mapping[str, str] | None = None) -> dict[str, str]:
         try:
             creds = load(name, environ={})
         except CredentialError as exc:
-            out[name] = "unknown: " + str(exc).split(".")[0]
+            out[name] = "unknown: " + str(exc).split(". ")[0]
             continue
         if creds is None:
             out[name] = "none"

@@ -378,11 +378,10 @@ def _credentials() -> Check:
 
 
 def _unreadable_reason(place: str) -> str:
-    """The reason in an inventory's "unknown: …", as a phrase: its first words, without a
-    parenthesis the inventory cut short ("No usable OS keyring (keyring" -> "no usable OS keyring")."""
+    """The reason in an inventory's "unknown: …", as a phrase: its first words, without what
+    follows in brackets ("No usable OS keyring (keyring.backends…)" -> "no usable OS keyring")."""
     reason = place.removeprefix("unknown").lstrip(": ").strip()
-    if reason.count("(") > reason.count(")"):
-        reason = reason[: reason.rindex("(")].rstrip()
+    reason = reason.split(" (")[0].strip()  # the phrase, without the backend's name in brackets
     reason = reason.rstrip(".") or "unknown reason"
     return reason[0].lower() + reason[1:]
 

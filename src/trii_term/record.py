@@ -176,9 +176,11 @@ async def record(
             watching = ", ".join(session.subscribed()) or "nothing (no symbols to record)"
             until = f"for {seconds:g}s" if seconds else "until ctrl+c"
             _say(f"Recording {session.provider_name} → {session.store_path} {until}: {watching}", err)
+            disk = asyncio.create_task(_watch_disk(session, stop), name="record-disk")
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(seconds):
                     await stop.wait()
+            disk.cancel()
         _say("Saving…", err)
         await session.stop()
         # still under the handlers: a signal while the summary is written changes nothing
@@ -190,9 +192,22 @@ async def record(
         for status in ended:
             if status.state is FeedState.ENDED:
                 _say(f"trii-term record: the feed ended: {status.reason}", err)
-        if lost:
+        full = session.writer.stats.full if session.writer else None
+        if full is not None:  # the disk filled: one sentence, what was committed is kept
+            _say(f"trii-term record: {full}", err)
+        elif lost:
             _say(f"trii-term record: {lost:,} rows could not be written (see {paths.log_file})", err)
-    return EXIT_FAILED if failed is not None or lost else EXIT_OK
+    return EXIT_FAILED if failed is not None or lost or full is not None else EXIT_OK
+
+
+async def _watch_disk(session: Session, stop: asyncio.Event) -> None:
+    """A full disk stops the recording at once (the writer has stopped writing)."""
+    while not stop.is_set():
+        writer = session.writer
+        if writer is not None and writer.stats.full is not None:
+            stop.set()
+            return
+        await asyncio.sleep(0.2)
 
 
 def _summary(session: Session, out: TextIO, as_json: bool, feed_error: str | None) -> None:

@@ -73,6 +73,17 @@ class _Tally:
     last_ts: int | None = None
     symbols: set[str] = field(default_factory=set)
 
+    def merge(self, other: _Tally) -> None:
+        self.trades += other.trades
+        self.quotes += other.quotes
+        self.bars += other.bars
+        self.skipped += other.skipped
+        for ts in (other.first_ts, other.last_ts):
+            if ts is not None:
+                self.first_ts = ts if self.first_ts is None else min(self.first_ts, ts)
+                self.last_ts = ts if self.last_ts is None else max(self.last_ts, ts)
+        self.symbols |= other.symbols
+
     def rows(self, ts: list[int], sym: list[str], track: bool) -> None:
         lo, hi = min(ts), max(ts)
         self.first_ts = lo if self.first_ts is None else min(self.first_ts, lo)
@@ -230,21 +241,65 @@ class StoreWriter:
         try:
             tally = self._write(con, chunks)
         except Exception as exc:
-            self.stats.failures += 1
-            problem = store_error(self._store.path or Path(":memory:"), exc)
-            if isinstance(problem, StoreFull):
-                self._stop_writing(problem, rows, exc)
-                return False
-            first_line = str(exc).splitlines()[0] if str(exc) else ""
-            self.stats.last_error = f"{type(exc).__name__}: {first_line}"
-            self._log_failure(exc, rows)
-            with self._lock:
-                self._chunks[:0] = chunks
-                self._pending_rows += rows
-                if since is not None:
-                    self._pending_since = min(since, self._pending_since or since)
-                self._trim()
+            failure: Exception | None = exc
+            if _bad_data(exc):  # a value the store can never hold: keep the rest, drop only that
+                try:
+                    tally = self._salvage(con, chunks, exc)
+                    failure = None
+                except Exception as again:
+                    failure = again
+            if failure is not None:
+                return self._failed(failure, chunks, rows, since)
+        return self._done(tally, since, started)
+
+    def _failed(self, exc: Exception, chunks: list[_Chunk], rows: int, since: int | None) -> bool:
+        self.stats.failures += 1
+        problem = store_error(self._store.path or Path(":memory:"), exc)
+        if isinstance(problem, StoreFull):
+            self._stop_writing(problem, rows, exc)
             return False
+        first_line = str(exc).splitlines()[0] if str(exc) else ""
+        self.stats.last_error = f"{type(exc).__name__}: {first_line}"
+        self._log_failure(exc, rows)
+        with self._lock:
+            self._chunks[:0] = chunks
+            self._pending_rows += rows
+            if since is not None:
+                self._pending_since = min(since, self._pending_since or since)
+            self._trim()
+        return False
+
+    def _salvage(self, con, chunks: list[_Chunk], first: Exception) -> _Tally:  # type: ignore[no-untyped-def]
+        """A batch the store refuses for a value it cannot hold (a price of 1e20 does not fit
+        Arrow's columns, say): write it in halves until only the impossible events are left,
+        and drop those, counted and logged once. Retrying the whole batch would block every
+        later row for ever."""
+        total = _Tally()
+        pending = list(chunks)
+        lost = 0
+        while pending:
+            chunk = pending.pop(0)
+            try:
+                part = self._write(con, [chunk])
+            except Exception as exc:
+                if not _bad_data(exc) or isinstance(chunk, _Purge):
+                    raise
+                provider, events = chunk
+                if len(events) > 1:
+                    half = len(events) // 2
+                    pending[:0] = [(provider, events[:half]), (provider, events[half:])]
+                else:
+                    lost += 1
+                    if lost <= 3:  # the first few, whole; the count says the rest
+                        log.error("store writer: a %s event the store cannot hold, dropped: %r (%s)",
+                                  provider, events[0], exc)  # fmt: skip
+                continue
+            total.merge(part)
+        self.stats.dropped += lost
+        log.error("store writer: %d event(s) dropped that the store cannot hold (first: %s)", lost, first)
+        return total
+
+    def _done(self, tally: _Tally, since: int | None, started: float) -> bool:
         done = time.monotonic()
         s = self.stats
         s.trades += tally.trades
@@ -401,6 +456,20 @@ class StoreWriter:
             """,
             [provider],
         )
+
+
+def _bad_data(exc: BaseException) -> bool:
+    """A failure that comes from the data itself (writing it again can never work), not from the
+    store or the disk."""
+    import duckdb
+
+    if isinstance(exc, OverflowError | TypeError | ValueError):
+        return True
+    if type(exc).__module__.startswith("pyarrow"):
+        return True
+    return isinstance(
+        exc, duckdb.ConversionException | duckdb.OutOfRangeException | duckdb.InvalidInputException
+    )
 
 
 def _columns(rows: list, n: int) -> list[list]:  # type: ignore[type-arg]
