@@ -180,3 +180,12 @@ def test_ask_retries_an_overload_and_notes_each_retry_on_stderr(paths: Paths, fa
     assert out["error"]["kind"] == "overloaded" and out["error"]["attempts"] == 4
     assert "still failing after 4 attempts" in out["error"]["message"] and out["conversation"]
     assert len(fake.requests) == 2 + 4
+
+
+def test_ask_json_with_a_broken_config_still_prints_one_object(paths: Paths) -> None:
+    paths.config_file.write_text("[risk]\nmax_order_qty = 'lots'\n")
+    out = run_cli("ask", "hello", "--json", paths=paths)
+    assert out.returncode == 2
+    result = json.loads(out.stdout)
+    assert result["error"]["kind"] == "config" and "max_order_qty" in result["error"]["message"]
+    assert result["text"] == "" and result["conversation"] is None

@@ -49,8 +49,9 @@ def _parser() -> argparse.ArgumentParser:
         "record",
         parents=[common],
         help="stream the configured feed into the store, headless",
-        description="Stream the configured provider into the store until --seconds pass or ctrl+c, "
-        "then print what was stored. Nothing queued is lost on ctrl+c.",
+        description="Stream the configured provider into the store until --seconds pass, ctrl+c, "
+        "SIGTERM or SIGHUP, then print what was stored. Nothing queued is lost. Exits 1 when the "
+        "provider refuses the keys, the token or the plan, or the disk is full.",
     )
     rec.add_argument("--symbols", metavar="A,B", help="symbols to record (default: every watchlist symbol)")
     rec.add_argument(
@@ -228,6 +229,10 @@ def _run_command(argv: Sequence[str] | None) -> int:
     try:
         config = load_config(paths.config_file)
     except ConfigError as exc:
+        if command == "ask" and args.json:  # ask --json prints its one object whatever happens
+            from trii_term.askcli import _not_asked
+
+            return _not_asked(f"config error: {exc}", "config", EXIT_USAGE, True, sys.stdout, sys.stderr)
         print(f"trii-term: config error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
@@ -333,6 +338,11 @@ def _failed(argv: Sequence[str] | None, exc: Exception) -> int:
         text = (
             f"stopped on an unexpected error ({type(exc).__name__}: {exc}); details are in {paths.log_file}"
         )
+    if command == "ask" and getattr(args, "json", False):
+        from trii_term.askcli import _not_asked
+
+        return _not_asked(text, "store" if "store" in text else "internal", EXIT_FAILED, True, sys.stdout,
+                          sys.stderr)  # fmt: skip
     _say(f"trii-term {command}: {text}")
     return EXIT_FAILED
 
