@@ -508,6 +508,11 @@ class TriiTermApp(App[int]):
     def prompt(self, text: str) -> None:
         self.push_screen(TriiPalette(prefill=text))
 
+    def action_command_palette(self) -> None:
+        """ctrl+p opens our palette (Textual's own runs the first fuzzy hit on Enter)."""
+        if self.use_command_palette and not TriiPalette.is_open(self):
+            self.push_screen(TriiPalette(id="--command-palette"))
+
     def select_symbol(self, symbol: str) -> None:
         self.workstation.watchlist.table.select_symbol(symbol)
 
