@@ -62,8 +62,10 @@ def rows(app: TriiTermApp) -> list[str]:
 
 
 async def ready(app: TriiTermApp) -> None:
+    """Started, and the first rows on screen priced (a short screen shows fewer than four)."""
     await wait_until(lambda: app.ready)
-    await wait_until(lambda: all(priced(app, s) for s in rows(app)[:4]))
+    shown = lambda: max(1, min(4, app.workstation.watchlist.table.size.height - 1))  # noqa: E731
+    await wait_until(lambda: all(priced(app, s) for s in rows(app)[: shown()]))
 
 
 async def palette(pilot, text: str) -> None:  # type: ignore[no-untyped-def]

@@ -45,6 +45,8 @@ class WorkstationScreen(Screen[None]):
     AUTO_FOCUS = "#quotes"
     # stacked (each pane the full width) below 200 columns; side by side on very wide terminals
     HORIZONTAL_BREAKPOINTS = [(0, "-stacked"), (200, "-side")]
+    # below 18 rows the chart does not fit under the watchlist (each needs its borders and rows)
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (18, "-tall")]
 
     def __init__(self, session: Session) -> None:
         super().__init__(id="workstation")
