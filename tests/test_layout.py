@@ -227,3 +227,41 @@ def test_the_chart_readout_keeps_the_close_and_marks_what_it_leaves_out() -> Non
         if room >= 20:
             assert "C 437.36" in shown and "▼-0.92%" in shown
     assert whole_words("MACD 12 26 9 MACD 1.23 SIGNAL 0.98", 14) == "MACD 12 26 9 …"
+
+
+@pytest.mark.parametrize("width", [24, 32, 36, 60, 68, 80, 116])
+def test_help_shows_every_command_whole_at_any_width(width: int) -> None:
+    from rich.console import Console
+
+    from trii_term.app import UI_COMMANDS
+    from trii_term.commands import chart as chart_commands
+    from trii_term.commands import core_registry
+    from trii_term.commands import trade as trade_commands
+    from trii_term.screens.help import KeysTable, help_rows
+
+    registry = core_registry()
+    registry.extend((*UI_COMMANDS, *chart_commands.COMMANDS, *trade_commands.COMMANDS))
+    console = Console(width=width, record=True, color_system=None)
+    console.print(KeysTable(help_rows(registry, {})))
+    drawn = console.export_text()
+    assert max(len(line) for line in drawn.splitlines()) <= width
+    flat = " ".join(drawn.split())
+    for cmd in registry:
+        assert " ".join(cmd.summary.split()) in flat, (width, cmd.summary)
+        assert " ".join(cmd.usage.split()) in flat, (width, cmd.usage)
+    for cmd in registry:  # (usages have `SYMBOL…` and the like; nothing else is cut)
+        flat = flat.replace(" ".join(cmd.summary.split()), "").replace(" ".join(cmd.usage.split()), "")
+    assert "…" not in flat
+
+
+async def test_help_fits_40x12(paths: Paths) -> None:
+    app = make_app(paths)
+    async with app.run_test(size=(40, 12)) as pilot:
+        await ready(app)
+        await pilot.press("f1")
+        await wait_until(lambda: "keys and commands" in screen_text(app))
+        await pilot.pause()
+        text = screen_text(app)
+        assert boxes(text) and "Add symbols to the" in text, text
+        await pilot.press("escape")
+        await pilot.press("ctrl+q")
