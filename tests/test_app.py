@@ -45,7 +45,7 @@ def screen_text(app: TriiTermApp) -> str:
 
 def row_of(app: TriiTermApp, symbol: str) -> str:
     for line in screen_text(app).splitlines():
-        if re.search(rf"│[› ]{re.escape(symbol)}\s", line):
+        if re.search(rf"[│┃][› ]{re.escape(symbol)}\s", line):  # (┃: focused, NO_COLOR)
             return line
     raise AssertionError(f"{symbol} is not on screen:\n{screen_text(app)}")
 

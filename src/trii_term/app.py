@@ -24,6 +24,7 @@ from trii_term.screens.workstation import WorkstationScreen
 from trii_term.session import Session
 from trii_term.store.db import StoreError
 from trii_term.widgets.bindings import command_bindings
+from trii_term.widgets.colours import set_up_colours
 from trii_term.widgets.palette import CommandProvider, TriiPalette
 
 if TYPE_CHECKING:
@@ -90,6 +91,7 @@ class TriiTermApp(App[int]):
 
     def __init__(self, session: Session, *, keymap: dict[str, str] | None = None) -> None:
         super().__init__()
+        set_up_colours(self)  # 16 colours: the terminal's own; NO_COLOR: none at all
         self.session = session
         self.keymap: dict[str, str] = dict(keymap or session.config.keys)
         self.chart: ChartModel | None = None  # started once the first quotes are on screen
