@@ -218,9 +218,10 @@ def test_the_chart_readout_keeps_the_close_and_marks_what_it_leaves_out() -> Non
 
     parts = ["2013-03-01", "O 438.10", "H 438.15", "L 437.50", "C 437.36", "▼-0.92%", "V 1.69M"]
     assert readout_fitting(parts, 200) == parts
+    assert readout_fitting(parts, len(" ".join(parts))) == parts  # exactly the room: all of it
     for room in range(0, 80):
         shown = readout_fitting(parts, room)
-        assert sum(len(p) + 1 for p in shown) <= max(room, 2)
+        assert len(" ".join(shown)) <= max(room, 1)
         assert all(p in parts for p in shown if p != "…")  # whole parts only
         if shown != parts:
             assert shown[-1:] == ["…"] or shown == []

@@ -867,8 +867,8 @@ def readout_fitting(parts: list[str], room: int) -> list[str]:
     """Whole parts only, a value cut short would read as another number: when they do not all
     fit, the least needed give way (open, volume, high and low, the date) and `…` says so."""
 
-    def length(items: list[str]) -> int:
-        return sum(len(p) + 1 for p in items)
+    def length(items: list[str]) -> int:  # one space between parts
+        return sum(len(p) for p in items) + max(0, len(items) - 1)
 
     if length(parts) <= room:
         return list(parts)
