@@ -154,3 +154,37 @@ def test_suggestions_name_the_command_meant(paths: Paths) -> None:
     assert suggestions(registry, ["wach", "add", "AAPL"])[0] == "watch add"
     assert suggestions(registry, ["foo", "bar"]) == []
     assert len(suggestions(registry, ["watch"])) <= 3
+
+
+async def test_rename_replaces_the_name_as_you_type_or_edits_it(paths: Paths) -> None:
+    app = make_app(paths)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app)
+        lists = app.session.watchlists
+        assert lists is not None and lists.active.name == "Default"
+        await pilot.press("R")
+        await wait_until(lambda: isinstance(app.screen, TriiPalette))
+        box = app.screen.query_one(CommandInput)
+        await wait_until(lambda: box.value == "watch rename Default")
+        assert box.selected_text == "Default"  # shown, selected: what is typed replaces it
+        for ch in "Tech":
+            await pilot.press(ch)
+        assert box.value == "watch rename Tech"
+        await pilot.press("enter")
+        await wait_until(lambda: lists.active.name == "Tech")
+
+        await pilot.press("R")  # → keeps the name, to edit it
+        await wait_until(lambda: isinstance(app.screen, TriiPalette))
+        box = app.screen.query_one(CommandInput)
+        await wait_until(lambda: box.value == "watch rename Tech")
+        await pilot.press("end", "space", "2")
+        assert box.value == "watch rename Tech 2"
+        await pilot.press("enter")
+        await wait_until(lambda: lists.active.name == "Tech 2")
+
+        await pilot.press("R")  # Enter at once: the name stays, and it says so
+        await wait_until(lambda: isinstance(app.screen, TriiPalette))
+        await pilot.press("enter")
+        await wait_until(lambda: "'Tech 2' keeps its name." in app.workstation.message_line.message)
+        assert lists.active.name == "Tech 2"
+        await pilot.press("ctrl+q")

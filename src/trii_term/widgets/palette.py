@@ -23,6 +23,7 @@ from rich.text import Text
 from textual import on
 from textual.command import CommandInput, CommandList, CommandPalette, DiscoveryHit, Hit, Hits, Provider
 from textual.widgets import Input, Static
+from textual.widgets.input import Selection
 from textual.widgets.option_list import OptionDoesNotExist
 
 from trii_term.commands import CommandError, MissingArguments
@@ -55,7 +56,30 @@ class TriiPalette(CommandPalette):
         if self._prefill:
             box = self.query_one(CommandInput)
             box.value = self._prefill
-            box.cursor_position = len(self._prefill)
+            start = self._offered_default()
+            if start is None:
+                box.cursor_position = len(self._prefill)
+            else:  # typing replaces the value offered; → or End keeps it to edit
+                box.selection = Selection(start, len(self._prefill))
+
+    def _offered_default(self) -> int | None:
+        """Where the value starts when the palette opens with a command's own default argument
+        (`R`: `watch rename Banks`, with Banks the name shown), else None."""
+        app = self._app
+        registry = app.session.commands
+        try:
+            found = registry.match(registry.split(self._prefill))
+        except CommandError:
+            return None
+        if found is None:
+            return None
+        cmd = found[0]
+        head = cmd.name + " "
+        if cmd.prefill is None or not self._prefill.startswith(head) or len(self._prefill) == len(head):
+            return None
+        if self._prefill != cmd.prompt_text(app.command_context("palette")):
+            return None
+        return len(head)
 
     @property
     def _app(self) -> TriiTermApp:
