@@ -15,6 +15,7 @@ from textual.binding import BindingType
 from trii_term.commands import CommandContext, CommandError, MissingArguments, replay
 from trii_term.commands import ai as ai_commands
 from trii_term.commands import chart as chart_commands
+from trii_term.commands import journal as journal_commands
 from trii_term.commands import trade as trade_commands
 from trii_term.commands.registry import Command, Invocation, Result
 from trii_term.config import ConfigError
@@ -87,6 +88,7 @@ class TriiTermApp(App[int]):
         *command_bindings(chart_commands.OPEN_COMMANDS),
         *command_bindings(trade_commands.COMMANDS),
         *command_bindings(ai_commands.COMMANDS),
+        *command_bindings(journal_commands.COMMANDS),
     ]
 
     def __init__(self, session: Session, *, keymap: dict[str, str] | None = None) -> None:
@@ -108,6 +110,7 @@ class TriiTermApp(App[int]):
         session.commands.extend(chart_commands.COMMANDS)
         session.commands.extend(trade_commands.COMMANDS)
         session.commands.extend(ai_commands.COMMANDS)
+        session.commands.extend(journal_commands.COMMANDS)
 
     # -- start-up ---------------------------------------------------------------------------
 
@@ -129,7 +132,12 @@ class TriiTermApp(App[int]):
 
         owners = (type(self), WatchlistKeys, QuoteTable, HelpScreen)
         ids = {b.id for owner in owners for b in owner.BINDINGS if isinstance(b, Binding) and b.id}
-        commands = (*chart_commands.COMMANDS, *trade_commands.COMMANDS, *ai_commands.COMMANDS)
+        commands = (
+            *chart_commands.COMMANDS,
+            *trade_commands.COMMANDS,
+            *ai_commands.COMMANDS,
+            *journal_commands.COMMANDS,
+        )
         return ids | {c.id for c in commands if c.key}
 
     async def _start_session(self) -> None:
@@ -438,6 +446,14 @@ class TriiTermApp(App[int]):
         top = self.screen_stack[-1] if self.screen_stack else None
         if type(top).__name__ != "PortfolioScreen":
             self.push_screen(PortfolioScreen(self.session))
+
+    def open_journal(self, words: str) -> None:
+        from trii_term.screens.journal import JournalScreen
+
+        top = self.screen_stack[-1] if self.screen_stack else None
+        if type(top).__name__ == "JournalScreen":
+            self.pop_screen()
+        self.push_screen(JournalScreen(self.session, words))
 
     def chart_visible_bars(self) -> int:
         views = self._chart_views()
