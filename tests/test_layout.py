@@ -266,3 +266,17 @@ async def test_help_fits_40x12(paths: Paths) -> None:
         assert boxes(text) and "Add symbols to the" in text, text
         await pilot.press("escape")
         await pilot.press("ctrl+q")
+
+
+async def test_a_narrow_watchlist_title_always_names_the_list_shown(paths: Paths) -> None:
+    app = make_app(paths)
+    async with app.run_test(size=(40, 12)) as pilot:
+        await ready(app)
+        for name in ("Banks", "Energy", "Tech giants"):
+            await app.execute(f"watch new {name}")
+        await wait_until(lambda: "▸Tech giants · 4 lists" in screen_text(app))
+        await app.execute("watch switch Banks")
+        await wait_until(lambda: "▸Banks · 4 lists" in screen_text(app))
+        await pilot.resize_terminal(120, 30)
+        await wait_until(lambda: "Watchlist Default  ▸Banks  Energy  Tech giants" in screen_text(app))
+        await pilot.press("ctrl+q")
