@@ -205,3 +205,51 @@ def _runs(cells: list[Cell]) -> list[list[Cell]]:
         else:
             out.append([c])
     return [r for r in out if r]
+
+
+@pytest.mark.parametrize("term", ["xterm-256color", "truecolor"])
+async def test_the_cursor_bar_keeps_falling_prices_legible_in_many_colours(
+    paths: Paths, monkeypatch: pytest.MonkeyPatch, term: str
+) -> None:
+    monkeypatch.setenv("TERM", "xterm-256color")
+    if term == "truecolor":
+        monkeypatch.setenv("COLORTERM", "truecolor")
+    else:
+        monkeypatch.delenv("COLORTERM", raising=False)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    app = make_app(paths)
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert app.console.color_system == ("truecolor" if term == "truecolor" else "256")
+        await ready(app)
+        await wait_until(lambda: "-" in screen_text(app).splitlines()[2])  # AAPL is down on the day
+        _raw, lines = sent(app)
+        cursor = [c for c in line_with(lines, "›AAPL") if c.char.strip() and c.char not in "│┃"]
+        bar = {c.bg for c in cursor}
+        assert len(bar) == 1 and None not in bar  # one bar, behind the whole row
+        (bg,) = bar
+        down = next(c.fg for c in cursor if c.char == "-")
+        r, g, b = _rgb(bg)
+        assert r <= max(g, b), bg  # a neutral (blue) bar, not orange or red behind red prices
+        assert _contrast(_rgb(down), (r, g, b)) >= 2.0, (down, bg)
+        await pilot.press("ctrl+q")
+
+
+def _rgb(colour: object) -> tuple[int, int, int]:
+    from rich.color import Color as RichColor
+
+    kind, _, value = str(colour).partition(":")
+    if kind == "2":
+        r, g, b = (int(v) for v in value.split(","))
+        return r, g, b
+    triplet = RichColor.from_ansi(int(value)).get_truecolor()
+    return triplet.red, triplet.green, triplet.blue
+
+
+def _contrast(a: tuple[int, int, int], b: tuple[int, int, int]) -> float:
+    def lum(rgb: tuple[int, int, int]) -> float:
+        c = [v / 255 for v in rgb]
+        c = [x / 12.92 if x <= 0.03928 else ((x + 0.055) / 1.055) ** 2.4 for x in c]
+        return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]
+
+    hi, lo = sorted((lum(a), lum(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)

@@ -328,7 +328,10 @@ class JournalScreen(Screen[None]):
         if words:
             head += f" · {shown} match {' '.join(words)!r}"
         title = Text(head, style="bold")
-        title.append("  Enter: the whole entry", style="dim")
+        if total:
+            title.append("  Enter: the whole entry", style="dim")
+        else:
+            title.append("  Every order, refusal and AI tool call is recorded here as it happens.")
         self.query_one("#journal-title", Static).update(title)
 
     # -- keys ---------------------------------------------------------------------------------

@@ -246,7 +246,20 @@ class QuoteTable(ScrollView, can_focus=True):
     def _style(self, name: str) -> Style:
         style = self._styles.get(name)
         if style is None:
-            style = self._styles[name] = self.get_component_rich_style(f"quote-table--{name}", partial=True)
+            style = self._styles[name] = self._component_style(f"quote-table--{name}")
+        return style
+
+    def _component_style(self, name: str) -> Style:
+        """A component's style with its translucent colours laid over the table's background
+        (a Rich style has no alpha: `$primary 25%` was drawn as the full colour, and red text
+        sat on a bright orange bar)."""
+        style = self.get_component_rich_style(name, partial=True)
+        styles = self.get_component_styles(name)
+        under = self.background_colors[1]
+        if styles.has_rule("background") and styles.background.a < 1:
+            style += Style(bgcolor=(under + styles.background).rich_color)
+        if styles.has_rule("color") and styles.color.a < 1:
+            style += Style(color=(under + styles.color).rich_color)
         return style
 
     # -- drawing ----------------------------------------------------------------------------
