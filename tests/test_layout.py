@@ -280,3 +280,16 @@ async def test_a_narrow_watchlist_title_always_names_the_list_shown(paths: Paths
         await pilot.resize_terminal(120, 30)
         await wait_until(lambda: "Watchlist Default  ▸Banks  Energy  Tech giants" in screen_text(app))
         await pilot.press("ctrl+q")
+
+
+async def test_a_number_that_widens_between_measures_is_drawn_whole_at_once(paths: Paths) -> None:
+    app = make_app(paths, NO_FB_YET)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(lambda: app.ready)
+        await wait_until(lambda: priced(app, "IBM"))
+        table = app.workstation.watchlist.table
+        ts = app.session.clock.now_ns()
+        app.session.bus.publish(MarketBatch("replay", [Trade(ts, "FB", 123_456.78, 10)], 0))
+        line = table.render_line(1 + rows(app).index("FB")).text  # the very next frame
+        assert "123,456.78" in line and "…" not in line, line
+        await pilot.press("ctrl+q")

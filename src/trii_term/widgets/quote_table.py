@@ -231,13 +231,22 @@ class QuoteTable(ScrollView, can_focus=True):
             self._layout_width = width
             self._plan = plan(width, self._needs)
 
-    def _grow(self, key: str, width: int) -> None:
-        """A number just became wider than its column (between two measures): plan again and
-        repaint; this one frame shows it cut with `…`, never silently."""
-        if width > self._needs.get(key, 0):
-            self._needs[key] = width
-            self._layout_width = -1
-            self.call_later(self.refresh)
+    def _grown(self, cells: dict[str, tuple[str, Style | None]], width: int) -> bool:
+        """A number became wider than its column since the last measure (a tick, an age going
+        stale): plan again at once, so it is drawn whole; the rows drawn before it in this
+        frame are drawn again with the new columns."""
+        wider = {
+            c.key: len(cells[c.key][0])
+            for c in self._plan.columns
+            if c.key not in TEXT_COLUMNS and len(cells[c.key][0]) > max(c.width, self._needs.get(c.key, 0))
+        }
+        if not wider:
+            return False
+        self._needs.update(wider)
+        self._plan = plan(width, self._needs)
+        self._layout_width = width
+        self.call_later(self.refresh)
+        return True
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
@@ -296,16 +305,16 @@ class QuoteTable(ScrollView, can_focus=True):
 
     def _row(self, row: int, width: int) -> Strip:
         sym = self._rows[row]
+        cells, stale = self._cells(sym, self._plan.keys())
+        if self._grown(cells, width):
+            cells, stale = self._cells(sym, self._plan.keys())
         columns = self._plan.columns
-        cells, stale = self._cells(sym, [c.key for c in columns])
         plain = Style()
         gap = " " * self._plan.gap
         is_cursor = row == self._cursor
         segments = [Segment("›" if is_cursor else " ", plain)]
         for i, col in enumerate(columns):
             text, style = cells[col.key]
-            if len(text) > col.width and col.key not in TEXT_COLUMNS:
-                self._grow(col.key, len(text))
             if i:
                 segments.append(Segment(gap, plain))
             segments.append(Segment(fit(text, col.width, col.align), style))
