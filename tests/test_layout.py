@@ -293,3 +293,25 @@ async def test_a_number_that_widens_between_measures_is_drawn_whole_at_once(path
         line = table.render_line(1 + rows(app).index("FB")).text  # the very next frame
         assert "123,456.78" in line and "…" not in line, line
         await pilot.press("ctrl+q")
+
+
+@pytest.mark.parametrize("size", [(40, 12), (80, 24), (200, 50)])
+async def test_key_hints_are_whole_or_left_out_with_a_mark(paths: Paths, size: tuple[int, int]) -> None:
+    app = make_app(paths)
+    async with app.run_test(size=size) as pilot:
+        await ready(app)
+        await pilot.pause()
+        footer = screen_text(app).splitlines()[-1]
+        keys = list(app.screen.query("FooterKey"))
+        assert keys
+        hidden = 0
+        for key in keys:
+            label = f"{key.key_display} {key.description}".strip()  # type: ignore[attr-defined]
+            if key.display:
+                assert label in footer, (label, footer)
+            else:
+                hidden += 1
+        assert ("…" in footer) == (hidden > 0), footer
+        if size[0] <= 80:
+            assert hidden  # (80 columns do not hold them all)
+        await pilot.press("ctrl+q")

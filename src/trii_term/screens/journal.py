@@ -17,10 +17,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from trii_term.session import Session
 from trii_term.trading.journal import Entry, Journal
+from trii_term.widgets.keys_footer import KeysFooter
 from trii_term.widgets.status_bar import MessageLine, StatusBar
 
 WIDE = 120  # from this width one line per entry; below, two (the detail wraps onto the second)
@@ -194,7 +195,7 @@ class JournalScreen(Screen[None]):
         yield DataTable(id="journal-entries", cursor_type="row", zebra_stripes=True)
         yield self.message_line
         yield StatusBar(self.session, id="journal-status")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.query_one("#journal-filter", Input).display = bool(self._words)
