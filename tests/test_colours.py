@@ -131,6 +131,14 @@ async def test_no_color_sends_no_colour_at_all(
         picked = str(app.screen.query_one(CommandList).highlighted_option.prompt).splitlines()[0].strip()
         assert any(7 in c.attrs for c in line_with(lines, picked) if c.char.strip())
         await pilot.press("escape")
+        for key, shown in (("f1", "keys and commands"), ("e", "Journal ·"), ("c", "UNADJ")):
+            await wait_until(lambda: type(app.screen).__name__ == "WorkstationScreen")
+            await pilot.press(key)  # help, the journal, the full-screen chart: no colour either
+            await wait_until(lambda shown=shown: shown in screen_text(app))  # type: ignore[misc]
+            await pilot.pause()
+            raw, _lines = sent(app)
+            assert colour_codes(raw) == [], (key, set(colour_codes(raw)))
+            await pilot.press("escape")
         await pilot.press("ctrl+q")
 
 
