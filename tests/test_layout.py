@@ -315,3 +315,15 @@ async def test_key_hints_are_whole_or_left_out_with_a_mark(paths: Paths, size: t
         if size[0] <= 80:
             assert hidden  # (80 columns do not hold them all)
         await pilot.press("ctrl+q")
+
+
+def test_columns_that_fit_leave_out_whole_columns_in_the_order_given() -> None:
+    from trii_term.widgets.quote_columns import columns_that_fit
+
+    needs = [("Symbol", 6), ("Qty", 3), ("Last", 8), ("Unreal P&L", 10), ("Weight", 6), ("Realized", 8)]
+    give_way = ("Weight", "Realized", "Last")
+    assert columns_that_fit(200, needs, give_way) == [k for k, _ in needs]
+    assert columns_that_fit(50, needs, give_way) == ["Symbol", "Qty", "Last", "Unreal P&L", "Realized"]
+    assert columns_that_fit(40, needs, give_way) == ["Symbol", "Qty", "Last", "Unreal P&L"]
+    assert columns_that_fit(30, needs, give_way) == ["Symbol", "Qty", "Unreal P&L"]
+    assert columns_that_fit(5, needs, give_way) == ["Symbol", "Qty", "Unreal P&L"]  # the rest stay

@@ -8,7 +8,7 @@ and then ends with `…`: a company name, and a symbol only when nothing else is
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 GUTTER = 1  # the cursor marker `›`
@@ -111,3 +111,23 @@ def fit(text: str, width: int, align: str) -> str:
     if len(text) > width:
         return text[: max(0, width - 1)] + ELLIPSIS if width > 0 else ""
     return text.ljust(width) if align == "<" else text.rjust(width)
+
+
+def columns_that_fit(
+    width: int, needs: Sequence[tuple[str, int]], give_way: Sequence[str], *, padding: int = 2
+) -> list[str]:
+    """For any table whose cells are as wide as their content (a DataTable: `padding` cells
+    around each): the columns, in their order, that fit `width` whole. Those in `give_way` are
+    left out, the first first, until the rest fit; the others always stay."""
+    keys = [k for k, _need in needs]
+    widths = dict(needs)
+
+    def total(shown: list[str]) -> int:
+        return sum(widths[k] + padding for k in shown)
+
+    for key in give_way:
+        if total(keys) <= width:
+            break
+        if key in keys:
+            keys.remove(key)
+    return keys
