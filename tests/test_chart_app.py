@@ -152,3 +152,18 @@ async def test_the_forming_bar_updates_from_the_stream(paths: Paths) -> None:
         bars = app.chart.bars
         assert (bars.low[-1] <= bars.close[-1] <= bars.high[-1]) and bars.volume[-1] > 0
         await pilot.press("ctrl+q")
+
+
+@pytest.mark.parametrize("size", [(60, 20), (40, 12)])
+async def test_a_narrow_chart_header_keeps_the_close_and_marks_what_it_leaves_out(
+    paths: Paths, size: tuple[int, int]
+) -> None:
+    app = make_app(paths)
+    async with app.run_test(size=size) as pilot:
+        await chart_ready(app)
+        await pilot.press("c")  # (at 40×12 the chart is full screen only)
+        await wait_until(lambda: isinstance(app.screen, ChartScreen) and header(app).startswith("AAPL 1D"))
+        head = header(app).rstrip()
+        assert " C " in head and ("▲" in head or "▼" in head or "=" in head), head
+        assert head.endswith("…"), head  # open, high, low or volume left out, and it says so
+        await pilot.press("ctrl+q")

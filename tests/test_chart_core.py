@@ -437,7 +437,7 @@ def test_header_never_cuts_a_value_and_the_newest_month_is_labelled() -> None:
     rows = [(str(d), c - 0.5, c + 1, c - 1, c, 123456789.0) for d, c in zip(days, closes, strict=True)]
     frame = render(_chart(_bars(rows), mode=Mode.OHLC), View(step=2), 80, 20)
     head = frame.row_text(0).rstrip()
-    assert re.search(r"V \d+\.\d\dM$", head) or " V " not in head
+    assert re.search(r"V \d+\.\d\dM( …)?$", head) or " V " not in head  # (… : parts left out)
     assert "Apr" in frame.row_text(frame.layout.time_row)
 
 

@@ -16,6 +16,7 @@ from textual.binding import BindingType
 from trii_term.commands import CommandContext, CommandError, MissingArguments, replay
 from trii_term.commands import ai as ai_commands
 from trii_term.commands import chart as chart_commands
+from trii_term.commands import journal as journal_commands
 from trii_term.commands import trade as trade_commands
 from trii_term.commands.registry import Command, Invocation, NeedsConfirmation, Result
 from trii_term.config import ConfigError
@@ -25,6 +26,7 @@ from trii_term.screens.workstation import WorkstationScreen
 from trii_term.session import Session
 from trii_term.store.db import StoreError
 from trii_term.widgets.bindings import command_bindings
+from trii_term.widgets.colours import set_up_colours
 from trii_term.widgets.palette import CommandProvider, TriiPalette
 
 if TYPE_CHECKING:
@@ -88,10 +90,12 @@ class TriiTermApp(App[int]):
         *command_bindings(chart_commands.OPEN_COMMANDS),
         *command_bindings(trade_commands.COMMANDS),
         *command_bindings(ai_commands.COMMANDS),
+        *command_bindings(journal_commands.COMMANDS),
     ]
 
     def __init__(self, session: Session, *, keymap: dict[str, str] | None = None) -> None:
         super().__init__()
+        set_up_colours(self)  # 16 colours: the terminal's own; NO_COLOR: none at all
         self.session = session
         self.keymap: dict[str, str] = dict(keymap or session.config.keys)
         self.chart: ChartModel | None = None  # started once the first quotes are on screen
@@ -107,6 +111,7 @@ class TriiTermApp(App[int]):
         session.commands.extend(UI_COMMANDS)
         session.commands.extend(chart_commands.COMMANDS)
         session.commands.extend(ai_commands.COMMANDS)
+        session.commands.extend(journal_commands.COMMANDS)
 
     # -- start-up ---------------------------------------------------------------------------
 
@@ -128,7 +133,12 @@ class TriiTermApp(App[int]):
 
         owners = (type(self), WatchlistKeys, QuoteTable, HelpScreen)
         ids = {b.id for owner in owners for b in owner.BINDINGS if isinstance(b, Binding) and b.id}
-        commands = (*chart_commands.COMMANDS, *trade_commands.COMMANDS, *ai_commands.COMMANDS)
+        commands = (
+            *chart_commands.COMMANDS,
+            *trade_commands.COMMANDS,
+            *ai_commands.COMMANDS,
+            *journal_commands.COMMANDS,
+        )
         return ids | {c.id for c in commands if c.key}
 
     async def _start_session(self) -> None:
@@ -447,6 +457,14 @@ class TriiTermApp(App[int]):
         if type(top).__name__ != "PortfolioScreen":
             self.push_screen(PortfolioScreen(self.session))
 
+    def open_journal(self, words: str) -> None:
+        from trii_term.screens.journal import JournalScreen
+
+        top = self.screen_stack[-1] if self.screen_stack else None
+        if type(top).__name__ == "JournalScreen":
+            self.pop_screen()
+        self.push_screen(JournalScreen(self.session, words))
+
     def chart_visible_bars(self) -> int:
         views = self._chart_views()
         return views[-1].visible_bars if views else 1
@@ -571,6 +589,11 @@ class TriiTermApp(App[int]):
 
     def prompt(self, text: str) -> None:
         self.push_screen(TriiPalette(prefill=text))
+
+    def action_command_palette(self) -> None:
+        """ctrl+p opens our palette (Textual's own runs the first fuzzy hit on Enter)."""
+        if self.use_command_palette and not TriiPalette.is_open(self):
+            self.push_screen(TriiPalette(id="--command-palette"))
 
     def select_symbol(self, symbol: str) -> None:
         self.workstation.watchlist.table.select_symbol(symbol)

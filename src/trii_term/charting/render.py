@@ -858,6 +858,39 @@ def readout_parts(data: ChartInput, i: int, *, short: bool = False) -> list[str]
     return parts
 
 
+# the readout's parts that give way when the header is narrow, least needed first (by prefix;
+# the date is the first part): the close and the change stay
+_READOUT_GIVES_WAY = (("O ",), ("V ",), ("H ", "L "), ("date",), ("▲", "▼", "="))
+
+
+def readout_fitting(parts: list[str], room: int) -> list[str]:
+    """Whole parts only, a value cut short would read as another number: when they do not all
+    fit, the least needed give way (open, volume, high and low, the date) and `…` says so."""
+
+    def length(items: list[str]) -> int:  # one space between parts
+        return sum(len(p) for p in items) + max(0, len(items) - 1)
+
+    if length(parts) <= room:
+        return list(parts)
+    shown = list(parts)
+    for group in _READOUT_GIVES_WAY:
+        shown = [p for p in shown if not (p.startswith(group) or (group == ("date",) and p is parts[0]))]
+        if length(shown) + 2 <= room:
+            return [*shown, "…"]
+    return ["…"] if room >= 2 else []
+
+
+def whole_words(text: str, room: int) -> str:
+    """`text` in `room` cells, cut only between words and then ending with `…` (a value cut
+    short would read as another number)."""
+    if len(text) <= room:
+        return text
+    words = text.split(" ")
+    while words and len(" ".join(words)) + 2 > room:
+        words.pop()
+    return " ".join([*words, "…"]) if words else ("…" if room >= 1 else "")
+
+
 def study_values_text(data: ChartInput, st: Study, values: list[np.ndarray], i: int) -> str:
     shown = []
     for out, v in zip(st.kind.outputs, values, strict=False):
@@ -922,10 +955,9 @@ def _paint_header(frame: Frame) -> None:
         parts = readout_parts(data, i, short=w < 100)
         if frame.cursor is not None:
             parts[0] = "◆ " + parts[0]
-        for part in parts:  # whole parts only: a value cut short would read as another number
-            if x + len(part) <= w:
-                _put(frame, 0, x, part, S.TEXT)
-                x += len(part) + 1
+        for part in readout_fitting(parts, w - x):
+            _put(frame, 0, x, part, S.TEXT)
+            x += len(part) + 1
     elif not data.status:
         _put(frame, 0, x, "no bars stored for this interval yet", S.WARN)
     if lay.header_rows > 1:
@@ -952,8 +984,8 @@ def _paint_header(frame: Frame) -> None:
                 _put(frame, r, x, text, style)
                 x += len(text) + 2
     for pane in lay.panes:
-        text = f" {study_values_text(data, pane.study, pane.values, i)} "
-        _put(frame, pane.label_row, 1, text[: max(0, lay.plot_width - 2)], S.TITLE)
+        text = whole_words(study_values_text(data, pane.study, pane.values, i), lay.plot_width - 4)
+        _put(frame, pane.label_row, 1, f" {text} ", S.TITLE)
 
 
 # -- the whole chart ------------------------------------------------------------------------

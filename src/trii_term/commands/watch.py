@@ -168,6 +168,8 @@ def new(inv: Invocation) -> Result:
 def rename(inv: Invocation) -> Result:
     lists = inv.session.watchlists
     old = lists.active.name
+    if inv.args["name"].strip() == old:
+        return Result(f"{old!r} keeps its name.")
     w = lists.rename(None, inv.args["name"])
     return Result(f"Renamed {old!r} to {w.name!r}.")
 

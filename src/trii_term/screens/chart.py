@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from trii_term.charting.model import ChartModel
 from trii_term.session import Session
 from trii_term.widgets.chart import ChartView
+from trii_term.widgets.keys_footer import KeysFooter
 from trii_term.widgets.status_bar import MessageLine, StatusBar
 
 
@@ -27,7 +27,7 @@ class ChartScreen(Screen[None]):
         yield self.chart
         yield self.message_line
         yield self.status_bar
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.status_bar.focused_symbol = self.model.spec.symbol

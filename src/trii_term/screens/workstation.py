@@ -5,11 +5,12 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import Container, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from trii_term.commands import watch
 from trii_term.session import Session
 from trii_term.widgets.bindings import command_bindings
+from trii_term.widgets.keys_footer import KeysFooter
 from trii_term.widgets.quote_table import QuoteTable
 from trii_term.widgets.status_bar import MessageLine, StatusBar
 from trii_term.widgets.watchlist_pane import WatchlistPane
@@ -45,6 +46,8 @@ class WorkstationScreen(Screen[None]):
     AUTO_FOCUS = "#quotes"
     # stacked (each pane the full width) below 200 columns; side by side on very wide terminals
     HORIZONTAL_BREAKPOINTS = [(0, "-stacked"), (200, "-side")]
+    # below 18 rows the chart does not fit under the watchlist (each needs its borders and rows)
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (18, "-tall")]
 
     def __init__(self, session: Session) -> None:
         super().__init__(id="workstation")
@@ -64,7 +67,7 @@ class WorkstationScreen(Screen[None]):
             yield self.chat_pane
         yield self.message_line
         yield self.status_bar
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.watchlist.reload()

@@ -1,42 +1,211 @@
 """The command palette as a command line: every command listed, arguments typed in place.
 
-`ctrl+p` lists every command. Typing `watch add TSLA` offers "run it" as the first hit (Enter
-runs it); a command still missing arguments offers its usage; a known symbol typed alone offers
-`watch add SYMBOL`. Keys whose command needs arguments open the palette with the command typed.
+`ctrl+p` lists every command. Typing `watch add TSLA` offers "run it" as the first hit; a command
+still missing arguments offers its usage; a known symbol typed alone offers `watch add SYMBOL`.
+Keys whose command needs arguments open the palette with the command typed.
+
+Enter runs the line as typed, never a hit the trader did not pick: Textual's palette runs the
+highlighted hit, highlights the first one, and hits arrive from the providers while the trader
+types, so Enter on `pasue` ran whatever fuzzy hit came first. Here nothing is highlighted until
+the trader moves onto a hit (arrows, mouse); until then Enter parses the line itself, and a line
+that is no command says so, with what it may have meant, and runs nothing.
 """
 
 from __future__ import annotations
 
+import difflib
 import heapq
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from functools import partial
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual.command import CommandInput, CommandPalette, DiscoveryHit, Hit, Hits, Provider
+from textual import on
+from textual.command import CommandInput, CommandList, CommandPalette, DiscoveryHit, Hit, Hits, Provider
+from textual.widgets import Input, Static
+from textual.widgets.input import Selection
+from textual.widgets.option_list import OptionDoesNotExist
 
 from trii_term.commands import CommandError, MissingArguments
-from trii_term.commands.registry import Command, CommandContext
+from trii_term.commands.registry import Command, CommandContext, CommandRegistry
 from trii_term.widgets.bindings import key_display
 
 if TYPE_CHECKING:
+    from textual.command import Command as ListedHit
+
     from trii_term.app import TriiTermApp
 
 MAX_COMPLETIONS = 8
+MAX_SUGGESTIONS = 3
+CLOSE_ENOUGH = 0.75  # difflib ratio: `pasue`/`pause` 0.8, `hlep`/`help` 0.75, `foo`/`oldest` 0.22
 
 
 class TriiPalette(CommandPalette):
-    """A command palette that can open with text already typed."""
+    """A command palette that can open with text already typed, and whose Enter runs only the
+    line typed or a hit the trader picked."""
 
     def __init__(self, prefill: str = "", **kwargs: object) -> None:
         super().__init__(placeholder="Type a command, e.g. watch add AAPL  (Esc to close)", **kwargs)  # type: ignore[arg-type]
         self._prefill = prefill
+        self._picked = False  # the trader moved onto a hit: Enter runs that hit
+        self.problem = Static("", id="palette-problem")
 
     def on_mount(self) -> None:
+        self.problem.display = False
+        self.query_one("#--container").mount(self.problem, after=self.query_one("#--input"))
         if self._prefill:
             box = self.query_one(CommandInput)
             box.value = self._prefill
-            box.cursor_position = len(self._prefill)
+            start = self._offered_default()
+            if start is None:
+                box.cursor_position = len(self._prefill)
+            else:  # typing replaces the value offered; → or End keeps it to edit
+                box.selection = Selection(start, len(self._prefill))
+
+    def _offered_default(self) -> int | None:
+        """Where the value starts when the palette opens with a command's own default argument
+        (`R`: `watch rename Banks`, with Banks the name shown), else None."""
+        app = self._app
+        registry = app.session.commands
+        try:
+            found = registry.match(registry.split(self._prefill))
+        except CommandError:
+            return None
+        if found is None:
+            return None
+        cmd = found[0]
+        head = cmd.name + " "
+        if cmd.prefill is None or not self._prefill.startswith(head) or len(self._prefill) == len(head):
+            return None
+        if self._prefill != cmd.prompt_text(app.command_context("palette")):
+            return None
+        return len(head)
+
+    @property
+    def _app(self) -> TriiTermApp:
+        return self.app  # type: ignore[return-value]
+
+    # -- what the trader picked ------------------------------------------------------------
+
+    @on(Input.Changed)
+    def _typed(self, _event: Input.Changed) -> None:
+        """A new line: nothing is picked, the last problem no longer applies (Textual's own
+        handler then searches again)."""
+        self._picked = False
+        self.show_problem("")
+
+    def _action_cursor_down(self) -> None:
+        listing = self.query_one(CommandList)
+        self._picked = True
+        if self._list_visible and listing.highlighted is None and listing.option_count:
+            listing.action_first()  # the first ↓ picks the first hit, not the second
+        else:
+            super()._action_cursor_down()
+
+    def _action_command_list(self, action: str) -> None:
+        if action != "select":
+            self._picked = True
+        super()._action_command_list(action)
+
+    def _refresh_command_list(
+        self, command_list: CommandList, commands: list[ListedHit], clear_current: bool
+    ) -> None:
+        """Hits arrive in batches: keep the trader's pick on its hit, and highlight nothing
+        the trader did not pick (Textual highlights the first hit of every batch)."""
+        picked = command_list.highlighted_option if self._picked else None
+        super()._refresh_command_list(command_list, commands, clear_current)
+        command_list.highlighted = None
+        if picked is not None and picked.id is not None:
+            try:
+                command_list.highlighted = command_list.get_option_index(picked.id)
+            except OptionDoesNotExist:
+                self._picked = False
+
+    # -- Enter -----------------------------------------------------------------------------
+
+    @on(Input.Submitted)
+    def _enter(self, event: Input.Submitted) -> None:
+        """Run the line as typed; Textual's handler runs a hit only when the trader picked one."""
+        listing = self.query_one(CommandList)
+        if self._picked and self._list_visible and listing.highlighted is not None:
+            return  # (Textual's handler, next, runs the picked hit)
+        event.prevent_default()
+        event.stop()
+        app = self._app
+        line = event.value.strip()
+        if not line:
+            self.show_problem("Type a command (F1 lists them all), or pick one with ↓ and Enter.")
+            return
+        registry = app.session.commands
+        try:
+            tokens = registry.split(line)
+        except CommandError as exc:
+            self.show_problem(str(exc))
+            return
+        if registry.match(tokens) is None:
+            shorthand = watch_line(app, tokens)
+            if shorthand is None:
+                problem = unknown_command(registry, tokens)
+                self.show_problem(problem)
+                app.message(problem, "error")
+                app.bell()
+                return
+            line = shorthand
+        self.close_and_run(partial(app.execute, line))
+
+    def close_and_run(self, run: Callable[[], Awaitable[object]]) -> None:
+        """As Textual's palette closes on a pick: the command runs once the palette is gone."""
+        self._cancel_gather_commands()
+        self.app.post_message(CommandPalette.Closed(option_selected=True))
+        self.dismiss()
+        self.app.call_later(run)
+
+    def show_problem(self, text: str) -> None:
+        self.problem.update(Text(f"✖ {text}") if text else "")
+        self.problem.display = bool(text)
+
+
+def unknown_command(registry: CommandRegistry, tokens: Sequence[str]) -> str:
+    typed = " ".join(tokens)
+    close = suggestions(registry, tokens)
+    if close:
+        return f"Unknown command {typed!r}. Did you mean: {', '.join(close)}? Nothing was run."
+    return f"Unknown command {typed!r}. Nothing was run: F1 lists every command."
+
+
+def suggestions(registry: CommandRegistry, tokens: Sequence[str]) -> list[str]:
+    """The commands a mistyped line may have meant: its first words against each command's
+    name (`wach add` → `watch add`), or its first word against any one word of a name
+    (`pasue` → `replay pause`); shorter names first when equally close."""
+    typed = [t.lower() for t in tokens]
+    if not typed:
+        return []
+    scored: dict[str, float] = {}
+    for cmd in registry:
+        for words in (cmd.words, *cmd.aliases):
+            name = " ".join(words)
+            whole = _ratio(" ".join(typed[: len(words)]), name)
+            one_word = max(_ratio(typed[0], w) for w in words) - 0.01 * (len(words) - 1)
+            score = max(whole, one_word)
+            if score >= CLOSE_ENOUGH and score > scored.get(cmd.name, 0.0):
+                scored[cmd.name] = score
+    ranked = sorted(scored, key=lambda n: (-scored[n], len(n), n))
+    return ranked[:MAX_SUGGESTIONS]
+
+
+def _ratio(a: str, b: str) -> float:
+    return difflib.SequenceMatcher(None, a, b).ratio()
+
+
+def watch_line(app: TriiTermApp, tokens: Sequence[str]) -> str | None:
+    """A known symbol typed alone means `watch add SYMBOL` (Kite: a bare INFY is NSE:INFY)."""
+    if len(tokens) != 1:
+        return None
+    instruments = app.session.instruments
+    sym = tokens[0].upper()
+    if sym not in instruments and f"NSE:{sym}" in instruments:
+        sym = f"NSE:{sym}"
+    return f"watch add {sym}" if sym in instruments else None
 
 
 class CommandProvider(Provider):
@@ -101,25 +270,27 @@ class CommandProvider(Provider):
                 )
             for completion in _completions(app, cmd, raw):
                 yield completion
-        else:
-            # a symbol typed alone: offer to watch it
-            sym = q.upper()
-            if (
-                len(tokens) == 1
-                and sym not in app.session.instruments
-                and f"NSE:{sym}" in app.session.instruments
-            ):
-                sym = f"NSE:{sym}"  # Kite: a bare INFY is NSE:INFY
-            if len(tokens) == 1 and sym in app.session.instruments:
-                line = f"watch add {sym}"
-                inst = app.session.instruments[sym]
-                yield Hit(
-                    0.9,
-                    Text(f"▶ {line}", style="bold"),
-                    partial(app.execute, line),
-                    text=line,
-                    help=f"{inst.name} ({inst.exchange}, {inst.currency})",
-                )
+        elif (line := watch_line(app, tokens)) is not None:
+            inst = app.session.instruments[line.split()[-1]]
+            yield Hit(
+                0.9,
+                Text(f"▶ {line}", style="bold"),
+                partial(app.execute, line),
+                text=line,
+                help=f"{inst.name} ({inst.exchange}, {inst.currency})",
+            )
+        elif tokens:
+            # what a mistyped line may have meant, above the fuzzy hits (↓ Enter picks it)
+            for name in suggestions(registry, tokens):
+                meant = registry.match(name.split())
+                if meant is not None:
+                    yield Hit(
+                        0.85,
+                        Text(meant[0].usage, style="bold"),
+                        partial(app.choose_command, meant[0]),
+                        text=meant[0].usage,
+                        help=escape(f"did you mean {name}? {meant[0].summary}"),
+                    )
 
         matcher = self.matcher(q)
         for cmd in registry:

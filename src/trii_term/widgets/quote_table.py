@@ -8,8 +8,9 @@ carry signs, the cursor row carries `›`, stale quotes say "stale".
 
 from __future__ import annotations
 
+import textwrap
 import time
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
 
 from rich.segment import Segment
 from rich.style import Style
@@ -24,35 +25,9 @@ from trii_term import format as fmt
 from trii_term.domain import NS_PER_SECOND, SessionPhase
 from trii_term.quotebook import QuoteState
 from trii_term.session import Session
+from trii_term.widgets.quote_columns import COLUMNS, GUTTER, TEXT_COLUMNS, Column, Layout, fit, plan
 
-
-@dataclass(frozen=True)
-class Column:
-    key: str
-    title: str
-    width: int
-    align: str  # "<" left, ">" right
-    sort: str | None  # the watchlist sort column it maps to
-
-
-BASE_COLUMNS: tuple[Column, ...] = (
-    Column("symbol", "SYMBOL", 7, "<", "symbol"),
-    Column("last", "LAST", 11, ">", "last"),
-    Column("change", "CHG", 8, ">", "change"),
-    Column("pct", "%CHG", 8, ">", "pct"),
-    Column("bid", "BID", 9, ">", "bid"),
-    Column("ask", "ASK", 9, ">", "ask"),
-    Column("volume", "VOLUME", 7, ">", "volume"),
-    Column("age", "AGE", 8, ">", "age"),
-)
-# Added, in this order, when the pane is wide enough.
-WIDE_COLUMNS: tuple[tuple[int, Column], ...] = (
-    (1, Column("name", "NAME", 22, "<", None)),
-    (7, Column("high", "HIGH", 9, ">", None)),
-    (8, Column("low", "LOW", 9, ">", None)),
-)
-GUTTER = 1
-MAX_SYMBOL_WIDTH = 16
+MEASURED = tuple(c.key for c in COLUMNS if c.key != "name")  # (a name is cut to fit, with …)
 
 
 class QuoteTable(ScrollView, can_focus=True):
@@ -93,10 +68,9 @@ class QuoteTable(ScrollView, can_focus=True):
         self._rows: list[str] = []
         self._index: dict[str, int] = {}
         self._cursor = 0
-        self._columns: list[Column] = list(BASE_COLUMNS)
-        self._gap = 1
-        self._layout_width = -1
-        self._symbol_width = BASE_COLUMNS[0].width
+        self._needs: dict[str, int] = {}  # per column, the widest text it holds now
+        self._plan = plan(80, self._needs)
+        self._layout_width = -1  # the width the plan is for; -1: plan again
         self._styles: dict[str, Style] = {}
         self._flashing: dict[str, float] = {}  # symbol -> monotonic end of its flash
         self._sort_column: str | None = None
@@ -126,11 +100,8 @@ class QuoteTable(ScrollView, can_focus=True):
         changed = symbols != self._rows or (sort_column, sort_desc) != (self._sort_column, self._sort_desc)
         self._rows = list(symbols)
         self._index = {s: i for i, s in enumerate(self._rows)}
-        symbol_width = min(MAX_SYMBOL_WIDTH, max([len(s) for s in self._rows] + [BASE_COLUMNS[0].width]))
-        if symbol_width != self._symbol_width:  # NSE:INFY is wider than AAPL: lay out again
-            self._symbol_width = symbol_width
-            self._layout_width = -1
-            self._layout(self.scrollable_content_region.width)
+        if changed:
+            self.measure()
         self._sort_column, self._sort_desc = sort_column, sort_desc
         if keep in self._index:
             self._cursor = self._index[keep]
@@ -166,9 +137,24 @@ class QuoteTable(ScrollView, can_focus=True):
                 self.refresh_line(row + 1)
 
     def refresh_rows(self) -> None:
-        """Repaint every visible row (ages move on even without ticks)."""
+        """Measure again and repaint every visible row (ages move on even without ticks)."""
         if self._rows:
+            self.measure()
             self.refresh()
+
+    def measure(self) -> None:
+        """How wide each column's content is, over every row (not only those on screen), so
+        the columns are planned before a number would be cut; the plan changes only when a
+        width does."""
+        needs = dict.fromkeys(MEASURED, 1)
+        for sym in self._rows:
+            cells, _stale = self._cells(sym, MEASURED)
+            for key, (text, _style) in cells.items():
+                if len(text) > needs[key]:
+                    needs[key] = len(text)
+        if needs != self._needs:
+            self._needs = needs
+            self._layout_width = -1
 
     # -- cursor -----------------------------------------------------------------------------
 
@@ -221,11 +207,17 @@ class QuoteTable(ScrollView, can_focus=True):
 
     def _column_at(self, x: int) -> Column | None:
         pos = GUTTER
-        for col in self._columns:
-            if pos <= x < pos + col.width + self._gap:
+        gap = self._plan.gap
+        for col in self._plan.columns:
+            if pos <= x < pos + col.width + gap:
                 return col
-            pos += col.width + self._gap
+            pos += col.width + gap
         return None
+
+    @property
+    def layout(self) -> Layout:
+        """The columns shown now, and their widths."""
+        return self._plan
 
     # -- layout and styles ------------------------------------------------------------------
 
@@ -235,30 +227,26 @@ class QuoteTable(ScrollView, can_focus=True):
         self._scroll_cursor_into_view()
 
     def _layout(self, width: int) -> None:
-        if width == self._layout_width:
-            return
+        if width != self._layout_width:
+            self._layout_width = width
+            self._plan = plan(width, self._needs)
+
+    def _grown(self, cells: dict[str, tuple[str, Style | None]], width: int) -> bool:
+        """A number became wider than its column since the last measure (a tick, an age going
+        stale): plan again at once, so it is drawn whole; the rows drawn before it in this
+        frame are drawn again with the new columns."""
+        wider = {
+            c.key: len(cells[c.key][0])
+            for c in self._plan.columns
+            if c.key not in TEXT_COLUMNS and len(cells[c.key][0]) > max(c.width, self._needs.get(c.key, 0))
+        }
+        if not wider:
+            return False
+        self._needs.update(wider)
+        self._plan = plan(width, self._needs)
         self._layout_width = width
-        columns = list(BASE_COLUMNS)
-
-        def total(cols: list[Column], gap: int = 1) -> int:
-            return GUTTER + sum(c.width for c in cols) + gap * (len(cols) - 1)
-
-        # Long symbols (NSE:NIFTY 50) get the room they need: from the slack, else from the
-        # volume column, which goes before the symbol is cut
-        want = self._symbol_width - columns[0].width
-        if want > 0:
-            if total(columns) + want > width:
-                columns = [c for c in columns if c.key != "volume"]
-            room = max(0, width - total(columns))
-            columns[0] = replace(columns[0], width=columns[0].width + min(want, room))
-
-        for position, extra in WIDE_COLUMNS:
-            trial = [*columns[:position], extra, *columns[position:]]
-            if total(trial) <= width:
-                columns = trial
-        slack = width - total(columns)
-        self._gap = 1 + min(2, max(0, slack) // max(1, len(columns) - 1))
-        self._columns = columns
+        self.call_later(self.refresh)
+        return True
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
@@ -267,7 +255,20 @@ class QuoteTable(ScrollView, can_focus=True):
     def _style(self, name: str) -> Style:
         style = self._styles.get(name)
         if style is None:
-            style = self._styles[name] = self.get_component_rich_style(f"quote-table--{name}", partial=True)
+            style = self._styles[name] = self._component_style(f"quote-table--{name}")
+        return style
+
+    def _component_style(self, name: str) -> Style:
+        """A component's style with its translucent colours laid over the table's background
+        (a Rich style has no alpha: `$primary 25%` was drawn as the full colour, and red text
+        sat on a bright orange bar)."""
+        style = self.get_component_rich_style(name, partial=True)
+        styles = self.get_component_styles(name)
+        under = self.background_colors[1]
+        if styles.has_rule("background") and styles.background.a < 1:
+            style += Style(bgcolor=(under + styles.background).rich_color)
+        if styles.has_rule("color") and styles.color.a < 1:
+            style += Style(color=(under + styles.color).rich_color)
         return style
 
     # -- drawing ----------------------------------------------------------------------------
@@ -279,9 +280,10 @@ class QuoteTable(ScrollView, can_focus=True):
             return self._header(width)
         row = int(self.scroll_offset.y) + y - 1
         if not self._rows:
-            if y == 1:
-                hint = Segment(self.empty_hint[:width].ljust(width), self._style("muted"))
-                return Strip([hint], width).apply_style(self.rich_style)
+            hint = textwrap.wrap(self.empty_hint, max(1, width))
+            if 1 <= y <= len(hint):
+                text = Segment(fit(hint[y - 1], width, "<"), self._style("muted"))
+                return Strip([text], width).apply_style(self.rich_style)
             return Strip.blank(width, self.rich_style)
         if row >= len(self._rows):
             return Strip.blank(width, self.rich_style)
@@ -290,46 +292,32 @@ class QuoteTable(ScrollView, can_focus=True):
     def _header(self, width: int) -> Strip:
         style = self._style("header")
         parts = [" " * GUTTER]
-        for i, col in enumerate(self._columns):
+        columns = self._plan.columns
+        for i, col in enumerate(columns):
             title = col.title
             if col.sort is not None and col.sort == self._sort_column:
                 title += fmt.DOWN if self._sort_desc else fmt.UP
-            parts.append(_fit(title, col.width, col.align))
-            if i < len(self._columns) - 1:
-                parts.append(" " * self._gap)
-        text = "".join(parts)
-        return Strip([Segment(text[:width].ljust(width), style)], width).apply_style(self.rich_style)
+            parts.append(fit(title, col.width, col.align))
+            if i < len(columns) - 1:
+                parts.append(" " * self._plan.gap)
+        text = fit("".join(parts), width, "<")
+        return Strip([Segment(text, style)], width).apply_style(self.rich_style)
 
     def _row(self, row: int, width: int) -> Strip:
         sym = self._rows[row]
-        session = self._session
-        st = session.quotes.get(sym)
-        inst = session.instruments.get(sym)
-        decimals = inst.price_decimals if inst else 2
-        now_ns = session.clock.now_ns()
-        stale = False
-        age_text = fmt.DASH
-        if st is not None and st.updated_ns is not None:
-            age_s = max(0.0, (now_ns - st.updated_ns) / NS_PER_SECOND)
-            age_text = fmt.age(age_s)
-            if age_s > session.config.ui.stale_after:
-                market = session.market_of(sym)
-                if session.clock.phase(market, now_ns) is SessionPhase.OPEN:
-                    stale = True
-                    age_text = f"stale {age_text}"
-
+        cells, stale = self._cells(sym, self._plan.keys())
+        if self._grown(cells, width):
+            cells, stale = self._cells(sym, self._plan.keys())
+        columns = self._plan.columns
         plain = Style()
-        up, down = self._style("up"), self._style("down")
-        muted = self._style("muted")
-        segments: list[Segment] = []
+        gap = " " * self._plan.gap
         is_cursor = row == self._cursor
-        segments.append(Segment("›" if is_cursor else " ", plain))
-        last_cols = len(self._columns) - 1
-        for i, col in enumerate(self._columns):
-            text, style = self._cell(col.key, sym, st, inst, decimals, age_text, stale, up, down, muted)
-            segments.append(Segment(_fit(text, col.width, col.align), style))
-            if i < last_cols:
-                segments.append(Segment(" " * self._gap, plain))
+        segments = [Segment("›" if is_cursor else " ", plain)]
+        for i, col in enumerate(columns):
+            text, style = cells[col.key]
+            if i:
+                segments.append(Segment(gap, plain))
+            segments.append(Segment(fit(text, col.width, col.align), style))
         used = sum(len(s.text) for s in segments)
         if used < width:
             segments.append(Segment(" " * (width - used), plain))
@@ -339,7 +327,32 @@ class QuoteTable(ScrollView, can_focus=True):
         if is_cursor:
             cursor = self._style("cursor")
             segments = [Segment(s.text, s.style + cursor if s.style else cursor) for s in segments]
-        return Strip(segments, width).crop(0, width).apply_style(self.rich_style)
+        # (a Strip told its length does not measure it: crop what is really there)
+        strip = Strip(segments)
+        return strip.crop(0, width).apply_style(self.rich_style)
+
+    def _cells(self, sym: str, keys: Sequence[str]) -> tuple[dict[str, tuple[str, Style | None]], bool]:
+        """The text and style of a row's cells, and whether its quote is stale."""
+        session = self._session
+        st = session.quotes.get(sym)
+        inst = session.instruments.get(sym)
+        decimals = inst.price_decimals if inst else 2
+        stale = False
+        age_text = fmt.DASH
+        if st is not None and st.updated_ns is not None:
+            now_ns = session.clock.now_ns()
+            age_s = max(0.0, (now_ns - st.updated_ns) / NS_PER_SECOND)
+            age_text = fmt.age(age_s)
+            if age_s > session.config.ui.stale_after:
+                market = session.market_of(sym)
+                if session.clock.phase(market, now_ns) is SessionPhase.OPEN:
+                    stale = True
+                    age_text = f"stale {age_text}"
+        up, down, muted = self._style("up"), self._style("down"), self._style("muted")
+        cells = {
+            key: self._cell(key, sym, st, inst, decimals, age_text, stale, up, down, muted) for key in keys
+        }
+        return cells, stale
 
     def _cell(
         self,
@@ -392,9 +405,3 @@ def _sign_style(value: float | None, up: Style, down: Style, muted: Style) -> St
     if value is None:
         return muted
     return up if value > 0 else down if value < 0 else None
-
-
-def _fit(text: str, width: int, align: str) -> str:
-    if len(text) > width:
-        return text[: width - 1] + "…" if align == "<" else text[-width:]
-    return text.ljust(width) if align == "<" else text.rjust(width)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 import time
 from dataclasses import dataclass
 
@@ -66,20 +67,24 @@ class StatusBar(Widget):
     def build(self, width: int) -> Text:
         """The most detail that fits. A feed's reason (why it is in error, stale, …) comes
         first: clock details are dropped before it, and it is shortened only when nothing else
-        can go."""
+        can go. No number is ever cut: when even the tersest detail does not fit, whole parts
+        give way, the least needed first (msg/s, the AI cost, a healthy store)."""
         feed, reason = self._feed_part(width)
-        rest = Text()
+        parts: list[tuple[int, Text]] = []
         for detail in DETAIL_LEVELS:
-            rest = self._rest(detail)
-            room = width - feed.cell_len - rest.cell_len
+            parts = self._rest(detail)
+            room = width - feed.cell_len - _length(parts)
             if room >= (len(reason) + 2 if reason else 0):
                 break
+        while parts and feed.cell_len + _length(parts) > width:
+            parts.remove(min(reversed(parts), key=lambda part: part[0]))
         text = feed.copy()
         if reason:
-            room = max(0, width - feed.cell_len - rest.cell_len)
+            room = max(0, width - feed.cell_len - _length(parts))
             shown = reason if len(reason) + 2 <= room else reason[: max(0, room - 3)] + "…"
             text.append(f": {shown}", self._feed_style())
-        text.append_text(rest)
+        for _keep, part in parts:
+            text.append_text(part)
         text.truncate(width, overflow="ellipsis")
         return text
 
@@ -104,26 +109,33 @@ class StatusBar(Widget):
         shows_reason = state in (FeedState.ERROR, FeedState.RECONNECTING, FeedState.STALE, FeedState.ENDED)
         return out, (status.reason if shows_reason else "")
 
-    def _rest(self, d: Detail) -> Text:
-        """Everything after the feed: SIM, the exchange session and clock, msg/s, the store."""
+    def _rest(self, d: Detail) -> list[tuple[int, Text]]:
+        """Everything after the feed: SIM, the exchange session and clock, msg/s, the AI cost,
+        where orders go, the store — each part with how much it is needed (higher stays)."""
         s = self._session
         style = self.get_component_rich_style
         good, warn, bad = style("status-bar--good"), style("status-bar--warn"), style("status-bar--bad")
         dim = style("status-bar--dim")
-        sep = Text(" │ ", style=dim)
-        out = Text()
+        parts: list[tuple[int, Text]] = []
+
+        def part(keep: int) -> Text:
+            out = Text(" │ ", style=dim)
+            parts.append((keep, out))
+            return out
+
         if s.clock.simulated:
-            out.append(" ")
-            out.append(" SIM ", style("status-bar--badge"))
+            sim = Text(" ")
+            sim.append(" SIM ", style("status-bar--badge"))
             if d.speed:
-                out.append(f" ×{s.clock.speed:g}", dim)
+                sim.append(f" ×{s.clock.speed:g}", dim)
+            parts.append((KEEP_ALWAYS, sim))
 
         # the exchange session, in the exchange's time zone
         market = s.market_of(self.focused_symbol)
-        out.append_text(sep)
+        out = part(KEEP_CLOCK)
         if not s.started:  # the clock means nothing until the feed has set it
             out.append(f"{market.label} starting…", dim)
-            return out
+            return parts
         now_ns = s.clock.now_ns()
         local = market.local(now_ns)
         phase = s.clock.phase(market, now_ns)
@@ -137,36 +149,44 @@ class StatusBar(Widget):
         if d.date:
             out.append(local.strftime(f" {d.date}"))
 
-        out.append_text(sep)
-        out.append(d.rate.format(s.bus.market_rate.rate()))
+        part(KEEP_RATE).append(d.rate.format(s.bus.market_rate.rate()))
 
         if s.ai_cost_usd:  # the AI desk's replies this session, estimated
-            out.append_text(sep)
             cost = s.ai_cost_usd
-            out.append(f"AI ${cost:.4f}" if cost < 1 else f"AI ${cost:,.2f}", dim)
+            part(KEEP_AI).append(f"AI ${cost:.4f}" if cost < 1 else f"AI ${cost:,.2f}", dim)
 
         if s.broker_name != "paper":  # where orders go, said in words: a live account is never a guess
-            out.append_text(sep)
             account = ""
             if s.broker_name == "alpaca":
                 account = " PAPER" if s.config.brokers.alpaca.paper else " LIVE"
             if s.desk is not None:
-                out.append(f"⇄ {s.broker_name}{account}", good)
+                part(KEEP_ALWAYS).append(f"⇄ {s.broker_name}{account}", good)
             else:
-                out.append(f"✖ {s.broker_name}{account}" + (" (no trading)" if d.store_error else ""), bad)
+                text = f"✖ {s.broker_name}{account}" + (" (no trading)" if d.store_error else "")
+                part(KEEP_ALWAYS).append(text, bad)
 
-        out.append_text(sep)
         writer = s.writer
         if s.memory_only:
-            out.append("store: MEMORY ONLY", bad)
+            part(KEEP_ALWAYS).append("store: MEMORY ONLY", bad)
         elif writer is None:
-            out.append("store opening", warn)
+            part(KEEP_STORE).append("store opening", warn)
         elif writer.stats.last_error:
-            out.append("store ERROR" + (f": {writer.stats.last_error}" if d.store_error else ""), bad)
+            error = "store ERROR" + (f": {writer.stats.last_error}" if d.store_error else "")
+            part(KEEP_ALWAYS).append(error, bad)
         else:
             seconds = writer.lag_seconds()
-            out.append(f"{d.lag}{fmt.duration(seconds)}", good if seconds < 1.0 else warn)
-        return out
+            part(KEEP_STORE if seconds < 1.0 else KEEP_ALWAYS).append(
+                f"{d.lag}{fmt.duration(seconds)}", good if seconds < 1.0 else warn
+            )
+        return parts
+
+
+# how much each part of the status bar is needed when the width runs out (the lowest goes first)
+KEEP_RATE, KEEP_AI, KEEP_STORE, KEEP_CLOCK, KEEP_ALWAYS = 1, 2, 3, 8, 9
+
+
+def _length(parts: list[tuple[int, Text]]) -> int:
+    return sum(text.cell_len for _keep, text in parts)
 
 
 @dataclass(frozen=True)
@@ -214,4 +234,15 @@ class MessageLine(Widget):
         if not self.message:
             return Text("")
         style = self.get_component_rich_style(f"message-line--{self.level}")
-        return Text(f"{self.ICON.get(self.level, '›')} {self.message}", style=style)
+        text = f"{self.ICON.get(self.level, '›')} {self.message}"
+        width = self.size.width
+        if width > 1:
+            lines = textwrap.wrap(text, width)
+            if len(lines) > MESSAGE_LINES:  # what does not fit is marked, never silently dropped
+                last = lines[MESSAGE_LINES - 1]
+                lines = [*lines[: MESSAGE_LINES - 1], last[: width - 1] + "…"]
+            text = "\n".join(lines)
+        return Text(text, style=style)
+
+
+MESSAGE_LINES = 3  # as MessageLine's max-height in app.tcss

@@ -30,16 +30,21 @@ class WatchlistPane(Vertical):
         w = lists.active
         rows = ordered_symbols(w, self._session.quotes, self._session.clock.now_ns())
         self.table.set_rows(rows, sort_column=w.sort_column, sort_desc=w.sort_desc)
-        names = []
-        for other in lists.lists:
-            names.append(f"▸{other.name}" if other.id == w.id else other.name)
-        self.border_title = "Watchlist " + "  ".join(names)
+        names = [f"▸{other.name}" if other.id == w.id else other.name for other in lists.lists]
+        title = "Watchlist " + "  ".join(names)
+        room = self.size.width - 6 if self.size.width else len(title)  # (the corners and padding)
+        if len(title) > room:  # the list shown, always; the others counted (w switches)
+            title = f"▸{w.name} · {len(names)} lists"
+        self.border_title = title
         order = (
             "your order"
             if w.sort_column is None
             else (f"by {SORT_BY_NAME[w.sort_column].label} {'▼ desc' if w.sort_desc else '▲ asc'}")
         )
         self.border_subtitle = f"{len(w.symbols)} symbols · {order}"
+
+    def on_resize(self) -> None:
+        self.reload()
 
     @property
     def sorted_live(self) -> bool:
