@@ -62,6 +62,9 @@ async def test_grammar_errors_speak_plainly(paths: Paths) -> None:
     try:
         with pytest.raises(CommandError, match="Did you mean: watch add"):
             await s.commands.run("wach add AAPL", ctx)
+        # the CLI and macros get the palette's suggestions too, and nothing runs
+        with pytest.raises(CommandError, match=r"Did you mean: replay pause\? Nothing was run"):
+            await s.commands.run("pasue", ctx)
         with pytest.raises(MissingArguments) as missing:
             await s.commands.run("watch add", ctx)
         assert missing.value.command.id == "watch.add"

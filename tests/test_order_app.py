@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
+import pytest
+
 from trii_term.paths import Paths
 from trii_term.screens.confirm import ConfirmScreen
 from trii_term.screens.ticket import TicketScreen
@@ -118,4 +120,51 @@ async def test_odd_numbers_in_the_palette_are_refused_and_the_workstation_stays(
             assert app.is_running and not isinstance(app.screen, TicketScreen)
             await pilot.press("escape")  # the palette kept the line to correct
         assert app.session.broker.journal.entries() == []
+        await pilot.press("ctrl+q")
+
+
+@pytest.mark.parametrize("size", [(60, 20), (40, 12), (200, 50)])
+async def test_the_ticket_and_the_blotter_never_cut_a_number_or_a_border(
+    paths: Paths, size: tuple[int, int]
+) -> None:
+    from textual.widgets import DataTable
+
+    from trii_term.screens.portfolio import PortfolioScreen
+
+    from .test_layout import boxes
+
+    app = make_app(paths)
+    async with app.run_test(size=size) as pilot:
+        await ready(app)
+        await app.execute("buy 50 AAPL", source="palette")
+        await wait_until(lambda: isinstance(app.screen, TicketScreen))
+        await wait_until(lambda: app.screen.preview is not None and app.screen.preview.ok)
+        boxes(screen_text(app))  # the ticket's box is whole: no field drawn over its border
+        for fid in ("qty", "symbol", "limit", "stop", "stop_loss"):  # every field is on screen
+            field = app.screen.query_one(f"#t-{fid}")
+            assert field.region.right <= size[0] - 1 and field.region.width >= 4, fid
+        await pilot.press("enter")
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_until(lambda: [p.qty for p in app.session.broker.positions()] == [50])
+        await pilot.press("o")
+        await wait_until(lambda: isinstance(app.screen, PortfolioScreen))
+        await wait_until(lambda: app.screen.query_one("#positions", DataTable).row_count == 1)
+        await pilot.pause()
+        table = app.screen.query_one("#positions", DataTable)
+        shown = [str(c.label) for c in table.columns.values()]
+        assert shown[:2] == ["Symbol", "Qty"] and "Unreal P&L" in shown  # what matters stays
+        assert sum(c.get_render_width(table) for c in table.columns.values()) <= table.size.width
+        with app.batch_update():  # the row and the screen at one moment
+            cells = [c.plain.strip() for c in table.get_row_at(0)]
+            text = screen_text(app)
+        if size[1] >= 20:  # (at 40×12 the table has no room for a row: it scrolls)
+            for cell in cells:  # every number whole on screen
+                assert cell in text, (cell, text)
+        orders = app.screen.query_one("#orders", DataTable)
+        assert sum(c.get_render_width(orders) for c in orders.columns.values()) <= orders.size.width
+        assert "Status" in [str(c.label) for c in orders.columns.values()]
+        if size[0] >= 200:
+            assert len(shown) == 10  # wide: every column
+        await pilot.press("escape")
         await pilot.press("ctrl+q")

@@ -237,13 +237,28 @@ class CommandRegistry:
         return found
 
     def _unknown(self, tokens: Sequence[str]) -> str:
-        typed = " ".join(tokens[:2]).lower()
-        names = [" ".join(w) for w in self._by_words]
-        close = difflib.get_close_matches(typed, names, n=3, cutoff=0.5)
-        if not close:
-            close = [n for n in names if n.startswith(tokens[0].lower())][:3]
+        close = self.suggestions(tokens)
         hint = f" Did you mean: {', '.join(close)}?" if close else " Press ctrl+p to see every command."
-        return f"Unknown command {' '.join(tokens)!r}.{hint}"
+        return f"Unknown command {' '.join(tokens)!r}.{hint} Nothing was run."
+
+    def suggestions(self, tokens: Sequence[str]) -> list[str]:
+        """The commands a mistyped line may have meant: its first words against each command's
+        name (`wach add` → `watch add`), or its first word against any one word of a name
+        (`pasue` → `replay pause`); shorter names first when equally close."""
+        typed = [t.lower() for t in tokens]
+        if not typed:
+            return []
+        scored: dict[str, float] = {}
+        for cmd in self:
+            for words in (cmd.words, *cmd.aliases):
+                name = " ".join(words)
+                whole = _ratio(" ".join(typed[: len(words)]), name)
+                one_word = max(_ratio(typed[0], w) for w in words) - 0.01 * (len(words) - 1)
+                score = max(whole, one_word)
+                if score >= CLOSE_ENOUGH and score > scored.get(cmd.name, 0.0):
+                    scored[cmd.name] = score
+        ranked = sorted(scored, key=lambda n: (-scored[n], len(n), n))
+        return ranked[:MAX_SUGGESTIONS]
 
     def bind(self, command: Command, raw: list[str], ctx: CommandContext, text: str = "") -> dict[str, Any]:
         """Turn raw argument strings into typed values, checking each."""
@@ -286,6 +301,14 @@ class CommandRegistry:
         if isinstance(outcome, str):
             return Result(outcome)
         return outcome
+
+
+MAX_SUGGESTIONS = 3
+CLOSE_ENOUGH = 0.75  # difflib ratio: `pasue`/`pause` 0.8, `hlep`/`help` 0.75, `foo`/`oldest` 0.22
+
+
+def _ratio(a: str, b: str) -> float:
+    return difflib.SequenceMatcher(None, a, b).ratio()
 
 
 def _convert(arg: Arg, taken: list[str], ctx: CommandContext) -> Any:

@@ -119,6 +119,13 @@ def describe(e: Entry, order: str) -> str:
             what.append(f"({d['why']})")
     if e.event == "triggered" and d.get("stop"):
         what.append(f"stop {d['stop']} reached")
+    if e.event == "checked" and isinstance(d.get("checks"), list):
+        rules = [str(c.get("rule")) for c in d["checks"] if isinstance(c, dict)]
+        what.append(f"every rule passed: {', '.join(rules)}" if rules else "no rule applies")
+    if d.get("action") in ("replace", "flatten", "reverse"):
+        what.insert(0, str(d["action"]))
+    if e.event == "reset" and d.get("archived_as"):
+        what.append(f"a fresh paper account; the old one kept as {d['archived_as']}")
     if not order and not what:  # (reconciled, and anything new: its plain values)
         what = [f"{k} {v}" for k, v in d.items() if not isinstance(v, dict | list) and v not in (None, "")]
     return " — ".join(p for p in (order, "; ".join(what)) if p)

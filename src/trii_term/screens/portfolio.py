@@ -9,11 +9,13 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from trii_term.commands.order_preview import order_prices
 from trii_term.session import Session
 from trii_term.trading.orders import OrderStatus
+from trii_term.widgets.keys_footer import KeysFooter
+from trii_term.widgets.quote_columns import columns_that_fit
 from trii_term.widgets.status_bar import MessageLine, StatusBar
 
 
@@ -28,6 +30,36 @@ def _signed(x: Decimal | None, places: int = 2) -> Text:
 
 def _num(x: Decimal | None, places: int = 2) -> Text:
     return Text("—" if x is None else f"{x:,.{places}f}", justify="right")
+
+
+POSITION_COLUMNS = (
+    "Symbol", "Qty", "Avg cost", "Last", "Mkt value", "Unreal P&L", "%", "Day P&L", "Realized", "Weight",
+)  # fmt: skip
+POSITIONS_GIVE_WAY = ("Weight", "Realized", "Day P&L", "%", "Avg cost", "Mkt value")
+ORDER_COLUMNS = ("ID", "Symbol", "Side", "Qty", "Filled", "Type", "Prices", "TIF", "Status", "Avg fill")
+ORDERS_GIVE_WAY = ("Avg fill", "TIF", "Filled", "Type", "Prices")
+STATUS_SHOWN = {OrderStatus.PARTIALLY_FILLED: "partial"}  # the blotter's word (JSON keeps the full one)
+
+
+def fill_table(
+    table: DataTable, headers: tuple[str, ...], rows: list[tuple[str, list[Text]]], give_way: tuple[str, ...]
+) -> None:
+    """Rows into a table whose columns give way (the least needed first) before any number is cut:
+    each column is as wide as its widest cell, and those that do not fit the table are left out
+    whole, never a digit of one shown."""
+    needs = [(h, max([len(h), *(cells[i].cell_len for _key, cells in rows)])) for i, h in enumerate(headers)]
+    shown = columns_that_fit(max(20, table.size.width - 1), needs, give_way)
+    keep = table.cursor_row
+    if [str(c.label) for c in table.columns.values()] != shown:
+        table.clear(columns=True)
+        table.add_columns(*shown)
+    else:
+        table.clear()
+    index = [headers.index(h) for h in shown]
+    for key, cells in rows:
+        table.add_row(*(cells[i] for i in index), key=key)
+    if table.row_count:
+        table.move_cursor(row=min(keep, table.row_count - 1))
 
 
 class PortfolioScreen(Screen[None]):
@@ -54,29 +86,17 @@ class PortfolioScreen(Screen[None]):
         yield DataTable(id="orders", cursor_type="row", zebra_stripes=True)
         yield self.message_line
         yield StatusBar(self.session, id="portfolio-status")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
-        self.query_one("#positions", DataTable).add_columns(
-            "Symbol",
-            "Qty",
-            "Avg cost",
-            "Last",
-            "Mkt value",
-            "Unreal P&L",
-            "%",
-            "Day P&L",
-            "Realized",
-            "Weight",
-        )
-        self.query_one("#orders", DataTable).add_columns(
-            "ID", "Symbol", "Side", "Qty", "Filled", "Type", "Prices", "TIF", "Status", "Avg fill"
-        )
         self.query_one("#filter", Input).display = False
         if self.session.broker is not None:
             self.session.broker.on_update(self._on_order_event)
         self.set_interval(1.0, self.refresh_all)
         self.refresh_all()
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.refresh_all)  # the columns that fit change with the width
 
     def on_unmount(self) -> None:
         if self.session.broker is not None:
@@ -117,12 +137,11 @@ class PortfolioScreen(Screen[None]):
                 f" · fees {acct.fees:,.2f}",
             )
         )
-        table = self.query_one("#positions", DataTable)
-        table.clear()
+        rows = []
         for p in positions:
             pct = p.unrealized_pct
             weight = abs(p.market_value) / total * 100 if total else None
-            table.add_row(
+            cells = [
                 Text(p.symbol, style="bold"),
                 _num(p.qty, 0),
                 _num(p.avg_cost),
@@ -133,8 +152,9 @@ class PortfolioScreen(Screen[None]):
                 _signed(day.pnl.get(p.symbol)) if day else Text("—"),
                 _signed(p.realized_pnl),
                 _num(weight, 1) if weight is not None else Text("—"),
-                key=p.symbol,
-            )
+            ]
+            rows.append((p.symbol, cells))
+        fill_table(self.query_one("#positions", DataTable), POSITION_COLUMNS, rows, POSITIONS_GIVE_WAY)
         self._fill_orders()
 
     def _fill_orders(self) -> None:
@@ -145,8 +165,7 @@ class PortfolioScreen(Screen[None]):
         working = [o for o in orders if not o.status.done]
         rest = [o for o in reversed(orders) if o.status.done]
         table = self.query_one("#orders", DataTable)
-        keep = table.cursor_row
-        table.clear()
+        rows = []
         for o in working + rest:
             r = o.request
             row = [
@@ -158,15 +177,14 @@ class PortfolioScreen(Screen[None]):
                 r.type.value,
                 order_prices(o),
                 r.tif.value,
-                o.status.value,
+                STATUS_SHOWN.get(o.status, o.status.value),
                 f"{o.avg_fill_price:,.2f}" if o.avg_fill_price is not None else "",
             ]
             if words and not all(any(w in c.lower() for c in row) for w in words):
                 continue
             style = "bold" if o.status in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED) else "dim"
-            table.add_row(*(Text(c, style=style) for c in row), key=o.id)
-        if table.row_count:
-            table.move_cursor(row=min(keep, table.row_count - 1))
+            rows.append((o.id, [Text(c, style=style) for c in row]))
+        fill_table(table, ORDER_COLUMNS, rows, ORDERS_GIVE_WAY)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         """The highlighted order's fills, in the message line."""

@@ -41,6 +41,16 @@ ROWS = (  # each row: (input id, draft field, label, placeholder)
     ),
 )
 FIELDS = tuple(f for row in ROWS for f in row)
+NARROW = 72  # below this many columns: two fields a row, the time in force on its own
+
+
+def rows_for(width: int) -> list[tuple[tuple[str, str, str, str], ...]]:
+    """The fields, row by row, for a screen this wide (nothing may overflow the box)."""
+    if width >= NARROW:
+        return list(ROWS)
+    return [FIELDS[i : i + 2] for i in range(0, len(FIELDS), 2)]
+
+
 STYLE = {"head": "bold", "no": "bold", "ok": "", "leg": "", "money": "", "position": "", "note": "italic"}
 
 
@@ -80,27 +90,35 @@ class TicketScreen(ModalScreen[None]):
         self.error = ""
         self.sending = False  # an Enter is on its way (review, dialog, send): a second one waits
         self.message_line = Outcome(id="ticket-message")  # what happened to the last Enter
+        self._narrow = False
 
     def compose(self) -> ComposeResult:
         caps = self.session.broker.capabilities if self.session.broker else None
         tifs = [t for t in TIF if caps is None or t in caps.tifs]
         with Vertical(id="ticket-body"):
             yield Static(id="ticket-title")
-            for n, row in enumerate(ROWS):
+            self._narrow = self.app.size.width < NARROW
+            tif = Select(
+                [(t.value, t) for t in tifs],
+                value=self.draft.tif,
+                allow_blank=False,
+                id="t-tif",
+                compact=True,
+            )
+            for n, row in enumerate(rows_for(self.app.size.width)):
                 with Horizontal(classes="ticket-row"):
                     for fid, attr, label, hint in row:
                         yield Label(label)
                         yield Input(getattr(self.draft, attr), placeholder=hint, id=f"t-{fid}", compact=True)
-                    if n == 0:
+                    if n == 0 and not self._narrow:
                         yield Label("TIF")
-                        yield Select(
-                            [(t.value, t) for t in tifs],
-                            value=self.draft.tif,
-                            allow_blank=False,
-                            id="t-tif",
-                            compact=True,
-                        )
+                        yield tif
+                if n == 0 and self._narrow:
+                    with Horizontal(classes="ticket-row"):
+                        yield Label("TIF")
+                        yield tif
             with VerticalScroll(id="ticket-scroll"):
+                self.message_line = Outcome(id="ticket-message")  # (a new one when laid out again)
                 yield self.message_line
                 yield Static(id="ticket-preview")
             yield Static(
@@ -111,6 +129,12 @@ class TicketScreen(ModalScreen[None]):
     def on_mount(self) -> None:
         self.query_one("#t-qty" if not self.draft.qty else "#t-limit", Input).focus()
         self._update()
+
+    async def on_resize(self) -> None:
+        if (self.app.size.width < NARROW) != self._narrow:  # lay the fields out again, as they are
+            self.draft = self._read()
+            await self.recompose()
+            self._update()
 
     # -- the draft ------------------------------------------------------------------------------
 

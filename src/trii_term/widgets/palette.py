@@ -13,7 +13,6 @@ that is no command says so, with what it may have meant, and runs nothing.
 
 from __future__ import annotations
 
-import difflib
 import heapq
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from functools import partial
@@ -36,8 +35,6 @@ if TYPE_CHECKING:
     from trii_term.app import TriiTermApp
 
 MAX_COMPLETIONS = 8
-MAX_SUGGESTIONS = 3
-CLOSE_ENOUGH = 0.75  # difflib ratio: `pasue`/`pause` 0.8, `hlep`/`help` 0.75, `foo`/`oldest` 0.22
 
 
 class TriiPalette(CommandPalette):
@@ -174,27 +171,8 @@ def unknown_command(registry: CommandRegistry, tokens: Sequence[str]) -> str:
 
 
 def suggestions(registry: CommandRegistry, tokens: Sequence[str]) -> list[str]:
-    """The commands a mistyped line may have meant: its first words against each command's
-    name (`wach add` → `watch add`), or its first word against any one word of a name
-    (`pasue` → `replay pause`); shorter names first when equally close."""
-    typed = [t.lower() for t in tokens]
-    if not typed:
-        return []
-    scored: dict[str, float] = {}
-    for cmd in registry:
-        for words in (cmd.words, *cmd.aliases):
-            name = " ".join(words)
-            whole = _ratio(" ".join(typed[: len(words)]), name)
-            one_word = max(_ratio(typed[0], w) for w in words) - 0.01 * (len(words) - 1)
-            score = max(whole, one_word)
-            if score >= CLOSE_ENOUGH and score > scored.get(cmd.name, 0.0):
-                scored[cmd.name] = score
-    ranked = sorted(scored, key=lambda n: (-scored[n], len(n), n))
-    return ranked[:MAX_SUGGESTIONS]
-
-
-def _ratio(a: str, b: str) -> float:
-    return difflib.SequenceMatcher(None, a, b).ratio()
+    """The commands a mistyped line may have meant (the registry says, for the CLI too)."""
+    return registry.suggestions(tokens)
 
 
 def watch_line(app: TriiTermApp, tokens: Sequence[str]) -> str | None:
