@@ -187,6 +187,7 @@ class JournalScreen(Screen[None]):
         self.rows: list[JournalRow] = []  # every entry, newest first
         self.shown: list[JournalRow] = []  # those the filter lets through
         self._seen: tuple[int, int] = (-1, -1)  # (count, last seq) read last
+        self._entries: list[Entry] = []  # every entry read so far, oldest first
         self._layout: tuple[bool, int] = (False, -1)
         self._changed = True
         self._last_read = 0.0
@@ -241,7 +242,11 @@ class JournalScreen(Screen[None]):
         if journal is None:
             self.query_one("#journal-title", Static).update("Journal: the store is still opening…")
             return
-        entries = journal.entries()
+        new = journal.entries(after_seq=self._entries[-1].seq if self._entries else None)
+        if not new and self._entries:
+            return  # nothing since the last read (only the new rows are read)
+        self._entries += new
+        entries = self._entries
         seen = (len(entries), entries[-1].seq if entries else -1)
         if seen == self._seen:
             return

@@ -140,14 +140,24 @@ class Journal:
             )
             self._last_us = now_us
 
-    def entries(self, *, order_id: str | None = None, last: int | None = None) -> list[Entry]:
+    def entries(
+        self, *, order_id: str | None = None, last: int | None = None, after_seq: int | None = None
+    ) -> list[Entry]:
+        """Entries oldest first: of one order, the `last` N, or those after `after_seq` (what a
+        screen that has read up to there has not seen yet)."""
         sql = (
             "SELECT seq, ts, event, broker, source, order_id, client_order_id, detail, market_ts FROM journal"
         )
         params: list[object] = []
+        where = []
         if order_id is not None:
-            sql += " WHERE order_id = ?"
+            where.append("order_id = ?")
             params.append(order_id)
+        if after_seq is not None:
+            where.append("seq > ?")
+            params.append(after_seq)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY seq"
         with self._lock:  # (a live broker writes from its threads on the same cursor)
             rows = self._con.execute(sql, params).fetchall()
