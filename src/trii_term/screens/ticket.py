@@ -57,9 +57,13 @@ STYLE = {"head": "bold", "no": "bold", "ok": "", "leg": "", "money": "", "positi
 class Outcome(Static):
     """What happened to the last Enter, in full (it wraps: a "Not sent" reason is never cut)."""
 
+    def on_mount(self) -> None:
+        self.display = False  # no blank line until there is something to say
+
     def show(self, message: str, level: str = "info") -> None:
         icon = {"info": "›", "warning": "!", "error": "✖"}.get(level, "›")
         self.update(Text(f"{icon} {' '.join(message.split())}", style="bold" if level != "info" else ""))
+        self.display = bool(message)
 
 
 class TicketScreen(ModalScreen[None]):
@@ -77,7 +81,7 @@ class TicketScreen(ModalScreen[None]):
     TicketScreen .ticket-row Label { width: auto; padding: 0 1 0 0; }
     TicketScreen .ticket-row Input { width: 1fr; margin-right: 1; background: $boost; }
     TicketScreen .ticket-row Select { width: 12; }
-    TicketScreen #ticket-scroll { height: auto; max-height: 1fr; margin-top: 1; }
+    TicketScreen #ticket-scroll { height: auto; margin-top: 1; }
     TicketScreen #ticket-preview, TicketScreen #ticket-message { height: auto; }
     """
 
@@ -128,6 +132,7 @@ class TicketScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#t-qty" if not self.draft.qty else "#t-limit", Input).focus()
+        self._fit()
         self._update()
 
     async def on_resize(self) -> None:
@@ -135,6 +140,14 @@ class TicketScreen(ModalScreen[None]):
             self.draft = self._read()
             await self.recompose()
             self._update()
+        self._fit()
+
+    def _fit(self) -> None:
+        """The preview scrolls in what the screen leaves: the title, the fields and the key line
+        always show."""
+        rows = len(self.query(".ticket-row"))
+        fixed = 2 + 1 + rows + 1 + 1  # border, title, fields, keys, the preview's top margin
+        self.query_one("#ticket-scroll").styles.max_height = max(1, self.app.size.height - fixed)
 
     # -- the draft ------------------------------------------------------------------------------
 
@@ -185,8 +198,9 @@ class TicketScreen(ModalScreen[None]):
             out.append(f"✗ {exc}", style="bold")
             self.query_one("#ticket-preview", Static).update(out)
             return
-        for kind, line in preview_lines(p, last):
-            out.append(line + "\n", style=STYLE.get(kind, ""))
+        lines = preview_lines(p, last)
+        for n, (kind, line) in enumerate(lines):
+            out.append(line + ("\n" if n < len(lines) - 1 else ""), style=STYLE.get(kind, ""))
         self.query_one("#ticket-preview", Static).update(out)
 
     # -- sending --------------------------------------------------------------------------------
