@@ -168,3 +168,18 @@ async def test_the_ticket_and_the_blotter_never_cut_a_number_or_a_border(
             assert len(shown) == 10  # wide: every column
         await pilot.press("escape")
         await pilot.press("ctrl+q")
+
+
+async def test_a_long_preview_scrolls_and_the_tickets_keys_stay_on_screen(paths: Paths) -> None:
+    app = make_app(paths)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app)
+        await app.execute("buy 10 AAPL lmt 430 tp 450 sl 420 gtc", source="palette")
+        await wait_until(lambda: isinstance(app.screen, TicketScreen))
+        await wait_until(lambda: "take-profit: sell 10 limit 450.00" in screen_text(app))
+        text = screen_text(app)
+        assert "Enter review & send" in text and "Take-profit 450" in text  # fields and keys whole
+        boxes_ok = text.count("╭") == text.count("╰") == 1
+        assert boxes_ok, text
+        await pilot.press("escape")
+        await pilot.press("ctrl+q")
