@@ -183,3 +183,35 @@ async def test_a_long_preview_scrolls_and_the_tickets_keys_stay_on_screen(paths:
         assert boxes_ok, text
         await pilot.press("escape")
         await pilot.press("ctrl+q")
+
+
+async def test_y_sends_only_what_the_dialog_showed(paths: Paths) -> None:
+    """Found: with `reverse AAPL` showing SELL 10, a fill while the dialog was open made y send
+    SELL 90; `flatten all` also sold a position that appeared after the dialog opened."""
+    from trii_term.trading.orders import OrderRequest, Side
+
+    app = make_app(paths, "[providers.replay]\nspeed = 600\n[brokers.paper]\nallow_short = true\n")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app)
+        desk = app.session.desk
+        desk.submit(OrderRequest("AAPL", Side.BUY, D(5)), source="cli", confirmed=True)
+        await app.execute("reverse AAPL", source="palette")
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen))
+        await wait_until(lambda: "REVERSE SELL 10 AAPL" in screen_text(app))
+        desk.submit(OrderRequest("AAPL", Side.BUY, D(40)), source="cli", confirmed=True)  # meanwhile
+        await pilot.press("y")
+        await wait_until(lambda: "It changed since you looked" in screen_text(app))
+        assert "REVERSE SELL 90 AAPL" in screen_text(app)  # shown again, not sent
+        assert [p.qty for p in app.session.broker.positions()] == [45]
+        await pilot.press("n")
+        await wait_until(lambda: not isinstance(app.screen, ConfirmScreen))
+
+        await app.execute("flatten all", source="palette")
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen))
+        desk.submit(OrderRequest("IBM", Side.BUY, D(7)), source="cli", confirmed=True)
+        await pilot.press("y")
+        await wait_until(lambda: "It changed since you looked" in screen_text(app))
+        assert {p.symbol for p in app.session.broker.positions()} == {"AAPL", "IBM"}  # nothing sold
+        await pilot.press("y")  # this time what is shown is what is sent
+        await wait_until(lambda: app.session.broker.positions() == [])
+        await pilot.press("ctrl+q")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+
+import pytest
 
 from trii_term.paths import Paths
 
@@ -134,3 +137,43 @@ def test_an_unknown_symbol_names_the_symbol_not_a_flag(paths: Paths) -> None:
     out = run_cli("order", "buy", "1", "ZZZZ", "--yes", paths=paths)
     assert out.returncode == 2 and "unknown symbol ZZZZ" in out.stderr, out.stderr
     assert "--symbols" not in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("key", ["\x04", "\x03", "n\r"], ids=["ctrl+d", "ctrl+c", "n"])
+def test_on_a_terminal_anything_but_y_sends_nothing(paths: Paths, key: str) -> None:
+    """Found: ctrl+c at "Send it? [y/N]" left the process holding the store until Enter, then
+    printed a traceback; ctrl+d said "unexpected error (EOFError)"."""
+    import os
+    import select
+    import subprocess
+    import time
+
+    from .conftest import trii_term_exe
+
+    paths.config_file.write_text(FAST)
+    master, slave = os.openpty()
+    cmd = [*trii_term_exe(), "--config", str(paths.config_file), "--data-dir", str(paths.data_dir)]
+    proc = subprocess.Popen(
+        [*cmd, "order", "buy", "1", "AAPL"], stdin=slave, stdout=slave, stderr=slave, start_new_session=True
+    )
+    os.close(slave)
+    seen = b""
+    deadline = time.monotonic() + 30
+    while b"Send it?" not in seen:
+        assert time.monotonic() < deadline, seen
+        if select.select([master], [], [], 0.2)[0]:
+            seen += os.read(master, 4096)
+    if key == "\x03":
+        os.kill(proc.pid, 2)  # what ctrl+c at the terminal sends
+    else:
+        os.write(master, key.encode())
+    code = proc.wait(timeout=10)
+    with contextlib.suppress(OSError):
+        while select.select([master], [], [], 0.2)[0]:
+            seen += os.read(master, 4096)
+    os.close(master)
+    text = seen.decode(errors="replace")
+    assert code == 3 and "Not sent" in text and "Traceback" not in text, text
+    journal = json.loads(run_cli("journal", "--json", paths=paths).stdout)
+    assert journal[-1]["event"] == "rejected" and journal[-1]["detail"]["error"] == "not confirmed"
+    assert not any(e["event"] == "submitted" for e in journal)

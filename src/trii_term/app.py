@@ -482,9 +482,17 @@ class TriiTermApp(App[int]):
     def focused_symbol(self) -> str | None:
         return self.workstation.watchlist.table.cursor_symbol
 
-    def command_context(self, source: str, *, confirmed: bool = False) -> CommandContext:
+    def command_context(
+        self, source: str, *, confirmed: bool = False, shown: object = None, opened_by: str = ""
+    ) -> CommandContext:
         return CommandContext(
-            self.session, source=source, ui=self, focused_symbol=self.focused_symbol, confirmed=confirmed
+            self.session,
+            source=source,
+            ui=self,
+            focused_symbol=self.focused_symbol,
+            confirmed=confirmed,
+            shown=shown,
+            opened_by=opened_by,
         )
 
     async def action_command(self, command_id: str) -> None:
@@ -497,12 +505,18 @@ class TriiTermApp(App[int]):
         await self._run(lambda ctx: self.session.commands.invoke(cmd, [], ctx), "key", cmd.name)
 
     async def execute(
-        self, text: str, source: str = "palette", *, on_result: ResultHandler | None = None
+        self,
+        text: str,
+        source: str = "palette",
+        *,
+        on_result: ResultHandler | None = None,
+        opened_by: str = "",
     ) -> Result | None:
         """Run a typed command line. `on_result` hears how it ended, also when that is only known
         after a confirm dialog (then this returns None)."""
+        registry = self.session.commands
         return await self._run(
-            lambda ctx: self.session.commands.run(text, ctx), source, text, on_result=on_result
+            lambda ctx: registry.run(text, ctx), source, text, on_result=on_result, opened_by=opened_by
         )
 
     async def choose_command(self, cmd: Command) -> None:
@@ -519,31 +533,35 @@ class TriiTermApp(App[int]):
         label: str,
         *,
         confirmed: bool = False,
+        shown: object = None,
         on_result: ResultHandler | None = None,
+        opened_by: str = "",
     ) -> Result | None:
         """Run a command and say how it went. An order action waiting for the trader's yes
-        (NeedsConfirmation) opens the confirm dialog; y runs the same line again, confirmed."""
-        result = await self._run_once(call, source, label, confirmed, on_result)
+        (NeedsConfirmation) opens the confirm dialog; y runs the same line again, confirmed for
+        what the dialog showed (if that changed meanwhile, the dialog comes back)."""
+        ctx = self.command_context(source, confirmed=confirmed, shown=shown, opened_by=opened_by)
+        result = await self._run_once(call, ctx, label, on_result)
         if on_result is not None and result is not None:
             on_result(result)
         return result
 
     async def _run_once(  # type: ignore[no-untyped-def]
-        self, call, source: str, label: str, confirmed: bool, on_result: ResultHandler | None
+        self, call, ctx: CommandContext, label: str, on_result: ResultHandler | None
     ) -> Result | None:
+        source = ctx.source
         if self._quitting:
             return None
         if not self.ready and not label.startswith(("quit", "exit", "help")):
             self.message("Still starting: the store is opening. Try again in a moment.", "warning")
             return Result("Still starting: the store is opening. Try again in a moment.", "warning")
-        ctx = self.command_context(source, confirmed=confirmed)
         try:
             result: Result = await call(ctx)
         except MissingArguments as exc:
             self.prompt(exc.command.prompt_text(ctx))
             return None
         except NeedsConfirmation as exc:
-            self._confirm(exc, call, source, label, on_result)
+            self._confirm(exc, call, ctx, label, on_result)
             return None
         except CommandError as exc:
             self.bell()
@@ -561,15 +579,24 @@ class TriiTermApp(App[int]):
         return result
 
     def _confirm(  # type: ignore[no-untyped-def]
-        self, ask: NeedsConfirmation, call, source: str, label: str, on_result: ResultHandler | None
+        self, ask: NeedsConfirmation, call, ctx: CommandContext, label: str, on_result: ResultHandler | None
     ) -> None:
-        """The confirm dialog; only y sends (the line runs again, confirmed, on a worker)."""
+        """The confirm dialog; only y sends (the line runs again, confirmed for what was shown,
+        on a worker)."""
         from trii_term.screens.confirm import ConfirmScreen
 
         def answered(yes: bool | None) -> None:
             if yes:
                 self.run_worker(
-                    self._run(call, source, label, confirmed=True, on_result=on_result),
+                    self._run(
+                        call,
+                        ctx.source,
+                        label,
+                        confirmed=True,
+                        shown=ask.shown,
+                        on_result=on_result,
+                        opened_by=ctx.opened_by,
+                    ),
                     group="order-send",
                     exit_on_error=False,
                 )

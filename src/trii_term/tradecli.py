@@ -120,11 +120,11 @@ async def _run_line(session: Any, line: str, *, yes: bool, out: TextIO) -> Any:
         print(f"To {ask.where}: {ask.title}", file=out)
         for text in ask.lines:
             print(f"  {text}", file=out)
-        answer = await asyncio.to_thread(input, "Send it? [y/N] ")
+        answer = await _answer("Send it? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             ask.decline()
             raise CliError("Not sent.", EXIT_CONFIRM) from None
-        ctx = CommandContext(session, source="cli", confirmed=True)
+        ctx = CommandContext(session, source="cli", confirmed=True, shown=ask.shown)
         try:
             return await session.commands.run(line, ctx)
         except CommandError as exc:
@@ -133,6 +133,28 @@ async def _run_line(session: Any, line: str, *, yes: bool, out: TextIO) -> Any:
     except CommandError as exc:
         _print_preview(exc, out)
         raise CliError(str(exc), exc.exit_code) from None
+
+
+async def _answer(question: str) -> str:
+    """The trader's answer on the terminal; ctrl+d or ctrl+c is a no (nothing is sent)."""
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[str] = loop.create_future()
+
+    def ask() -> None:
+        try:
+            text = input(question)
+        except (EOFError, KeyboardInterrupt, OSError):
+            text = ""
+            print(file=sys.stderr)
+        loop.call_soon_threadsafe(lambda: answer.done() or answer.set_result(text))
+
+    import threading
+
+    threading.Thread(target=ask, name="cli-confirm", daemon=True).start()
+    try:
+        return await answer
+    except asyncio.CancelledError:  # ctrl+c while waiting: the signal lands on the main thread
+        return ""
 
 
 def _print_preview(exc: Exception, out: TextIO) -> None:

@@ -55,7 +55,14 @@ class NeedsConfirmation(CommandError):
     exit_code = 3
 
     def __init__(
-        self, title: str, lines: list[str], *, where: str, decline: Callable[[], None], data: Any = None
+        self,
+        title: str,
+        lines: list[str],
+        *,
+        where: str,
+        decline: Callable[[], None],
+        data: Any = None,
+        shown: Any = None,
     ) -> None:
         super().__init__(f"{title}: not sent — it needs confirming (y in the workstation, --yes on the CLI)")
         self.title = title
@@ -63,6 +70,7 @@ class NeedsConfirmation(CommandError):
         self.where = where
         self.decline = decline
         self.data = data
+        self.shown = shown  # what the trader is shown: the yes holds for exactly this
 
 
 class MissingArguments(CommandError):
@@ -106,6 +114,8 @@ class CommandContext:
     focused_symbol: str | None = None
     confirmed: bool = False  # the trader said yes (y in a dialog, --yes, an armed macro)
     can_ask: bool = False  # a headless caller that can ask the trader (a terminal)
+    shown: Any = None  # with `confirmed` from a dialog: what was shown (a yes holds for that only)
+    opened_by: str = ""  # the ticket: what opened it (key, palette, ai)
 
     @property
     def interactive(self) -> bool:

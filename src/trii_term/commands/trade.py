@@ -76,17 +76,37 @@ def _last(inv: Invocation, symbol: str) -> Decimal | None:
     return inv.session.reference_price(symbol) if symbol in inv.session.instruments else None
 
 
-async def _ask_first(
-    inv: Invocation, title: str, preview: Preview, decline: Callable[[], None], data: Any = None
-) -> None:
-    """An unconfirmed action that would pass: put it to the trader (dialog or terminal)."""
-    raise NeedsConfirmation(
+def shown_key(previews: list[Preview]) -> tuple:  # type: ignore[type-arg]
+    """What a confirmation holds for: each order as it would be sent (not its client id, not a
+    market price that moves) and the working orders it replaces or cancels first."""
+    return tuple(
+        (p.action, replace(p.request, client_order_id=""), tuple(o.id for o in p.releasing)) for p in previews
+    )
+
+
+def _ask(
+    inv: Invocation, title: str, previews: list[Preview], decline: Callable[[], None], data: Any = None
+) -> NeedsConfirmation:
+    """An unconfirmed action that would pass, put to the trader (dialog or terminal)."""
+    lines: list[str] = []
+    for p in previews:
+        lines += [text for _kind, text in preview_lines(p, _last(inv, p.request.symbol))]
+    return NeedsConfirmation(
         title,
-        [text for _kind, text in preview_lines(preview, _last(inv, preview.request.symbol))],
+        lines,
         where=inv.session.broker_label(),
         decline=decline,
-        data={"preview": preview, **(data or {})},
+        data={"previews": previews, **(data or {})},
+        shown=shown_key(previews),
     )
+
+
+def _as_shown(inv: Invocation, title: str, previews: list[Preview], decline: Callable[[], None]) -> None:
+    """A yes holds for what was shown: if the order would now be something else (the position
+    changed while the dialog was open, say), it is shown again rather than sent."""
+    shown = inv.ctx.shown
+    if shown is not None and shown_key(previews) != shown:
+        raise _ask(inv, f"It changed since you looked — {title}", previews, decline)
 
 
 class NotConfirmed(CommandError):
@@ -144,17 +164,22 @@ async def _place(inv: Invocation, side: Side) -> Result:
     except OrderError as exc:
         raise CommandError(f"{exc}. Usage: {side.value} QTY SYMBOL [lmt P] …") from None
     source = inv.ctx.source
-    if not confirmed and inv.ctx.interactive:
+    title = f"Send this order ({source})"
+    if (not confirmed and inv.ctx.interactive) or inv.ctx.shown is not None:
         preview = await on_broker(inv.session, desk.preview, request)
-        if preview.ok:
-            await _ask_first(
-                inv,
-                f"Send this order ({source})",
-                preview,
-                lambda: desk.refuse(preview.request, source=source, reason="not confirmed"),
-            )
+
+        def decline() -> None:
+            desk.refuse(preview.request, source=source, reason="not confirmed")
+
+        if not confirmed and preview.ok:
+            raise _ask(inv, title, [preview], decline)
+        if confirmed:
+            _as_shown(inv, title, [preview], decline)
+    origin = {"opened_by": inv.ctx.opened_by} if inv.ctx.opened_by else None
     try:
-        order = await on_broker(inv.session, desk.submit, request, source=source, confirmed=confirmed)
+        order = await on_broker(
+            inv.session, desk.submit, request, source=source, confirmed=confirmed, note=origin
+        )
     except OrderError as exc:
         try:  # what it would have done, for the CLI's print-out
             preview = await on_broker(inv.session, desk.preview, request)
@@ -233,18 +258,20 @@ async def replace_order(inv: Invocation) -> Result:
     changes = parse_changes(inv.args.get("changes") or "")
     source = inv.ctx.source
     confirmed = _confirmed(inv)
-    if not confirmed and inv.ctx.interactive:
+    title = f"Replace {oid} ({source})"
+    if (not confirmed and inv.ctx.interactive) or inv.ctx.shown is not None:
         try:
             preview = await on_broker(inv.session, desk.preview_replace, oid, **changes)
         except OrderError as exc:
             raise CommandError(f"{exc}. Nothing was changed.") from None
-        if preview.ok:
-            await _ask_first(
-                inv,
-                f"Replace {oid} ({source})",
-                preview,
-                lambda: desk.refuse(preview.request, source=source, reason="not confirmed", action="replace"),
-            )
+
+        def decline() -> None:
+            desk.refuse(preview.request, source=source, reason="not confirmed", action="replace")
+
+        if not confirmed and preview.ok:
+            raise _ask(inv, title, [preview], decline)
+        if confirmed:
+            _as_shown(inv, title, [preview], decline)
     try:
         order = await on_broker(inv.session, desk.replace, oid, source=source, confirmed=confirmed, **changes)
     except OrderError as exc:
@@ -301,28 +328,28 @@ async def _close(inv: Invocation, symbols: list[str], *, reverse: bool) -> Resul
             previews.append(await on_broker(inv.session, desk.preview_close, symbol, reverse=reverse))
         except OrderError as exc:
             raise CommandError(f"{exc}. Nothing was changed.") from None
-    if not confirmed and inv.ctx.interactive and all(p.ok for p in previews):
-        lines: list[str] = []
+    title = f"{action.capitalize()} {', '.join(symbols)} ({source})"
+
+    def decline() -> None:
         for p in previews:
-            lines += [text for _k, text in preview_lines(p, _last(inv, p.request.symbol))]
+            desk.refuse(p.request, source=source, reason="not confirmed", action=action)
 
-        def decline() -> None:
-            for p in previews:
-                desk.refuse(p.request, source=source, reason="not confirmed", action=action)
-
-        raise NeedsConfirmation(
-            f"{action.capitalize()} {', '.join(symbols)} ({source})",
-            lines,
-            where=inv.session.broker_label(),
-            decline=decline,
-            data={"previews": previews},
-        )
+    if not confirmed and inv.ctx.interactive and all(p.ok for p in previews):
+        raise _ask(inv, title, previews, decline)
+    if confirmed:
+        _as_shown(inv, title, previews, decline)
     orders: list[Order] = []
     canceled: list[Order] = []
     for symbol, preview in zip(symbols, previews, strict=True):
         try:
             gone, order = await on_broker(
-                inv.session, desk.close, symbol, source=source, confirmed=confirmed, reverse=reverse
+                inv.session,
+                desk.close,
+                symbol,
+                source=source,
+                confirmed=confirmed,
+                reverse=reverse,
+                expect=preview.request,
             )
         except OrderError as exc:
             done = f" ({', '.join(order_summary(o) for o in orders)} done)" if orders else ""

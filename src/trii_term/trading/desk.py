@@ -223,11 +223,14 @@ class OrderDesk:
 
     # -- place --------------------------------------------------------------------------------
 
-    def submit(self, request: OrderRequest, *, source: str, confirmed: bool) -> Order:
+    def submit(
+        self, request: OrderRequest, *, source: str, confirmed: bool, note: dict[str, object] | None = None
+    ) -> Order:
         """Send an order. Raises OrderError (invalid), RiskRefused or ConfirmationNeeded; in
-        each case nothing reached the broker."""
+        each case nothing reached the broker. `note` goes into the journalled intent (what opened
+        the ticket, say)."""
         now = self._now()
-        self._intent(request, source, now)
+        self._intent(request, source, now, note=note)
         try:
             prepared = self.broker.prepare(request)
         except OrderError as exc:
@@ -372,11 +375,21 @@ class OrderDesk:
                             action=action)  # fmt: skip
 
     def close(
-        self, symbol: str, *, source: str, confirmed: bool, reverse: bool = False
+        self,
+        symbol: str,
+        *,
+        source: str,
+        confirmed: bool,
+        reverse: bool = False,
+        expect: OrderRequest | None = None,
     ) -> tuple[list[Order], Order]:
         """Flatten (or reverse) a position: every rule is checked first; then the symbol's working
         orders are canceled and a market order for the position as it then stands is sent. Returns
-        the canceled orders and the order. Raises like submit(); then nothing was canceled."""
+        the canceled orders and the order. Raises like submit(); then nothing was canceled.
+
+        `expect`: the order the trader confirmed. If the position changed while its orders were
+        being canceled (one filled on the way), a reverse only flattens — never a larger order
+        than the one confirmed the other way."""
         now = self._now()
         action = "reverse" if reverse else "flatten"
         preview = self.preview_close(symbol, reverse=reverse)
@@ -403,7 +416,9 @@ class OrderDesk:
             )
         # the position as it stands now (an order may have filled while its cancel was on the way)
         request = self.closing_request(symbol, reverse=reverse)
-        return canceled, self.submit(request, source=source, confirmed=True)
+        if reverse and expect is not None and (request.side, request.qty) != (expect.side, expect.qty):
+            request = self.closing_request(symbol)  # changed under us: only flat is safe
+        return canceled, self.submit(request, source=source, confirmed=True, note={"action": action})
 
     # -- the steps ----------------------------------------------------------------------------
 
@@ -416,8 +431,9 @@ class OrderDesk:
         action: str = "place",
         order: Order | None = None,
         changes: dict[str, Decimal] | None = None,
+        note: dict[str, object] | None = None,
     ) -> None:
-        detail: dict[str, object] = {"request": request_json(request)}
+        detail: dict[str, object] = {"request": request_json(request), **(note or {})}
         if action != "place":
             detail["action"] = action
         if changes is not None:
