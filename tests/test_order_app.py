@@ -45,6 +45,8 @@ async def test_enter_never_sends_only_y_does(paths: Paths) -> None:
         assert order.status is OrderStatus.FILLED and order.request.qty == 5
         sources = {e.source for e in app.session.broker.journal.entries(order_id=order.id)}
         assert sources == {"ticket"}
+        intent = [e for e in app.session.broker.journal.entries() if e.event == "intent"][-1]
+        assert intent.source == "ticket" and intent.detail["opened_by"] == "key"  # b opened it
         await pilot.press("ctrl+q")
 
 

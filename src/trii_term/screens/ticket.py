@@ -221,7 +221,9 @@ class TicketScreen(ModalScreen[None]):
         self.message_line.show("Review the order in the dialog: y sends it, n does not.")
         line = self.draft.line()
         self.app.run_worker(
-            self.app.execute(line, source="ticket", on_result=self._sent),  # type: ignore[attr-defined]
+            self.app.execute(  # type: ignore[attr-defined]
+                line, source="ticket", on_result=self._sent, opened_by=self.opened_by
+            ),
             group="ticket-send",
             exit_on_error=False,
         )
