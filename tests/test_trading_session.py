@@ -88,3 +88,63 @@ async def test_replay_goto_before_the_accounts_last_fill_is_refused_until_a_fres
         assert "kept as paper#1" in done.message
         assert session.rewind_problem(earlier) is None
         assert session.broker.positions() == []  # type: ignore[union-attr]
+
+
+async def test_the_daily_loss_limit_remembers_the_day_across_restarts(paths: Paths) -> None:
+    """Found: the day's P&L started again at 0 in every new process (a restart, every CLI
+    order), so a trader could reset the daily loss limit by restarting."""
+    import pytest
+
+    from trii_term.trading.desk import RiskRefused
+
+    text = '[providers.replay]\nspeed = 600\n[risk]\ndaily_loss_limit = "0.50"\n'
+    async with replaying(paths, text) as (session, _tape):
+        await wait_until(lambda: (q := session.quotes.get("AAPL")) is not None and q.ask is not None)
+        assert session.desk is not None
+        session.desk.submit(OrderRequest("AAPL", Side.BUY, D(10)), source="cli", confirmed=True)
+        lost = session.desk.day_pnl()
+        assert lost <= D("-1.00")  # the commission at least: the day is down
+        with pytest.raises(RiskRefused, match="daily_loss_limit"):
+            session.desk.submit(OrderRequest("IBM", Side.BUY, D(1)), source="cli", confirmed=True)
+    async with replaying(paths, text) as (session, _tape):  # a new process, the same day
+        assert session.desk is not None
+        await wait_until(lambda: (q := session.quotes.get("AAPL")) is not None and q.prev_close is not None)
+        assert session.desk.day_pnl() < D("-0.50")  # not 0 again
+        with pytest.raises(RiskRefused, match="daily_loss_limit"):
+            session.desk.submit(OrderRequest("IBM", Side.BUY, D(1)), source="cli", confirmed=True)
+        sell = session.desk.submit(OrderRequest("AAPL", Side.SELL, D(10)), source="cli", confirmed=True)
+        assert sell.filled_qty == 10  # closing is still allowed
+
+
+async def test_a_restart_replays_the_day_from_the_accounts_last_trade_not_from_the_open(
+    paths: Paths,
+) -> None:
+    """Found: every restart (and every CLI order) replayed the day from 09:30, so new orders filled
+    hours before trades already on the books."""
+    text = "[providers.replay]\nspeed = 3000\n"
+    async with replaying(paths, text) as (session, _tape):
+        start = session.feed.start_day  # type: ignore[union-attr]
+        open_ns, _ = session.session_bounds(US, start)  # type: ignore[misc]
+        await wait_until(lambda: session.clock.now_ns() > open_ns + 90 * 60 * 10**9)  # past 11:00
+        assert session.desk is not None
+        first = session.desk.submit(OrderRequest("AAPL", Side.BUY, D(1)), source="cli", confirmed=True)
+    async with replaying(paths, text) as (session, _tape):
+        assert session.clock.now_ns() >= first.created_ns  # not back at the open
+        await wait_until(lambda: (q := session.quotes.get("AAPL")) is not None and q.ask is not None)
+        assert session.desk is not None
+        again = session.desk.submit(OrderRequest("AAPL", Side.BUY, D(1)), source="cli", confirmed=True)
+        assert again.created_ns >= first.created_ns and again.id > first.id
+
+
+async def test_replay_goto_a_day_only_the_indices_have_is_refused(paths: Paths) -> None:
+    import pytest
+
+    from trii_term.commands import CommandContext, CommandError
+
+    async with replaying(paths, '[feed]\nsymbols = ["AAPL", "SPX"]\n[providers.replay]\nspeed = 600\n') as (
+        session,
+        _tape,
+    ):
+        ctx = CommandContext(session, source="palette")
+        with pytest.raises(CommandError, match=r"history of AAPL ends on 2013-03-01"):
+            await session.commands.run("replay goto 2013-03-05", ctx)

@@ -167,7 +167,15 @@ class Session:
         store = self.store
         assert store is not None
         feed: Feed = self._feed_cls(
-            FeedContext(self.bus, self.clock, self.config, store, self.paths.data_dir, self.rewind_problem)
+            FeedContext(
+                self.bus,
+                self.clock,
+                self.config,
+                store,
+                self.paths.data_dir,
+                self.rewind_problem,
+                self.last_fill_ns,
+            )
         )
         try:
             await feed.prepare()
@@ -178,6 +186,10 @@ class Session:
                 raise self.config.error("providers.replay.date", str(exc)) from None
             raise
         self.feed = feed
+        start_day = getattr(feed, "start_day", None) if feed.simulated else None
+        problem = self.rewind_problem(start_day) if start_day is not None else None
+        if problem is not None:  # the account traded past the whole history (live data, say)
+            self.notices.append(f"Replaying {start_day}: {problem}.")
         known = feed.instruments()
         # a live feed may hand a large mapping backed by its instrument master: keep it as is
         self.instruments = known if not isinstance(known, dict) else dict(known)
@@ -236,6 +248,8 @@ class Session:
         broker = self._paper_broker(store)
         self._install_broker(broker)
         self._unsubscribe.append(self.bus.subscribe(MarketBatch, broker.on_batch))
+        broker.on_update(self._traded)
+        self._resubscribe()  # held and working symbols stream too
 
     def _paper_broker(self, store: Store):  # type: ignore[no-untyped-def]
         """The one wiring of the paper broker, whatever the front end (workstation, CLI, AI):
@@ -288,6 +302,7 @@ class Session:
             price_of=self.reference_price,
             quote_of=self.quote_prices,
             fee_of=self.fee_model,
+            day_view_of=self.day_view,
             clock_ns=self.clock.now_ns,
             day_of=lambda: US.local(self.clock.now_ns()).date(),
         )
@@ -400,24 +415,28 @@ class Session:
         return bid, ask
 
     def day_view(self):  # type: ignore[no-untyped-def]
-        """Today's P&L per symbol and realized today (see OrderDesk.day_view)."""
+        """Today's P&L per symbol, realized today and today's fees (see OrderDesk.day_view), each
+        symbol on its own market's trading day (NSE's day does not begin at New York's
+        midnight), rebuilt from the stored fills."""
         from datetime import time as dtime
 
         from trii_term.trading.orders import exact_price
 
         assert self.desk is not None
-        today = US.local(self.clock.now_ns()).date()
+        now = self.clock.now_ns()
+        starts = {code: m.at(self.clock.trading_day(m, now), dtime(0, 0)) for code, m in MARKETS.items()}
+
+        def day_start_of(symbol: str) -> int:
+            return starts[self.market_of(symbol).code]
 
         def prev_close(symbol: str):  # type: ignore[no-untyped-def]
-            from decimal import Decimal
-
             q = self.quotes.get(symbol)
             if q is None or q.prev_close is None:
                 return None
             inst = self.instruments.get(symbol)
             return exact_price(q.prev_close, inst.tick_size if inst else Decimal("0.01"))
 
-        return self.desk.day_view(US.at(today, dtime(0, 0)), prev_close)
+        return self.desk.day_view(min(starts.values()), prev_close, day_start_of)
 
     # -- day orders end with their own session ------------------------------------------------
 
@@ -464,13 +483,18 @@ class Session:
                 day += timedelta(days=1)
         return close
 
+    def last_fill_ns(self) -> int | None:
+        """When (market time) the paper account last traded, read from the store — the replay
+        starts no earlier (the broker may not be made yet when the replay prepares)."""
+        if self.broker_name != "paper" or self.store is None:
+            return None
+        row = self.store.con.execute("SELECT epoch_ns(max(ts)) FROM fills WHERE broker = 'paper'").fetchone()
+        return int(row[0]) if row and row[0] is not None else None
+
     def rewind_problem(self, day: date) -> str | None:
         """Why replaying `day` would mix the paper account's later trades into the past, if it
-        would (the account traded after that day's open)."""
-        last = getattr(self.broker, "last_fill_ns", None)
-        if self.broker_name != "paper" or last is None:
-            return None
-        last_ns = last()
+        would (the account traded on a later day; the same day resumes at its last trade)."""
+        last_ns = self.last_fill_ns()
         if last_ns is None:
             return None
         market = US
@@ -586,6 +610,7 @@ class Session:
         else:
             assert self.watchlists is not None
             wanted = set(self.watchlists.all_symbols())
+        wanted |= self.trading_symbols()  # held or working: valued and matched, listed or not
         wanted = {s for s in wanted if s in self.instruments}  # (a live master can be large)
         new = wanted - self._subscribed
         gone = self._subscribed - wanted
@@ -595,6 +620,21 @@ class Session:
             self._remember_instruments(new)
             self.feed.subscribe(sorted(new))
         self._subscribed = wanted
+
+    def _traded(self, event) -> None:  # type: ignore[no-untyped-def]
+        """A new order or a fill may bring a symbol no watchlist shows: stream it."""
+        if event.kind in ("accepted", "filled") and event.order.symbol not in self._subscribed:
+            self._resubscribe()
+
+    def trading_symbols(self) -> set[str]:
+        """The paper account's positions and working orders: they stream whether or not a
+        watchlist shows them (a working limit needs the quotes to fill; a position its price for
+        the P&L and the daily loss limit). A live broker values and fills its own."""
+        broker = self.broker
+        if broker is None or self.broker_name != "paper":
+            return set()
+        held = {p.symbol for p in broker.positions() if p.qty}
+        return held | {o.symbol for o in broker.orders(open_only=True)}
 
     def _remember_instruments(self, symbols: set[str]) -> None:
         """A live feed's instruments go into the store's `instruments` table, so bars are built

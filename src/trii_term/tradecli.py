@@ -77,6 +77,8 @@ async def cli_session(
         await _wait_for_broker(session)
         for symbol in stream or []:
             await _wait_for_quote(session, symbol)
+        if stream is not None:  # the account's other symbols: their prices value today's P&L
+            await _wait_for_prices(session, session.trading_symbols() - set(stream))
         yield session
     finally:
         if session.started:
@@ -88,6 +90,16 @@ async def _wait_for_broker(session: Any) -> None:
         task = session._broker_task
         if task is None or task.done():
             raise CliError(session.broker_note or "the broker did not start", EXIT_FAILED)
+        await asyncio.sleep(0.02)
+
+
+async def _wait_for_prices(session: Any, symbols: set[str], seconds: float = 5.0) -> None:
+    """Best effort: a symbol without a price by then is reported by the daily loss rule."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while loop.time() < deadline and any(
+        (q := session.quotes.get(s)) is None or q.last is None or q.prev_close is None for s in symbols
+    ):
         await asyncio.sleep(0.02)
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from trii_term.domain import from_ns
 from trii_term.trading.orders import TIF, Event, Order, OrderError, OrderRequest, OrderType
@@ -119,6 +119,30 @@ class Broker(Protocol):
     def on_update(self, listener: Listener) -> None:
         """Order updates and fills, as they happen."""
         ...
+
+
+class DayFill(NamedTuple):
+    """A fill as the day's P&L needs it."""
+
+    symbol: str
+    signed: Decimal  # + bought, − sold
+    price: Decimal
+    realized: Decimal
+    commission: Decimal
+    ts_ns: int
+
+
+FILLS_SINCE_SQL = (
+    "SELECT symbol, side, qty, price, realized, commission, epoch_ns(ts) FROM fills "
+    "WHERE broker = ? AND ts >= ? ORDER BY ts"
+)
+
+
+def day_fills(rows: list[tuple]) -> list[DayFill]:  # type: ignore[type-arg]
+    return [
+        DayFill(s, norm(q) * (1 if side == "buy" else -1), norm(p), norm(r), norm(c), int(ts))
+        for s, side, q, p, r, c, ts in rows
+    ]
 
 
 # -- values as the store keeps them (shared by the paper and the live brokers) ---------------------

@@ -34,7 +34,18 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from trii_term.brokers.base import BrokerError, BrokerUnavailable, Listener, RateLimited, db_time, norm, opt
+from trii_term.brokers.base import (
+    FILLS_SINCE_SQL,
+    BrokerError,
+    BrokerUnavailable,
+    DayFill,
+    Listener,
+    RateLimited,
+    day_fills,
+    db_time,
+    norm,
+    opt,
+)
 from trii_term.store.sql import transaction
 from trii_term.trading.journal import Journal
 from trii_term.trading.ledger import ZERO, Ledger, Position
@@ -303,15 +314,11 @@ class LiveBroker:
             ).fetchall()
         return [(norm(q), norm(p), norm(c)) for q, p, c in rows]
 
-    def fills_since(self, ts_ns: int) -> list[tuple[str, Decimal, Decimal, Decimal]]:
-        """(symbol, signed qty, price, realized) of every fill from `ts_ns` on, oldest first."""
+    def fills_since(self, ts_ns: int) -> list[DayFill]:
+        """Every fill from `ts_ns` on, oldest first."""
         with self._lock:
-            rows = self._db.execute(
-                "SELECT symbol, side, qty, price, realized FROM fills "
-                "WHERE broker = ? AND ts >= ? ORDER BY ts",
-                [self.name, db_time(ts_ns)],
-            ).fetchall()
-        return [(s, norm(q) * (1 if side == "buy" else -1), norm(p), norm(r)) for s, side, q, p, r in rows]
+            rows = self._db.execute(FILLS_SINCE_SQL, [self.name, db_time(ts_ns)]).fetchall()
+        return day_fills(rows)
 
     def realized(self) -> Decimal:
         """P&L realized on our record of every symbol (average cost), all time."""

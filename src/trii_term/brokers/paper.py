@@ -20,7 +20,18 @@ from decimal import Decimal
 
 import duckdb
 
-from trii_term.brokers.base import Account, Capabilities, Listener, PositionView, db_time, norm, opt
+from trii_term.brokers.base import (
+    FILLS_SINCE_SQL,
+    Account,
+    Capabilities,
+    DayFill,
+    Listener,
+    PositionView,
+    day_fills,
+    db_time,
+    norm,
+    opt,
+)
 from trii_term.domain import Instrument, MarketBatch, Quote, Trade
 from trii_term.store.sql import transaction
 from trii_term.trading.journal import Journal
@@ -304,13 +315,9 @@ class PaperBroker:
         ).fetchall()
         return [(norm(q), Decimal(p).quantize(Decimal("0.0001")).normalize(), Decimal(c)) for q, p, c in rows]
 
-    def fills_since(self, ts_ns: int) -> list[tuple[str, Decimal, Decimal, Decimal]]:
-        """(symbol, signed qty, price, realized) of every fill from `ts_ns` on, oldest first."""
-        rows = self._con.execute(
-            "SELECT symbol, side, qty, price, realized FROM fills WHERE broker = ? AND ts >= ? ORDER BY ts",
-            [self.name, db_time(ts_ns)],
-        ).fetchall()
-        return [(s, norm(q) * (1 if side == "buy" else -1), norm(p), norm(r)) for s, side, q, p, r in rows]
+    def fills_since(self, ts_ns: int) -> list[DayFill]:
+        """Every fill from `ts_ns` on, oldest first."""
+        return day_fills(self._con.execute(FILLS_SINCE_SQL, [self.name, db_time(ts_ns)]).fetchall())
 
     def set_marks(self, last: dict[str, float]) -> None:
         """Last prices known from elsewhere (the store's last trades, for the shell)."""

@@ -45,6 +45,8 @@ class FeedContext:
     data_dir: Path
     # replay: why going back to a day would mix the paper account's later trades into the past
     rewind_problem: Callable[[date], str | None] | None = None
+    # replay: the market instant the paper account last traded (a replay never starts before it)
+    replay_floor: Callable[[], int | None] | None = None
 
 
 @runtime_checkable

@@ -93,6 +93,7 @@ class ReplayFeed:
         self._store = ctx.store
         self._cfg = ctx.config.replay
         self._rewind_problem = ctx.rewind_problem
+        self._floor = ctx.replay_floor  # the paper account's last trade: never replayed from before it
         self._initial = list(ctx.config.feed.symbols)
         self._instruments: dict[str, Instrument] = {}
         self._days_of: dict[str, list[date]] = {}
@@ -152,7 +153,7 @@ class ReplayFeed:
         self._ensure_history(self.start_day)
         # the session clock reads the replay's time from now on, before the first event
         self._clock.set_speed(self._cfg.speed)
-        self._clock.set_time(self._bounds(self.start_day)[0])
+        self._clock.set_time(self._start_of(self.start_day))
         self._clock_set_for = self.start_day
 
     def _ensure_history(self, day: date) -> None:
@@ -171,6 +172,20 @@ class ReplayFeed:
         # keep the window's lower edge at `day`: earlier days need a new load (for their prev close)
         self._loaded = (day, end)
 
+    def _floor_ns(self) -> int | None:
+        return self._floor() if self._floor is not None else None
+
+    def _start_of(self, day: date) -> int:
+        """Where a day's replay starts: its open — or, on the day the paper account last traded,
+        that trade's time (a restart, or a second process, must not replay the hours before its
+        trades and fill new orders in the past; the hours before it arrive at once as the day so
+        far)."""
+        open_ns, close_ns = self._bounds(day)
+        floor = self._floor_ns()
+        if floor is not None and self.market.local(floor).date() == day:
+            return max(open_ns, min(floor, close_ns))
+        return open_ns
+
     def _choose_start_day(self) -> date:
         if not self.calendar_days:
             raise ReplayDateError(
@@ -179,10 +194,17 @@ class ReplayFeed:
         wanted = self._cfg.date
         if wanted is not None:
             self._check_day(wanted)
-            return wanted
-        # default: the last day on which every configured symbol with history has a bar
-        common = self._common_days(self._initial)
-        return max(common) if common else self.calendar_days[-1]
+            day = wanted
+        else:  # default: the last day on which every configured symbol with history has a bar
+            common = self._common_days(self._initial)
+            day = max(common) if common else self.calendar_days[-1]
+        floor = self._floor_ns()
+        if floor is not None:  # the paper account traded later in the history: go on from there
+            traded = self.market.local(floor).date()
+            if day < traded and traded in set(self.calendar_days):
+                log.info("replay starts on %s, where the paper account last traded (not %s)", traded, day)
+                return traded
+        return day
 
     def _check_day(self, day: date) -> None:
         if day in set(self.calendar_days):
@@ -226,6 +248,13 @@ class ReplayFeed:
     def goto(self, day: date) -> date:
         """Restart the replay at the open of `day` (also the day being played, or after the end)."""
         self._check_day(day)
+        end = self._history_end()
+        if day > end:  # a day only some watched symbols have: the others would sit stale
+            lacking = sorted(s for s in self._watched() if (d := self._days_of.get(s)) and d[-1] < day)
+            raise ReplayDateError(
+                f"the history of {', '.join(lacking)} ends on {end}: their quotes would be stale "
+                f"(replay a day up to {end}, or remove them from the watchlist)"
+            )
         self._goto = day
         self._wake.set()
         return day
@@ -362,7 +391,7 @@ class ReplayFeed:
         self.day = day
         self._cursors = {}
         if self._clock_set_for != day:  # every day but the first starts the clock at its open
-            self._clock.set_time(open_ns)
+            self._clock.set_time(self._start_of(day))
         self._clock_set_for = None
         self._bus.publish(SessionDay(self.market.code, day, open_ns, close_ns))
         self._publish([self._day_start(sym, day, open_ns) for sym in self._subscribed])

@@ -64,6 +64,17 @@ class Preview:
 class DayView:
     pnl: dict[str, Decimal | None]  # per symbol; None when a price is missing
     realized: Decimal  # realized today, all symbols
+    fees: Decimal = ZERO  # commissions paid today, all symbols
+
+    @property
+    def unpriced(self) -> list[str]:
+        """Symbols whose day P&L cannot be valued yet (no price)."""
+        return sorted(s for s, v in self.pnl.items() if v is None)
+
+    @property
+    def total(self) -> Decimal:
+        """The day's P&L across symbols, net of today's commissions (the unpriced left out)."""
+        return sum((v for v in self.pnl.values() if v is not None), ZERO) - self.fees
 
 
 @dataclass(frozen=True)
@@ -91,6 +102,7 @@ class OrderDesk:
         price_of: Callable[[str], Decimal | None],
         fee_of: Callable[[str], FeeModel],
         quote_of: Callable[[str], tuple[Decimal | None, Decimal | None]] | None = None,
+        day_view_of: Callable[[], DayView] | None = None,
         clock_ns: Callable[[], int],
         day_of: Callable[[], object],
     ) -> None:
@@ -99,6 +111,7 @@ class OrderDesk:
         self.journal = journal
         self._price_of = price_of
         self._quote_of = quote_of
+        self._day_view_of = day_view_of
         self._fee_of = fee_of
         self._now = clock_ns
         self._day_of = day_of
@@ -108,30 +121,44 @@ class OrderDesk:
     # -- the day's P&L, for the daily loss limit ---------------------------------------------
 
     def day_pnl(self) -> Decimal:
-        """Equity now less equity when this session day was first seen."""
+        """Today's P&L for the daily loss limit. With the session's day view (the workstation, the
+        CLI): rebuilt from the stored fills and prices, so a restart or another process does not
+        start it again at 0. Without one: equity now less equity when this day was first seen."""
+        if self._day_view_of is not None:
+            return self._day_view_of().total
         equity = self.broker.account().equity
         day = self._day_of()
         if day != self._day or self._day_start_equity is None:
             self._day, self._day_start_equity = day, equity
         return equity - self._day_start_equity
 
-    def day_view(self, day_start_ns: int, prev_close: Callable[[str], Decimal | None]) -> DayView:
+    def day_view(
+        self,
+        day_start_ns: int,
+        prev_close: Callable[[str], Decimal | None],
+        day_start_of: Callable[[str], int] | None = None,
+    ) -> DayView:
         """Today's P&L per symbol and realized today, exact and rebuilt from the stored fills
         (so a restart mid-session loses nothing):
 
             day P&L = qty now × last − qty at the open × previous close + today's trade cash
 
-        A position opened today counts from its fill prices; one carried over, from the close."""
+        A position opened today counts from its fill prices; one carried over, from the close.
+        `day_start_of`: when each symbol's own trading day began (its market's), if not at
+        `day_start_ns` (then the earliest of them)."""
         fills = self.broker.fills_since(day_start_ns)
         qty_now = {p.symbol: p.qty for p in self.broker.positions()}
         marks = {p.symbol: p.last for p in self.broker.positions()}
         bought: dict[str, Decimal] = {}
         flows: dict[str, Decimal] = {}
-        realized = ZERO
-        for symbol, signed, price, real in fills:
-            bought[symbol] = bought.get(symbol, ZERO) + signed
-            flows[symbol] = flows.get(symbol, ZERO) - signed * price
-            realized += real
+        realized = fees = ZERO
+        for f in fills:
+            if day_start_of is not None and f.ts_ns < day_start_of(f.symbol):
+                continue  # its market's day began later
+            bought[f.symbol] = bought.get(f.symbol, ZERO) + f.signed
+            flows[f.symbol] = flows.get(f.symbol, ZERO) - f.signed * f.price
+            realized += f.realized
+            fees += f.commission
         out: dict[str, Decimal | None] = {}
         for symbol in set(qty_now) | set(flows):
             now = qty_now.get(symbol, ZERO)
@@ -142,7 +169,7 @@ class OrderDesk:
                 out[symbol] = None  # no price to value it with
                 continue
             out[symbol] = now * (last or ZERO) - start * close + flows.get(symbol, ZERO)
-        return DayView(out, realized)
+        return DayView(out, realized, fees)
 
     def position(self, symbol: str) -> Decimal:
         return next((p.qty for p in self.broker.positions() if p.symbol == symbol), ZERO)
@@ -155,7 +182,12 @@ class OrderDesk:
         price = self._price_of(symbol)
         if request is not None and request.type in (OrderType.MARKET, OrderType.TRAILING_STOP):
             price = self._market_price(request) or price
-        return RiskContext(price, acct.equity, self.position(symbol), self.day_pnl(), acct.currency)
+        if self._day_view_of is not None:
+            view = self._day_view_of()
+            day, unpriced = view.total, tuple(view.unpriced)
+        else:
+            day, unpriced = self.day_pnl(), ()
+        return RiskContext(price, acct.equity, self.position(symbol), day, acct.currency, unpriced)
 
     # -- preview ------------------------------------------------------------------------------
 

@@ -32,8 +32,9 @@ class RiskContext:
     last: Decimal | None  # the reference price (last trade, else mid)
     equity: Decimal
     position: Decimal  # signed quantity held now
-    day_pnl: Decimal  # realized today + unrealized change today
+    day_pnl: Decimal  # realized today + unrealized change today, net of today's commissions
     currency: str = "USD"
+    day_unpriced: tuple[str, ...] = ()  # held symbols today's P&L could not value (no price yet)
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,16 @@ def check(req: OrderRequest, ctx: RiskContext, limits: RiskLimits) -> list[RiskC
             )
     if limits.daily_loss_limit is not None:
         hit = ctx.day_pnl <= -limits.daily_loss_limit
-        if hit and is_opening:
+        if ctx.day_unpriced and is_opening:  # fail closed: a loss it cannot see may be there
+            missing = ", ".join(ctx.day_unpriced)
+            out.append(
+                RiskCheck(
+                    "daily_loss_limit",
+                    False,
+                    f"no price yet for {missing} to value today's P&L: wait for its quote",
+                )
+            )
+        elif hit and is_opening:
             out.append(
                 RiskCheck(
                     "daily_loss_limit",
