@@ -141,6 +141,8 @@ async def test_the_ticket_and_the_blotter_never_cut_a_number_or_a_border(
         await app.execute("buy 50 AAPL", source="palette")
         await wait_until(lambda: isinstance(app.screen, TicketScreen))
         await wait_until(lambda: app.screen.preview is not None and app.screen.preview.ok)
+        await pilot.pause()
+        await wait_until(lambda: "Enter review" in screen_text(app))  # the key line always shows
         boxes(screen_text(app))  # the ticket's box is whole: no field drawn over its border
         for fid in ("qty", "symbol", "limit", "stop", "stop_loss"):  # every field is on screen
             field = app.screen.query_one(f"#t-{fid}")
@@ -216,4 +218,19 @@ async def test_y_sends_only_what_the_dialog_showed(paths: Paths) -> None:
         assert {p.symbol for p in app.session.broker.positions()} == {"AAPL", "IBM"}  # nothing sold
         await pilot.press("y")  # this time what is shown is what is sent
         await wait_until(lambda: app.session.broker.positions() == [])
+        await pilot.press("ctrl+q")
+
+
+async def test_at_40x12_the_confirm_dialog_still_says_which_key_sends(paths: Paths) -> None:
+    app = make_app(paths)
+    async with app.run_test(size=(40, 12)) as pilot:
+        await ready(app)
+        await app.execute("buy 10 AAPL lmt 430 tp 450 sl 420", source="palette")
+        await wait_until(lambda: isinstance(app.screen, TicketScreen))
+        await wait_until(lambda: app.screen.preview is not None and app.screen.preview.ok)
+        await pilot.press("enter")
+        await wait_until(lambda: isinstance(app.screen, ConfirmScreen))
+        await wait_until(lambda: "y: send" in screen_text(app) and "To the paper" in screen_text(app))
+        await pilot.press("n")
+        await pilot.press("escape")
         await pilot.press("ctrl+q")

@@ -222,3 +222,20 @@ def test_a_paper_reset_keeps_the_old_account_and_ids_never_repeat(tmp_path: Path
     assert fresh.id == "P000003"  # counts on: ids are unique in the store for ever
     assert d.journal.entries()[-6].event == "reset" or any(e.event == "reset" for e in d.journal.entries())
     store.close()
+
+
+def test_two_journals_on_one_store_share_one_clock(tmp_path: Path) -> None:
+    """Found: a live broker writes through two Journal objects, each with its own clock; with the
+    machine's clock stepping back, their entries ran backwards in sequence order."""
+    store = Store.open(tmp_path / "s.duckdb")
+    wall = [1_765_000_000_000_000_000]
+    a = Journal(store.cursor(), wall_ns=lambda: wall[0])
+    b = Journal(store.cursor(), wall_ns=lambda: wall[0])
+    a.record("intent", broker="alpaca", source="cli")
+    wall[0] += 2_000_000_000
+    b.record("submitted", broker="alpaca", source="cli")
+    wall[0] -= 1_000_000_000  # the clock steps back a second
+    a.record("acknowledged", broker="alpaca", source="broker")
+    times = [e.ts for e in a.entries()]
+    assert times == sorted(times) and len(set(times)) == 3
+    store.close()

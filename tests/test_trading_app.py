@@ -70,6 +70,6 @@ async def test_ticket_confirm_fill_portfolio_cancel_replace(paths: Paths) -> Non
         await pilot.press("c")  # cancel the highlighted (working) order
         await wait_until(lambda: app.session.broker.orders(open_only=True) == [])
         events = [(e.event, e.source) for e in app.session.broker.journal.entries(order_id=working.id)]
-        assert ("replaced", "palette") in events and events[-1] == ("canceled", "key")
+        assert ("replaced", "key") in events and events[-1] == ("canceled", "key")  # r and c are keys
         await pilot.press("escape")
         await pilot.press("ctrl+q")

@@ -511,12 +511,19 @@ class TriiTermApp(App[int]):
         *,
         on_result: ResultHandler | None = None,
         opened_by: str = "",
+        typed: bool | None = None,
     ) -> Result | None:
-        """Run a typed command line. `on_result` hears how it ended, also when that is only known
-        after a confirm dialog (then this returns None)."""
+        """Run a command line. `on_result` hears how it ended, also when that is only known
+        after a confirm dialog (then this returns None). A line the trader `typed` (the palette's)
+        comes back in the palette to be corrected when it cannot run, with the reason."""
         registry = self.session.commands
         return await self._run(
-            lambda ctx: registry.run(text, ctx), source, text, on_result=on_result, opened_by=opened_by
+            lambda ctx: registry.run(text, ctx),
+            source,
+            text,
+            on_result=on_result,
+            opened_by=opened_by,
+            typed=source == "palette" if typed is None else typed,
         )
 
     async def choose_command(self, cmd: Command) -> None:
@@ -536,18 +543,19 @@ class TriiTermApp(App[int]):
         shown: object = None,
         on_result: ResultHandler | None = None,
         opened_by: str = "",
+        typed: bool = False,
     ) -> Result | None:
         """Run a command and say how it went. An order action waiting for the trader's yes
         (NeedsConfirmation) opens the confirm dialog; y runs the same line again, confirmed for
         what the dialog showed (if that changed meanwhile, the dialog comes back)."""
         ctx = self.command_context(source, confirmed=confirmed, shown=shown, opened_by=opened_by)
-        result = await self._run_once(call, ctx, label, on_result)
+        result = await self._run_once(call, ctx, label if typed else "", on_result, label)
         if on_result is not None and result is not None:
             on_result(result)
         return result
 
     async def _run_once(  # type: ignore[no-untyped-def]
-        self, call, ctx: CommandContext, label: str, on_result: ResultHandler | None
+        self, call, ctx: CommandContext, typed_line: str, on_result: ResultHandler | None, label: str
     ) -> Result | None:
         source = ctx.source
         if self._quitting:
@@ -566,8 +574,8 @@ class TriiTermApp(App[int]):
         except CommandError as exc:
             self.bell()
             self.message(str(exc), "error")
-            if source == "palette" and label:  # keep what was typed, to correct it
-                self.prompt(label)
+            if typed_line and not isinstance(self.screen, TriiPalette):  # keep it, to correct it
+                self.prompt(typed_line, problem=str(exc), source=source)
             return Result(str(exc), "error")
         except Exception as exc:
             log.exception("command %r failed", label)
@@ -614,8 +622,9 @@ class TriiTermApp(App[int]):
 
     # -- what commands may ask of the screen (UiPort) ---------------------------------------
 
-    def prompt(self, text: str) -> None:
-        self.push_screen(TriiPalette(prefill=text))
+    def prompt(self, text: str, *, problem: str = "", source: str = "palette") -> None:
+        """The palette with `text` typed (and why it did not run, if it did not)."""
+        self.push_screen(TriiPalette(prefill=text, problem=problem, source=source))
 
     def action_command_palette(self) -> None:
         """ctrl+p opens our palette (Textual's own runs the first fuzzy hit on Enter)."""

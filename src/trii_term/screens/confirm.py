@@ -27,7 +27,7 @@ class ConfirmScreen(ModalScreen[bool]):
         width: 80; max-width: 100%; height: auto; max-height: 100%;
         border: thick $warning; background: $surface; padding: 0 1;
     }
-    ConfirmScreen #confirm-lines { height: auto; max-height: 1fr; }
+    ConfirmScreen #confirm-lines { height: auto; }
     """
 
     def __init__(self, title: str, lines: list[str], where: str = "") -> None:
@@ -44,6 +44,20 @@ class ConfirmScreen(ModalScreen[bool]):
             with VerticalScroll(id="confirm-lines"):
                 yield Static(Text("\n".join(self._lines)))
             yield Static(Text("Send it?  y: send · n / Esc: don't send", style="bold"), id="confirm-keys")
+
+    def on_mount(self) -> None:
+        self.call_after_refresh(self._fit)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._fit)
+
+    def _fit(self) -> None:
+        """The preview scrolls in what the screen leaves: where it goes, what it is and the keys
+        that answer always show, even at 40×12."""
+        fixed = 2 + sum(
+            max(1, w.outer_size.height) for w in self.query("#confirm-where, #confirm-title, #confirm-keys")
+        )
+        self.query_one("#confirm-lines").styles.max_height = max(1, self.app.size.height - fixed)
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)

@@ -78,6 +78,7 @@ class PortfolioScreen(Screen[None]):
         self.session = session
         self.message_line = MessageLine(id="portfolio-message")
         self._refresh_pending = False
+        self._highlighted: str | None = None  # the order whose fills the message line shows
 
     def compose(self) -> ComposeResult:
         yield Static(id="account")
@@ -187,10 +188,14 @@ class PortfolioScreen(Screen[None]):
         fill_table(table, ORDER_COLUMNS, rows, ORDERS_GIVE_WAY)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        """The highlighted order's fills, in the message line."""
+        """The highlighted order's fills, in the message line — when the trader moves to another
+        order (a refresh puts the cursor back on the same one: what a command said stays)."""
         if event.data_table.id != "orders" or event.row_key is None or self.session.broker is None:
             return
         oid = str(event.row_key.value)
+        if oid == self._highlighted:
+            return
+        self._highlighted = oid
         fills = self.session.broker.fills_of(oid)
         if not fills:
             self.message_line.show(f"{oid}: no fills · c cancel · r replace")
@@ -218,7 +223,7 @@ class PortfolioScreen(Screen[None]):
     def action_replace_order(self) -> None:
         oid = self._selected_order()
         if oid is not None:
-            self.app.prompt(f"order replace {oid} ")  # type: ignore[attr-defined]
+            self.app.prompt(f"order replace {oid} ", source="key")  # type: ignore[attr-defined]
 
     async def action_flatten(self) -> None:
         """Flatten the highlighted position (or the highlighted order's symbol): the confirm

@@ -32,12 +32,12 @@ ROWS = (  # each row: (input id, draft field, label, placeholder)
     (
         ("limit", "limit", "Limit", "(market)"),
         ("stop", "stop", "Stop", "(none)"),
-        ("trail", "trail", "Trail", "(amount)"),
+        ("trail", "trail", "Trail", "(none)"),
     ),
     (
-        ("trail_pct", "trail_pct", "Trail%", "(percent)"),
-        ("take_profit", "take_profit", "Take-profit", "(bracket)"),
-        ("stop_loss", "stop_loss", "Stop-loss", "(bracket)"),
+        ("trail_pct", "trail_pct", "Trail%", "(none)"),
+        ("take_profit", "take_profit", "Take-profit", "(none)"),
+        ("stop_loss", "stop_loss", "Stop-loss", "(none)"),
     ),
 )
 FIELDS = tuple(f for row in ROWS for f in row)
@@ -126,27 +126,34 @@ class TicketScreen(ModalScreen[None]):
                 yield self.message_line
                 yield Static(id="ticket-preview")
             yield Static(
-                Text("Enter review & send · ctrl+t buy/sell · Tab next field · Esc close", style="dim"),
+                Text(
+                    "Enter review & send · ctrl+t buy/sell · Tab next field · Esc close"
+                    if not self._narrow
+                    else "Enter review & send · Esc close",
+                    style="dim",
+                ),
                 id="ticket-keys",
             )
 
     def on_mount(self) -> None:
         self.query_one("#t-qty" if not self.draft.qty else "#t-limit", Input).focus()
-        self._fit()
         self._update()
+        self.call_after_refresh(self._fit)
 
     async def on_resize(self) -> None:
         if (self.app.size.width < NARROW) != self._narrow:  # lay the fields out again, as they are
             self.draft = self._read()
             await self.recompose()
             self._update()
-        self._fit()
+        self.call_after_refresh(self._fit)
 
     def _fit(self) -> None:
         """The preview scrolls in what the screen leaves: the title, the fields and the key line
-        always show."""
+        always show (measured once laid out: the title and keys wrap on a narrow screen)."""
         rows = len(self.query(".ticket-row"))
-        fixed = 2 + 1 + rows + 1 + 1  # border, title, fields, keys, the preview's top margin
+        title = max(1, self.query_one("#ticket-title").outer_size.height)
+        keys = max(1, self.query_one("#ticket-keys").outer_size.height)
+        fixed = 2 + title + rows + keys + 1  # border, title, fields, keys, the preview's top margin
         self.query_one("#ticket-scroll").styles.max_height = max(1, self.app.size.height - fixed)
 
     # -- the draft ------------------------------------------------------------------------------
@@ -179,7 +186,7 @@ class TicketScreen(ModalScreen[None]):
             (f" {d.side.value.upper()} ", "bold reverse"),
             f"  {d.type.value.replace('_', ' ')} · ",
             f"last {last}" if last is not None else "no price yet",
-            f" · to {session.broker_label()}",
+            f" · to {session.broker_label()}" if not self._narrow else "",  # (the dialog says where)
         )
         self.query_one("#ticket-title", Static).update(title)
         self.preview, self.error = None, ""

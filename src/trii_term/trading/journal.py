@@ -90,6 +90,17 @@ def _iso(ts: datetime) -> str:
 
 
 MARKET_TS_APART_NS = 1_000_000_000  # a market time within a second of the wall clock is not kept
+_CLOCK = threading.Lock()  # the journal's clock, shared by every Journal on one store file
+_LAST_US: dict[str, int] = {}  # store file -> the newest ts this process wrote there (µs)
+
+
+def _store_key(con: duckdb.DuckDBPyConnection) -> str:
+    """The store file a cursor writes to ("" in memory: nothing to share)."""
+    try:
+        rows = con.execute("SELECT file FROM pragma_database_list WHERE name = current_database()").fetchall()
+    except duckdb.Error:
+        return ""
+    return str(rows[0][0] or "") if rows else ""
 
 
 class Journal:
@@ -99,6 +110,7 @@ class Journal:
         # live brokers record from their network threads too (each with its own cursor)
         self._lock = threading.Lock()
         self._last_us: int | None = None  # the newest entry's ts, µs since the epoch
+        self._key = ""  # the store file (journals on one file share one clock)
 
     def record(
         self,
@@ -115,12 +127,14 @@ class Journal:
         entry's own time is the wall clock, kept strictly increasing."""
         if event not in EVENTS:
             raise ValueError(f"unknown journal event {event!r}")
-        with self._lock:
+        with self._lock, _CLOCK:  # (one clock for every Journal on a store: a live broker has two)
             now_us = self._wall() // 1000
             if self._last_us is None:
                 (newest,) = self._con.execute("SELECT epoch_us(max(ts)) FROM journal").fetchone() or (None,)
                 self._last_us = int(newest) if newest is not None else 0
-            now_us = max(now_us, self._last_us + 1)  # never backwards, never two at one instant
+                self._key = _store_key(self._con)
+            shared = _LAST_US.get(self._key, 0) if self._key else 0
+            now_us = max(now_us, self._last_us + 1, shared + 1)  # never backwards, never at one instant
             market = None
             if ts_ns is not None and abs(ts_ns - now_us * 1000) >= MARKET_TS_APART_NS:
                 market = from_ns(ts_ns).replace(tzinfo=None)
@@ -139,6 +153,8 @@ class Journal:
                 ],
             )
             self._last_us = now_us
+            if self._key:
+                _LAST_US[self._key] = now_us
 
     def entries(
         self, *, order_id: str | None = None, last: int | None = None, after_seq: int | None = None

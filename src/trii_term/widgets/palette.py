@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual import on
 from textual.command import CommandInput, CommandList, CommandPalette, DiscoveryHit, Hit, Hits, Provider
+from textual.css.query import NoMatches
 from textual.widgets import Input, Static
 from textual.widgets.input import Selection
 from textual.widgets.option_list import OptionDoesNotExist
@@ -41,15 +42,24 @@ class TriiPalette(CommandPalette):
     """A command palette that can open with text already typed, and whose Enter runs only the
     line typed or a hit the trader picked."""
 
-    def __init__(self, prefill: str = "", **kwargs: object) -> None:
+    def __init__(
+        self, prefill: str = "", *, problem: str = "", source: str = "palette", **kwargs: object
+    ) -> None:
         super().__init__(placeholder="Type a command, e.g. watch add AAPL  (Esc to close)", **kwargs)  # type: ignore[arg-type]
         self._prefill = prefill
+        self._first_problem = problem  # why the line it opens with did not run, shown at once
+        self.source = source  # who the line runs as: the palette, or a key that opened it (r)
         self._picked = False  # the trader moved onto a hit: Enter runs that hit
         self.problem = Static("", id="palette-problem")
 
     def on_mount(self) -> None:
         self.problem.display = False
-        self.query_one("#--container").mount(self.problem, after=self.query_one("#--input"))
+        try:
+            self.query_one("#--container").mount(self.problem, after=self.query_one("#--input"))
+        except NoMatches:  # closed again before it was mounted
+            return
+        if self._first_problem:
+            self.show_problem(self._first_problem)
         if self._prefill:
             box = self.query_one(CommandInput)
             box.value = self._prefill
@@ -148,7 +158,7 @@ class TriiPalette(CommandPalette):
                 app.bell()
                 return
             line = shorthand
-        self.close_and_run(partial(app.execute, line))
+        self.close_and_run(partial(app.execute, line, self.source, typed=True))
 
     def close_and_run(self, run: Callable[[], Awaitable[object]]) -> None:
         """As Textual's palette closes on a pick: the command runs once the palette is gone."""
