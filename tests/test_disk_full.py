@@ -77,12 +77,13 @@ def test_record_stops_writing_says_why_once_and_keeps_what_was_committed(made: P
 
 @pytest.mark.slow
 def test_the_workstation_says_the_disk_is_full_and_keeps_working(made: Paths) -> None:
-    ws = Workstation(made, "xterm-256color", columns=160, lines=40, file_size_limit=LIMIT)
+    ws = Workstation(made, "xterm-256color", columns=80, lines=24, file_size_limit=LIMIT)
     try:
-        ws.wait_for(b"disk full", timeout=60)  # in the status bar
+        ws.wait_for(b"Recording stopped", timeout=60)  # said, even at 80 columns
+        ws.wait_for(b"free some disk space")  # and what to do
         ws.wait_for(b"LIVE")  # quotes still stream
         os.write(ws.master, b"\x11")  # ctrl+q
-        assert ws.proc.wait(timeout=20) == 0
+        assert ws.proc.wait(timeout=20) == 1  # the shell is told: recording stopped
     finally:
         ws.end()
     log = made.log_file.read_text(encoding="utf-8")

@@ -107,6 +107,7 @@ class TriiTermApp(App[int]):
         self._watched_broker: object = None
         self._pump_pending = False
         self._last_pump = 0.0
+        self._disk_full_said = False
         self.ready = False
         session.commands.extend(UI_COMMANDS)
         session.commands.extend(chart_commands.COMMANDS)
@@ -276,6 +277,20 @@ class TriiTermApp(App[int]):
         if pane.sorted_live:
             pane.reload()
         pane.table.refresh_rows()
+        self._say_disk_full()
+
+    def _say_disk_full(self) -> None:
+        """The store writer stopped on a full disk: say so once, whole (the status bar has room
+        for "store ERROR" only), and what to do."""
+        writer = self.session.writer
+        full = writer.stats.full if writer is not None else None
+        if full is None or self._disk_full_said:
+            return
+        self._disk_full_said = True
+        text = f"Recording stopped: {full}. Quotes keep streaming; nothing more is recorded."
+        self.message(text, "error")
+        self.notify(text, severity="error", timeout=30)
+        self.bell()
 
     def _watchlists_changed(self) -> None:
         self.workstation.watchlist.reload()
@@ -679,6 +694,11 @@ class TriiTermApp(App[int]):
                 await self.session.stop()
         except Exception:
             log.exception("stopping the session failed")
+        writer = self.session.writer
+        full = writer.stats.full if writer is not None else None
+        if full is not None:  # a full disk stopped recording: the shell is told, exit 1
+            self.exit(1, return_code=1, message=f"trii-term: {full}")
+            return
         self.exit(0)
 
 
