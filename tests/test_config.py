@@ -239,7 +239,7 @@ def test_numbers_at_the_documented_bounds_are_read_exactly() -> None:
         "[ui]\nstale_after = 86400\n"
         "[ai]\nmax_tokens = 64000\ntemperature = 0\n"
         '[brokers.paper]\nstarting_cash = "1,000,000,000,000"\n'
-        '[risk]\nmax_order_notional = 1_000_000\ndaily_loss_limit = "0.01"\nmax_order_qty = "0.000001"\n'
+        '[risk]\nmax_order_notional = 1000000\ndaily_loss_limit = "0.01"\nmax_order_qty = "0.000001"\n'
         'max_position_pct = 100\nprice_band_pct = "0.0001"\n'
         '[fees.US]\nper_share = "0"\nmin = 10000\npct = 10\n'
         '[fees.NSE]\npct = 0.0125\nmin = "20.00"\n'
@@ -248,7 +248,7 @@ def test_numbers_at_the_documented_bounds_are_read_exactly() -> None:
     assert config.ui.stale_after == 86400.0 and type(config.ui.stale_after) is float
     assert config.ai.max_tokens == 64000 and config.ai.temperature == 0.0
     assert config.brokers.paper.starting_cash == Decimal(10) ** 12
-    assert config.risk.max_order_notional == Decimal(1_000_000)  # TOML's own digit separators
+    assert config.risk.max_order_notional == Decimal(1_000_000)
     assert config.risk.daily_loss_limit == Decimal("0.01")
     assert config.risk.max_order_qty == Decimal("0.000001")
     assert config.risk.max_position_pct == 100 and config.risk.price_band_pct == Decimal("0.0001")
@@ -341,3 +341,25 @@ def test_strings_and_values_over_lines_do_not_move_the_line_of_a_key(text: str, 
     with pytest.raises(ConfigError) as info:
         parse_config(text)
     assert (info.value.key, info.value.line) == ("ai.max_tokens", line)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_a_float_that_is_not_a_number_is_refused_without_advising_a_string_of_it(value: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(f"[risk]\nmax_order_qty = {value}\n")
+    text = str(info.value)
+    assert "max_order_qty" in text and "not a number" in text and "written as a string" not in text
+
+
+@pytest.mark.parametrize(
+    "text", ["[risk]\nmax_order_qty = 1_0\n", "[providers.replay]\nspeed = 6_0  # fast\n"]
+)
+def test_a_number_with_an_underscore_is_refused_with_its_key_and_line(text: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text)
+    assert info.value.line == 2 and "no underscores" in str(info.value)
+
+
+def test_underscores_inside_strings_and_keys_are_fine() -> None:
+    cfg = parse_config('[feed]\nsymbols = ["BRK_B"]\n[keys]\n"watch.add" = "ctrl+a"\n')
+    assert cfg.feed.symbols == ("BRK_B",) or list(cfg.feed.symbols) == ["BRK_B"]

@@ -299,6 +299,8 @@ def _in_range(e: Exact, d: D) -> Any:
 
 def meaning(key: str, v: Any) -> Any:
     """What `v` written at `key` must be read as; REFUSED; or ("either", m): refused or m."""
+    if isinstance(v, Raw) and "_" in v.text:  # TOML's digit separators: a trader's number has none
+        return REFUSED
     if key in FLOATS or key in INTS:
         n = number_of(v)
         if isinstance(n, bool) or not isinstance(n, int | float) or (key in INTS and isinstance(n, float)):

@@ -136,3 +136,9 @@ def test_the_cli_refuses_odd_numbers_with_exit_2_and_starts_nothing(paths: Paths
         assert out.returncode == 2, (args, out.stderr)
         assert "Traceback" not in out.stderr and out.stderr.count("\n") == 1, out.stderr
     assert json.loads(run_cli("journal", "--json", paths=paths).stdout) == []  # nothing was tried
+
+
+@pytest.mark.parametrize("word", ["nan", "NaN", "inf", "-inf", "Infinity", "∞"])
+def test_a_non_number_in_the_quantitys_place_is_a_number_refused_not_a_symbol(word: str) -> None:
+    with pytest.raises(OrderError, match=r"quantity .*number"):
+        parse_draft(Side.BUY, [word, "AAPL"]).request()

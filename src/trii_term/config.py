@@ -426,6 +426,8 @@ def _exact(
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             raise ValueError(f"must be {what} such as {example}, not {_toml_type(value)}")
         if isinstance(value, float) and not floats:
+            if not math.isfinite(value):  # nan, inf: no string of it would be a number either
+                raise ValueError(f"got {_written(value)}: not a number. {allowed}")
             raise ValueError(
                 f'must be {what} written as a string ("{_written(value)}"): a TOML float is not exact'
             )
@@ -451,9 +453,15 @@ _FEES = {
 }
 
 
+CURRENCIES = ("USD", "INR")  # the markets' currencies: a paper account in another could price nothing
+
+
 def _currency(value: Any) -> str:
-    if not isinstance(value, str) or not re.fullmatch(r"[A-Z]{3}", value):
-        raise ValueError(f'must be a three-letter currency code such as "USD" (got {_written(value)})')
+    if not isinstance(value, str) or value not in CURRENCIES:
+        raise ValueError(
+            f"must be the currency of a market trii-term trades: {' or '.join(CURRENCIES)} "
+            f"(got {_written(value)})"
+        )
     return value
 
 
@@ -551,6 +559,28 @@ def load_config(path: Path | None) -> Config:
     return parse_config(text, path)
 
 
+_SEPARATED_NUMBER = re.compile(r"=\s*([+-]?[0-9][0-9_.eE+-]*_[0-9_.eE+-]*)\s*(?:#.*)?$")
+
+
+def _no_digit_separators(text: str, lines: Mapping[str, int], path: Path | None) -> None:
+    """TOML reads `1_000` as 1000; a trader's number never has `_` in it (a typo of `1,000`, or
+    `1_0` meant as 1.0), so a number written with one is refused with its key and line."""
+    rows = text.split("\n")
+    longest: dict[int, str] = {}  # the key written on each line (not the tables it opens)
+    for key, line in lines.items():
+        if len(key) > len(longest.get(line, "")):
+            longest[line] = key
+    for line, key in sorted(longest.items()):
+        found = _SEPARATED_NUMBER.search(rows[line - 1]) if 0 < line <= len(rows) else None
+        if found is not None and not rows[line - 1].lstrip().startswith("["):
+            raise ConfigError(
+                f"got {found.group(1)}: no underscores in numbers: write {found.group(1).replace('_', '')}",
+                key=key,
+                line=line,
+                path=path,
+            )
+
+
 def parse_config(text: str, path: Path | None = None) -> Config:
     try:
         raw = tomllib.loads(text, parse_float=_TomlFloat)
@@ -560,6 +590,7 @@ def parse_config(text: str, path: Path | None = None) -> Config:
     except RecursionError:  # tomllib has no depth limit of its own
         raise ConfigError("not valid TOML: arrays or tables nested too deeply", path=path) from None
     lines = key_lines(text)
+    _no_digit_separators(text, lines, path)
     values = _validate(raw, SCHEMA, "", lines, path)
 
     feed = values.get("feed", {})

@@ -51,10 +51,14 @@ def order_number(what: str, text: str) -> Decimal | None:
         raise OrderError(str(exc)) from None
 
 
+NOT_NUMBERS = {"nan", "snan", "inf", "infinity", "∞"}
+
+
 def is_number(text: str) -> bool:
     """Does the token look like a number (well formed or not)? A token that starts with a digit
-    or a point is taken as the quantity, so `1e400` is refused as a number, not as a symbol."""
-    return bool(text) and (text[0].isdigit() or text[0] in ".-+")
+    (of any script) or a point, or that names a non-number (nan, inf), is taken as the quantity,
+    so `1e400`, `١٠` or `nan` is refused as a number — never looked up as a symbol."""
+    return bool(text) and (text[0].isdigit() or text[0] in ".-+" or text.lower().lstrip("+-") in NOT_NUMBERS)
 
 
 @dataclass(frozen=True)
