@@ -239,3 +239,18 @@ def test_two_journals_on_one_store_share_one_clock(tmp_path: Path) -> None:
     times = [e.ts for e in a.entries()]
     assert times == sorted(times) and len(set(times)) == 3
     store.close()
+
+
+def test_a_cancel_journals_who_asked_and_a_refused_one_is_journalled_too(tmp_path: Path) -> None:
+    d, _store = make_desk(tmp_path)
+    working = d.submit(limit(Side.BUY, 1, "95"), source="cli", confirmed=True)
+    d.cancel(working.id, source="key")
+    intent, canceled = [e for e in d.journal.entries(order_id=working.id)][-2:]
+    assert (intent.event, intent.source, intent.detail["action"]) == ("intent", "key", "cancel")
+    assert (canceled.event, canceled.source) == ("canceled", "key")
+    with pytest.raises(OrderError, match="not working"):
+        d.cancel("P999999", source="cli")
+    refused = d.journal.entries(order_id="P999999")
+    assert [e.event for e in refused] == ["intent", "rejected"] and "not working" in refused[-1].detail[
+        "error"
+    ]

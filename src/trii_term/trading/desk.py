@@ -366,7 +366,18 @@ class OrderDesk:
     # -- cancel -------------------------------------------------------------------------------
 
     def cancel(self, order_id: str, *, source: str) -> Order:
-        return self.broker.cancel(order_id, source=source)
+        """Cancel a working order: the intent journalled with who asked, then the broker (which
+        journals `canceled`); a cancel that cannot be done is journalled as rejected."""
+        now = self._now()
+        common = {"broker": self.broker.name, "source": source, "ts_ns": now, "order_id": order_id}
+        self.journal.record("intent", detail={"action": "cancel"}, **common)  # type: ignore[arg-type]
+        try:
+            return self.broker.cancel(order_id, source=source)
+        except OrderError as exc:
+            if not getattr(exc, "journalled", False):
+                detail = {"action": "cancel", "error": str(exc)}
+                self.journal.record("rejected", detail=detail, **common)  # type: ignore[arg-type]
+            raise
 
     def working(self, symbol: str | None = None) -> list[Order]:
         """Working orders (of one symbol), bracket exits after their entries."""
@@ -382,7 +393,7 @@ class OrderDesk:
             if order.status.done:
                 continue
             try:
-                done.append(self.broker.cancel(order.id, source=source))
+                done.append(self.cancel(order.id, source=source))
             except OrderError as exc:
                 failed.append(f"{order.id}: {exc}")
         return done, failed
