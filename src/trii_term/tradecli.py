@@ -366,15 +366,22 @@ def _orders_table(orders: list[Any], out: TextIO) -> None:
     if not orders:
         print("No orders.", file=out)
         return
+    wide = {
+        "id": max(len(o.id) for o in orders),
+        "symbol": max(len(o.symbol) for o in orders),
+        "filled": max(len(f"{o.filled_qty}/{o.request.qty}") for o in orders),
+        "prices": max(len(order_prices(o)) for o in orders),
+    }
     for o in orders:
         r = o.request
         filled = f"{o.filled_qty}/{r.qty}"
         avg = f"@{o.avg_fill_price:.2f}" if o.avg_fill_price is not None else ""
-        print(
-            f"{o.id:<8} {r.symbol:<6} {r.side.value:<4} {filled:>9} {r.type.value:<13} {order_prices(o):<24} "
-            f"{r.tif.value:<3} {o.status.value:<16} {avg}",
-            file=out,
+        line = (
+            f"{o.id:<{wide['id']}} {r.symbol:<{wide['symbol']}} {r.side.value:<4} {filled:>{wide['filled']}} "
+            f"{r.type.value:<13} {order_prices(o):<{wide['prices']}} {r.tif.value:<3} "
+            f"{o.status.value:<16} {avg}"
         )
+        print(line.rstrip(), file=out)
 
 
 def _positions_table(positions: list[Any], out: TextIO) -> None:

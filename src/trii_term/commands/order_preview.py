@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from trii_term.trading.desk import Preview, describe
+from trii_term.trading.desk import Preview, describe, trail_start
 from trii_term.trading.orders import Order, OrderRequest, OrderType, Side, px
 
 Line = tuple[str, str]  # (kind, text); kind: head, leg, money, position, ok, no, note
@@ -37,7 +37,10 @@ def preview_lines(p: Preview, last: Decimal | None = None) -> list[Line]:
             for o in p.releasing:
                 out.append(("leg", f"cancels first: {o.id} {describe(o.request)}"))
     if p.price is not None:
-        how = {OrderType.MARKET: "at the quote", OrderType.TRAILING_STOP: "at the quote"}.get(r.type, "")
+        how = {
+            OrderType.MARKET: "at the quote",
+            OrderType.TRAILING_STOP: "its stop now: it fills at the quote when hit",
+        }.get(r.type, "")
         out.append(("money", f"expected price {px(p.price)} {ccy}" + (f" ({how})" if how else "")))
     if p.notional is not None and p.cash_change is not None and p.commission is not None:
         what = "cost" if r.side is Side.BUY else "proceeds"
@@ -69,11 +72,9 @@ def legs(r: OrderRequest, last: Decimal | None = None) -> list[Line]:
     if r.type is OrderType.TRAILING_STOP:
         gap = f"{r.trail_pct}%" if r.trail_pct is not None else f"{r.trail_amount}"
         where = "below the highest" if r.side is Side.SELL else "above the lowest"
-        start = ""
-        if last is not None:
-            amount = r.trail_amount if r.trail_amount is not None else last * r.trail_pct / 100  # type: ignore[operator]
-            stop = last - amount if r.side is Side.SELL else last + amount
-            start = f" (from the last {last}: stop at {stop:.2f} now)"
+        start = (
+            f" (from the last {px(last)}: stop at {px(trail_start(r, last))} now)" if last is not None else ""
+        )
         out.append(("leg", f"trails {gap} {where} price since it was placed{start}"))
     if r.bracket is not None:
         b = r.bracket

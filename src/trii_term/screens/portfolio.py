@@ -37,18 +37,34 @@ POSITION_COLUMNS = (
 )  # fmt: skip
 POSITIONS_GIVE_WAY = ("Weight", "Realized", "Day P&L", "%", "Avg cost", "Mkt value")
 ORDER_COLUMNS = ("ID", "Symbol", "Side", "Qty", "Filled", "Type", "Prices", "TIF", "Status", "Avg fill")
-ORDERS_GIVE_WAY = ("Avg fill", "TIF", "Filled", "Type", "Prices")
+ORDERS_GIVE_WAY = ("Avg fill", "TIF", "Filled", "Type", "Prices")  # (Prices is cut between words first)
 STATUS_SHOWN = {OrderStatus.PARTIALLY_FILLED: "partial"}  # the blotter's word (JSON keeps the full one)
 
 
 def fill_table(
-    table: DataTable, headers: tuple[str, ...], rows: list[tuple[str, list[Text]]], give_way: tuple[str, ...]
+    table: DataTable,
+    headers: tuple[str, ...],
+    rows: list[tuple[str, list[Text]]],
+    give_way: tuple[str, ...],
+    *,
+    shrink: str | None = None,
 ) -> None:
     """Rows into a table whose columns give way (the least needed first) before any number is cut:
     each column is as wide as its widest cell, and those that do not fit the table are left out
-    whole, never a digit of one shown."""
+    whole, never a digit of one shown. `shrink`: a column of words that may instead be cut
+    between words, ending with `…` (the blotter's prices: the first stays whole)."""
+    width = max(20, table.size.width - 1)
     needs = [(h, max([len(h), *(cells[i].cell_len for _key, cells in rows)])) for i, h in enumerate(headers)]
-    shown = columns_that_fit(max(20, table.size.width - 1), needs, give_way)
+    shown = columns_that_fit(width, needs, give_way)
+    if shrink is not None and shrink in headers:
+        i = headers.index(shrink)
+        rest = [(h, w) for h, w in needs if h != shrink]
+        shortest = max([len(shrink), *(_first_word(cells[i].plain) for _k, cells in rows)])
+        kept = columns_that_fit(width - shortest - 2, rest, give_way)  # the shrinkable first
+        room = width - sum(w + 2 for h, w in rest if h in kept) - 2
+        if room >= shortest:
+            shown = [h for h in headers if h in kept or h == shrink]
+            rows = [(k, [*c[:i], _cut(c[i], room), *c[i + 1 :]]) for k, c in rows]
     keep = table.cursor_row
     if [str(c.label) for c in table.columns.values()] != shown:
         table.clear(columns=True)
@@ -60,6 +76,21 @@ def fill_table(
         table.add_row(*(cells[i] for i in index), key=key)
     if table.row_count:
         table.move_cursor(row=min(keep, table.row_count - 1))
+
+
+def _first_word(text: str) -> int:
+    """How wide the first price of `lmt 430.00 tp 450.00` is (kept whole when cut): `lmt 430.00 …`."""
+    words = text.split()
+    return len(" ".join(words[:2])) + 2 if len(words) > 2 else len(text)
+
+
+def _cut(cell: Text, width: int) -> Text:
+    if cell.cell_len <= width:
+        return cell
+    words = cell.plain.split()
+    while words and len(" ".join(words)) + 2 > width:
+        words.pop()
+    return Text(" ".join(words) + " …", style=cell.style)
 
 
 class PortfolioScreen(Screen[None]):
@@ -185,7 +216,7 @@ class PortfolioScreen(Screen[None]):
                 continue
             style = "bold" if o.status in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED) else "dim"
             rows.append((o.id, [Text(c, style=style) for c in row]))
-        fill_table(table, ORDER_COLUMNS, rows, ORDERS_GIVE_WAY)
+        fill_table(table, ORDER_COLUMNS, rows, ORDERS_GIVE_WAY, shrink="Prices")
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         """The highlighted order's fills, in the message line — when the trader moves to another

@@ -204,6 +204,8 @@ class OrderDesk:
             problems.append(str(exc))
         ctx = self.context(request.symbol, request)
         price = order_price(request, ctx.last)
+        if request.type is OrderType.TRAILING_STOP and ctx.last is not None:
+            price = trail_start(request, ctx.last)  # where it would fill if hit at once
         notional = commission = cash_change = bp_after = None
         acct = self.broker.account()
         if price is not None:
@@ -550,6 +552,15 @@ class OrderDesk:
             client_order_id=request.client_order_id or None,
             detail={"request": request_json(request), **detail},
         )
+
+
+def trail_start(r: OrderRequest, last: Decimal) -> Decimal:
+    """Where a trailing stop's stop starts, from the last price: below it for a sale, above it for
+    a buy, by the amount or the percent (to the cent of `last`'s places)."""
+    gap = r.trail_amount if r.trail_amount is not None else last * (r.trail_pct or ZERO) / 100
+    stop = last - gap if r.side is Side.SELL else last + gap
+    exp = last.as_tuple().exponent
+    return stop.quantize(Decimal(1).scaleb(min(int(exp), -2) if isinstance(exp, int) else -2))
 
 
 def describe(r: OrderRequest) -> str:
