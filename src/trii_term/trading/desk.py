@@ -463,7 +463,14 @@ class OrderDesk:
         request = self.closing_request(symbol, reverse=reverse)
         if reverse and expect is not None and (request.side, request.qty) != (expect.side, expect.qty):
             request = self.closing_request(symbol)  # changed under us: only flat is safe
-        return canceled, self.submit(request, source=source, confirmed=True, note={"action": action})
+        try:
+            order = self.submit(request, source=source, confirmed=True, note={"action": action})
+        except OrderError as exc:  # (a live broker's refusal, say): the cancels stand — say so
+            if not canceled:
+                raise
+            gone = ", ".join(o.id for o in canceled)
+            raise OrderError(f"{exc} (its working orders {gone} were canceled first)") from exc
+        return canceled, order
 
     # -- the steps ----------------------------------------------------------------------------
 
