@@ -451,9 +451,7 @@ class OrderDesk:
         if problem is not None:
             self._rejected(preview.request, source, now, {**detail, "error": problem})
             raise OrderError(problem)
-        if not confirmed:
-            self._rejected(preview.request, source, now, {**detail, "error": "not confirmed"})
-            raise ConfirmationNeeded("the order needs confirming: press y in the dialog, or --yes on the CLI")
+        self._confirmed(preview.request, source, now, confirmed, detail=detail)
         canceled, failed = self.cancel_all(source=source, symbol=symbol)
         if failed:
             raise OrderError(
@@ -492,15 +490,7 @@ class OrderDesk:
             detail["changes"] = changes
         if order is not None:
             detail["before"] = request_json(order.request)
-        self.journal.record(
-            "intent",
-            broker=self.broker.name,
-            source=source,
-            ts_ns=now,
-            order_id=order.id if order is not None else None,
-            client_order_id=request.client_order_id or None,
-            detail=detail,
-        )
+        self._record("intent", request, source, now, detail, order)
 
     def _risk(
         self,
@@ -521,25 +511,24 @@ class OrderDesk:
                 detail["action"] = "replace"
             self._rejected(request, source, now, detail, order)
             raise RiskRefused(first)
-        self.journal.record(
-            "checked",
-            broker=self.broker.name,
-            source=source,
-            ts_ns=now,
-            order_id=order.id if order is not None else None,
-            client_order_id=request.client_order_id or None,
-            detail={"checks": results},
-        )
+        self._record("checked", request, source, now, {"checks": results}, order)
 
     def _confirmed(
-        self, request: OrderRequest, source: str, now: int, confirmed: bool, *, order: Order | None = None
+        self,
+        request: OrderRequest,
+        source: str,
+        now: int,
+        confirmed: bool,
+        *,
+        order: Order | None = None,
+        detail: dict[str, object] | None = None,
     ) -> None:
         if confirmed:
             return
-        detail: dict[str, object] = {"error": "not confirmed"}
+        why: dict[str, object] = {**(detail or {}), "error": "not confirmed"}
         if order is not None:
-            detail["action"] = "replace"
-        self._rejected(request, source, now, detail, order)
+            why["action"] = "replace"
+        self._rejected(request, source, now, why, order)
         raise ConfirmationNeeded("the order needs confirming: press y in the dialog, or --yes on the CLI")
 
     def _rejected(
@@ -550,14 +539,25 @@ class OrderDesk:
         detail: dict[str, object],
         order: Order | None = None,
     ) -> None:
+        self._record("rejected", request, source, now, {"request": request_json(request), **detail}, order)
+
+    def _record(
+        self,
+        event: str,
+        request: OrderRequest,
+        source: str,
+        now: int,
+        detail: dict[str, object],
+        order: Order | None = None,
+    ) -> None:
         self.journal.record(
-            "rejected",
+            event,
             broker=self.broker.name,
             source=source,
             ts_ns=now,
             order_id=order.id if order is not None else None,
             client_order_id=request.client_order_id or None,
-            detail={"request": request_json(request), **detail},
+            detail=detail,
         )
 
 
