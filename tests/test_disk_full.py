@@ -77,6 +77,7 @@ def test_record_stops_writing_says_why_once_and_keeps_what_was_committed(made: P
 
 @pytest.mark.slow
 def test_the_workstation_says_the_disk_is_full_and_keeps_working(made: Paths) -> None:
+    made.config_file.write_text("[providers.replay]\nspeed = 6000\n")  # fills the limit sooner
     ws = Workstation(made, "xterm-256color", columns=80, lines=24, file_size_limit=LIMIT)
     try:
         ws.wait_for(b"Recording stopped", timeout=60)  # said, even at 80 columns
