@@ -68,6 +68,14 @@ async def ready(app: TriiTermApp) -> None:
     await wait_until(lambda: all(priced(app, s) for s in rows(app)[: shown()]))
 
 
+def asking(app: TriiTermApp) -> bool:
+    """The confirm dialog is on screen and takes answers (a key typed before it showed does not)."""
+    from trii_term.screens.confirm import ConfirmScreen
+
+    screen = app.screen
+    return isinstance(screen, ConfirmScreen) and screen._armed_at is not None
+
+
 async def palette(pilot, text: str) -> None:  # type: ignore[no-untyped-def]
     """Open the palette, type a command line, wait for its hits, press Enter."""
     from textual.command import CommandList, CommandPalette

@@ -19,7 +19,7 @@ from trii_term.trading.orders import OrderStatus
 from .conftest import wait_until
 from .fakes.alpaca_data import AlpacaDataFake, AlpacaStreamFake, quote, trade
 from .fakes.alpaca_trading import KEY_ID, SECRET, AlpacaTradingFake
-from .test_app import make_app, screen_text
+from .test_app import asking, make_app, screen_text
 
 
 @pytest.fixture
@@ -69,7 +69,7 @@ async def test_a_live_order_is_sent_only_after_y_and_its_fill_reaches_journal_an
         await pilot.press("5")
         await wait_until(lambda: "position AAPL 0 → 5" in screen_text(app))
         await pilot.press("enter")
-        await wait_until(lambda: isinstance(app.screen, ConfirmScreen))
+        await wait_until(lambda: asking(app))
         assert "To alpaca PAPER account" in screen_text(app)
         assert "commission 0.00" in screen_text(app)  # Alpaca charges none ([fees] is the paper broker's)
         assert trading.post_bodies() == []  # nothing reaches Alpaca before the confirmation
@@ -145,7 +145,7 @@ async def test_a_live_replace_runs_every_rule_and_reaches_alpaca_only_after_y(pa
         await app.execute("buy 10 AAPL lmt 225 gtc", source="palette")
         await wait_until(lambda: isinstance(app.screen, TicketScreen))
         await pilot.press("enter")
-        await wait_until(lambda: isinstance(app.screen, ConfirmScreen))
+        await wait_until(lambda: asking(app))
         await pilot.press("y")
         await wait_until(
             lambda: len(trading.post_bodies()) == 1 and app.session.broker.orders(open_only=True)
@@ -158,7 +158,7 @@ async def test_a_live_replace_runs_every_rule_and_reaches_alpaca_only_after_y(pa
         await pilot.press("escape")
 
         await app.execute(f"order replace {working.id} lmt 226.004", source="key")
-        await wait_until(lambda: isinstance(app.screen, ConfirmScreen))
+        await wait_until(lambda: asking(app))
         await wait_until(lambda: "To alpaca PAPER account" in screen_text(app))
         assert "limit 226.00" in screen_text(app)
         assert patches() == []  # not before y

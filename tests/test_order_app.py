@@ -7,6 +7,7 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 import pytest
+from textual import events
 
 from trii_term.paths import Paths
 from trii_term.screens.confirm import ConfirmScreen
@@ -14,7 +15,7 @@ from trii_term.screens.ticket import TicketScreen
 from trii_term.trading.orders import OrderStatus
 
 from .conftest import wait_until
-from .test_app import make_app, palette, ready, screen_text
+from .test_app import asking, make_app, palette, ready, screen_text
 
 
 async def test_enter_never_sends_only_y_does(paths: Paths) -> None:
@@ -26,8 +27,8 @@ async def test_enter_never_sends_only_y_does(paths: Paths) -> None:
         await pilot.press("5")
         await wait_until(lambda: "position AAPL 0 → 5" in screen_text(app))
         await pilot.press("enter", "enter", "enter")  # a double (triple) Enter
-        await wait_until(lambda: isinstance(app.screen, ConfirmScreen))
-        await wait_until(lambda: "Enter does not send" in screen_text(app))
+        await wait_until(lambda: asking(app))
+        await wait_until(lambda: "Enter does not" in screen_text(app))
         assert app.session.broker.orders() == []
         assert len([s for s in app.screen_stack if isinstance(s, ConfirmScreen)]) == 1  # one dialog
         await pilot.press("n")
@@ -38,7 +39,7 @@ async def test_enter_never_sends_only_y_does(paths: Paths) -> None:
         assert [(e.event, e.source) for e in journal][-1] == ("rejected", "ticket")
         assert journal[-1].detail["error"] == "not confirmed"
         await pilot.press("enter")
-        await wait_until(lambda: isinstance(app.screen, ConfirmScreen))
+        await wait_until(lambda: asking(app))
         await pilot.press("y")
         await wait_until(lambda: not isinstance(app.screen, (ConfirmScreen, TicketScreen)))
         (order,) = app.session.broker.orders()
@@ -63,7 +64,7 @@ async def test_a_replace_is_confirmed_and_refused_like_an_order(paths: Paths) ->
         await palette(pilot, f"buy 100 MSFT lmt {price} gtc")
         await wait_until(lambda: isinstance(app.screen, TicketScreen))
         await pilot.press("enter")
-        await wait_until(lambda: isinstance(app.screen, ConfirmScreen))
+        await wait_until(lambda: asking(app))
         await pilot.press("y")
         await wait_until(lambda: len(app.session.broker.orders(open_only=True)) == 1)
         (working,) = app.session.broker.orders(open_only=True)
@@ -79,7 +80,7 @@ async def test_a_replace_is_confirmed_and_refused_like_an_order(paths: Paths) ->
 
         # a reasonable change: confirmed like an order, then done
         await palette(pilot, f"order replace {working.id} qty 120")
-        await wait_until(lambda: isinstance(app.screen, ConfirmScreen))
+        await wait_until(lambda: asking(app))
         assert f"REPLACE {working.id}" in screen_text(app) and "buy 120 MSFT" in screen_text(app)
         await pilot.press("y")
         await wait_until(lambda: app.session.broker.orders(open_only=True)[0].request.qty == 120)
@@ -95,11 +96,11 @@ async def test_flatten_asks_first_then_cancels_and_closes(paths: Paths) -> None:
         await app.execute("buy 20 AAPL", source="palette")  # the ticket…
         await wait_until(lambda: isinstance(app.screen, TicketScreen))
         await pilot.press("enter")
-        await wait_until(lambda: isinstance(app.screen, ConfirmScreen))
+        await wait_until(lambda: asking(app))
         await pilot.press("y")
         await wait_until(lambda: [p.qty for p in app.session.broker.positions()] == [20])
         await palette(pilot, "flatten AAPL")
-        await wait_until(lambda: isinstance(app.screen, ConfirmScreen))
+        await wait_until(lambda: asking(app))
         assert "FLATTEN SELL 20 AAPL market" in screen_text(app)
         assert [p.qty for p in app.session.broker.positions()] == [20]  # nothing before y
         await pilot.press("y")
@@ -148,7 +149,7 @@ async def test_the_ticket_and_the_blotter_never_cut_a_number_or_a_border(
             field = app.screen.query_one(f"#t-{fid}")
             assert field.region.right <= size[0] - 1 and field.region.width >= 4, fid
         await pilot.press("enter")
-        await wait_until(lambda: isinstance(app.screen, ConfirmScreen))
+        await wait_until(lambda: asking(app))
         await pilot.press("y")
         await wait_until(lambda: [p.qty for p in app.session.broker.positions()] == [50])
         await pilot.press("o")
@@ -200,7 +201,7 @@ async def test_y_sends_only_what_the_dialog_showed(paths: Paths) -> None:
         desk = app.session.desk
         desk.submit(OrderRequest("AAPL", Side.BUY, D(5)), source="cli", confirmed=True)
         await app.execute("reverse AAPL", source="palette")
-        await wait_until(lambda: isinstance(app.screen, ConfirmScreen))
+        await wait_until(lambda: asking(app))
         await wait_until(lambda: "REVERSE SELL 10 AAPL" in screen_text(app))
         desk.submit(OrderRequest("AAPL", Side.BUY, D(40)), source="cli", confirmed=True)  # meanwhile
         await pilot.press("y")
@@ -211,11 +212,12 @@ async def test_y_sends_only_what_the_dialog_showed(paths: Paths) -> None:
         await wait_until(lambda: not isinstance(app.screen, ConfirmScreen))
 
         await app.execute("flatten all", source="palette")
-        await wait_until(lambda: isinstance(app.screen, ConfirmScreen))
+        await wait_until(lambda: asking(app))
         desk.submit(OrderRequest("IBM", Side.BUY, D(7)), source="cli", confirmed=True)
         await pilot.press("y")
         await wait_until(lambda: "It changed since you looked" in screen_text(app))
         assert {p.symbol for p in app.session.broker.positions()} == {"AAPL", "IBM"}  # nothing sold
+        await wait_until(lambda: asking(app))
         await pilot.press("y")  # this time what is shown is what is sent
         await wait_until(lambda: app.session.broker.positions() == [])
         await pilot.press("ctrl+q")
@@ -229,8 +231,41 @@ async def test_at_40x12_the_confirm_dialog_still_says_which_key_sends(paths: Pat
         await wait_until(lambda: isinstance(app.screen, TicketScreen))
         await wait_until(lambda: app.screen.preview is not None and app.screen.preview.ok)
         await pilot.press("enter")
-        await wait_until(lambda: isinstance(app.screen, ConfirmScreen))
+        await wait_until(lambda: asking(app))
         await wait_until(lambda: "y: send" in screen_text(app) and "To the paper" in screen_text(app))
         await pilot.press("n")
         await pilot.press("escape")
+        await pilot.press("ctrl+q")
+
+
+async def test_a_y_typed_ahead_never_answers_the_dialog_that_comes_back(paths: Paths) -> None:
+    """Found: `yy` on a reverse whose position changed sent SELL 210 (200 was shown), then the
+    workstation stopped on NoMatches: the second y answered the re-shown dialog unseen."""
+    from trii_term.trading.orders import OrderRequest, Side
+
+    app = make_app(paths, "[providers.replay]\nspeed = 600\n[brokers.paper]\nallow_short = true\n")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app)
+        desk = app.session.desk
+        desk.submit(OrderRequest("AAPL", Side.BUY, D(20)), source="cli", confirmed=True)
+        await wait_until(lambda: [p.qty for p in app.session.broker.positions()] == [20])
+        await app.execute("reverse AAPL", source="palette")
+        await wait_until(lambda: asking(app) and "REVERSE SELL 40 AAPL" in screen_text(app))
+        desk.submit(OrderRequest("AAPL", Side.BUY, D(5)), source="cli", confirmed=True)
+        await wait_until(lambda: [p.qty for p in app.session.broker.positions()] == [25])
+        for _ in range(2):  # `yy` typed fast: both keys arrive before the app draws again
+            key = events.Key("y", "y")
+            key.set_sender(app)
+            app._driver.send_message(key)
+        await wait_until(lambda: "It changed since you looked" in screen_text(app))
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen) and app.is_running
+        assert [p.qty for p in app.session.broker.positions()] == [25]  # nothing was sent
+        await wait_until(lambda: asking(app))
+        await pilot.press("ctrl+p")  # found: the palette opened over the dialog, hiding it
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        await wait_until(lambda: not isinstance(app.screen, ConfirmScreen))
+        assert [p.qty for p in app.session.broker.positions()] == [25]
         await pilot.press("ctrl+q")

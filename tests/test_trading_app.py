@@ -10,7 +10,7 @@ from trii_term.screens.ticket import ConfirmScreen, TicketScreen
 from trii_term.trading.orders import OrderStatus
 
 from .conftest import wait_until
-from .test_app import make_app, palette, ready, screen_text
+from .test_app import asking, make_app, palette, ready, screen_text
 
 
 async def test_ticket_confirm_fill_portfolio_cancel_replace(paths: Paths) -> None:
@@ -27,7 +27,7 @@ async def test_ticket_confirm_fill_portfolio_cancel_replace(paths: Paths) -> Non
         text = screen_text(app)
         assert "commission 1.00" in text and "buying power" in text and "max_order_notional" in text
         await pilot.press("enter")
-        await wait_until(lambda: isinstance(app.screen, ConfirmScreen))
+        await wait_until(lambda: asking(app))
         assert app.session.broker.orders() == []  # nothing sent before the confirmation
         await pilot.press("y")
         await wait_until(lambda: not isinstance(app.screen, (ConfirmScreen, TicketScreen)))
@@ -44,7 +44,7 @@ async def test_ticket_confirm_fill_portfolio_cancel_replace(paths: Paths) -> Non
         limit.value = "445"
         await wait_until(lambda: "✗ NO" not in screen_text(app))
         await pilot.press("enter")
-        await wait_until(lambda: isinstance(app.screen, ConfirmScreen))
+        await wait_until(lambda: asking(app))
         await pilot.press("y")
         await wait_until(lambda: len(app.session.broker.orders(open_only=True)) == 1)
         working = app.session.broker.orders(open_only=True)[0]
@@ -59,7 +59,7 @@ async def test_ticket_confirm_fill_portfolio_cancel_replace(paths: Paths) -> Non
         await pilot.press("r")  # replace: the palette opens with the order's id
         await palette(pilot, "lmt 446")
         # a replace is an order: the same confirm dialog, with the order before and after
-        await wait_until(lambda: isinstance(app.screen, ConfirmScreen))
+        await wait_until(lambda: asking(app))
         assert f"REPLACE {working.id}" in screen_text(app) and "limit 446.00" in screen_text(app)
         assert app.session.broker.orders(open_only=True)[0].request.limit_price == D("445.00")
         await pilot.press("y")

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
+from textual import events
 from textual.app import App
 from textual.binding import BindingType
 
@@ -633,7 +634,7 @@ class TriiTermApp(App[int]):
             if on_result is not None:
                 on_result(result)
 
-        self.push_screen(ConfirmScreen(ask.title, ask.lines, ask.where), answered)
+        self.push_screen(ConfirmScreen(ask.title, ask.lines, ask.where, verb=ask.verb), answered)
 
     # -- what commands may ask of the screen (UiPort) ---------------------------------------
 
@@ -642,9 +643,26 @@ class TriiTermApp(App[int]):
         self.push_screen(TriiPalette(prefill=text, problem=problem, source=source))
 
     def action_command_palette(self) -> None:
-        """ctrl+p opens our palette (Textual's own runs the first fuzzy hit on Enter)."""
+        """ctrl+p opens our palette (Textual's own runs the first fuzzy hit on Enter) — not over
+        a confirm dialog: it is answered first (y or n), never left behind a palette."""
+        from trii_term.screens.confirm import ConfirmScreen
+
+        if isinstance(self.screen, ConfirmScreen):
+            self.bell()
+            return
         if self.use_command_palette and not TriiPalette.is_open(self):
             self.push_screen(TriiPalette(id="--command-palette"))
+
+    def on_key(self, event: events.Key) -> None:
+        """A key bubbles here before the screen's bindings run, on the screen on top *now*: an
+        answer typed before a confirm dialog was drawn (the second `y` of `yy`, which the dialog
+        before it did not take) answers nothing."""
+        from trii_term.screens.confirm import ConfirmScreen
+
+        screen = self.screen
+        if isinstance(screen, ConfirmScreen) and not screen.takes(event):
+            event.stop()
+            event.prevent_default()
 
     def select_symbol(self, symbol: str) -> None:
         self.workstation.watchlist.table.select_symbol(symbol)

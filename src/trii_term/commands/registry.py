@@ -63,6 +63,7 @@ class NeedsConfirmation(CommandError):
         decline: Callable[[], None],
         data: Any = None,
         shown: Any = None,
+        verb: str = "send",
     ) -> None:
         super().__init__(f"{title}: not sent — it needs confirming (y in the workstation, --yes on the CLI)")
         self.title = title
@@ -71,6 +72,7 @@ class NeedsConfirmation(CommandError):
         self.decline = decline
         self.data = data
         self.shown = shown  # what the trader is shown: the yes holds for exactly this
+        self.verb = verb  # what y does, in the dialog's words
 
 
 class MissingArguments(CommandError):

@@ -406,7 +406,7 @@ async def paper_reset(inv: Invocation) -> Result:
         ]
         if inv.ctx.interactive:
             raise NeedsConfirmation("Reset the paper account", lines, where=inv.session.broker_label(),
-                                    decline=lambda: None)  # fmt: skip
+                                    decline=lambda: None, verb="reset")  # fmt: skip
         raise NotConfirmed("Not reset: it needs confirming — confirm with --yes (y in the workstation).")
     archive = await on_broker(inv.session, broker.reset, source=inv.ctx.source)
     return Result(

@@ -6,12 +6,19 @@ closes it unsent. It scrolls when the preview is taller than the screen (80×24)
 
 from __future__ import annotations
 
+import contextlib
+
 from rich.text import Text
+from textual import events
+from textual._time import get_time
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.widgets import Static
+
+ANSWERS = ("y", "n", "escape", "enter")
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -30,11 +37,14 @@ class ConfirmScreen(ModalScreen[bool]):
     ConfirmScreen #confirm-lines { height: auto; }
     """
 
-    def __init__(self, title: str, lines: list[str], where: str = "") -> None:
+    def __init__(self, title: str, lines: list[str], where: str = "", *, verb: str = "send") -> None:
         super().__init__()  # no id: a screen closed and opened again at once would clash
         self._title = title
         self._lines = lines
         self._where = where
+        self._verb = verb  # what y does: send (an order), reset (the paper account)…
+        self._armed_at: float | None = None  # when it was first on screen
+        self._answered = False  # a second key before it closes answers nothing
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-body"):
@@ -43,10 +53,29 @@ class ConfirmScreen(ModalScreen[bool]):
             yield Static(Text(self._title, style="bold"), id="confirm-title")
             with VerticalScroll(id="confirm-lines"):
                 yield Static(Text("\n".join(self._lines)))
-            yield Static(Text("Send it?  y: send · n / Esc: don't send", style="bold"), id="confirm-keys")
+            yield Static(
+                Text(f"{self._verb.capitalize()} it?  y: {self._verb} · n / Esc: don't", style="bold"),
+                id="confirm-keys",
+            )
 
     def on_mount(self) -> None:
         self.call_after_refresh(self._fit)
+        self.call_after_refresh(self._arm)
+
+    def _arm(self) -> None:
+        self._armed_at = get_time()
+
+    def takes(self, event: events.Key) -> bool:
+        """An answer counts only if it was pressed after the dialog was on screen, and only the
+        first does: a key typed ahead (`yy`) never answers the dialog that may come back."""
+        if event.key not in ANSWERS:
+            return True
+        return not self._answered and self._armed_at is not None and event.time >= self._armed_at
+
+    def on_key(self, event: events.Key) -> None:
+        if not self.takes(event):
+            event.stop()
+            event.prevent_default()
 
     def on_resize(self) -> None:
         self.call_after_refresh(self._fit)
@@ -54,17 +83,22 @@ class ConfirmScreen(ModalScreen[bool]):
     def _fit(self) -> None:
         """The preview scrolls in what the screen leaves: where it goes, what it is and the keys
         that answer always show, even at 40×12."""
+        if not self.is_attached:
+            return  # answered (and closed) before this ran
         fixed = 2 + sum(
             max(1, w.outer_size.height) for w in self.query("#confirm-where, #confirm-title, #confirm-keys")
         )
-        self.query_one("#confirm-lines").styles.max_height = max(1, self.app.size.height - fixed)
+        with contextlib.suppress(NoMatches):
+            self.query_one("#confirm-lines").styles.max_height = max(1, self.app.size.height - fixed)
 
     def action_answer(self, yes: bool) -> None:
-        self.dismiss(yes)
+        if not self._answered:
+            self._answered = True
+            self.dismiss(yes)
 
     def action_enter(self) -> None:
         """Enter is not an answer: say which key is."""
         self.app.bell()
         self.query_one("#confirm-keys", Static).update(
-            Text("Press y to send, n or Esc not to (Enter does not send).", style="bold reverse")
+            Text(f"Press y to {self._verb}, n or Esc not to (Enter does not).", style="bold reverse")
         )
