@@ -79,6 +79,19 @@ def test_reducing_a_big_position_is_not_a_concentration_breach() -> None:
     assert stopped_by(req("buy", 1), big) == "max_position_pct"
 
 
+def test_going_through_zero_opens_the_other_side() -> None:
+    """Found: holding 200, `sell 400` (a reverse, or an over-sell) passed the daily loss limit
+    and the concentration rule: it only 'reduced' the absolute position (200 → 200 short)."""
+    lost = RiskContext(D("100"), D("95000"), D(200), D("-6000"))
+    assert stopped_by(req("sell", 200), lost) is None  # flat: closing is allowed
+    assert stopped_by(req("sell", 400), lost) == "daily_loss_limit"  # 200 short opened
+    assert stopped_by(req("sell", 250), lost) == "daily_loss_limit"
+    short = RiskContext(D("100"), D("100000"), D(-200), D(0))
+    assert stopped_by(req("buy", 600), short) == "max_position_pct"  # 400 long: 40 % of equity
+    assert stopped_by(req("buy", 400), short) is None  # 200 long: 20 %
+    assert stopped_by(req("buy", 200), short) is None  # flat
+
+
 def test_rules_can_be_switched_off() -> None:
     off = RiskLimits(None, None, None, None, None)
     assert check(req(qty=10**7), CTX, off) == []

@@ -45,9 +45,10 @@ class RiskCheck:
 
 
 def opening(req: OrderRequest, position: Decimal) -> bool:
-    """Does the order add to the absolute position (opening), rather than reduce it?"""
+    """Does the order open risk — add to the position, or go through zero into the other side
+    (selling 150 of 100 held closes 100 and opens a short of 50) — rather than only reduce it?"""
     after = position + req.qty * req.side.sign
-    return abs(after) > abs(position)
+    return abs(after) > abs(position) or (after != 0 and (after > 0) != (position > 0))
 
 
 def order_price(req: OrderRequest, last: Decimal | None) -> Decimal | None:
