@@ -123,3 +123,50 @@ def test_day_pnl_counts_carried_positions_from_the_close_and_new_ones_from_their
     )
     assert view.realized == 30 * (D("99.98") - D("100.02"))  # sold at 99.98 what cost 100.02
     store.close()
+
+
+def test_flatten_cancels_the_exits_a_partly_filled_bracket_entry_places_as_it_ends(tmp_path: Path) -> None:
+    """A canceled bracket entry protects what filled (its exits are placed); flatten then must
+    cancel those too, or they would open a new position after the close."""
+    from trii_term.trading.orders import Bracket
+
+    store, clock = Store.open(tmp_path / "s.duckdb"), Clock()
+    b = broker(store, clock, partial_fills=True)
+    quote(b, "AAPL", 99.98, 100.02, last=100.00, size=100)
+    d = OrderDesk(b, limits=RiskLimits(), journal=b.journal, price_of=lambda s: b.marks().get(s),
+                  fee_of=lambda _s: US_FEES, clock_ns=clock, day_of=lambda: "2013-03-01")  # fmt: skip
+    entry = d.submit(
+        req(qty=200, type=OrderType.LIMIT, limit_price=D("100.05"), bracket=Bracket(D("103"), D("97"))),
+        source="cli",
+        confirmed=True,
+    )
+    assert entry.filled_qty == 100 and [o.id for o in b.orders(open_only=True)] == [entry.id]
+    canceled, order = d.close("AAPL", source="cli", confirmed=True)
+    assert order.status is OrderStatus.FILLED and b.positions() == []
+    assert b.orders(open_only=True) == []  # the entry and the two exits it placed as it ended
+    assert {o.id for o in canceled} >= {entry.id} and len(canceled) == 3
+    store.close()
+
+
+def test_after_the_close_the_preview_says_a_market_order_waits_for_the_open(tmp_path: Path) -> None:
+    from trii_term.commands.order_preview import preview_lines
+
+    store, clock = Store.open(tmp_path / "s.duckdb"), Clock()
+    is_open = {"now": True}
+    b = broker(store, clock, is_open=lambda _s, _ts: is_open["now"])
+    quote(b, "AAPL", 99.98, 100.02, last=100.00)
+    d = OrderDesk(b, limits=RiskLimits(), journal=b.journal, price_of=lambda s: b.marks().get(s),
+                  fee_of=lambda _s: US_FEES, clock_ns=clock, day_of=lambda: "2013-03-01")  # fmt: skip
+    assert d.preview(req(qty=10)).notes == ()
+    is_open["now"] = False
+    p = d.preview(req(qty=10))
+    assert p.ok and p.notes == ("the market is closed: it waits for the open, and fills at the quotes then",)
+    assert ("note", p.notes[0]) in preview_lines(p)
+    order = d.submit(req(qty=10), source="cli", confirmed=True)
+    assert order.status is OrderStatus.NEW and b.positions() == []
+    quote(b, "AAPL", 99.98, 100.02, last=100.00)  # still closed
+    assert b.positions() == []
+    is_open["now"] = True
+    quote(b, "AAPL", 100.10, 100.14, last=100.12)
+    assert [(p.qty, p.avg_cost) for p in b.positions()] == [(10, D("100.14"))]
+    store.close()

@@ -160,6 +160,28 @@ def test_a_bracket_places_its_exits_and_one_cancels_the_other() -> None:
     assert m.orders == {}
 
 
+@pytest.mark.parametrize("end", ["cancel", "expire"])
+def test_a_bracket_entry_ended_after_a_partial_fill_protects_what_filled(end: str) -> None:
+    """Found: a bracket entry that filled 200 of 500 and was then canceled (or expired at the
+    close) left the 200 bought with no take-profit and no stop-loss."""
+    m = quoted(partial=True, size=200)
+    entry = order(m, "buy", 500, "limit", limit_price=D("100.05"), bracket=Bracket(D("102.00"), D("98.00")))
+    ev = m.submit(entry, T0)
+    assert fills(ev) == [(entry.id, D(200), D("100.02"))]
+    ev = m.cancel(entry.id, T0 + 1) if end == "cancel" else m.expire_day(T0 + 1)
+    assert entry.status in (OrderStatus.CANCELED, OrderStatus.EXPIRED) and entry.filled_qty == 200
+    exits = sorted((e.order for e in ev if e.kind == "accepted"), key=lambda o: o.request.type)
+    assert [(o.parent_id, o.side, o.request.type, o.request.qty) for o in exits] == [
+        (entry.id, Side.SELL, OrderType.LIMIT, D(200)),
+        (entry.id, Side.SELL, OrderType.STOP, D(200)),
+    ]
+    assert sorted(m.orders) == sorted(o.id for o in exits)
+    # without a fill there is nothing to protect; and a reset (protect=False) places none
+    bare = order(m, "buy", 5, "limit", tif="gtc", limit_price=D("90"), bracket=Bracket(D("95"), D("85")))
+    m.submit(bare, T0)
+    assert kinds(m.cancel(bare.id, T0 + 2)) == ["canceled"]
+
+
 def test_day_orders_expire_at_the_close_gtc_stays() -> None:
     m = quoted()
     day = order(m, "buy", 10, "limit", limit_price=D("90"))
@@ -249,3 +271,30 @@ def test_a_market_order_partly_filled_by_size_fills_the_rest_on_later_quotes() -
     m.on_quote("AAPL", 99.98, 100.03, 30, 30, T0 + 1)
     m.on_quote("AAPL", 99.98, 100.04, 100, 100, T0 + 2)
     assert buy.status is OrderStatus.FILLED and buy.filled_qty == 100
+
+
+def test_nothing_fills_while_the_market_is_closed() -> None:
+    """Found: after the close a market buy filled at once against the last quote of the day
+    (stale, and after hours no broker fills it); a limit filled on an after-hours quote."""
+    CLOSE = T0 + 390 * 60 * 10**9  # 16:00 New York
+    OPEN = CLOSE + (24 * 60 - 390) * 60 * 10**9  # the next 09:30
+    m = Matcher(is_open=lambda _symbol, ts: ts < CLOSE or ts >= OPEN)
+    m.on_quote("AAPL", 99.98, 100.02, 500, 500, T0)
+    m.on_trade("AAPL", 100.00, T0)
+    late = CLOSE + 60 * 10**9
+    mkt = order(m, "buy", 10)
+    lmt = order(m, "buy", 10, "limit", tif="gtc", limit_price=D("99.00"))
+    stop = order(m, "sell", 10, "stop", tif="gtc", stop_price=D("99.50"))
+    ioc = order(m, "buy", 10, "limit", tif="ioc", limit_price=D("100.05"))
+    assert kinds(m.submit(mkt, late)) == ["accepted"] and mkt.status is OrderStatus.NEW
+    m.submit(lmt, late)
+    m.submit(stop, late)
+    assert kinds(m.submit(ioc, late)) == ["accepted", "canceled"] and "market is closed" in ioc.reason
+    # after hours: a quote through the limit and a trade through the stop do nothing
+    assert m.on_quote("AAPL", 98.50, 98.90, 500, 500, late + 1) == []
+    assert m.on_trade("AAPL", 98.70, late + 2) == []
+    assert not stop.triggered and m.orders.keys() == {mkt.id, lmt.id, stop.id}
+    # the open: the market order fills at the first quote, the limit at it too
+    ev = m.on_quote("AAPL", 98.60, 98.95, 500, 500, OPEN)
+    assert fills(ev) == [(mkt.id, D(10), D("98.95")), (lmt.id, D(10), D("98.95"))]
+    assert kinds(m.on_trade("AAPL", 98.70, OPEN + 1))[0] == "triggered"

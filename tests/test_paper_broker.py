@@ -192,3 +192,41 @@ def test_a_new_order_never_overwrites_another_orders_row(tmp_path: Path) -> None
     (row,) = store.con.execute("SELECT id, qty FROM orders").fetchall()
     assert row[0] == first.id and D(row[1]) == 1
     store.close()
+
+
+def test_a_change_the_store_cannot_save_is_undone_in_memory_too(tmp_path: Path) -> None:
+    """Found: with the disk full, a buy failed to commit but the account in memory had bought
+    (cash down, a position, a working exit): the blotter showed trades the store never had, and
+    the next change saved them. Here a second writer holds the account row (DuckDB refuses the
+    commit as it refuses one on a full disk); the change is undone and the trader told why."""
+    from trii_term.brokers.paper import NotSaved
+
+    store, clock = Store.open(tmp_path / "s.duckdb"), Clock()
+    b = broker(store, clock)
+    quote(b, "AAPL", 99.98, 100.02, last=100.00)
+    resting = b.place(buy(5, type=OrderType.LIMIT, tif=TIF.GTC, limit_price=D("90")), source="cli")
+    before = (b.account(), b.positions(), [(o.id, o.status, o.request.qty) for o in b.orders()])
+
+    other = store.con.cursor()  # another writer, mid-change on the account's rows
+    other.execute("BEGIN TRANSACTION")
+    other.execute("UPDATE paper_accounts SET cash = cash + 1, next_id = next_id + 1 WHERE broker = 'paper'")
+    other.execute("UPDATE orders SET qty = qty + 1, status = status WHERE id = ?", [resting.id])
+    with pytest.raises(NotSaved, match=r"(?i)conflict"):
+        b.place(buy(10), source="cli")
+    with pytest.raises(NotSaved):
+        b.replace(resting.id, source="cli", qty=D(8))
+    with pytest.raises(NotSaved):
+        b.cancel(resting.id, source="cli")
+    quote(b, "AAPL", 89.0, 89.5, last=89.2)  # would fill the resting buy: it cannot be saved either
+    other.execute("ROLLBACK")
+
+    after = (b.account(), b.positions(), [(o.id, o.status, o.request.qty) for o in b.orders()])
+    assert after == before  # nothing of the four changes is left in memory
+    assert [o.id for o in b._matcher.orders.values()] == [resting.id]
+    assert b._matcher.orders[resting.id].request.qty == 5
+    # the store can save again: the order works on and fills; ids count on without a gap
+    quote(b, "AAPL", 89.0, 89.5, last=89.2)
+    (done,) = b.orders()
+    assert done.status is OrderStatus.FILLED and done.filled_qty == 5
+    assert b.place(buy(1), source="cli").id == "P000002"
+    store.close()

@@ -267,7 +267,12 @@ class Session:
             allow_short=paper.allow_short,
             fees=lambda symbol, qty, price: self.fee_model(symbol)(qty, price),
             simulated=self.clock.simulated,
+            is_open=self._is_open,
         )
+
+    def _is_open(self, symbol: str, ts_ns: int) -> bool:
+        """Is the symbol's market in its regular session at `ts_ns` (its real calendar)?"""
+        return self.clock.phase(self.market_of(symbol), ts_ns) is SessionPhase.OPEN
 
     async def start_trading_only(self) -> None:
         """Open the store and the broker, without streaming: for the shell's `orders`,

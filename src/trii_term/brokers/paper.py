@@ -33,6 +33,7 @@ from trii_term.brokers.base import (
     opt,
 )
 from trii_term.domain import Instrument, MarketBatch, Quote, Trade
+from trii_term.store.db import store_error
 from trii_term.store.sql import transaction
 from trii_term.trading.journal import Journal
 from trii_term.trading.ledger import ZERO, Ledger, Position
@@ -55,6 +56,12 @@ from trii_term.trading.orders import (
 )
 
 log = logging.getLogger(__name__)
+
+
+class NotSaved(OrderError):
+    """The store could not save a change (a full disk, say): nothing of it happened — the
+    account and the working orders are as the store has them."""
+
 
 WORKING = (OrderStatus.NEW.value, OrderStatus.PARTIALLY_FILLED.value)
 _JOURNAL_KIND = {
@@ -91,6 +98,7 @@ class PaperBroker:
         allow_short: bool = False,
         fees: Fees | None = None,
         simulated: bool = False,
+        is_open: Callable[[str, int], bool] | None = None,
     ) -> None:
         self._con = con
         self._fees = fees
@@ -106,7 +114,9 @@ class PaperBroker:
             tick_of=self._tick,
             new_id=self._new_id,
             strict_time=simulated,  # replay: data older than an order never fills it
+            is_open=is_open,  # nothing fills while the symbol's market is closed
         )
+        self._is_open = is_open
         self.ledger = Ledger(currency, starting_cash, allow_short=allow_short)
         self.journal = Journal(con)
         self._last: dict[str, float] = {}
@@ -115,6 +125,7 @@ class PaperBroker:
         self._depth = 0  # transaction nesting
         self._next_id = 1  # the next order number: P000001, …; never reused in a store
         self._saved: set[str] = set()  # orders that have a row (a new order is inserted, never replaced)
+        self.unsaved = 0  # changes the store could not save (each one undone)
         self._restore(starting_cash)
 
     # -- state ------------------------------------------------------------------------------
@@ -147,8 +158,14 @@ class PaperBroker:
             "SELECT symbol, qty, cost, realized FROM paper_positions WHERE broker = ?", [self.name]
         ).fetchall():
             self.ledger.positions[symbol] = Position(symbol, norm(qty), norm(cost), norm(realized_sym))
-        for order in self._load_orders(open_only=True):
-            self._matcher.restore(order)
+        self._matcher.reload(self._load_orders(open_only=True))
+
+    def _reload(self) -> None:
+        """A change could not be saved: the store is the truth. The account, the positions, the
+        working orders and the next id are read back as they were before it."""
+        rows = self._con.execute("SELECT id FROM orders WHERE broker = ?", [self.name]).fetchall()
+        self._saved = {oid for (oid,) in rows}
+        self._restore(self.ledger.starting_cash)
 
     def _save_account(self) -> None:
         led = self.ledger
@@ -167,12 +184,10 @@ class PaperBroker:
         )
 
     def _new_id(self) -> str:
-        """The next order id, counted in the store in the same transaction as the order."""
+        """The next order id; the count is saved with the order, in its transaction (an id whose
+        order was never saved was never seen, and may be given again)."""
         n = self._next_id
         self._next_id += 1
-        self._con.execute(
-            "UPDATE paper_accounts SET next_id = ? WHERE broker = ?", [self._next_id, self.name]
-        )
         return f"P{n:06d}"
 
     def _save_position(self, symbol: str) -> None:
@@ -425,6 +440,14 @@ class PaperBroker:
     def _commission(self, symbol: str, qty: Decimal, price: Decimal) -> Decimal:
         return self._fees(symbol, qty, price) if self._fees is not None else ZERO
 
+    def waits(self, request: OrderRequest) -> str | None:
+        """Why the order would not fill now though its price is there: the market is closed."""
+        if self._is_open is None or self._is_open(request.symbol, self._now()):
+            return None
+        if request.tif in (TIF.IOC, TIF.FOK):
+            return f"the market is closed: an {request.tif.value} order is canceled unfilled"
+        return "the market is closed: it waits for the open, and fills at the quotes then"
+
     def quote(self, symbol: str) -> tuple[Decimal | None, Decimal | None]:
         """The bid and ask the matcher fills against, as exact prices."""
         book = self._matcher.book(symbol)
@@ -492,9 +515,9 @@ class PaperBroker:
         now = self._now()
         request = self.prepare(request)
         self.check_cash(request)
-        order = Order(self._matcher.new_id(), request, now, updated_ns=now)
-        self._sources[order.id] = source
-        with self._tx():  # one commit for the whole order: submitted, matched, saved
+        with self._tx():  # one commit for the whole order: its id, submitted, matched, saved
+            order = Order(self._matcher.new_id(), request, now, updated_ns=now)
+            self._sources[order.id] = source
             self._place(order, source, now)
         return order
 
@@ -543,7 +566,7 @@ class PaperBroker:
         """The session closed: day orders expire."""
         events = self._matcher.expire_day(self._now())
         self._handle(events, "session")
-        return [e.order for e in events]
+        return [e.order for e in events if e.kind == "expired"]
 
     def day_orders(self) -> list[Order]:
         """Working day orders (they end with their session)."""
@@ -554,8 +577,8 @@ class PaperBroker:
         if not orders:
             return []
         events = self._matcher.expire([o.id for o in orders], self._now(), reason)
-        self._handle(events, "session")
-        return [e.order for e in events]
+        self._handle(events, "session")  # (a partly filled bracket entry's exits are placed)
+        return [e.order for e in events if e.kind == "expired"]
 
     # -- a fresh account ----------------------------------------------------------------------
 
@@ -571,7 +594,8 @@ class PaperBroker:
         old account's orders, fills and positions are kept under a new name (`paper#1`, …) —
         nothing is deleted, and order ids still never repeat. Returns the archive's name."""
         events = [ev for o in list(self._matcher.orders.values()) for ev in self._matcher.cancel(
-            o.id, self._now(), reason=f"canceled: the paper account was reset ({source})")]  # fmt: skip
+            o.id, self._now(), reason=f"canceled: the paper account was reset ({source})",
+            protect=False)]  # fmt: skip
         (count,) = self._con.execute(
             "SELECT count(*) FROM paper_accounts WHERE broker LIKE ?", [f"{self.name}#%"]
         ).fetchone() or (0,)
@@ -612,7 +636,9 @@ class PaperBroker:
                 self._last[ev.symbol] = ev.price
                 events += m.on_trade(ev.symbol, ev.price, ev.ts)
         if events:
-            self._handle(events)
+            # not saved: nothing filled; the orders work on, and fill when the store can save
+            with contextlib.suppress(NotSaved):
+                self._handle(events)
 
     # -- events -------------------------------------------------------------------------------
 
@@ -643,6 +669,16 @@ class PaperBroker:
         try:
             with transaction(self._con):
                 yield
+        except duckdb.Error as exc:
+            self.unsaved += 1
+            if self.unsaved == 1:  # once: a full disk fails every change after it
+                log.exception("the paper broker could not save a change; the account is read back")
+            self._depth = 0
+            try:
+                self._reload()
+            except duckdb.Error:
+                log.exception("reading the paper account back failed too")
+            raise NotSaved(_not_saved(self._con, exc)) from exc
         finally:
             self._depth = 0
 
@@ -701,9 +737,28 @@ class PaperBroker:
                     client_order_id=order.request.client_order_id,
                     detail=detail,
                 )
+        if new:
+            self._con.execute(
+                "UPDATE paper_accounts SET next_id = ? WHERE broker = ?", [self._next_id, self.name]
+            )
         for order in changed.values():
             self._save_order(order, self._sources.get(order.id, "broker"), new=order.id in new)
         for symbol in touched:
             self._save_position(symbol)
         if touched:
             self._save_account()
+
+
+def _not_saved(con: duckdb.DuckDBPyConnection, exc: duckdb.Error) -> str:
+    """Why a change was not saved, in the trader's words, with what to do."""
+    from pathlib import Path
+
+    try:
+        (path,) = con.execute(
+            "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+        ).fetchone() or ("",)
+    except duckdb.Error:
+        path = ""
+    err = store_error(Path(path or "(in memory)"), exc)
+    problem = err.problem[:1].lower() + err.problem[1:]
+    return f"{problem}; {err.fix}" if err.fix else problem

@@ -56,6 +56,7 @@ def preview_lines(p: Preview, last: Decimal | None = None) -> list[Line]:
     if p.buying_power_after is not None:
         out.append(("money", f"buying power after the fill {p.buying_power_after:,.2f} {ccy}"))
     out.append(("position", f"position {r.symbol} {p.position_before} → {p.position_after}"))
+    out += [("note", note) for note in p.notes]
     for c in p.checks:
         out.append(("ok" if c.ok else "no", f"{'✓ ok' if c.ok else '✗ NO'} {c.rule}: {c.reason}"))
     for problem in p.problems:

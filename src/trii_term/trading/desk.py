@@ -11,6 +11,7 @@ same steps without sending or recording anything, for the ticket, the confirm di
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -27,6 +28,8 @@ from trii_term.trading.orders import (
     request_json,
 )
 from trii_term.trading.risk import RiskCheck, RiskContext, RiskLimits, check, order_price, refused
+
+log = logging.getLogger(__name__)
 
 
 class RiskRefused(OrderError):
@@ -54,6 +57,7 @@ class Preview:
     problems: list[str] = field(default_factory=list)  # what the broker would refuse
     releasing: tuple[Order, ...] = ()  # working orders this action replaces or cancels first
     action: str = "place"  # place | replace | flatten | reverse
+    notes: tuple[str, ...] = ()  # what the trader should know: the market is closed, …
 
     @property
     def ok(self) -> bool:
@@ -220,9 +224,11 @@ class OrderDesk:
                 problems.append(str(exc))
         checks = check(request, ctx, self.limits)
         after = ctx.position + request.qty * request.side.sign
+        waits = getattr(self.broker, "waits", None)  # (the paper broker: its market is closed)
+        note = waits(request) if waits is not None else None
         return Preview(
             request, acct.currency, price, notional, commission, cash_change, bp_after, ctx.position, after,
-            checks, problems, tuple(releasing), action,
+            checks, problems, tuple(releasing), action, (note,) if note else (),
         )  # fmt: skip
 
     def _market_price(self, request: OrderRequest) -> Decimal | None:
@@ -391,13 +397,17 @@ class OrderDesk:
         that could not be canceled (filled meanwhile, a broker error), why."""
         done: list[Order] = []
         failed: list[str] = []
-        for order in self.working(symbol):
-            if order.status.done:
-                continue
-            try:
-                done.append(self.cancel(order.id, source=source))
-            except OrderError as exc:
-                failed.append(f"{order.id}: {exc}")
+        tried: set[str] = set()
+        for _ in range(3):  # a partly filled bracket entry places its exits as it ends: them too
+            todo = [o for o in self.working(symbol) if not o.status.done and o.id not in tried]
+            if not todo:
+                break
+            for order in todo:
+                tried.add(order.id)
+                try:
+                    done.append(self.cancel(order.id, source=source))
+                except OrderError as exc:
+                    failed.append(f"{order.id}: {exc}")
         return done, failed
 
     # -- flatten and reverse: market orders from the position ---------------------------------
@@ -539,7 +549,11 @@ class OrderDesk:
         detail: dict[str, object],
         order: Order | None = None,
     ) -> None:
-        self._record("rejected", request, source, now, {"request": request_json(request), **detail}, order)
+        try:
+            entry = {"request": request_json(request), **detail}
+            self._record("rejected", request, source, now, entry, order)
+        except Exception:  # the store failed (a full disk): the trader is told why it was not sent
+            log.exception("could not journal a refused order")
 
     def _record(
         self,

@@ -12,9 +12,13 @@ Rules (the issue's, made precise):
 - ioc: what can fill now fills, the rest is canceled. fok: all now, or nothing.
 - With `partial_fills`, a fill takes at most the quote's size; otherwise the whole remainder.
 - A bracket entry, once filled, places its exits (take-profit limit, stop-loss stop, gtc) for the
-  filled quantity; a fill of one exit shrinks or cancels the other.
+  filled quantity; a fill of one exit shrinks or cancels the other. An entry canceled or expired
+  after a partial fill places them for what filled.
 - Day orders expire when `expire_day()` is called at the session close (by the session clock,
   so replay behaves the same).
+- Nothing fills while the symbol's market is closed (`is_open`, by its real calendar): a market
+  order placed after the close waits for the first quote after the open, as a broker queues it;
+  limits rest and stops wait; ioc/fok are canceled, as they cannot fill now.
 
 Per symbol, resting limits and waiting stops sit in heaps keyed by price, so a quote that crosses
 nothing costs O(1) however many orders are working.
@@ -69,8 +73,11 @@ class Matcher:
         tick_of: Callable[[str], Decimal] | None = None,
         new_id: Callable[[], str] | None = None,
         strict_time: bool = False,
+        is_open: Callable[[str, int], bool] | None = None,
     ) -> None:
         self.partial_fills = partial_fills
+        # (symbol, ts) -> is its market in its regular session? (None: always)
+        self._is_open = is_open
         # Replay: market data older than an order never fills it. A restart, or a second
         # process, replays the day from its open again; an order placed at 10:00 must not fill
         # against 09:31's quotes. (Live data is never older than the orders it meets.)
@@ -108,6 +115,9 @@ class Matcher:
         req = order.request
         book = self.book(req.symbol)
         events = [Event(order, "accepted")]
+        if req.tif in (TIF.IOC, TIF.FOK) and self._closed(req.symbol, now_ns):
+            reason = f"{req.tif.value}: the market is closed, so nothing can fill now"
+            return [*events, self._end(order, OrderStatus.CANCELED, reason, now_ns)]
         if req.tif is TIF.FOK and not self._can_fill_all(order, book):
             return [
                 *events,
@@ -136,10 +146,14 @@ class Matcher:
             book.trailing.add(order.id)
         else:  # stop, stop-limit
             self._rest_stop(order, book)
-            if book.last is not None and self._stop_hit(order, book.last):
+            if (
+                book.last is not None
+                and self._stop_hit(order, book.last)
+                and not self._closed(req.symbol, now_ns)
+            ):
                 events += self._trigger(order, book, now_ns)
         if req.tif is TIF.IOC and order.id in self.orders:
-            events.append(self._end(order, OrderStatus.CANCELED, "ioc: the rest is canceled", now_ns))
+            events += self._ended(order, OrderStatus.CANCELED, "ioc: the rest is canceled", now_ns)
         return events
 
     def restore(self, order: Order) -> None:
@@ -156,11 +170,31 @@ class Matcher:
         else:
             book.waiting_markets.append(order.id)
 
-    def cancel(self, order_id: str, now_ns: int, reason: str = "canceled") -> list[Event]:
+    def reload(self, orders: list[Order]) -> None:
+        """Forget every working order and put back `orders` (as the store has them, after a
+        change could not be saved). The quotes and last prices it has seen stay."""
+        self.orders.clear()
+        for book in self._books.values():
+            book.buy_limits.clear()
+            book.sell_limits.clear()
+            book.buy_stops.clear()
+            book.sell_stops.clear()
+            book.trailing.clear()
+            book.waiting_markets.clear()
+        for order in orders:
+            self.restore(order)
+
+    def cancel(
+        self, order_id: str, now_ns: int, reason: str = "canceled", *, protect: bool = True
+    ) -> list[Event]:
+        """End a working order. A bracket entry that partly filled places its exits for what
+        filled (`protect`), so the position it opened is never left without them."""
         order = self.orders.get(order_id)
         if order is None:
             raise OrderError(f"order {order_id} is not working (filled, canceled or unknown)")
-        return [self._end(order, OrderStatus.CANCELED, reason, now_ns)]
+        if not protect:
+            return [self._end(order, OrderStatus.CANCELED, reason, now_ns)]
+        return self._ended(order, OrderStatus.CANCELED, reason, now_ns)
 
     def replace(
         self,
@@ -197,7 +231,11 @@ class Matcher:
             events += self._match_limits(book, now_ns)
         elif not order.triggered and order.request.type in (OrderType.STOP, OrderType.STOP_LIMIT):
             self._rest_stop(order, book)
-            if book.last is not None and self._stop_hit(order, book.last):
+            if (
+                book.last is not None
+                and self._stop_hit(order, book.last)
+                and not self._closed(order.symbol, now_ns)
+            ):
                 events += self._trigger(order, book, now_ns)
         return events
 
@@ -210,11 +248,11 @@ class Matcher:
         )
 
     def expire(self, order_ids: list[str], now_ns: int, reason: str) -> list[Event]:
-        return [
-            self._end(self.orders[oid], OrderStatus.EXPIRED, reason, now_ns)
-            for oid in order_ids
-            if oid in self.orders
-        ]
+        events: list[Event] = []
+        for oid in order_ids:
+            if oid in self.orders:
+                events += self._ended(self.orders[oid], OrderStatus.EXPIRED, reason, now_ns)
+        return events
 
     # -- market data in ---------------------------------------------------------------------
 
@@ -225,6 +263,8 @@ class Matcher:
         if book is None:
             book = self.book(symbol)
         book.bid, book.ask, book.bid_size, book.ask_size = bid, ask, bid_size, ask_size
+        if self._is_open is not None and not self._is_open(symbol, ts_ns):
+            return []  # a quote outside the session fills nothing (it still prices the book)
         events: list[Event] = []
         if book.waiting_markets:
             waiting, book.waiting_markets = book.waiting_markets, []
@@ -245,6 +285,8 @@ class Matcher:
         if book is None:
             book = self.book(symbol)
         book.last = price
+        if self._is_open is not None and not self._is_open(symbol, ts_ns):
+            return []  # no stop triggers, and no stop trails, on a trade outside the session
         events: list[Event] = []
         for oid in list(book.trailing):
             order = self.orders.get(oid)
@@ -274,6 +316,9 @@ class Matcher:
             for entry in deferred:
                 heapq.heappush(heap, entry)
         return events
+
+    def _closed(self, symbol: str, ts_ns: int) -> bool:
+        return self._is_open is not None and not self._is_open(symbol, ts_ns)
 
     def _before(self, order: Order, ts_ns: int) -> bool:
         """Is this market data older than the order (so it cannot act on it)?"""
@@ -328,8 +373,12 @@ class Matcher:
             if order.id in self.orders:
                 self._rest_limit(order, book)
             return events
-        # a triggered stop is a market order: the quote, or the trade that triggered it
-        return events + self._take(order, book, now_ns, fallback=book.last)
+        # a triggered stop is a market order: the quote, or the trade that triggered it; what
+        # is left (the quote's size ran out) waits for the next quote, like a market order
+        events += self._take(order, book, now_ns, fallback=book.last)
+        if order.id in self.orders:
+            book.waiting_markets.append(order.id)
+        return events
 
     def _limit_ok(self, order: Order, price: float) -> bool:
         """Is `price` acceptable for the order (market and triggered stops: any)?"""
@@ -341,7 +390,7 @@ class Matcher:
 
     def _take(self, order: Order, book: _Book, now_ns: int, fallback: float | None = None) -> list[Event]:
         """Fill against the opposite quote as far as the order's price and the size allow."""
-        if self._before(order, now_ns):
+        if self._before(order, now_ns) or self._closed(order.symbol, now_ns):
             return []
         if order.side is Side.BUY:
             price, size = book.ask, book.ask_size
@@ -459,6 +508,14 @@ class Matcher:
                 self.new_id(), req, now_ns, parent_id=entry.id, oco_group=group if len(legs) > 1 else None
             )
             events += self.submit(leg, now_ns)
+        return events
+
+    def _ended(self, order: Order, status: OrderStatus, reason: str, now_ns: int) -> list[Event]:
+        """End an order the trader or the session ends (canceled, expired): a bracket entry that
+        partly filled places its exits for the filled quantity."""
+        events = [self._end(order, status, reason, now_ns)]
+        if order.request.bracket is not None and order.filled_qty > 0:
+            events += self._place_exits(order, now_ns)
         return events
 
     def _end(self, order: Order, status: OrderStatus, reason: str, now_ns: int) -> Event:
