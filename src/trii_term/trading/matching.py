@@ -263,6 +263,11 @@ class Matcher:
         if book is None:
             book = self.book(symbol)
         book.bid, book.ask, book.bid_size, book.ask_size = bid, ask, bid_size, ask_size
+        crosses = (book.buy_limits and -book.buy_limits[0][0] >= ask) or (
+            book.sell_limits and book.sell_limits[0][0] <= bid
+        )
+        if not (book.waiting_markets or crosses):
+            return []  # the common case: nothing to do (and no calendar to ask)
         if self._is_open is not None and not self._is_open(symbol, ts_ns):
             return []  # a quote outside the session fills nothing (it still prices the book)
         events: list[Event] = []
@@ -274,9 +279,7 @@ class Matcher:
                     events += self._take(order, book, ts_ns)
                     if order.id in self.orders:  # still working: it waits for the next quote
                         book.waiting_markets.append(oid)
-        if (book.buy_limits and -book.buy_limits[0][0] >= ask) or (
-            book.sell_limits and book.sell_limits[0][0] <= bid
-        ):
+        if crosses:
             events += self._match_limits(book, ts_ns)
         return events
 
@@ -285,6 +288,12 @@ class Matcher:
         if book is None:
             book = self.book(symbol)
         book.last = price
+        if not (
+            book.trailing
+            or (book.buy_stops and book.buy_stops[0][0] <= price)
+            or (book.sell_stops and -book.sell_stops[0][0] >= price)
+        ):
+            return []  # the common case: nothing to do
         if self._is_open is not None and not self._is_open(symbol, ts_ns):
             return []  # no stop triggers, and no stop trails, on a trade outside the session
         events: list[Event] = []
