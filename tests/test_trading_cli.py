@@ -177,3 +177,19 @@ def test_on_a_terminal_anything_but_y_sends_nothing(paths: Paths, key: str) -> N
     journal = json.loads(run_cli("journal", "--json", paths=paths).stdout)
     assert journal[-1]["event"] == "rejected" and journal[-1]["detail"]["error"] == "not confirmed"
     assert not any(e["event"] == "submitted" for e in journal)
+
+
+def test_the_side_may_be_typed_in_capitals_and_a_change_needs_its_value(paths: Paths) -> None:
+    """Found: `order BUY 5 AAPL` was refused (the palette takes it); `replace ID qty` said
+    "'qty' is not understood"."""
+    paths.config_file.write_text(FAST)
+    done = run_cli("order", "BUY", "1", "AAPL", "--tif", "DAY", "--yes", "--json", paths=paths)
+    assert done.returncode == 0, done.stderr
+    order = json.loads(done.stdout)
+    assert (order["side"], order["qty"], order["tif"], order["status"]) == ("buy", "1", "day", "filled")
+    lacking = run_cli("replace", "P000001", "qty", paths=paths)
+    assert lacking.returncode == 2
+    assert lacking.stderr.strip() == (
+        "trii-term replace: qty needs a number after it, e.g. order replace P000001 qty 120"
+    )
+

@@ -268,7 +268,7 @@ async def _action(config: Config, paths: Paths, args: Any, what: str) -> int:
         stream = None
     elif what == "replace":
         line = f"order replace {args.order_id} {' '.join(args.changes)}"
-        _check_changes(" ".join(args.changes))
+        _check_changes(" ".join(args.changes), args.order_id)
         stream = await _symbol_of(config, paths, args)
     else:  # flatten, reverse: market orders need the quote
         target = args.symbol
@@ -280,12 +280,12 @@ async def _action(config: Config, paths: Paths, args: Any, what: str) -> int:
     return EXIT_OK
 
 
-def _check_changes(text: str) -> None:
+def _check_changes(text: str, order_id: str) -> None:
     from trii_term.commands import CommandError
     from trii_term.commands.trade import parse_changes
 
     try:
-        parse_changes(text)
+        parse_changes(text, order_id=order_id)
     except CommandError as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
 
