@@ -193,3 +193,16 @@ def test_the_side_may_be_typed_in_capitals_and_a_change_needs_its_value(paths: P
         "trii-term replace: qty needs a number after it, e.g. order replace P000001 qty 120"
     )
 
+
+def test_flatten_all_with_nothing_to_flatten_is_not_an_error(paths: Paths) -> None:
+    """Found: it said "no positions to flatten" on stderr, as an error would."""
+    paths.config_file.write_text(FAST)
+    nothing = run_cli("flatten", "all", "--yes", paths=paths)
+    assert (nothing.returncode, nothing.stdout, nothing.stderr) == (0, "No positions to flatten.\n", "")
+    as_json = run_cli("flatten", "all", "--yes", "--json", paths=paths)
+    assert (as_json.returncode, json.loads(as_json.stdout), as_json.stderr) == (0, [], "")
+    assert run_cli("order", "buy", "3", "AAPL", "--yes", paths=paths).returncode == 0
+    flat = run_cli("flatten", "all", "--yes", "--json", paths=paths)  # with a position: sold at market
+    assert flat.returncode == 0, flat.stderr
+    assert [(o["side"], o["qty"], o["status"]) for o in json.loads(flat.stdout)] == [("sell", "3", "filled")]
+    assert json.loads(run_cli("positions", "--json", paths=paths).stdout) == []
