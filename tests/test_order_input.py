@@ -162,15 +162,19 @@ def test_a_price_word_without_its_price_says_what_to_type(tokens: list[str], say
     assert str(refused.value) == says
 
 
-def test_the_side_and_the_words_are_read_in_any_case() -> None:
+@pytest.mark.parametrize("words", [["BUY"], ["order", "BUY"], ["Order", "buy"]])
+def test_the_side_and_the_words_are_read_in_any_case(words: list[str]) -> None:
+    """The palette takes the CLI's words too (`order buy 5 AAPL`; found: "Unknown command")."""
     from trii_term.commands import core_registry
 
-    found = core_registry().match(["BUY", "5", "aapl", "LMT", "430", "GTC"])
+    found = core_registry().match([*words, "5", "aapl", "LMT", "430", "GTC"])
     assert found is not None and found[0].id == "trade.buy"
     request = parse_draft(Side.BUY, found[1]).request()
     assert (request.side, request.qty, request.symbol, request.limit_price, request.tif) == (
         Side.BUY, D(5), "AAPL", D(430), TIF.GTC,
     )  # fmt: skip
+    sell = core_registry().match(["order", "SELL", "5", "AAPL"])
+    assert sell is not None and sell[0].id == "trade.sell"
 
 
 @pytest.mark.parametrize(

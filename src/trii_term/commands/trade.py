@@ -432,6 +432,7 @@ COMMANDS: tuple[Command, ...] = (
         "Buy: the order ticket, prefilled (headless: send, with --yes): buy 100 AAPL lmt 437.50 gtc",
         buy,
         (ORDER,),
+        aliases=(("order", "buy"),),  # as the CLI says it: order buy 100 AAPL
         key="b,f2",
         key_label="Buy",
         group=G,
@@ -442,6 +443,7 @@ COMMANDS: tuple[Command, ...] = (
         "Sell: the order ticket, prefilled (headless: send, with --yes): sell 50 MSFT lmt 28.10",
         sell,
         (ORDER,),
+        aliases=(("order", "sell"),),  # as the CLI says it: order sell 100 AAPL
         key="B,f3",
         key_label="Sell",
         group=G,
