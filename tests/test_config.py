@@ -352,7 +352,12 @@ def test_a_float_that_is_not_a_number_is_refused_without_advising_a_string_of_it
 
 
 @pytest.mark.parametrize(
-    "text", ["[risk]\nmax_order_qty = 1_0\n", "[providers.replay]\nspeed = 6_0  # fast\n"]
+    "text",
+    [
+        "[risk]\nmax_order_qty = 1_0\n",
+        "[providers.replay]\nspeed = 6_0  # fast\n",
+        "[risk]\nmax_order_qty = 100_000\n",  # (the module's docstring says so)
+    ],
 )
 def test_a_number_with_an_underscore_is_refused_with_its_key_and_line(text: str) -> None:
     with pytest.raises(ConfigError) as info:

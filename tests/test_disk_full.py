@@ -20,9 +20,10 @@ import pytest
 
 from trii_term.logs import LogFile
 from trii_term.paths import Paths
-from trii_term.store.db import Store
+from trii_term.store.db import Store, StoreFull
 
-from .conftest import FAST, run_cli, trii_term_exe
+from .conftest import FAST, run_cli, trii_term_exe, wait_until
+from .test_app import make_app, ready
 from .test_signals import CLOSED, Workstation
 
 LIMIT = 300_000  # bytes: the store (~5 MB) is read, but no WAL or new block past this is written
@@ -119,3 +120,28 @@ def test_log_records_a_full_disk_refuses_are_counted_not_printed(
     text = (tmp_path / "freed.log").read_text(encoding="utf-8")
     assert "after" in text and "50 log records before this one could not be written" in text
     assert handler.lost == 0
+
+
+async def test_the_workstation_says_a_full_disk_in_one_sentence_and_its_toast_goes(paths: Paths) -> None:
+    """Found: the sentence ended "…everything written before is kept.. Quotes keep streaming",
+    and its toast covered the screen for 30 s (the message line keeps the text)."""
+    app = make_app(paths)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await ready(app)
+        writer = app.session.writer
+        assert writer is not None
+        full = StoreFull(paths.default_store, "No space left on device")
+        # what the writer does when a write meets the end of the disk
+        writer._stop_writing(full, 0, OSError(28, "No space left on device"))
+        said = lambda: app.workstation.message_line.message  # noqa: E731
+        await wait_until(lambda: "Recording stopped" in said())
+        assert said() == (
+            f"Recording stopped: The store {paths.default_store} cannot grow (No space left on device): "
+            "free some disk space, then start trii-term again; everything written before is kept. "
+            "Quotes keep streaming; nothing more is recorded."
+        )
+        assert ".." not in said()
+        toasts = [n for n in app._notifications if "Recording stopped" in n.message]
+        assert len(toasts) == 1 and toasts[0].message == said()
+        assert toasts[0].timeout <= 8  # a few seconds; the message line keeps the text
+        await pilot.press("ctrl+q")

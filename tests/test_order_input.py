@@ -142,3 +142,54 @@ def test_the_cli_refuses_odd_numbers_with_exit_2_and_starts_nothing(paths: Paths
 def test_a_non_number_in_the_quantitys_place_is_a_number_refused_not_a_symbol(word: str) -> None:
     with pytest.raises(OrderError, match=r"quantity .*number"):
         parse_draft(Side.BUY, [word, "AAPL"]).request()
+
+
+@pytest.mark.parametrize(
+    ("tokens", "says"),
+    [
+        (["1", "AAPL", "lmt"], "lmt needs a price after it, e.g. lmt 28.10"),
+        (["1", "AAPL", "lmt", "gtc"], "lmt needs a price after it, e.g. lmt 28.10"),
+        (["1", "AAPL", "stp", "tp", "450"], "stp needs a price after it, e.g. stp 28.10"),
+        (["1", "AAPL", "trail"], "trail needs an amount after it, e.g. trail 2.50"),
+        (["1", "AAPL", "trail%"], "trail% needs a percent after it, e.g. trail% 1.5"),
+        (["1", "AAPL", "lmt", "430", "sl"], "sl needs a price after it, e.g. sl 28.10"),
+    ],
+)
+def test_a_price_word_without_its_price_says_what_to_type(tokens: list[str], says: str) -> None:
+    """Found: `lmt gtc` said "limit 'gtc': is not a number", `trail%` asked for a price."""
+    with pytest.raises(CommandError) as refused:
+        parse_draft(Side.BUY, tokens)
+    assert str(refused.value) == says
+
+
+@pytest.mark.parametrize("words", [["BUY"], ["order", "BUY"], ["Order", "buy"]])
+def test_the_side_and_the_words_are_read_in_any_case(words: list[str]) -> None:
+    """The palette takes the CLI's words too (`order buy 5 AAPL`; found: "Unknown command")."""
+    from trii_term.commands import core_registry
+
+    found = core_registry().match([*words, "5", "aapl", "LMT", "430", "GTC"])
+    assert found is not None and found[0].id == "trade.buy"
+    request = parse_draft(Side.BUY, found[1]).request()
+    assert (request.side, request.qty, request.symbol, request.limit_price, request.tif) == (
+        Side.BUY, D(5), "AAPL", D(430), TIF.GTC,
+    )  # fmt: skip
+    sell = core_registry().match(["order", "SELL", "5", "AAPL"])
+    assert sell is not None and sell[0].id == "trade.sell"
+
+
+@pytest.mark.parametrize(
+    ("changes", "says"),
+    [
+        ("qty", "qty needs a number after it, e.g. order replace P000007 qty 120"),
+        ("qty lmt 5", "qty needs a number after it, e.g. order replace P000007 qty 120"),
+        ("lmt", "lmt needs a price after it, e.g. order replace P000007 lmt 28.15"),
+        ("qty 10 stp", "stp needs a price after it, e.g. order replace P000007 stp 28.15"),
+    ],
+)
+def test_a_change_without_its_value_says_what_to_type(changes: str, says: str) -> None:
+    """Found: `order replace P000001 qty` said "'qty' is not understood"."""
+    from trii_term.commands.trade import parse_changes
+
+    with pytest.raises(CommandError) as refused:
+        parse_changes(changes, order_id="P000007")
+    assert str(refused.value) == says

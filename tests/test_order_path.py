@@ -241,6 +241,28 @@ def test_two_journals_on_one_store_share_one_clock(tmp_path: Path) -> None:
     store.close()
 
 
+def test_two_journals_on_one_store_in_memory_share_one_clock() -> None:
+    """Found: journals shared their clock through the store's file, and an in-memory store (the
+    workstation's when the file is held by another process) has none: each had its own clock."""
+    store = Store.open(None)
+    other = Store.open(None)  # another store in memory keeps its own clock
+    wall = [1_765_000_000_000_000_000]
+    a = Journal(store.cursor(), wall_ns=lambda: wall[0], share=store)
+    b = Journal(store.cursor(), wall_ns=lambda: wall[0], share=store)
+    c = Journal(other.cursor(), wall_ns=lambda: wall[0], share=other)
+    a.record("intent", broker="alpaca", source="cli")
+    wall[0] += 2_000_000_000
+    b.record("submitted", broker="alpaca", source="cli")
+    wall[0] -= 1_000_000_000  # the clock steps back a second
+    a.record("acknowledged", broker="alpaca", source="broker")
+    times = [e.ts for e in a.entries()]
+    assert times == sorted(times) and len(set(times)) == 3
+    c.record("intent", broker="paper", source="cli")  # not pushed after the other store's entries
+    assert c.entries()[0].ts < times[1]
+    store.close()
+    other.close()
+
+
 def test_a_cancel_journals_who_asked_and_a_refused_one_is_journalled_too(tmp_path: Path) -> None:
     d, _store = make_desk(tmp_path)
     working = d.submit(limit(Side.BUY, 1, "95"), source="cli", confirmed=True)

@@ -188,3 +188,31 @@ async def test_rename_replaces_the_name_as_you_type_or_edits_it(paths: Paths) ->
         await wait_until(lambda: "'Tech 2' keeps its name." in app.workstation.message_line.message)
         assert lists.active.name == "Tech 2"
         await pilot.press("ctrl+q")
+
+
+async def test_a_line_that_fails_comes_back_with_why_until_the_trader_edits_it(paths: Paths) -> None:
+    app = make_app(paths)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app)
+        await type_line(pilot, "watch add ZZZZ")
+        await pilot.press("enter")  # a command it is, but it cannot run: back in the palette
+        await wait_until(
+            lambda: (
+                isinstance(app.screen, TriiPalette)
+                and app.screen.query_one(CommandInput).value == "watch add ZZZZ"
+                and "Unknown symbol ZZZZ" in app.workstation.message_line.message
+            )
+        )
+        reopened = app.screen
+        assert isinstance(reopened, TriiPalette)
+        await pilot.pause()  # the value typed in for the trader has been seen (Input.Changed)
+        await pilot.pause()
+        # the reason stays in the palette (the bug: the prefill's own change cleared it at once)
+        assert reopened.problem.display
+        said = "✖ Unknown symbol ZZZZ"
+        assert screen_text(app).count(said) == 2  # in the palette, and on the message line
+        await pilot.press("backspace")  # the trader edits the line: the reason no longer applies
+        await wait_until(lambda: not reopened.problem.display)
+        assert screen_text(app).count(said) == 1  # the message line keeps it
+        assert reopened.query_one(CommandInput).value == "watch add ZZZ"
+        await pilot.press("ctrl+q")

@@ -177,3 +177,32 @@ def test_on_a_terminal_anything_but_y_sends_nothing(paths: Paths, key: str) -> N
     journal = json.loads(run_cli("journal", "--json", paths=paths).stdout)
     assert journal[-1]["event"] == "rejected" and journal[-1]["detail"]["error"] == "not confirmed"
     assert not any(e["event"] == "submitted" for e in journal)
+
+
+def test_the_side_may_be_typed_in_capitals_and_a_change_needs_its_value(paths: Paths) -> None:
+    """Found: `order BUY 5 AAPL` was refused (the palette takes it); `replace ID qty` said
+    "'qty' is not understood"."""
+    paths.config_file.write_text(FAST)
+    done = run_cli("order", "BUY", "1", "AAPL", "--tif", "DAY", "--yes", "--json", paths=paths)
+    assert done.returncode == 0, done.stderr
+    order = json.loads(done.stdout)
+    assert (order["side"], order["qty"], order["tif"], order["status"]) == ("buy", "1", "day", "filled")
+    lacking = run_cli("replace", "P000001", "qty", paths=paths)
+    assert lacking.returncode == 2
+    assert lacking.stderr.strip() == (
+        "trii-term replace: qty needs a number after it, e.g. order replace P000001 qty 120"
+    )
+
+
+def test_flatten_all_with_nothing_to_flatten_is_not_an_error(paths: Paths) -> None:
+    """Found: it said "no positions to flatten" on stderr, as an error would."""
+    paths.config_file.write_text(FAST)
+    nothing = run_cli("flatten", "all", "--yes", paths=paths)
+    assert (nothing.returncode, nothing.stdout, nothing.stderr) == (0, "No positions to flatten.\n", "")
+    as_json = run_cli("flatten", "all", "--yes", "--json", paths=paths)
+    assert (as_json.returncode, json.loads(as_json.stdout), as_json.stderr) == (0, [], "")
+    assert run_cli("order", "buy", "3", "AAPL", "--yes", paths=paths).returncode == 0
+    flat = run_cli("flatten", "all", "--yes", "--json", paths=paths)  # with a position: sold at market
+    assert flat.returncode == 0, flat.stderr
+    assert [(o["side"], o["qty"], o["status"]) for o in json.loads(flat.stdout)] == [("sell", "3", "filled")]
+    assert json.loads(run_cli("positions", "--json", paths=paths).stdout) == []

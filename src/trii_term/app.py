@@ -288,9 +288,9 @@ class TriiTermApp(App[int]):
         if full is None or self._disk_full_said:
             return
         self._disk_full_said = True
-        text = f"Recording stopped: {full}. Quotes keep streaming; nothing more is recorded."
+        text = f"Recording stopped: {full.rstrip('.')}. Quotes keep streaming; nothing more is recorded."
         self.message(text, "error")
-        self.notify(text, severity="error", timeout=30)
+        self.notify(text, severity="error", timeout=8)  # (the message line keeps it)
         self.bell()
 
     def _watchlists_changed(self) -> None:

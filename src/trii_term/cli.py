@@ -88,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
         "the paper broker fills at the configured feed's current quote. Exit 3 when not confirmed, 4 "
         "when refused.",
     )
-    order.add_argument("side", choices=("buy", "sell"))
+    order.add_argument("side", type=str.lower, choices=("buy", "sell"))  # BUY as buy, as the palette
     order.add_argument("qty", metavar="QTY")
     order.add_argument("symbol", metavar="SYMBOL")
     order.add_argument(
@@ -104,7 +104,9 @@ def _parser() -> argparse.ArgumentParser:
     trail.add_argument("--trail-pct", metavar="X", help="trailing stop by a percent")
     order.add_argument("--take-profit", metavar="P", help="bracket: the take-profit limit")
     order.add_argument("--stop-loss", metavar="P", help="bracket: the stop-loss")
-    order.add_argument("--tif", choices=("day", "gtc", "ioc", "fok"), help="time in force (default: day)")
+    order.add_argument(
+        "--tif", type=str.lower, choices=("day", "gtc", "ioc", "fok"), help="time in force (default: day)"
+    )
     order.add_argument(
         "--broker", choices=("paper", "alpaca", "kite"), help="where to send it (default: brokers.default)"
     )

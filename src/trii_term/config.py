@@ -3,12 +3,14 @@
 An unknown key, a wrong type or a number out of its range is an error that names the key and
 its line, and the command line exits with code 2. Later features add their sections to `SCHEMA`.
 
-Numbers. TOML numbers are read as TOML defines them (`100_000` is 100000; a float literal is
-kept as written, so `pct = 0.0125` is exactly 0.0125); numbers written in strings (money) are
-read by `numbers.parse_decimal`, the trader's rules: digits 0-9, one point, optional thousands
-commas, no exponent, no underscores, no nan/inf. Every number key has a range (in `SCHEMA`
-below, and in the README): anything outside it, or not finite, is refused — never rounded,
-clamped or guessed.
+Numbers. TOML numbers are read as TOML defines them (a float literal is kept as written, so
+`pct = 0.0125` is exactly 0.0125), except that a number written with underscores (`100_000`,
+which TOML reads as 100000) is refused with its key and line: a trader's number never has one
+(a typo of `1,000`, or `1_0` meant as 1.0). Numbers written in strings (money) are read by
+`numbers.parse_decimal`, the trader's rules: digits 0-9, one point, optional thousands commas,
+no exponent, no underscores, no nan/inf. Every number key has a range (in `SCHEMA` below, and
+in the README): anything outside it, or not finite, is refused — never rounded, clamped or
+guessed.
 """
 
 from __future__ import annotations

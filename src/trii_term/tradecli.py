@@ -268,24 +268,28 @@ async def _action(config: Config, paths: Paths, args: Any, what: str) -> int:
         stream = None
     elif what == "replace":
         line = f"order replace {args.order_id} {' '.join(args.changes)}"
-        _check_changes(" ".join(args.changes))
+        _check_changes(" ".join(args.changes), args.order_id)
         stream = await _symbol_of(config, paths, args)
     else:  # flatten, reverse: market orders need the quote
         target = args.symbol
         line = f"{what} {target}"
-        stream = await _position_symbols(config, paths, args) if target.lower() == "all" else [target.upper()]
+        if what == "flatten" and target.lower() == "all":
+            # no position: the store alone, and the command says there is nothing to flatten (exit 0)
+            stream = await _position_symbols(config, paths, args) or None
+        else:
+            stream = [target.upper()]
     async with cli_session(config, paths, broker=args.broker, stream=stream) as session:
         result = await _run_line(session, line, yes=getattr(args, "yes", False), out=sys.stderr)
         _report(result, getattr(args, "json", False))
     return EXIT_OK
 
 
-def _check_changes(text: str) -> None:
+def _check_changes(text: str, order_id: str) -> None:
     from trii_term.commands import CommandError
     from trii_term.commands.trade import parse_changes
 
     try:
-        parse_changes(text)
+        parse_changes(text, order_id=order_id)
     except CommandError as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
 
@@ -300,11 +304,9 @@ async def _symbol_of(config: Config, paths: Paths, args: Any) -> list[str]:
 
 
 async def _position_symbols(config: Config, paths: Paths, args: Any) -> list[str]:
+    """The symbols of the account's positions (their quotes are needed to flatten them)."""
     async with cli_session(config, paths, broker=args.broker) as session:
-        symbols = [p.symbol for p in session.broker.positions() if p.qty != 0]
-    if not symbols:
-        raise CliError("no positions to flatten", EXIT_OK)
-    return symbols
+        return [p.symbol for p in session.broker.positions() if p.qty != 0]
 
 
 # -- listings ------------------------------------------------------------------------------------

@@ -137,8 +137,9 @@ class LiveBroker:
         self._db = store.cursor()  # ours, for every thread, under _lock
         self._lock = threading.RLock()
         self._depth = 0
-        self.journal = Journal(store.cursor())  # for the desk (its own cursor and lock)
-        self._journal = Journal(self._db)  # inside our transactions
+        # two journals on one store, one clock (a store in memory has no file to share it by)
+        self.journal = Journal(store.cursor(), share=store)  # for the desk (its own cursor and lock)
+        self._journal = Journal(self._db, share=store)  # inside our transactions
         self._now = clock_ns
         self._dispatch = dispatch
         self._listeners: list[Listener] = []

@@ -37,6 +37,8 @@ PRICE_WORDS = {
     "sl": "stop_loss",
 }
 USAGE = "QTY SYMBOL [lmt P] [stp P] [trail P | trail% X] [tp P] [sl P] [day|gtc|ioc|fok]"
+# what each price word takes, as said when it is missing: `trail% needs a percent after it, …`
+EXAMPLES = {"trail": ("an amount", "2.50"), "trail_pct": ("a percent", "1.5")}
 
 
 def order_number(what: str, text: str) -> Decimal | None:
@@ -59,6 +61,12 @@ def is_number(text: str) -> bool:
     (of any script) or a point, or that names a non-number (nan, inf), is taken as the quantity,
     so `1e400`, `١٠` or `nan` is refused as a number — never looked up as a symbol."""
     return bool(text) and (text[0].isdigit() or text[0] in ".-+" or text.lower().lstrip("+-") in NOT_NUMBERS)
+
+
+def is_word(text: str) -> bool:
+    """Is the token one of the grammar's own words (a price word or a time in force)?"""
+    low = text.lower()
+    return low in PRICE_WORDS or low in {t.value for t in TIF}
 
 
 @dataclass(frozen=True)
@@ -145,9 +153,10 @@ def parse_draft(side: Side, tokens: list[str], ctx: CommandContext | None = None
         tok = tokens[i]
         low = tok.lower()
         if low in PRICE_WORDS:
-            if i + 1 >= len(tokens):
-                raise CommandError(f"{tok} needs a price after it, e.g. {tok} 28.10")
             field = PRICE_WORDS[low]
+            if i + 1 >= len(tokens) or is_word(tokens[i + 1]):  # (`lmt gtc`: the price is missing)
+                what, example = EXAMPLES.get(field, ("a price", "28.10"))
+                raise CommandError(f"{tok} needs {what} after it, e.g. {tok} {example}")
             if field in seen:
                 raise CommandError(f"{tok} is given twice: say each price once")
             seen.add(field)

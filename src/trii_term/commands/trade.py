@@ -230,14 +230,21 @@ _CHANGE_WORDS = {
 REPLACE_USAGE = "order replace ORDER_ID [qty N] [lmt P] [stp P], e.g. order replace P000012 lmt 28.15"
 
 
-def parse_changes(text: str) -> dict[str, Decimal]:
+def parse_changes(text: str, *, order_id: str = "P000012") -> dict[str, Decimal]:
+    """`qty 120 lmt 28.15` → the changes; a word without its value says what to type (the
+    example names `order_id`)."""
     tokens = text.split()
     changes: dict[str, Decimal] = {}
     i = 0
     while i < len(tokens):
         key = _CHANGE_WORDS.get(tokens[i].lower())
-        if key is None or i + 1 >= len(tokens):
+        if key is None:
             raise CommandError(f"{tokens[i]!r} is not understood. Usage: {REPLACE_USAGE}")
+        if i + 1 >= len(tokens) or tokens[i + 1].lower() in _CHANGE_WORDS:
+            what, example = ("a number", "120") if key == "qty" else ("a price", "28.15")
+            raise CommandError(
+                f"{tokens[i]} needs {what} after it, e.g. order replace {order_id} {tokens[i]} {example}"
+            )
         if key in changes:
             raise CommandError(f"{tokens[i]} is given twice: say each change once")
         try:
@@ -255,7 +262,7 @@ def parse_changes(text: str) -> dict[str, Decimal]:
 async def replace_order(inv: Invocation) -> Result:
     desk = _desk(inv)
     oid = order_id(inv, inv.args["order_id"])
-    changes = parse_changes(inv.args.get("changes") or "")
+    changes = parse_changes(inv.args.get("changes") or "", order_id=oid)
     source = inv.ctx.source
     confirmed = _confirmed(inv)
     title = f"Replace {oid} ({source})"
@@ -425,6 +432,7 @@ COMMANDS: tuple[Command, ...] = (
         "Buy: the order ticket, prefilled (headless: send, with --yes): buy 100 AAPL lmt 437.50 gtc",
         buy,
         (ORDER,),
+        aliases=(("order", "buy"),),  # as the CLI says it: order buy 100 AAPL
         key="b,f2",
         key_label="Buy",
         group=G,
@@ -435,6 +443,7 @@ COMMANDS: tuple[Command, ...] = (
         "Sell: the order ticket, prefilled (headless: send, with --yes): sell 50 MSFT lmt 28.10",
         sell,
         (ORDER,),
+        aliases=(("order", "sell"),),  # as the CLI says it: order sell 100 AAPL
         key="B,f3",
         key_label="Sell",
         group=G,

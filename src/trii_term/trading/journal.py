@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -90,12 +91,14 @@ def _iso(ts: datetime) -> str:
 
 
 MARKET_TS_APART_NS = 1_000_000_000  # a market time within a second of the wall clock is not kept
-_CLOCK = threading.Lock()  # the journal's clock, shared by every Journal on one store file
+_CLOCK = threading.Lock()  # the journal's clock, shared by every Journal on one store
 _LAST_US: dict[str, int] = {}  # store file -> the newest ts this process wrote there (µs)
+# a store in memory has no file: its journals share the clock through the object they are given
+_LAST_US_IN_MEMORY: weakref.WeakKeyDictionary[object, int] = weakref.WeakKeyDictionary()
 
 
-def _store_key(con: duckdb.DuckDBPyConnection) -> str:
-    """The store file a cursor writes to ("" in memory: nothing to share)."""
+def _store_file(con: duckdb.DuckDBPyConnection) -> str:
+    """The store file a cursor writes to ("" in memory)."""
     try:
         rows = con.execute("SELECT file FROM pragma_database_list WHERE name = current_database()").fetchall()
     except duckdb.Error:
@@ -104,13 +107,24 @@ def _store_key(con: duckdb.DuckDBPyConnection) -> str:
 
 
 class Journal:
-    def __init__(self, con: duckdb.DuckDBPyConnection, *, wall_ns: Callable[[], int] = time.time_ns) -> None:
+    """The journal of one store. Every Journal on one store file shares one clock; a store in
+    memory has no file, so its journals share the clock through `share` (the Store: pass it
+    wherever a store may be in memory and more than one Journal writes to it)."""
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        *,
+        wall_ns: Callable[[], int] = time.time_ns,
+        share: object | None = None,
+    ) -> None:
         self._con = con
         self._wall = wall_ns
         # live brokers record from their network threads too (each with its own cursor)
         self._lock = threading.Lock()
         self._last_us: int | None = None  # the newest entry's ts, µs since the epoch
-        self._key = ""  # the store file (journals on one file share one clock)
+        self._file = ""  # the store file (journals on one file share one clock)
+        self._share = share
 
     def record(
         self,
@@ -132,9 +146,9 @@ class Journal:
             if self._last_us is None:
                 (newest,) = self._con.execute("SELECT epoch_us(max(ts)) FROM journal").fetchone() or (None,)
                 self._last_us = int(newest) if newest is not None else 0
-                self._key = _store_key(self._con)
-            shared = _LAST_US.get(self._key, 0) if self._key else 0
-            now_us = max(now_us, self._last_us + 1, shared + 1)  # never backwards, never at one instant
+                self._file = _store_file(self._con)
+            # never backwards, never two entries at one instant
+            now_us = max(now_us, self._last_us + 1, self._shared_us() + 1)
             market = None
             if ts_ns is not None and abs(ts_ns - now_us * 1000) >= MARKET_TS_APART_NS:
                 market = from_ns(ts_ns).replace(tzinfo=None)
@@ -153,8 +167,18 @@ class Journal:
                 ],
             )
             self._last_us = now_us
-            if self._key:
-                _LAST_US[self._key] = now_us
+            if self._file:
+                _LAST_US[self._file] = now_us
+            elif self._share is not None:
+                _LAST_US_IN_MEMORY[self._share] = now_us
+
+    def _shared_us(self) -> int:
+        """The newest ts any Journal on this store wrote in this process (under _CLOCK)."""
+        if self._file:
+            return _LAST_US.get(self._file, 0)
+        if self._share is not None:
+            return _LAST_US_IN_MEMORY.get(self._share, 0)
+        return 0
 
     def entries(
         self, *, order_id: str | None = None, last: int | None = None, after_seq: int | None = None

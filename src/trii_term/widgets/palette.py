@@ -48,6 +48,7 @@ class TriiPalette(CommandPalette):
         super().__init__(placeholder="Type a command, e.g. watch add AAPL  (Esc to close)", **kwargs)  # type: ignore[arg-type]
         self._prefill = prefill
         self._first_problem = problem  # why the line it opens with did not run, shown at once
+        self._problem_line: str | None = None  # the line the problem shown is about
         self.source = source  # who the line runs as: the palette, or a key that opened it (r)
         self._picked = False  # the trader moved onto a hit: Enter runs that hit
         self.problem = Static("", id="palette-problem")
@@ -59,7 +60,7 @@ class TriiPalette(CommandPalette):
         except NoMatches:  # closed again before it was mounted
             return
         if self._first_problem:
-            self.show_problem(self._first_problem)
+            self.show_problem(self._first_problem, about=self._prefill)
         if self._prefill:
             box = self.query_one(CommandInput)
             box.value = self._prefill
@@ -95,11 +96,14 @@ class TriiPalette(CommandPalette):
     # -- what the trader picked ------------------------------------------------------------
 
     @on(Input.Changed)
-    def _typed(self, _event: Input.Changed) -> None:
-        """A new line: nothing is picked, the last problem no longer applies (Textual's own
-        handler then searches again)."""
+    def _typed(self, event: Input.Changed) -> None:
+        """A new line: nothing is picked, and the last problem no longer applies once the
+        trader has changed the line it was about (the line typed in for the trader when the
+        palette opens changes the input too: its problem stays). Textual's own handler then
+        searches again."""
         self._picked = False
-        self.show_problem("")
+        if event.value != self._problem_line:
+            self.show_problem("")
 
     def _action_cursor_down(self) -> None:
         listing = self.query_one(CommandList)
@@ -167,7 +171,12 @@ class TriiPalette(CommandPalette):
         self.dismiss()
         self.app.call_later(run)
 
-    def show_problem(self, text: str) -> None:
+    def show_problem(self, text: str, *, about: str | None = None) -> None:
+        """Say why the line `about` (the line in the input now, if not given) does not run;
+        it stays until the trader edits that line."""
+        if text and about is None:
+            about = self.query_one(CommandInput).value
+        self._problem_line = about if text else None
         self.problem.update(Text(f"✖ {text}") if text else "")
         self.problem.display = bool(text)
 
