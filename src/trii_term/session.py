@@ -605,8 +605,10 @@ class Session:
         if self.feed is None or not self.feed.simulated:
             return
         # A replay day is generated again from where it starts (the open, or where a resumed day
-        # picks up): the rows an earlier run wrote from there are replaced. The day before a
-        # resume point stays as recorded — it is not streamed again, so it must not be deleted.
+        # picks up): its figures so far are replaced, not added to, and the rows an earlier run
+        # wrote from there are replaced. The day before a resume point stays as recorded — it is
+        # not streamed again, so it must not be deleted.
+        self.quotes.restart_day(day.day)
         if self.writer is not None:
             self.writer.purge(self.feed.name, day.stream_from_ns, day.close_ns)
         if day.stream_from_ns > day.open_ns:
