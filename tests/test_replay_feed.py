@@ -211,10 +211,19 @@ async def test_goto_replays_another_day_from_its_open(paths: Paths) -> None:
         await session.commands.run("replay speed 6000", ctx)
         await wait_until(lambda: session.clock.now_ns() > open_ns + 3600 * 10**9)
         days_before = len(tape.days)
+        printed = []  # how many trades the tape held when each day started
+        session.bus.subscribe(SessionDay, lambda _day: printed.append(len(tape.trades)))
         await session.commands.run("replay goto 2012-06-01", ctx)
         await wait_until(lambda: len(tape.days) > days_before)
         assert tape.days[-1].day == date(2012, 6, 1)
         assert session.clock.now_ns() < open_ns + 3600 * 10**9
+        # the watchlist's day is the day played again, not added to the hour played before
+        await wait_until(lambda: len(tape.trades) > printed[-1])
+        again = [t for t in tape.trades[printed[-1] :] if t.symbol == "IBM"]
+        q = session.quotes.get("IBM")
+        assert q is not None and again
+        assert q.volume == pytest.approx(sum(t.size for t in again))
+        assert (q.high, q.low) == (max(t.price for t in again), min(t.price for t in again))
 
 
 async def test_a_date_without_trading_is_a_config_error(paths: Paths) -> None:

@@ -78,7 +78,7 @@ async def test_replay_goto_before_the_accounts_last_fill_is_refused_until_a_fres
         start = session.feed.start_day  # type: ignore[union-attr]
         earlier = start - timedelta(days=1)
         ctx = CommandContext(session, source="palette")
-        with pytest.raises(CommandError, match=r"paper account traded up to .*\(paper reset"):
+        with pytest.raises(CommandError, match=r"last traded or changed an order at .*\(paper reset"):
             await session.commands.run(f"replay goto {earlier}", ctx)
         with pytest.raises(CommandError, match="needs confirming"):
             await session.commands.run("paper reset", ctx)

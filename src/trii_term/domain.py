@@ -285,12 +285,22 @@ class FeedStatus:
 
 @dataclass(frozen=True, slots=True)
 class SessionDay:
-    """Published when the session clock enters a new trading day (replay day roll-over)."""
+    """Published when the session clock enters a new trading day (replay day roll-over).
+
+    `start_ns` is set when a replay resumes the day just after the paper account's latest act
+    rather than at the open: its stream starts there. What came before was recorded by the run
+    that acted and arrives as the day so far (`DayStats`), not tick by tick."""
 
     market: str
     day: date
     open_ns: int
     close_ns: int
+    start_ns: int | None = None  # None: from the open
+
+    @property
+    def stream_from_ns(self) -> int:
+        """The first instant this day streams: the open, or where a resumed day picks up."""
+        return self.start_ns if self.start_ns is not None else self.open_ns
 
 
 # --------------------------------------------------------------------------------------------

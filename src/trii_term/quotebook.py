@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import date
 
 from trii_term.domain import DayStats, MarketBatch, Quote, Trade
 
@@ -90,6 +91,14 @@ class QuoteBook:
         """Last prices known from elsewhere (the store's last trades, when nothing streams)."""
         for symbol, price in last.items():
             self.state(symbol).last = price
+
+    def restart_day(self, day: date) -> None:
+        """A replay plays `day` again (`replay goto` the day being played, or a day resumed where
+        the paper account acted): the day's figures so far are replaced by what the feed sends
+        next, never added to — the volume counted twice, the high of hours gone back over."""
+        for st in self._states.values():
+            if st.day == day:
+                st.day = None  # the next DayStats starts the day's figures afresh
 
     def drain_dirty(self) -> set[str]:
         dirty, self._dirty = self._dirty, set()

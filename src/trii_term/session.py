@@ -174,7 +174,7 @@ class Session:
                 store,
                 self.paths.data_dir,
                 self.rewind_problem,
-                self.last_fill_ns,
+                self.last_activity_ns,
             )
         )
         try:
@@ -188,7 +188,7 @@ class Session:
         self.feed = feed
         start_day = getattr(feed, "start_day", None) if feed.simulated else None
         problem = self.rewind_problem(start_day) if start_day is not None else None
-        if problem is not None:  # the account traded past the whole history (live data, say)
+        if problem is not None:  # the account acted past the whole history (live data, say)
             self.notices.append(f"Replaying {start_day}: {problem}.")
         known = feed.instruments()
         # a live feed may hand a large mapping backed by its instrument master: keep it as is
@@ -488,18 +488,25 @@ class Session:
                 day += timedelta(days=1)
         return close
 
-    def last_fill_ns(self) -> int | None:
-        """When (market time) the paper account last traded, read from the store — the replay
-        starts no earlier (the broker may not be made yet when the replay prepares)."""
+    def last_activity_ns(self) -> int | None:
+        """When (market time) the paper account last acted — its latest fill, or an order placed,
+        replaced, canceled or expired, whichever came last — read from the store (the broker may
+        not be made yet when the replay prepares). The replay resumes no earlier: a limit placed
+        after the last fill must never meet the quotes from before it was placed, nor a replaced
+        order the quotes from before its new price."""
         if self.broker_name != "paper" or self.store is None:
             return None
-        row = self.store.con.execute("SELECT epoch_ns(max(ts)) FROM fills WHERE broker = 'paper'").fetchone()
+        row = self.store.con.execute(
+            "SELECT epoch_ns(greatest("
+            "(SELECT max(ts) FROM fills WHERE broker = 'paper'), "
+            "(SELECT max(greatest(created_at, updated_at)) FROM orders WHERE broker = 'paper')))"
+        ).fetchone()
         return int(row[0]) if row and row[0] is not None else None
 
     def rewind_problem(self, day: date) -> str | None:
-        """Why replaying `day` would mix the paper account's later trades into the past, if it
-        would (the account traded on a later day; the same day resumes at its last trade)."""
-        last_ns = self.last_fill_ns()
+        """Why replaying `day` would put new orders and fills before the paper account's latest
+        ones, if it would (the account acted on a later day; the same day resumes after it)."""
+        last_ns = self.last_activity_ns()
         if last_ns is None:
             return None
         market = US
@@ -508,9 +515,9 @@ class Session:
             return None
         when = market.local(last_ns).strftime("%Y-%m-%d %H:%M %Z")
         return (
-            f"the paper account traded up to {when}; replaying {day} would mix those positions into "
-            f"the past. Start a fresh paper account first (paper reset — the old one is kept), or "
-            f"replay a day from {last_day} on"
+            f"the paper account last traded or changed an order at {when}; replaying {day} would put "
+            f"new orders and fills before it. Start a fresh paper account first (paper reset — the "
+            f"old one is kept), or replay a day from {last_day} on"
         )
 
     def session_bounds(self, market: Market, day: date) -> tuple[int, int] | None:
@@ -600,9 +607,32 @@ class Session:
         # past the close between two checks of the watchdog); replaying the same day again
         # (a restart, a second process) leaves them working.
         self.expire_day_orders(new_day=day)
-        # A replay day is regenerated from its open: replace what an earlier run wrote.
-        if self.feed is not None and self.feed.simulated and self.writer is not None:
-            self.writer.purge(self.feed.name, day.open_ns, day.close_ns)
+        if self.feed is None or not self.feed.simulated:
+            return
+        # A replay day is generated again from where it starts (the open, or where a resumed day
+        # picks up): its figures so far are replaced, not added to, and the rows an earlier run
+        # wrote from there are replaced. The day before a resume point stays as recorded — it is
+        # not streamed again, so it must not be deleted.
+        self.quotes.restart_day(day.day)
+        if self.writer is not None:
+            self.writer.purge(self.feed.name, day.stream_from_ns, day.close_ns)
+        if day.stream_from_ns > day.open_ns:
+            self._mark_where_resumed(self.feed.name, day)
+
+    def _mark_where_resumed(self, source: str, day: SessionDay) -> None:
+        """A resumed replay day streams no trade from before where it picks up: the paper
+        account's positions are valued at the last recorded trade before that point (the day so
+        far the watchlist shows), not at their cost or at a later hour's price, until the next
+        trade."""
+        broker = self.broker
+        if broker is None or self.broker_name != "paper" or self.store is None:
+            return
+        rows = self.store.con.execute(
+            "SELECT symbol, arg_max(price, ts) FROM ticks WHERE source = ? "
+            "AND ts >= make_timestamp(?) AND ts < make_timestamp(?) GROUP BY symbol",
+            [source, day.open_ns // 1000, day.stream_from_ns // 1000],
+        ).fetchall()
+        broker.set_marks({symbol: float(price) for symbol, price in rows})
 
     def subscribed(self) -> list[str]:
         return sorted(self._subscribed)

@@ -60,7 +60,14 @@ def goto(inv: Invocation) -> Result:
         day = feed.goto(inv.args["date"])
     except ReplayDateError as exc:
         raise CommandError(f"Cannot replay that day: {exc}.") from None
-    return Result(f"Replaying {day.isoformat()} from the open.")
+    resume = feed.resumes_at(day)
+    if resume is None:
+        return Result(f"Replaying {day.isoformat()} from the open.")
+    when = feed.market.local(resume)
+    return Result(
+        f"Replaying {day.isoformat()} from {when:%H:%M:%S} {feed.market.tz_abbrev(when)}, just after "
+        f"the paper account's latest order or fill; the day before it shows as the day so far."
+    )
 
 
 COMMANDS: tuple[Command, ...] = (

@@ -43,9 +43,10 @@ class FeedContext:
     config: Config
     store: Store
     data_dir: Path
-    # replay: why going back to a day would mix the paper account's later trades into the past
+    # replay: why going back to a day would put new orders before the paper account's latest ones
     rewind_problem: Callable[[date], str | None] | None = None
-    # replay: the market instant the paper account last traded (a replay never starts before it)
+    # replay: the market instant of the paper account's latest fill or order change (a replay
+    # never starts before it)
     replay_floor: Callable[[], int | None] | None = None
 
 

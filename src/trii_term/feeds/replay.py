@@ -9,6 +9,12 @@ day at 13:00). The history runs out on the last day every subscribed symbol has 
 longer history does not keep stocks waiting); then it starts again from the first day they share
 (`at_end = "loop"`, the default) or stops (`"stop"`). Replaying a day replaces the rows an
 earlier replay wrote for that day.
+
+On the day of the paper account's latest fill or order change, the replay resumes just after it
+rather than at the open (a restart, a second process, `replay goto` that day). The day before
+that point was recorded by the run that acted, stays in the store, and arrives as the day so far
+(open, high, low, last, volume and the standing quote), never as a replay of its quotes: they
+would meet orders placed or changed after them.
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ from trii_term.store.history import (
 log = logging.getLogger(__name__)
 
 CLOSE_PAUSE_SECONDS = 3.0  # real seconds the clock shows the closed market between days
+RESUME_AFTER_NS = 1_000  # a resumed day picks up 1 µs after the account's last act (the store keeps µs)
 HISTORY_WINDOW_DAYS = 92  # calendar days of daily bars held in memory ahead of the replay
 
 
@@ -93,7 +100,7 @@ class ReplayFeed:
         self._store = ctx.store
         self._cfg = ctx.config.replay
         self._rewind_problem = ctx.rewind_problem
-        self._floor = ctx.replay_floor  # the paper account's last trade: never replayed from before it
+        self._floor = ctx.replay_floor  # the paper account's latest act: never replayed from before it
         self._initial = list(ctx.config.feed.symbols)
         self._instruments: dict[str, Instrument] = {}
         self._days_of: dict[str, list[date]] = {}
@@ -106,7 +113,7 @@ class ReplayFeed:
         self._status = FeedStatus(self.name, FeedState.CONNECTING, simulated=True)
         self._wake = asyncio.Event()
         self._goto: date | None = None
-        self._clock_set_for: date | None = None  # the day prepare() already set the clock to
+        self._prepared: tuple[date, int] | None = None  # the day and instant prepare() set the clock to
         self.start_day: date | None = None
         self.day: date | None = None  # the day being played (or, after the end, the last one)
         self.seed = self._cfg.seed
@@ -153,8 +160,9 @@ class ReplayFeed:
         self._ensure_history(self.start_day)
         # the session clock reads the replay's time from now on, before the first event
         self._clock.set_speed(self._cfg.speed)
-        self._clock.set_time(self._start_of(self.start_day))
-        self._clock_set_for = self.start_day
+        start = self._start_of(self.start_day)
+        self._clock.set_time(start)
+        self._prepared = (self.start_day, start)
 
     def _ensure_history(self, day: date) -> None:
         """Make sure the bars of `day` and every symbol's previous close are in memory: loaded
@@ -176,14 +184,14 @@ class ReplayFeed:
         return self._floor() if self._floor is not None else None
 
     def _start_of(self, day: date) -> int:
-        """Where a day's replay starts: its open — or, on the day the paper account last traded,
-        that trade's time (a restart, or a second process, must not replay the hours before its
-        trades and fill new orders in the past; the hours before it arrive at once as the day so
-        far)."""
+        """Where a day's replay starts: its open — or, on the day of the paper account's latest
+        fill or order change, just after it. A restart, or a second process, must not replay the
+        quotes before it: they would fill a limit placed after them, or a replaced order at its
+        new price. The day before that point arrives as the day so far (`_join`)."""
         open_ns, close_ns = self._bounds(day)
         floor = self._floor_ns()
         if floor is not None and self.market.local(floor).date() == day:
-            return max(open_ns, min(floor, close_ns))
+            return max(open_ns, min(floor + RESUME_AFTER_NS, close_ns))
         return open_ns
 
     def _choose_start_day(self) -> date:
@@ -199,11 +207,11 @@ class ReplayFeed:
             common = self._common_days(self._initial)
             day = max(common) if common else self.calendar_days[-1]
         floor = self._floor_ns()
-        if floor is not None:  # the paper account traded later in the history: go on from there
-            traded = self.market.local(floor).date()
-            if day < traded and traded in set(self.calendar_days):
-                log.info("replay starts on %s, where the paper account last traded (not %s)", traded, day)
-                return traded
+        if floor is not None:  # the paper account acted later in the history: go on from there
+            acted = self.market.local(floor).date()
+            if day < acted and acted in set(self.calendar_days):
+                log.info("replay starts on %s, where the paper account last acted (not %s)", acted, day)
+                return acted
         return day
 
     def _check_day(self, day: date) -> None:
@@ -246,7 +254,8 @@ class ReplayFeed:
         self._wake.set()
 
     def goto(self, day: date) -> date:
-        """Restart the replay at the open of `day` (also the day being played, or after the end)."""
+        """Restart the replay at the open of `day` (also the day being played, or after the end)
+        — or, on the day of the paper account's latest act, just after it (`resumes_at`)."""
         self._check_day(day)
         end = self._history_end()
         if day > end:  # a day only some watched symbols have: the others would sit stale
@@ -258,6 +267,12 @@ class ReplayFeed:
         self._goto = day
         self._wake.set()
         return day
+
+    def resumes_at(self, day: date) -> int | None:
+        """The instant (UTC ns) a replay of `day` picks up at when that is not the open: just
+        after the paper account's latest act on that day."""
+        start = self._start_of(day)
+        return start if start > self._bounds(day)[0] else None
 
     # -- streaming --------------------------------------------------------------------------
 
@@ -390,11 +405,18 @@ class ReplayFeed:
         open_ns, close_ns = self._bounds(day)
         self.day = day
         self._cursors = {}
-        if self._clock_set_for != day:  # every day but the first starts the clock at its open
-            self._clock.set_time(self._start_of(day))
-        self._clock_set_for = None
-        self._bus.publish(SessionDay(self.market.code, day, open_ns, close_ns))
-        self._publish([self._day_start(sym, day, open_ns) for sym in self._subscribed])
+        if self._prepared is not None and self._prepared[0] == day:  # prepare() set the clock
+            start = self._prepared[1]
+        else:
+            start = self._start_of(day)
+            self._clock.set_time(start)
+        self._prepared = None
+        if start > open_ns:  # resumed: the day before `start` is recorded and arrives summarised
+            self._bus.publish(SessionDay(self.market.code, day, open_ns, close_ns, start))
+            self._join(day, list(self._subscribed), before_ns=start, at_ns=start)
+        else:
+            self._bus.publish(SessionDay(self.market.code, day, open_ns, close_ns))
+            self._publish([self._day_start(sym, day, open_ns) for sym in self._subscribed])
         while True:
             if self._goto is not None:
                 return False
@@ -460,24 +482,28 @@ class ReplayFeed:
         return DayStats(open_ns, sym, day, prev, None, None, None, last, 0.0)
 
     def _start_new_symbols(self, day: date, now: int) -> None:
-        """Symbols subscribed during the session join at the current time, with the day so far
-        summarised the way a live provider's snapshot does."""
+        """Symbols subscribed during the session join at the current time."""
         new = [s for s in self._subscribed if s not in self._cursors]
-        if not new:
-            return
+        if new:
+            self._join(day, new, before_ns=now + 1, at_ns=now)
+
+    def _join(self, day: date, symbols: list[str], *, before_ns: int, at_ns: int) -> None:
+        """Start `symbols` mid-day: their events before `before_ns` are not streamed but summarised
+        the way a live provider's snapshot does — the day's open, high, low, last and volume so
+        far (stamped `at_ns`), and the quote standing then; the stream goes on from there."""
         open_ns, close_ns = self._bounds(day)
         events: list[MarketEvent] = []
-        for sym in new:
+        for sym in symbols:
             bar, prev = self._bar(sym, day)
             if bar is None:
                 self._cursors[sym] = _Cursor(None)
-                events.append(DayStats(now, sym, day, prev, None, None, None, prev, 0.0))
+                events.append(DayStats(at_ns, sym, day, prev, None, None, None, prev, 0.0))
                 continue
             cursor = self._cursors[sym] = _Cursor(self._path(sym, bar, open_ns, close_ns))
             first = hi = lo = last = None
             volume = 0.0
             last_quote = None
-            while (head := cursor.head_ts()) is not None and head <= now:
+            while (head := cursor.head_ts()) is not None and head < before_ns:
                 ev = cursor.pending.popleft()
                 if type(ev) is Trade:
                     price = ev.price
@@ -488,7 +514,7 @@ class ReplayFeed:
                     volume += ev.size
                 else:
                     last_quote = ev
-            events.append(DayStats(now, sym, day, prev, first, hi, lo, last, volume))
+            events.append(DayStats(at_ns, sym, day, prev, first, hi, lo, last, volume))
             if last_quote is not None:
                 events.append(last_quote)
         self._publish(events)
