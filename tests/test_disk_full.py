@@ -130,15 +130,15 @@ async def test_the_workstation_says_a_full_disk_in_one_sentence_and_its_toast_go
         await ready(app)
         writer = app.session.writer
         assert writer is not None
-        full = StoreFull(paths.default_store, "No space left on device")
+        full = StoreFull(paths.default_store, "the disk is full")
         # what the writer does when a write meets the end of the disk
         writer._stop_writing(full, 0, OSError(28, "No space left on device"))
         said = lambda: app.workstation.message_line.message  # noqa: E731
         await wait_until(lambda: "Recording stopped" in said())
+        # why and what to do come first: the store's path (long in a deep home) comes last
         assert said() == (
-            f"Recording stopped: The store {paths.default_store} cannot grow (No space left on device): "
-            "free some disk space, then start trii-term again; everything written before is kept. "
-            "Quotes keep streaming; nothing more is recorded."
+            "Recording stopped: the disk is full — free some disk space, then start trii-term again; "
+            f"everything written before is kept. Quotes keep streaming. The store: {paths.default_store}"
         )
         assert ".." not in said()
         toasts = [n for n in app._notifications if "Recording stopped" in n.message]

@@ -288,7 +288,14 @@ class TriiTermApp(App[int]):
         if full is None or self._disk_full_said:
             return
         self._disk_full_said = True
-        text = f"Recording stopped: {full.rstrip('.')}. Quotes keep streaming; nothing more is recorded."
+        stats = writer.stats  # type: ignore[union-attr]
+        # why and what to do first: a long store path must not push them off an 80-column line
+        text = (
+            f"Recording stopped: {stats.full_why} — free some disk space, then start trii-term again; "
+            f"everything written before is kept. Quotes keep streaming. The store: {stats.full_store}"
+            if stats.full_why
+            else f"Recording stopped: {full.rstrip('.')}. Quotes keep streaming; nothing more is recorded."
+        )
         self.message(text, "error")
         self.notify(text, severity="error", timeout=8)  # (the message line keeps it)
         self.bell()

@@ -70,6 +70,7 @@ class StoreDamaged(StoreError):
 class StoreNotWritable(StoreError):
     def __init__(self, path: Path, why: str) -> None:
         self.path = path
+        self.why = why  # "the disk is full", "the file size limit is reached"
         super().__init__(
             f"The store {path} cannot be written ({why})",
             "make its folder writable, or choose another place with --data-dir or store.path",
@@ -81,6 +82,7 @@ class StoreFull(StoreError):
 
     def __init__(self, path: Path, why: str) -> None:
         self.path = path
+        self.why = why  # "the disk is full", "the file size limit is reached"
         super().__init__(
             f"The store {path} cannot grow ({why})",
             "free some disk space, then start trii-term again; everything written before is kept",

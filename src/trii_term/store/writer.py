@@ -52,6 +52,8 @@ class WriterStats:
     failures: int = 0
     last_error: str | None = None
     full: str | None = None  # the disk is full: writing stopped (one sentence: why, what to do)
+    full_why: str | None = None  # its reason alone ("the disk is full"), for a narrow screen
+    full_store: str | None = None  # the store that cannot grow
 
 
 @dataclass
@@ -342,6 +344,8 @@ class StoreWriter:
         with self._lock:
             lost = rows + self._pending_rows
             self.stats.full = str(problem)
+            self.stats.full_why = problem.why
+            self.stats.full_store = str(problem.path)
             self.stats.last_error = "disk full: recording stopped"
             self.stats.dropped += lost
             self._chunks, self._pending_rows, self._pending_since = [], 0, None
