@@ -289,15 +289,21 @@ class TriiTermApp(App[int]):
             return
         self._disk_full_said = True
         stats = writer.stats  # type: ignore[union-attr]
+        if not stats.full_why:
+            text = f"Recording stopped: {full.rstrip('.')}. Quotes keep streaming; nothing more is recorded."
+            self.message(text, "error")
+            self.notify(text, severity="error", timeout=8)
+            self.bell()
+            return
         # why and what to do first: a long store path must not push them off an 80-column line
-        text = (
-            f"Recording stopped: {stats.full_why} — free some disk space, then start trii-term again; "
-            f"everything written before is kept. Quotes keep streaming. The store: {stats.full_store}"
-            if stats.full_why
-            else f"Recording stopped: {full.rstrip('.')}. Quotes keep streaming; nothing more is recorded."
+        what_to_do = "Free some disk space, then start trii-term again; everything written before is kept."
+        self.message(
+            f"Recording stopped: {stats.full_why}. {what_to_do} Quotes keep streaming. "
+            f"The store: {stats.full_store}",
+            "error",
         )
-        self.message(text, "error")
-        self.notify(text, severity="error", timeout=8)  # (the message line keeps it)
+        # the toast is narrow: what to do starts a line of its own, so it reads whole
+        self.notify(f"Recording stopped: {stats.full_why}.\n{what_to_do}", severity="error", timeout=8)
         self.bell()
 
     def _watchlists_changed(self) -> None:
