@@ -14,7 +14,7 @@ from trii_term.trading.ledger import FeeModel
 from trii_term.trading.orders import TIF, OrderError, OrderRequest, OrderStatus, OrderType, Side
 from trii_term.trading.risk import RiskLimits
 
-from .test_paper_broker import US_FEES, Clock, broker, quote
+from .test_paper_broker import T0, US_FEES, Clock, broker, quote
 
 
 def desk(tmp_path: Path, **limits) -> tuple[OrderDesk, Store]:  # type: ignore[no-untyped-def]
@@ -153,7 +153,7 @@ def test_after_the_close_the_preview_says_a_market_order_waits_for_the_open(tmp_
 
     store, clock = Store.open(tmp_path / "s.duckdb"), Clock()
     is_open = {"now": True}
-    b = broker(store, clock, is_open=lambda _s, _ts: is_open["now"])
+    b = broker(store, clock, opened_at=lambda _s, _ts: T0 if is_open["now"] else None)
     quote(b, "AAPL", 99.98, 100.02, last=100.00)
     d = OrderDesk(b, limits=RiskLimits(), journal=b.journal, price_of=lambda s: b.marks().get(s),
                   fee_of=lambda _s: US_FEES, clock_ns=clock, day_of=lambda: "2013-03-01")  # fmt: skip

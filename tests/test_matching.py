@@ -278,7 +278,7 @@ def test_nothing_fills_while_the_market_is_closed() -> None:
     (stale, and after hours no broker fills it); a limit filled on an after-hours quote."""
     CLOSE = T0 + 390 * 60 * 10**9  # 16:00 New York
     OPEN = CLOSE + (24 * 60 - 390) * 60 * 10**9  # the next 09:30
-    m = Matcher(is_open=lambda _symbol, ts: ts < CLOSE or ts >= OPEN)
+    m = Matcher(opened_at=lambda _symbol, ts: T0 if ts < CLOSE else (OPEN if ts >= OPEN else None))
     m.on_quote("AAPL", 99.98, 100.02, 500, 500, T0)
     m.on_trade("AAPL", 100.00, T0)
     late = CLOSE + 60 * 10**9
@@ -298,3 +298,37 @@ def test_nothing_fills_while_the_market_is_closed() -> None:
     ev = m.on_quote("AAPL", 98.60, 98.95, 500, 500, OPEN)
     assert fills(ev) == [(mkt.id, D(10), D("98.95")), (lmt.id, D(10), D("98.95"))]
     assert kinds(m.on_trade("AAPL", 98.70, OPEN + 1))[0] == "triggered"
+
+
+def test_a_quote_from_an_earlier_session_never_fills() -> None:
+    """Found: with the replay ended on a Friday and the clock running on into Tuesday's
+    session, `buy 1 AAPL` filled at Friday's last ask. A quote from before this session opened
+    is no price to fill at: the order waits for a fresh one."""
+    tuesday = T0 + 4 * 86_400 * 10**9  # the next session's 09:30 (New York)
+    m = Matcher(opened_at=lambda _symbol, ts: T0 if ts < T0 + 86_400 * 10**9 else tuesday)
+    m.on_quote("AAPL", 99.98, 100.02, 500, 500, T0 + 60 * 10**9)
+    m.on_trade("AAPL", 100.00, T0 + 60 * 10**9)
+    late = tuesday + 3600 * 10**9
+    mkt = order(m, "buy", 1)
+    stop = order(m, "buy", 1, "stop", tif="gtc", stop_price=D("99.00"))  # hit by the old trade
+    assert kinds(m.submit(mkt, late)) == ["accepted"] and mkt.status is OrderStatus.NEW
+    assert fills(m.submit(stop, late)) == []
+    ev = m.on_quote("AAPL", 101.00, 101.04, 500, 500, late + 1)
+    assert fills(ev)[0] == (mkt.id, D(1), D("101.04"))
+
+
+def test_an_exit_is_never_larger_than_what_is_still_held() -> None:
+    """Found: a bracket entry that filled 40 and was canceled after the 40 were sold placed
+    exits for 40: the take-profit then sold 40 more, opening a short."""
+    held = {"AAPL": D(0)}
+    m = Matcher(partial_fills=True, held=lambda s: held[s])
+    m.on_quote("AAPL", 99.98, 100.02, 40, 40, T0)
+    entry = order(m, "buy", 100, "limit", limit_price=D("100.05"), bracket=Bracket(D("102"), D("98")))
+    assert fills(m.submit(entry, T0)) == [(entry.id, D(40), D("100.02"))]
+    held["AAPL"] = D(0)  # the 40 were sold meanwhile
+    assert kinds(m.cancel(entry.id, T0 + 1)) == ["canceled"] and m.orders == {}
+    again = order(m, "buy", 100, "limit", limit_price=D("100.05"), bracket=Bracket(D("102"), D("98")))
+    m.submit(again, T0 + 2)
+    held["AAPL"] = D(25)  # 15 of its 40 sold: exits for the 25 left
+    exits = [e.order for e in m.cancel(again.id, T0 + 3) if e.kind == "accepted"]
+    assert [o.request.qty for o in exits] == [D(25), D(25)]

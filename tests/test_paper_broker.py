@@ -230,3 +230,35 @@ def test_a_change_the_store_cannot_save_is_undone_in_memory_too(tmp_path: Path) 
     assert done.status is OrderStatus.FILLED and done.filled_qty == 5
     assert b.place(buy(1), source="cli").id == "P000002"
     store.close()
+
+
+def test_a_restart_keeps_a_trailing_stop_where_it_got_to_and_a_triggered_stop_filling(tmp_path: Path) -> None:
+    """Found: a trailing stop's stop moved only in memory (a restart, or any failed save,
+    put it back where it started); a stop triggered and part-filled was restored as an
+    untriggered stop and never filled again."""
+    path = tmp_path / "s.duckdb"
+    store, clock = Store.open(path), Clock()
+    b = broker(store, clock, partial_fills=True)
+    quote(b, "AAPL", 99.98, 100.02, last=100.00)
+    b.place(buy(600), source="cli")
+    trail = b.place(sell(10, type=OrderType.TRAILING_STOP, tif=TIF.GTC, trail_amount=D("5")), source="cli")
+    for last in (105.0, 110.0, 120.0):
+        quote(b, "AAPL", last - 0.02, last + 0.02, last=last)
+    store.close()
+
+    store = Store.open(path)
+    b = broker(store, clock, partial_fills=True)
+    (restored,) = b.orders(open_only=True)
+    assert restored.id == trail.id and restored.trail_stop == D("115.00")  # not 95.00
+    quote(b, "AAPL", 113.98, 114.02, last=114.00)  # through 115: it fills
+    assert b.orders(open_only=True) == []
+    stop = b.place(sell(500, type=OrderType.STOP, tif=TIF.GTC, stop_price=D("90")), source="cli")
+    quote(b, "AAPL", 89.0, 89.1, last=89.05, size=100)  # triggered: 100 of 500 fill
+    assert {o.id: o.filled_qty for o in b.orders(open_only=True)} == {stop.id: 100}
+    store.close()
+
+    store = Store.open(path)
+    again = broker(store, clock, partial_fills=True)
+    quote(again, "AAPL", 80.0, 80.1, last=80.05, size=1000)  # the rest fills at the next quote
+    assert next(o for o in again.orders() if o.id == stop.id).status is OrderStatus.FILLED
+    store.close()

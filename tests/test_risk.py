@@ -95,3 +95,11 @@ def test_going_through_zero_opens_the_other_side() -> None:
 def test_rules_can_be_switched_off() -> None:
     off = RiskLimits(None, None, None, None, None)
     assert check(req(qty=10**7), CTX, off) == []
+
+
+def test_a_sale_beside_a_working_sale_of_the_whole_position_opens_a_short() -> None:
+    """Found (shorting on): holding 100 with a sale of 100 working, a second sale of 100 was
+    'reducing' and passed the daily loss limit — the two together open a short of 100."""
+    lost = RiskContext(D("100"), D("95000"), D(100), D("-6000"), pending=D(-100))
+    assert stopped_by(req("sell", 100), lost) == "daily_loss_limit"
+    assert stopped_by(req("sell", 100), RiskContext(D("100"), D("95000"), D(100), D("-6000"))) is None

@@ -267,12 +267,17 @@ class Session:
             allow_short=paper.allow_short,
             fees=lambda symbol, qty, price: self.fee_model(symbol)(qty, price),
             simulated=self.clock.simulated,
-            is_open=self._is_open,
+            opened_at=self._opened_at,
         )
 
-    def _is_open(self, symbol: str, ts_ns: int) -> bool:
-        """Is the symbol's market in its regular session at `ts_ns` (its real calendar)?"""
-        return self.clock.phase(self.market_of(symbol), ts_ns) is SessionPhase.OPEN
+    def _opened_at(self, symbol: str, ts_ns: int) -> int | None:
+        """When the symbol's regular session open at `ts_ns` opened (its real calendar), or None
+        while its market is closed: the paper broker fills nothing then, nor on an older quote."""
+        market = self.market_of(symbol)
+        if self.clock.phase(market, ts_ns) is not SessionPhase.OPEN:
+            return None
+        bounds = self.clock.session_bounds(market, self.clock.trading_day(market, ts_ns))
+        return bounds[0] if bounds is not None else None
 
     async def start_trading_only(self) -> None:
         """Open the store and the broker, without streaming: for the shell's `orders`,

@@ -98,7 +98,7 @@ class PaperBroker:
         allow_short: bool = False,
         fees: Fees | None = None,
         simulated: bool = False,
-        is_open: Callable[[str, int], bool] | None = None,
+        opened_at: Callable[[str, int], int | None] | None = None,
     ) -> None:
         self._con = con
         self._fees = fees
@@ -114,9 +114,10 @@ class PaperBroker:
             tick_of=self._tick,
             new_id=self._new_id,
             strict_time=simulated,  # replay: data older than an order never fills it
-            is_open=is_open,  # nothing fills while the symbol's market is closed
+            opened_at=opened_at,  # nothing fills while the symbol's market is closed
+            held=self._held,
         )
-        self._is_open = is_open
+        self._opened_at = opened_at
         self.ledger = Ledger(currency, starting_cash, allow_short=allow_short)
         self.journal = Journal(con)
         self._last: dict[str, float] = {}
@@ -165,6 +166,7 @@ class PaperBroker:
         working orders and the next id are read back as they were before it."""
         rows = self._con.execute("SELECT id FROM orders WHERE broker = ?", [self.name]).fetchall()
         self._saved = {oid for (oid,) in rows}
+        self._sources.clear()  # (the working orders' come back with them)
         self._restore(self.ledger.starting_cash)
 
     def _save_account(self) -> None:
@@ -440,13 +442,19 @@ class PaperBroker:
     def _commission(self, symbol: str, qty: Decimal, price: Decimal) -> Decimal:
         return self._fees(symbol, qty, price) if self._fees is not None else ZERO
 
+    def _held(self, symbol: str) -> Decimal:
+        pos = self.ledger.positions.get(symbol)
+        return pos.qty if pos is not None else ZERO
+
     def waits(self, request: OrderRequest) -> str | None:
         """Why the order would not fill now though its price is there: the market is closed."""
-        if self._is_open is None or self._is_open(request.symbol, self._now()):
+        if self._opened_at is None or self._opened_at(request.symbol, self._now()) is not None:
             return None
         if request.tif in (TIF.IOC, TIF.FOK):
             return f"the market is closed: an {request.tif.value} order is canceled unfilled"
-        return "the market is closed: it waits for the open, and fills at the quotes then"
+        if request.type is OrderType.MARKET:
+            return "the market is closed: it waits for the open, and fills at the quotes then"
+        return "the market is closed: it works from the open (nothing fills before)"
 
     def quote(self, symbol: str) -> tuple[Decimal | None, Decimal | None]:
         """The bid and ask the matcher fills against, as exact prices."""
@@ -635,18 +643,27 @@ class PaperBroker:
             elif t is Trade:
                 self._last[ev.symbol] = ev.price
                 events += m.on_trade(ev.symbol, ev.price, ev.ts)
-        if events:
+        trailed, m.trailed = m.trailed, set()
+        if events or trailed:
+            # (a trailing stop's new stop is saved, so a restart keeps it where it got to)
             # not saved: nothing filled; the orders work on, and fill when the store can save
             with contextlib.suppress(NotSaved):
-                self._handle(events)
+                self._handle(events, moved=trailed)
 
     # -- events -------------------------------------------------------------------------------
 
-    def _handle(self, events: list[Event], action_source: str | None = None) -> None:
+    def _handle(
+        self, events: list[Event], action_source: str | None = None, *, moved: set[str] | None = None
+    ) -> None:
         """Apply fills, persist, journal and tell listeners. The journal's source is who acted
-        (a cancel from the CLI is `cli`); for the stream's fills, who placed the order."""
+        (a cancel from the CLI is `cli`); for the stream's fills, who placed the order. `moved`:
+        working orders changed without an event (a trailing stop's stop), saved too."""
         with self._tx():
             self._apply_events(events, action_source)
+            for oid in moved or ():
+                order = self._matcher.orders.get(oid)
+                if order is not None:
+                    self._save_order(order, self._sources.get(oid, "broker"), new=False)
         for e in events:
             for fn in list(self._listeners):
                 try:
@@ -669,15 +686,18 @@ class PaperBroker:
         try:
             with transaction(self._con):
                 yield
-        except duckdb.Error as exc:
-            self.unsaved += 1
-            if self.unsaved == 1:  # once: a full disk fails every change after it
-                log.exception("the paper broker could not save a change; the account is read back")
+        except Exception as exc:
+            # nothing of the change is kept: the store rolled back, and so does the memory
             self._depth = 0
             try:
                 self._reload()
             except duckdb.Error:
                 log.exception("reading the paper account back failed too")
+            if not isinstance(exc, duckdb.Error):
+                raise
+            self.unsaved += 1
+            if self.unsaved == 1:  # once: a full disk fails every change after it
+                log.exception("the paper broker could not save a change; the account is read back")
             raise NotSaved(_not_saved(self._con, exc)) from exc
         finally:
             self._depth = 0

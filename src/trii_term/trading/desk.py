@@ -178,10 +178,12 @@ class OrderDesk:
     def position(self, symbol: str) -> Decimal:
         return next((p.qty for p in self.broker.positions() if p.symbol == symbol), ZERO)
 
-    def context(self, symbol: str, request: OrderRequest | None = None) -> RiskContext:
+    def context(
+        self, symbol: str, request: OrderRequest | None = None, *, releasing: Sequence[Order] = ()
+    ) -> RiskContext:
         """What the rules need. For an order with no price of its own (market, trailing stop) the
         price is where it would fill (the ask for a buy, the bid for a sale), so the rules and the
-        preview value it alike."""
+        preview value it alike. `releasing`: working orders the action replaces or cancels."""
         acct = self.broker.account()
         price = self._price_of(symbol)
         if request is not None and request.type in (OrderType.MARKET, OrderType.TRAILING_STOP):
@@ -191,7 +193,15 @@ class OrderDesk:
             day, unpriced = view.total, tuple(view.unpriced)
         else:
             day, unpriced = self.day_pnl(), ()
-        return RiskContext(price, acct.equity, self.position(symbol), day, acct.currency, unpriced)
+        pending = ZERO
+        if request is not None:
+            gone = {o.id for o in releasing}
+            pending = sum(
+                (o.remaining * o.side.sign for o in self.working(symbol)
+                 if o.side is request.side and o.parent_id is None and o.id not in gone),
+                ZERO,
+            )  # fmt: skip
+        return RiskContext(price, acct.equity, self.position(symbol), day, acct.currency, unpriced, pending)
 
     # -- preview ------------------------------------------------------------------------------
 
@@ -206,7 +216,7 @@ class OrderDesk:
             request = self.broker.prepare(request)
         except OrderError as exc:
             problems.append(str(exc))
-        ctx = self.context(request.symbol, request)
+        ctx = self.context(request.symbol, request, releasing=releasing)
         price = order_price(request, ctx.last)
         if request.type is OrderType.TRAILING_STOP and ctx.last is not None:
             price = trail_start(request, ctx.last)  # where it would fill if hit at once
@@ -512,7 +522,8 @@ class OrderDesk:
         order: Order | None = None,
     ) -> None:
         """Every rule on `checked`; the results journalled; the first refusal raised."""
-        checks = check(checked, self.context(checked.symbol, checked), self.limits)
+        releasing = (order,) if order is not None else ()
+        checks = check(checked, self.context(checked.symbol, checked, releasing=releasing), self.limits)
         results = [{"rule": c.rule, "ok": c.ok, "reason": c.reason} for c in checks]
         first = refused(checks)
         if first is not None:

@@ -16,9 +16,10 @@ Rules (the issue's, made precise):
   after a partial fill places them for what filled.
 - Day orders expire when `expire_day()` is called at the session close (by the session clock,
   so replay behaves the same).
-- Nothing fills while the symbol's market is closed (`is_open`, by its real calendar): a market
-  order placed after the close waits for the first quote after the open, as a broker queues it;
-  limits rest and stops wait; ioc/fok are canceled, as they cannot fill now.
+- Nothing fills while the symbol's market is closed (`opened_at`, by its real calendar), nor on
+  a quote from before the session opened: a market order placed after the close waits for the
+  first quote after the open, as a broker queues it; limits rest and stops wait; ioc/fok are
+  canceled, as they cannot fill now.
 
 Per symbol, resting limits and waiting stops sit in heaps keyed by price, so a quote that crosses
 nothing costs O(1) however many orders are working.
@@ -55,6 +56,8 @@ class _Book:
     bid_size: float = 0.0
     ask_size: float = 0.0
     last: float | None = None
+    quote_ts: int = 0  # when the quote and the last trade were (ns)
+    last_ts: int = 0
     # heaps of (key, seq, order id); stale entries are skipped when popped
     buy_limits: list[tuple[float, int, str]] = field(default_factory=list)  # key −limit
     sell_limits: list[tuple[float, int, str]] = field(default_factory=list)  # key limit
@@ -73,11 +76,17 @@ class Matcher:
         tick_of: Callable[[str], Decimal] | None = None,
         new_id: Callable[[], str] | None = None,
         strict_time: bool = False,
-        is_open: Callable[[str, int], bool] | None = None,
+        opened_at: Callable[[str, int], int | None] | None = None,
+        held: Callable[[str], Decimal] | None = None,
     ) -> None:
         self.partial_fills = partial_fills
-        # (symbol, ts) -> is its market in its regular session? (None: always)
-        self._is_open = is_open
+        # (symbol, ts) -> when the symbol's regular session that is open at ts opened, or None
+        # while its market is closed (no calendar: always open, every quote fresh)
+        self._opened_at = opened_at
+        # symbol -> the signed position held now (the owner's account), to size the exits of a
+        # bracket entry that ends part-filled: never more than is still held
+        self._held = held
+        self.trailed: set[str] = set()  # trailing stops whose stop moved (the owner saves them)
         # Replay: market data older than an order never fills it. A restart, or a second
         # process, replays the day from its open again; an order placed at 10:00 must not fill
         # against 09:31's quotes. (Live data is never older than the orders it meets.)
@@ -161,7 +170,9 @@ class Matcher:
         self.orders[order.id] = order
         book = self.book(order.symbol)
         t = order.request.type
-        if t is OrderType.LIMIT or (t is OrderType.STOP_LIMIT and order.triggered):
+        if order.triggered and t in (OrderType.STOP, OrderType.TRAILING_STOP):
+            book.waiting_markets.append(order.id)  # a triggered stop is a market order now
+        elif t is OrderType.LIMIT or (t is OrderType.STOP_LIMIT and order.triggered):
             self._rest_limit(order, book)
         elif t is OrderType.TRAILING_STOP:
             book.trailing.add(order.id)
@@ -174,6 +185,7 @@ class Matcher:
         """Forget every working order and put back `orders` (as the store has them, after a
         change could not be saved). The quotes and last prices it has seen stay."""
         self.orders.clear()
+        self.trailed.clear()
         for book in self._books.values():
             book.buy_limits.clear()
             book.sell_limits.clear()
@@ -263,12 +275,13 @@ class Matcher:
         if book is None:
             book = self.book(symbol)
         book.bid, book.ask, book.bid_size, book.ask_size = bid, ask, bid_size, ask_size
+        book.quote_ts = ts_ns
         crosses = (book.buy_limits and -book.buy_limits[0][0] >= ask) or (
             book.sell_limits and book.sell_limits[0][0] <= bid
         )
         if not (book.waiting_markets or crosses):
             return []  # the common case: nothing to do (and no calendar to ask)
-        if self._is_open is not None and not self._is_open(symbol, ts_ns):
+        if self._closed(symbol, ts_ns):
             return []  # a quote outside the session fills nothing (it still prices the book)
         events: list[Event] = []
         if book.waiting_markets:
@@ -288,13 +301,14 @@ class Matcher:
         if book is None:
             book = self.book(symbol)
         book.last = price
+        book.last_ts = ts_ns
         if not (
             book.trailing
             or (book.buy_stops and book.buy_stops[0][0] <= price)
             or (book.sell_stops and -book.sell_stops[0][0] >= price)
         ):
             return []  # the common case: nothing to do
-        if self._is_open is not None and not self._is_open(symbol, ts_ns):
+        if self._closed(symbol, ts_ns):
             return []  # no stop triggers, and no stop trails, on a trade outside the session
         events: list[Event] = []
         for oid in list(book.trailing):
@@ -327,7 +341,7 @@ class Matcher:
         return events
 
     def _closed(self, symbol: str, ts_ns: int) -> bool:
-        return self._is_open is not None and not self._is_open(symbol, ts_ns)
+        return self._opened_at is not None and self._opened_at(symbol, ts_ns) is None
 
     def _before(self, order: Order, ts_ns: int) -> bool:
         """Is this market data older than the order (so it cannot act on it)?"""
@@ -373,6 +387,7 @@ class Matcher:
         cur = order.trail_stop
         if cur is None or (new < cur if order.side is Side.BUY else new > cur):
             order.trail_stop = new
+            self.trailed.add(order.id)
 
     def _trigger(self, order: Order, book: _Book, now_ns: int) -> list[Event]:
         order.triggered = True
@@ -399,14 +414,22 @@ class Matcher:
 
     def _take(self, order: Order, book: _Book, now_ns: int, fallback: float | None = None) -> list[Event]:
         """Fill against the opposite quote as far as the order's price and the size allow."""
-        if self._before(order, now_ns) or self._closed(order.symbol, now_ns):
+        if self._before(order, now_ns):
             return []
+        since = 0
+        if self._opened_at is not None:
+            opened = self._opened_at(order.symbol, now_ns)
+            if opened is None:
+                return []  # the market is closed
+            since = opened
         if order.side is Side.BUY:
             price, size = book.ask, book.ask_size
         else:
             price, size = book.bid, book.bid_size
+        if book.quote_ts < since:
+            price = None  # the quote is from before this session opened: wait for a fresh one
         if price is None:
-            if fallback is None:
+            if fallback is None or book.last_ts < since:
                 return []
             price, size = fallback, float("inf")
         if not self._limit_ok(order, price):
@@ -488,8 +511,9 @@ class Matcher:
             events += self._place_exits(order, now_ns)
         return events
 
-    def _place_exits(self, entry: Order, now_ns: int) -> list[Event]:
+    def _place_exits(self, entry: Order, now_ns: int, qty: Decimal | None = None) -> list[Event]:
         b = entry.request.bracket
+        qty = entry.filled_qty if qty is None else qty
         assert b is not None
         group = f"OCO-{entry.id}"
         exit_side = entry.side.opposite
@@ -500,7 +524,7 @@ class Matcher:
                 OrderRequest(
                     entry.symbol,
                     exit_side,
-                    entry.filled_qty,
+                    qty,
                     OrderType.LIMIT,
                     TIF.GTC,
                     limit_price=b.take_profit,
@@ -508,9 +532,7 @@ class Matcher:
             )
         if b.stop_loss is not None:
             legs.append(
-                OrderRequest(
-                    entry.symbol, exit_side, entry.filled_qty, OrderType.STOP, TIF.GTC, stop_price=b.stop_loss
-                )
+                OrderRequest(entry.symbol, exit_side, qty, OrderType.STOP, TIF.GTC, stop_price=b.stop_loss)
             )
         for req in legs:
             leg = Order(
@@ -524,7 +546,11 @@ class Matcher:
         partly filled places its exits for the filled quantity."""
         events = [self._end(order, status, reason, now_ns)]
         if order.request.bracket is not None and order.filled_qty > 0:
-            events += self._place_exits(order, now_ns)
+            qty = order.filled_qty
+            if self._held is not None:  # what is still held of it (a sale may have closed it)
+                qty = min(qty, max(Decimal(0), self._held(order.symbol) * order.side.sign))
+            if qty > 0:
+                events += self._place_exits(order, now_ns, qty)
         return events
 
     def _end(self, order: Order, status: OrderStatus, reason: str, now_ns: int) -> Event:

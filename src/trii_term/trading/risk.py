@@ -35,6 +35,9 @@ class RiskContext:
     day_pnl: Decimal  # realized today + unrealized change today, net of today's commissions
     currency: str = "USD"
     day_unpriced: tuple[str, ...] = ()  # held symbols today's P&L could not value (no price yet)
+    # signed quantity still to fill of the working orders on the order's side (not a bracket's
+    # exits): holding 100 with a sale of 100 working, another sale of 100 opens a short
+    pending: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,7 @@ def check(req: OrderRequest, ctx: RiskContext, limits: RiskLimits) -> list[RiskC
     out: list[RiskCheck] = []
     ccy = ctx.currency
     price = order_price(req, ctx.last)
-    is_opening = opening(req, ctx.position)
+    is_opening = opening(req, ctx.position) or (ctx.pending != 0 and opening(req, ctx.position + ctx.pending))
 
     if limits.restricted:
         bad = req.symbol in limits.restricted
@@ -138,7 +141,8 @@ def check(req: OrderRequest, ctx: RiskContext, limits: RiskLimits) -> list[RiskC
         if price is None or ctx.equity <= 0:
             out.append(RiskCheck("max_position_pct", False, "no price or no equity to size the position"))
         else:
-            after = abs(ctx.position + req.qty * req.side.sign) * price
+            move = req.qty * req.side.sign
+            after = max(abs(ctx.position + move), abs(ctx.position + ctx.pending + move)) * price
             pct = after / ctx.equity * 100
             ok = pct <= limits.max_position_pct
             out.append(
