@@ -69,11 +69,15 @@ async def ready(app: TriiTermApp) -> None:
 
 
 def asking(app: TriiTermApp) -> bool:
-    """The confirm dialog is on screen and takes answers (a key typed before it showed does not)."""
-    from trii_term.screens.confirm import ConfirmScreen
+    """The confirm dialog is on screen and takes answers (a key typed before it had been on
+    screen a moment does not)."""
+    from textual._time import get_time
+
+    from trii_term.screens.confirm import SETTLE, ConfirmScreen
 
     screen = app.screen
-    return isinstance(screen, ConfirmScreen) and screen._armed_at is not None
+    armed = screen._armed_at if isinstance(screen, ConfirmScreen) else None
+    return armed is not None and get_time() >= armed + SETTLE
 
 
 async def palette(pilot, text: str) -> None:  # type: ignore[no-untyped-def]

@@ -28,6 +28,7 @@ async def test_enter_never_sends_only_y_does(paths: Paths) -> None:
         await wait_until(lambda: "position AAPL 0 → 5" in screen_text(app))
         await pilot.press("enter", "enter", "enter")  # a double (triple) Enter
         await wait_until(lambda: asking(app))
+        await pilot.press("enter")  # an Enter at the dialog says which key sends
         await wait_until(lambda: "Enter does not" in screen_text(app))
         assert app.session.broker.orders() == []
         assert len([s for s in app.screen_stack if isinstance(s, ConfirmScreen)]) == 1  # one dialog
@@ -208,6 +209,7 @@ async def test_y_sends_only_what_the_dialog_showed(paths: Paths) -> None:
         await wait_until(lambda: "It changed since you looked" in screen_text(app))
         assert "REVERSE SELL 90 AAPL" in screen_text(app)  # shown again, not sent
         assert [p.qty for p in app.session.broker.positions()] == [45]
+        await wait_until(lambda: asking(app))
         await pilot.press("n")
         await wait_until(lambda: not isinstance(app.screen, ConfirmScreen))
 
@@ -261,6 +263,16 @@ async def test_a_y_typed_ahead_never_answers_the_dialog_that_comes_back(paths: P
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen) and app.is_running
         assert [p.qty for p in app.session.broker.positions()] == [25]  # nothing was sent
+        # a y as soon as the dialog is drawn (a fast machine re-shows it within a double tap)
+        # is too soon to have been read: it answers nothing and says so
+        await wait_until(lambda: app.screen._armed_at is not None)  # type: ignore[attr-defined]
+        key = events.Key("y", "y")
+        key.set_sender(app)
+        key.time = app.screen._armed_at + 0.15  # type: ignore[attr-defined]  # 150 ms after it drew
+        app._driver.send_message(key)
+        await wait_until(lambda: "Too soon to be read: press y again to send" in screen_text(app))
+        assert isinstance(app.screen, ConfirmScreen)
+        assert [p.qty for p in app.session.broker.positions()] == [25]
         await wait_until(lambda: asking(app))
         await pilot.press("ctrl+p")  # found: the palette opened over the dialog, hiding it
         await pilot.pause()
@@ -268,4 +280,35 @@ async def test_a_y_typed_ahead_never_answers_the_dialog_that_comes_back(paths: P
         await pilot.press("n")
         await wait_until(lambda: not isinstance(app.screen, ConfirmScreen))
         assert [p.qty for p in app.session.broker.positions()] == [25]
+        await pilot.press("ctrl+q")
+
+
+async def test_answers_moved_by_keys_are_shown_and_guarded_alike(paths: Paths) -> None:
+    """Found: with `confirm.yes` moved to space, two spaces typed ahead answered the dialog
+    that came back, and the dialog still said `y: send`."""
+    from trii_term.trading.orders import OrderRequest, Side
+
+    config = "[providers.replay]\nspeed = 600\n[brokers.paper]\nallow_short = true\n"
+    config += '[keys]\n"confirm.yes" = "space"\n'
+    app = make_app(paths, config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app)
+        assert "unknown ids" not in screen_text(app)
+        desk = app.session.desk
+        desk.submit(OrderRequest("AAPL", Side.BUY, D(20)), source="cli", confirmed=True)
+        await wait_until(lambda: [p.qty for p in app.session.broker.positions()] == [20])
+        await app.execute("reverse AAPL", source="palette")
+        await wait_until(lambda: asking(app) and "space: send" in screen_text(app))
+        desk.submit(OrderRequest("AAPL", Side.BUY, D(5)), source="cli", confirmed=True)
+        await wait_until(lambda: [p.qty for p in app.session.broker.positions()] == [25])
+        for _ in range(2):
+            key = events.Key("space", " ")
+            key.set_sender(app)
+            app._driver.send_message(key)
+        await wait_until(lambda: "It changed since you looked" in screen_text(app))
+        await pilot.pause()
+        assert [p.qty for p in app.session.broker.positions()] == [25]
+        await wait_until(lambda: asking(app))
+        await pilot.press("space")
+        await wait_until(lambda: [p.qty for p in app.session.broker.positions()] == [-25])
         await pilot.press("ctrl+q")

@@ -130,10 +130,11 @@ class TriiTermApp(App[int]):
         """Every binding id a [keys] entry may name."""
         from textual.binding import Binding
 
+        from trii_term.screens.confirm import ConfirmScreen
         from trii_term.screens.workstation import WatchlistKeys
         from trii_term.widgets.quote_table import QuoteTable
 
-        owners = (type(self), WatchlistKeys, QuoteTable, HelpScreen)
+        owners = (type(self), WatchlistKeys, QuoteTable, HelpScreen, ConfirmScreen)
         ids = {b.id for owner in owners for b in owner.BINDINGS if isinstance(b, Binding) and b.id}
         commands = (
             *chart_commands.COMMANDS,

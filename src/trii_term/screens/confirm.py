@@ -18,7 +18,10 @@ from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-ANSWERS = ("y", "n", "escape", "enter")
+# After it is drawn the dialog takes no key for this long: the second tap of a fast `yy` (100–
+# 150 ms apart) lands inside it, however quickly a re-shown dialog ("It changed since you
+# looked") comes back; nobody reads a dialog and answers it faster.
+SETTLE = 0.4
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -45,18 +48,23 @@ class ConfirmScreen(ModalScreen[bool]):
         self._verb = verb  # what y does: send (an order), reset (the paper account)…
         self._armed_at: float | None = None  # when it was first on screen
         self._answered = False  # a second key before it closes answers nothing
+        self._yes, self._no = "y", "n"  # (compose reads [keys], which may move them)
 
     def compose(self) -> ComposeResult:
+        keymap = getattr(self.app, "keymap", None) or {}  # [keys] may move the answers
+        self._yes = keymap.get("confirm.yes", "y").split(",")[0].strip()
+        self._no = keymap.get("confirm.no", "n,escape").split(",")[0].strip()
         with Vertical(id="confirm-body"):
             if self._where:
                 yield Static(Text(f"To {self._where}", style="bold reverse"), id="confirm-where")
             yield Static(Text(self._title, style="bold"), id="confirm-title")
             with VerticalScroll(id="confirm-lines"):
                 yield Static(Text("\n".join(self._lines)))
-            yield Static(
-                Text(f"{self._verb.capitalize()} it?  y: {self._verb} · n / Esc: don't", style="bold"),
-                id="confirm-keys",
-            )
+            yield Static(Text(self._keys_line(), style="bold"), id="confirm-keys")
+
+    def _keys_line(self) -> str:
+        no = "n / Esc" if self._no == "n" else self._no
+        return f"{self._verb.capitalize()} it?  {self._yes}: {self._verb} · {no}: don't"
 
     def on_mount(self) -> None:
         self.call_after_refresh(self._fit)
@@ -66,11 +74,21 @@ class ConfirmScreen(ModalScreen[bool]):
         self._armed_at = get_time()
 
     def takes(self, event: events.Key) -> bool:
-        """An answer counts only if it was pressed after the dialog was on screen, and only the
-        first does: a key typed ahead (`yy`) never answers the dialog that may come back."""
-        if event.key not in ANSWERS:
-            return True
-        return not self._answered and self._armed_at is not None and event.time >= self._armed_at
+        """A key counts only if it was pressed once the dialog had been on screen a moment, and
+        only until it is answered: a key typed ahead (`yy`, whatever keys answer) never answers
+        the dialog that may come back."""
+        if self._answered or self._armed_at is None:
+            return False
+        if event.time < self._armed_at + SETTLE:
+            if event.time >= self._armed_at:  # pressed at it, too soon: say so
+                self.app.bell()
+                self.query_one("#confirm-keys", Static).update(
+                    Text(
+                        f"Too soon to be read: press {self._yes} again to {self._verb}.", style="bold reverse"
+                    )
+                )
+            return False
+        return True
 
     def on_key(self, event: events.Key) -> None:
         if not self.takes(event):
@@ -100,5 +118,8 @@ class ConfirmScreen(ModalScreen[bool]):
         """Enter is not an answer: say which key is."""
         self.app.bell()
         self.query_one("#confirm-keys", Static).update(
-            Text(f"Press y to {self._verb}, n or Esc not to (Enter does not).", style="bold reverse")
+            Text(
+                f"Press {self._yes} to {self._verb}, {self._no} not to (Enter does not).",
+                style="bold reverse",
+            )
         )
