@@ -61,6 +61,13 @@ async def test_a_day_order_expires_at_its_sessions_real_close_not_before(paths: 
         session.clock.set_time(close - 1_000_000_000)  # a second before the close
         assert session.expire_day_orders() == []
         session.clock.set_time(close)
+        # found: a store that cannot save (a full disk) ended the watchdog that expires them;
+        # now they work on and the next check expires them
+        other = session.store.con.cursor()  # type: ignore[union-attr]
+        other.execute("BEGIN TRANSACTION")
+        other.execute("UPDATE orders SET qty = qty + 1, status = status")
+        assert session.expire_day_orders() == []
+        other.execute("ROLLBACK")
         assert [o.id for o in session.expire_day_orders()] == [day.id]
 
 
@@ -148,3 +155,30 @@ async def test_replay_goto_a_day_only_the_indices_have_is_refused(paths: Paths) 
         ctx = CommandContext(session, source="palette")
         with pytest.raises(CommandError, match=r"history of AAPL ends on 2013-03-01"):
             await session.commands.run("replay goto 2013-03-05", ctx)
+
+
+async def test_an_order_or_cancel_the_store_cannot_save_could_not_run(paths: Paths) -> None:
+    """Found: an order the store could not save (a full disk) said why, but exited 4 — "refused
+    by a rule or the broker". It could not run: 1. Here a second writer holds the account's
+    rows, which DuckDB refuses at commit as it refuses a write on a full disk."""
+    import pytest
+
+    from trii_term.commands import CommandContext, CommandError
+
+    async with replaying(paths, "[providers.replay]\nspeed = 600\n") as (session, _tape):
+        await wait_until(lambda: (q := session.quotes.get("AAPL")) is not None and q.ask is not None)
+        ctx = CommandContext(session, source="cli", confirmed=True)
+        working = await session.commands.run("buy 5 AAPL lmt 400 gtc", ctx)
+        order = working.data["order"]
+        other = session.store.con.cursor()  # type: ignore[union-attr]
+        other.execute("BEGIN TRANSACTION")
+        other.execute("UPDATE paper_accounts SET cash = cash + 1, next_id = next_id + 1")
+        other.execute("UPDATE orders SET qty = qty + 1, status = status")
+        with pytest.raises(CommandError, match=r"^Not sent: .*Conflict.*Nothing was changed") as sent:
+            await session.commands.run("buy 1 AAPL", ctx)
+        assert sent.value.exit_code == 1
+        with pytest.raises(CommandError, match=r"^Not canceled: .*Nothing was changed") as canceled:
+            await session.commands.run(f"order cancel {order.id}", ctx)
+        assert canceled.value.exit_code == 1
+        other.execute("ROLLBACK")
+        assert [o.id for o in session.broker.orders(open_only=True)] == [order.id]  # type: ignore[union-attr]

@@ -85,6 +85,7 @@ class Session:
         self.quotes = QuoteBook()
         self.commands: CommandRegistry = core_registry()
         self.notices: list[str] = []  # things the trader should read once (shown or printed)
+        self._expire_failed = ""  # why day orders could not be expired (said once)
         self.store: Store | None = None
         self.memory_only = False
         self.writer: StoreWriter | None = None
@@ -473,8 +474,16 @@ class Session:
                 and market.local(close).date() != new_day.day
             ):
                 moved.append(order)
-        done = broker.expire(closed, "day order: its session closed")
-        done += broker.expire(moved, "day order: the replay moved to another day")
+        from trii_term.trading.orders import OrderError
+
+        done: list = []  # type: ignore[type-arg]
+        for orders, why in ((closed, "its session closed"), (moved, "the replay moved to another day")):
+            try:
+                done += broker.expire(orders, f"day order: {why}")
+            except OrderError as exc:  # not saved (a full disk): they work on; the next check tries again
+                if self._expire_failed != str(exc):
+                    self._expire_failed = str(exc)
+                    log.warning("day orders could not be expired: %s", exc)
         if done:
             log.info("%d day order(s) expired", len(done))
         return done

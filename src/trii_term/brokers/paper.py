@@ -62,6 +62,8 @@ class NotSaved(OrderError):
     """The store could not save a change (a full disk, say): nothing of it happened — the
     account and the working orders are as the store has them."""
 
+    not_saved = True  # (the shell's exit code is 1: it could not run, not refused)
+
 
 WORKING = (OrderStatus.NEW.value, OrderStatus.PARTIALLY_FILLED.value)
 _JOURNAL_KIND = {

@@ -122,6 +122,8 @@ def _refused(exc: OrderError, preview: Preview | None = None) -> CommandError:
         err: CommandError = NotConfirmed(
             "Not sent: it needs confirming — confirm with --yes (y in the workstation)."
         )
+    elif getattr(exc, "not_saved", False):  # the store could not save it: it could not run (exit 1)
+        err = Unavailable(f"Not sent: {exc}. Nothing was changed.")
     else:
         err = Refused(f"Not sent: {exc}. Nothing was changed.")
     err.preview = preview  # type: ignore[attr-defined]
@@ -299,7 +301,9 @@ async def cancel(inv: Invocation) -> Result:
         order = await on_broker(inv.session, desk.cancel, oid, source=inv.ctx.source)
     except BrokerError as exc:  # the broker said no, or could not be reached
         raise Refused(f"{exc}. Nothing was changed.") from None
-    except OrderError as exc:  # not a working order
+    except OrderError as exc:  # not a working order, or (a full disk) not saved
+        if getattr(exc, "not_saved", False):
+            raise Unavailable(f"Not canceled: {exc}. Nothing was changed.") from None
         raise CommandError(f"{exc}. Nothing was changed.") from None
     r = order.request
     return Result(
