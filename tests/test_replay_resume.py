@@ -253,3 +253,36 @@ async def test_a_second_process_on_other_symbols_keeps_their_day_so_far(paths: P
         o, h, lo, _c, v = _ohlcv(t for t in first_run.trades if t.symbol == "MSFT" and t.ts < acted)
         so, sh, slo, sv, n = _store_day(session, "MSFT", acted)
         assert n and (so, sh, slo) == (o, h, lo) and sv == pytest.approx(v)
+
+
+async def test_an_account_that_acted_after_the_history_never_trades_in_its_past(paths: Paths) -> None:
+    """Found: the replay ended on its history's last day, its clock ran on into Saturday, and an
+    order was canceled there. On the next start the replay played that day from its open, and a
+    new buy filled at 11:29 — before the account's 15:47 fill. Now the day shows as it ended, nothing of
+    it plays again, and the notice says why and what to do."""
+    text = '[feed]\nsymbols = ["AAPL"]\n[providers.replay]\nspeed = 3000\n'
+    async with replaying(paths, text) as (session, _tape):
+        desk = session.desk
+        assert desk is not None and session.store is not None
+        batches = _Batches(session)
+        await wait_until(lambda: (q := session.quotes.get("AAPL")) is not None and q.ask is not None)
+        session.clock.pause()
+        await _step_to(session, batches, OPEN_NS + 30 * MINUTE)
+        limit = desk.submit(
+            OrderRequest("AAPL", Side.BUY, D(1), OrderType.LIMIT, TIF.GTC, limit_price=D("400")),
+            source="cli",
+            confirmed=True,
+        )
+        last, last_close = DAY, CLOSE_NS  # AAPL's history ends on DAY (a Friday)
+        session.clock.set_time(last_close + 20 * 3600 * 10**9)  # its Saturday: the ended clock ran on
+        desk.cancel(limit.id, source="cli")
+
+    async with replaying(paths, text) as (session, tape):
+        assert session.feed.start_day == last  # type: ignore[union-attr]
+        assert any("after the history's last day" in n and "paper reset" in n for n in session.notices)
+        assert session.clock.now_ns() >= last_close  # the last day as it ended, not from its open
+        await wait_until(lambda: (q := session.quotes.get("AAPL")) is not None and q.ask is not None)
+        assert all(t.ts >= last_close for t in tape.trades)
+        assert session.desk is not None
+        order = session.desk.submit(OrderRequest("AAPL", Side.BUY, D(1)), source="cli", confirmed=True)
+        assert order.status is OrderStatus.NEW  # no fill in the past (nor, closed, at all)

@@ -189,8 +189,14 @@ class Session:
         self.feed = feed
         start_day = getattr(feed, "start_day", None) if feed.simulated else None
         problem = self.rewind_problem(start_day) if start_day is not None else None
-        if problem is not None:  # the account acted past the whole history (live data, say)
-            self.notices.append(f"Replaying {start_day}: {problem}.")
+        acted = self.last_activity_ns()
+        if problem is not None and acted is not None:  # it acted past the whole history
+            when = US.local(acted).strftime("%Y-%m-%d %H:%M %Z")
+            self.notices.append(
+                f"The paper account last acted at {when}, after the history's last day ({start_day}): "
+                "nothing later can be replayed, so the replay shows that day as it ended. `paper reset` "
+                "starts a fresh account (the old one is kept) to replay again."
+            )
         known = feed.instruments()
         # a live feed may hand a large mapping backed by its instrument master: keep it as is
         self.instruments = known if not isinstance(known, dict) else dict(known)

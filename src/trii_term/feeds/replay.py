@@ -192,6 +192,10 @@ class ReplayFeed:
         floor = self._floor_ns()
         if floor is not None and self.market.local(floor).date() == day:
             return max(open_ns, min(floor + RESUME_AFTER_NS, close_ns))
+        if floor is not None and floor >= close_ns:
+            # the account acted after this day (past the history's end, say, on the running
+            # clock of an ended replay): nothing of it plays again — only the day as it ended
+            return close_ns
         return open_ns
 
     def _choose_start_day(self) -> date:
@@ -209,9 +213,11 @@ class ReplayFeed:
         floor = self._floor_ns()
         if floor is not None:  # the paper account acted later in the history: go on from there
             acted = self.market.local(floor).date()
-            if day < acted and acted in set(self.calendar_days):
-                log.info("replay starts on %s, where the paper account last acted (not %s)", acted, day)
-                return acted
+            traded = sorted(self._common_days(self._initial)) or self.calendar_days
+            later = [d for d in traded if d >= acted]  # (days the watched stocks trade)
+            if day < acted and later:  # (that day, or the first the history has after it)
+                log.info("replay starts on %s, where the paper account last acted (not %s)", later[0], day)
+                return later[0]
         return day
 
     def _check_day(self, day: date) -> None:
