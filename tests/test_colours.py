@@ -242,6 +242,29 @@ async def test_the_cursor_bar_keeps_falling_prices_legible_in_many_colours(
         await pilot.press("ctrl+q")
 
 
+async def test_a_stale_quote_under_the_cursor_stays_legible(
+    paths: Paths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found (a loaded machine, the replay lagging): the cursor row of a stale quote was dimmed
+    too, and its falling change read at 1.8:1 on the bar. The AGE column says "stale"; the
+    cursor bar keeps full colour."""
+    monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.setenv("COLORTERM", "truecolor")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    app = make_app(paths, "[providers.replay]\nspeed = 600\n[ui]\nstale_after = 0.1\n")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app)
+        await pilot.press("p")  # the replay pauses: every quote goes stale
+        await wait_until(lambda: "stale" in screen_text(app).splitlines()[2])
+        await wait_until(lambda: "-" in screen_text(app).splitlines()[2])
+        _raw, lines = sent(app)
+        cursor = [c for c in line_with(lines, "›AAPL") if c.char.strip() and c.char not in "│┃"]
+        (bg,) = {c.bg for c in cursor}
+        down = next(c.fg for c in cursor if c.char == "-")
+        assert _contrast(_rgb(down), _rgb(bg)) >= 2.0, (down, bg)
+        await pilot.press("ctrl+q")
+
+
 def _rgb(colour: object) -> tuple[int, int, int]:
     from rich.color import Color as RichColor
 

@@ -321,7 +321,7 @@ class QuoteTable(ScrollView, can_focus=True):
         used = sum(len(s.text) for s in segments)
         if used < width:
             segments.append(Segment(" " * (width - used), plain))
-        if stale:
+        if stale and not is_cursor:  # (dim on the cursor bar is unreadable; "stale" still says it)
             dim = self._style("stale")
             segments = [Segment(s.text, s.style + dim if s.style else dim) for s in segments]
         if is_cursor:
