@@ -150,4 +150,3 @@ async def test_the_workstation_says_a_full_disk_in_one_sentence_and_its_toast_go
         )
         assert toasts[0].timeout <= 8  # a few seconds; the message line keeps the text
         await pilot.press("ctrl+q")
-
