@@ -240,25 +240,39 @@ async def test_at_40x12_the_confirm_dialog_still_says_which_key_sends(paths: Pat
         await pilot.press("ctrl+q")
 
 
+def _typed(app, key: str, char: str, at: float | None = None) -> None:  # type: ignore[no-untyped-def]
+    """A key as the terminal sends it, without waiting for the app (typed ahead); `at`: when
+    it was pressed (the app's clock)."""
+    event = events.Key(key, char)
+    event.set_sender(app)
+    if at is not None:
+        event.time = at
+    app._driver.send_message(event)
+
+
+async def _reverse_while_the_position_grows(app, shown: str) -> None:  # type: ignore[no-untyped-def]
+    """Long 20, `reverse AAPL` asks (its dialog showing `shown`), then 5 more are bought: the
+    dialog's yes no longer holds for what it shows."""
+    from trii_term.trading.orders import OrderRequest, Side
+
+    desk = app.session.desk
+    desk.submit(OrderRequest("AAPL", Side.BUY, D(20)), source="cli", confirmed=True)
+    await wait_until(lambda: [p.qty for p in app.session.broker.positions()] == [20])
+    await app.execute("reverse AAPL", source="palette")
+    await wait_until(lambda: asking(app) and shown in screen_text(app))
+    desk.submit(OrderRequest("AAPL", Side.BUY, D(5)), source="cli", confirmed=True)
+    await wait_until(lambda: [p.qty for p in app.session.broker.positions()] == [25])
+
+
 async def test_a_y_typed_ahead_never_answers_the_dialog_that_comes_back(paths: Paths) -> None:
     """Found: `yy` on a reverse whose position changed sent SELL 210 (200 was shown), then the
     workstation stopped on NoMatches: the second y answered the re-shown dialog unseen."""
-    from trii_term.trading.orders import OrderRequest, Side
-
     app = make_app(paths, "[providers.replay]\nspeed = 600\n[brokers.paper]\nallow_short = true\n")
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(app)
-        desk = app.session.desk
-        desk.submit(OrderRequest("AAPL", Side.BUY, D(20)), source="cli", confirmed=True)
-        await wait_until(lambda: [p.qty for p in app.session.broker.positions()] == [20])
-        await app.execute("reverse AAPL", source="palette")
-        await wait_until(lambda: asking(app) and "REVERSE SELL 40 AAPL" in screen_text(app))
-        desk.submit(OrderRequest("AAPL", Side.BUY, D(5)), source="cli", confirmed=True)
-        await wait_until(lambda: [p.qty for p in app.session.broker.positions()] == [25])
+        await _reverse_while_the_position_grows(app, "REVERSE SELL 40 AAPL")
         for _ in range(2):  # `yy` typed fast: both keys arrive before the app draws again
-            key = events.Key("y", "y")
-            key.set_sender(app)
-            app._driver.send_message(key)
+            _typed(app, "y", "y")
         await wait_until(lambda: "It changed since you looked" in screen_text(app))
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen) and app.is_running
@@ -266,10 +280,7 @@ async def test_a_y_typed_ahead_never_answers_the_dialog_that_comes_back(paths: P
         # a y as soon as the dialog is drawn (a fast machine re-shows it within a double tap)
         # is too soon to have been read: it answers nothing and says so
         await wait_until(lambda: app.screen._armed_at is not None)  # type: ignore[attr-defined]
-        key = events.Key("y", "y")
-        key.set_sender(app)
-        key.time = app.screen._armed_at + 0.15  # type: ignore[attr-defined]  # 150 ms after it drew
-        app._driver.send_message(key)
+        _typed(app, "y", "y", at=app.screen._armed_at + 0.15)  # type: ignore[attr-defined]  # 150 ms after it drew
         await wait_until(lambda: "Too soon to be read: press y again to send" in screen_text(app))
         assert isinstance(app.screen, ConfirmScreen)
         assert [p.qty for p in app.session.broker.positions()] == [25]
@@ -286,25 +297,15 @@ async def test_a_y_typed_ahead_never_answers_the_dialog_that_comes_back(paths: P
 async def test_answers_moved_by_keys_are_shown_and_guarded_alike(paths: Paths) -> None:
     """Found: with `confirm.yes` moved to space, two spaces typed ahead answered the dialog
     that came back, and the dialog still said `y: send`."""
-    from trii_term.trading.orders import OrderRequest, Side
-
     config = "[providers.replay]\nspeed = 600\n[brokers.paper]\nallow_short = true\n"
     config += '[keys]\n"confirm.yes" = "space"\n'
     app = make_app(paths, config)
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(app)
         assert "unknown ids" not in screen_text(app)
-        desk = app.session.desk
-        desk.submit(OrderRequest("AAPL", Side.BUY, D(20)), source="cli", confirmed=True)
-        await wait_until(lambda: [p.qty for p in app.session.broker.positions()] == [20])
-        await app.execute("reverse AAPL", source="palette")
-        await wait_until(lambda: asking(app) and "space: send" in screen_text(app))
-        desk.submit(OrderRequest("AAPL", Side.BUY, D(5)), source="cli", confirmed=True)
-        await wait_until(lambda: [p.qty for p in app.session.broker.positions()] == [25])
+        await _reverse_while_the_position_grows(app, "space: send")
         for _ in range(2):
-            key = events.Key("space", " ")
-            key.set_sender(app)
-            app._driver.send_message(key)
+            _typed(app, "space", " ")
         await wait_until(lambda: "It changed since you looked" in screen_text(app))
         await pilot.pause()
         assert [p.qty for p in app.session.broker.positions()] == [25]
