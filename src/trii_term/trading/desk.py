@@ -27,7 +27,7 @@ from trii_term.trading.orders import (
     px,
     request_json,
 )
-from trii_term.trading.risk import RiskCheck, RiskContext, RiskLimits, check, order_price, refused
+from trii_term.trading.risk import RiskCheck, RiskContext, RiskLimits, check, opening, order_price, refused
 
 log = logging.getLogger(__name__)
 
@@ -194,14 +194,17 @@ class OrderDesk:
         else:
             day, unpriced = self.day_pnl(), ()
         pending = ZERO
-        if request is not None:
+        position = self.position(symbol)
+        # the working orders matter only to an order that reduces the position (a second sale of
+        # what is being sold opens a short); an opening order needs no look at them (a store read)
+        if request is not None and not opening(request, position):
             gone = {o.id for o in releasing}
             pending = sum(
                 (o.remaining * o.side.sign for o in self.working(symbol)
                  if o.side is request.side and o.parent_id is None and o.id not in gone),
                 ZERO,
             )  # fmt: skip
-        return RiskContext(price, acct.equity, self.position(symbol), day, acct.currency, unpriced, pending)
+        return RiskContext(price, acct.equity, position, day, acct.currency, unpriced, pending)
 
     # -- preview ------------------------------------------------------------------------------
 

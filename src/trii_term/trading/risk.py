@@ -36,7 +36,8 @@ class RiskContext:
     currency: str = "USD"
     day_unpriced: tuple[str, ...] = ()  # held symbols today's P&L could not value (no price yet)
     # signed quantity still to fill of the working orders on the order's side (not a bracket's
-    # exits): holding 100 with a sale of 100 working, another sale of 100 opens a short
+    # exits), for an order that reduces the position: holding 100 with a sale of 100 working,
+    # another sale of 100 opens a short
     pending: Decimal = Decimal(0)
 
 
