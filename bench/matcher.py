@@ -17,8 +17,8 @@ import statistics
 import time
 from decimal import Decimal
 
-from trii_term.trading.matching import Matcher
-from trii_term.trading.orders import TIF, Order, OrderRequest, OrderType, Side
+from trii_term.brokers.matching import Matcher
+from trii_term.domain.orders import TIF, Order, OrderRequest, OrderType, Side
 
 SYMBOLS = [f"S{i:03d}" for i in range(100)]
 

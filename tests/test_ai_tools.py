@@ -13,9 +13,9 @@ from trii_term.ai.engine import Focus
 from trii_term.ai.personas import PERSONAS
 from trii_term.ai.tools import DEFINITIONS, Toolbox, definitions
 from trii_term.config import parse_config
+from trii_term.domain.orders import TIF, OrderRequest, OrderType, Side
 from trii_term.paths import Paths
 from trii_term.session import Session
-from trii_term.trading.orders import TIF, OrderRequest, OrderType, Side
 
 from .conftest import FAST, wait_until
 

@@ -20,8 +20,7 @@ from trii_term.brokers.base import BrokerAuthError, BrokerError, BrokerUnavailab
 from trii_term.config import AlpacaBrokerConfig
 from trii_term.credentials import Credentials
 from trii_term.domain import Instrument, InstrumentKind
-from trii_term.store.db import Store
-from trii_term.trading.orders import (
+from trii_term.domain.orders import (
     TIF,
     Bracket,
     Event,
@@ -31,6 +30,7 @@ from trii_term.trading.orders import (
     OrderType,
     Side,
 )
+from trii_term.store.db import Store
 
 INSTRUMENTS = {
     "AAPL": Instrument("AAPL", "Apple Inc.", "NASDAQ", "US", "USD"),

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from trii_term.domain.ledger import FeeModel
+from trii_term.domain.orders import TIF, OrderError, OrderRequest, OrderStatus, OrderType, Side
 from trii_term.store.db import Store
 from trii_term.trading.desk import ConfirmationNeeded, OrderDesk, RiskRefused
-from trii_term.trading.ledger import FeeModel
-from trii_term.trading.orders import TIF, OrderError, OrderRequest, OrderStatus, OrderType, Side
 from trii_term.trading.risk import RiskLimits
 
 from .test_paper_broker import T0, US_FEES, Clock, broker, quote
@@ -128,7 +128,7 @@ def test_day_pnl_counts_carried_positions_from_the_close_and_new_ones_from_their
 def test_flatten_cancels_the_exits_a_partly_filled_bracket_entry_places_as_it_ends(tmp_path: Path) -> None:
     """A canceled bracket entry protects what filled (its exits are placed); flatten then must
     cancel those too, or they would open a new position after the close."""
-    from trii_term.trading.orders import Bracket
+    from trii_term.domain.orders import Bracket
 
     store, clock = Store.open(tmp_path / "s.duckdb"), Clock()
     b = broker(store, clock, partial_fills=True)

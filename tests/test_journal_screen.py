@@ -12,11 +12,11 @@ from decimal import Decimal as D
 import pytest
 from textual.widgets import DataTable
 
+from trii_term.domain.orders import OrderRequest, OrderType, Side
 from trii_term.paths import Paths
 from trii_term.screens.journal import JournalEntryScreen, JournalScreen, clip, describe, order_text
+from trii_term.store.journal import Entry
 from trii_term.trading.desk import RiskRefused
-from trii_term.trading.journal import Entry
-from trii_term.trading.orders import OrderRequest, OrderType, Side
 
 from .conftest import wait_until
 from .test_app import make_app, palette, ready, screen_text

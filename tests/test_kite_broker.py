@@ -22,9 +22,7 @@ from trii_term.brokers.kite import LOGIN, KiteBroker
 from trii_term.config import KiteBrokerConfig
 from trii_term.credentials import Credentials
 from trii_term.domain import NSE
-from trii_term.kite_master import KiteMaster
-from trii_term.store.db import Store
-from trii_term.trading.orders import (
+from trii_term.domain.orders import (
     TIF,
     Bracket,
     Event,
@@ -34,6 +32,8 @@ from trii_term.trading.orders import (
     OrderType,
     Side,
 )
+from trii_term.kite_master import KiteMaster
+from trii_term.store.db import Store
 
 HEADER = "instrument_token,exchange_token,tradingsymbol,name,last_price,expiry,strike,tick_size,lot_size,"
 MASTER = (

@@ -12,9 +12,9 @@ from decimal import Decimal as D
 import pytest
 
 from trii_term.config import parse_config
+from trii_term.domain.orders import OrderRequest, OrderStatus, OrderType, Side
 from trii_term.paths import Paths
 from trii_term.session import Session
-from trii_term.trading.orders import OrderRequest, OrderStatus, OrderType, Side
 
 from .conftest import wait_until
 from .fakes import kite_data as kd

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trii_term.trading.ledger import FeeModel, Ledger
-from trii_term.trading.orders import Fill, OrderError, Side
+from trii_term.domain.ledger import FeeModel, Ledger
+from trii_term.domain.orders import Fill, OrderError, Side
 
 SYMBOLS = ("AAPL", "MSFT", "IBM")
 

@@ -11,10 +11,10 @@ from decimal import Decimal as D
 
 import pytest
 
+from trii_term.domain.orders import OrderStatus
 from trii_term.paths import Paths
 from trii_term.screens.portfolio import PortfolioScreen
 from trii_term.screens.ticket import ConfirmScreen, TicketScreen
-from trii_term.trading.orders import OrderStatus
 
 from .conftest import wait_until
 from .fakes.alpaca_data import AlpacaDataFake, AlpacaStreamFake, quote, trade

@@ -7,8 +7,8 @@ from decimal import Decimal as D
 
 import pytest
 
-from trii_term.trading.matching import Matcher
-from trii_term.trading.orders import (
+from trii_term.brokers.matching import Matcher
+from trii_term.domain.orders import (
     TIF,
     Bracket,
     Order,

@@ -9,10 +9,10 @@ from decimal import Decimal as D
 import pytest
 from textual import events
 
+from trii_term.domain.orders import OrderStatus
 from trii_term.paths import Paths
 from trii_term.screens.confirm import ConfirmScreen
 from trii_term.screens.ticket import TicketScreen
-from trii_term.trading.orders import OrderStatus
 
 from .conftest import wait_until
 from .test_app import asking, make_app, palette, ready, screen_text
@@ -194,7 +194,7 @@ async def test_a_long_preview_scrolls_and_the_tickets_keys_stay_on_screen(paths:
 async def test_y_sends_only_what_the_dialog_showed(paths: Paths) -> None:
     """Found: with `reverse AAPL` showing SELL 10, a fill while the dialog was open made y send
     SELL 90; `flatten all` also sold a position that appeared after the dialog opened."""
-    from trii_term.trading.orders import OrderRequest, Side
+    from trii_term.domain.orders import OrderRequest, Side
 
     app = make_app(paths, "[providers.replay]\nspeed = 600\n[brokers.paper]\nallow_short = true\n")
     async with app.run_test(size=(80, 24)) as pilot:
@@ -253,7 +253,7 @@ def _typed(app, key: str, char: str, at: float | None = None) -> None:  # type: 
 async def _reverse_while_the_position_grows(app, shown: str) -> None:  # type: ignore[no-untyped-def]
     """Long 20, `reverse AAPL` asks (its dialog showing `shown`), then 5 more are bought: the
     dialog's yes no longer holds for what it shows."""
-    from trii_term.trading.orders import OrderRequest, Side
+    from trii_term.domain.orders import OrderRequest, Side
 
     desk = app.session.desk
     desk.submit(OrderRequest("AAPL", Side.BUY, D(20)), source="cli", confirmed=True)

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from trii_term.domain.orders import TIF, Bracket, OrderError, OrderRequest, OrderStatus, OrderType, Side
 from trii_term.store.db import Store
+from trii_term.store.journal import Journal
 from trii_term.trading.desk import ConfirmationNeeded, OrderDesk, RiskRefused
-from trii_term.trading.journal import Journal
-from trii_term.trading.orders import TIF, Bracket, OrderError, OrderRequest, OrderStatus, OrderType, Side
 from trii_term.trading.risk import RiskLimits
 
 from .test_paper_broker import US_FEES, Clock, broker, quote

@@ -13,10 +13,10 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from trii_term.brokers.paper import PaperBroker
 from trii_term.domain import Instrument, MarketBatch, Quote, Trade
+from trii_term.domain.ledger import FeeModel
+from trii_term.domain.orders import TIF, Bracket, OrderError, OrderRequest, OrderStatus, OrderType, Side
 from trii_term.store.db import Store
 from trii_term.trading.desk import OrderDesk
-from trii_term.trading.ledger import FeeModel
-from trii_term.trading.orders import TIF, Bracket, OrderError, OrderRequest, OrderStatus, OrderType, Side
 from trii_term.trading.risk import RiskLimits, refused
 
 T0 = 1_362_148_200_000_000_000

@@ -10,9 +10,9 @@ import pytest
 
 from trii_term.brokers.paper import PaperBroker
 from trii_term.domain import Instrument, InstrumentKind, MarketBatch, Quote, Trade
+from trii_term.domain.ledger import FeeModel
+from trii_term.domain.orders import TIF, OrderError, OrderRequest, OrderStatus, OrderType, Side
 from trii_term.store.db import Store
-from trii_term.trading.ledger import FeeModel
-from trii_term.trading.orders import TIF, OrderError, OrderRequest, OrderStatus, OrderType, Side
 
 T0 = 1_362_148_200_000_000_000
 INSTRUMENTS = {

@@ -308,7 +308,7 @@ async def test_the_replay_does_not_loop_back_past_the_paper_accounts_trades(
     there instead, says why, and a fresh paper account lets it go on."""
     from decimal import Decimal
 
-    from trii_term.trading.orders import OrderRequest, Side
+    from trii_term.domain.orders import OrderRequest, Side
 
     monkeypatch.setattr(replay_module, "CLOSE_PAUSE_SECONDS", 0.05)
     text = '[feed]\nsymbols = ["IBM"]\n[providers.replay]\nspeed = 4000\n'

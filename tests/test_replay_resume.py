@@ -18,9 +18,9 @@ import pytest
 from trii_term.commands import CommandContext, CommandError
 from trii_term.config import parse_config
 from trii_term.domain import US, MarketBatch, Trade
+from trii_term.domain.orders import TIF, OrderRequest, OrderStatus, OrderType, Side
 from trii_term.paths import Paths, shipped_data_dir
 from trii_term.session import Session
-from trii_term.trading.orders import TIF, OrderRequest, OrderStatus, OrderType, Side
 
 from .conftest import wait_until
 from .test_replay_feed import Tape, replaying

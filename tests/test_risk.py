@@ -6,7 +6,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from trii_term.trading.orders import TIF, OrderRequest, OrderType, Side
+from trii_term.domain.orders import TIF, OrderRequest, OrderType, Side
 from trii_term.trading.risk import RiskContext, RiskLimits, check, refused
 
 LIMITS = RiskLimits(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
+from trii_term.domain.orders import OrderStatus
 from trii_term.paths import Paths
 from trii_term.screens.portfolio import PortfolioScreen
 from trii_term.screens.ticket import ConfirmScreen, TicketScreen
-from trii_term.trading.orders import OrderStatus
 
 from .conftest import wait_until
 from .test_app import asking, make_app, palette, ready, screen_text

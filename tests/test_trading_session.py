@@ -6,8 +6,8 @@ from datetime import timedelta
 from decimal import Decimal as D
 
 from trii_term.domain import US, SessionDay
+from trii_term.domain.orders import TIF, OrderRequest, OrderStatus, OrderType, Side
 from trii_term.paths import Paths
-from trii_term.trading.orders import TIF, OrderRequest, OrderStatus, OrderType, Side
 
 from .conftest import wait_until
 from .test_replay_feed import replaying

@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from trii_term.domain import normalize_symbol
+from trii_term.domain.ledger import FeeModel
 from trii_term.numbers import NumberError, parse_decimal, shown
 from trii_term.toml_lines import key_lines, line_of
-from trii_term.trading.ledger import FeeModel
 from trii_term.trading.risk import RiskLimits
 
 DEFAULT_SYMBOLS = ("AAPL", "MSFT", "IBM", "GOOG")

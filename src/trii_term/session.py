@@ -347,7 +347,7 @@ class Session:
     async def _start_live_broker(self, store: Store) -> None:
         from trii_term.brokers.base import BrokerStatus
         from trii_term.credentials import CredentialError
-        from trii_term.trading.orders import OrderError
+        from trii_term.domain.orders import OrderError
 
         try:
             broker, notes = await asyncio.to_thread(self._make_live_broker, store)
@@ -393,7 +393,7 @@ class Session:
         return f"{self.broker_name} (live account)"
 
     def fee_model(self, symbol: str):  # type: ignore[no-untyped-def]
-        from trii_term.trading.ledger import FeeModel
+        from trii_term.domain.ledger import FeeModel
 
         if self.broker_name != "paper":
             # [fees] models commissions for the paper broker; Alpaca charges none, and Kite's
@@ -407,7 +407,7 @@ class Session:
         """The last trade (else the mid) as an exact price on the instrument's tick."""
         from decimal import Decimal
 
-        from trii_term.trading.orders import exact_price
+        from trii_term.domain.orders import exact_price
 
         q = self.quotes.get(symbol)
         if q is None:
@@ -420,7 +420,7 @@ class Session:
 
     def quote_prices(self, symbol: str) -> tuple[Decimal | None, Decimal | None]:
         """The streamed bid and ask as exact prices on the instrument's tick."""
-        from trii_term.trading.orders import exact_price
+        from trii_term.domain.orders import exact_price
 
         q = self.quotes.get(symbol)
         if q is None:
@@ -437,7 +437,7 @@ class Session:
         midnight), rebuilt from the stored fills."""
         from datetime import time as dtime
 
-        from trii_term.trading.orders import exact_price
+        from trii_term.domain.orders import exact_price
 
         assert self.desk is not None
         now = self.clock.now_ns()
@@ -480,7 +480,7 @@ class Session:
                 and market.local(close).date() != new_day.day
             ):
                 moved.append(order)
-        from trii_term.trading.orders import OrderError
+        from trii_term.domain.orders import OrderError
 
         done: list = []  # type: ignore[type-arg]
         for orders, why in ((closed, "its session closed"), (moved, "the replay moved to another day")):

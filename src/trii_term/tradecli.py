@@ -228,7 +228,7 @@ def check_line(line: str) -> str:
     from trii_term.commands import CommandError
     from trii_term.commands.order_grammar import parse_draft
     from trii_term.domain import normalize_symbol
-    from trii_term.trading.orders import OrderError, Side
+    from trii_term.domain.orders import OrderError, Side
 
     side, *rest = line.split()
     try:

@@ -392,7 +392,7 @@ class Toolbox:
         store = self.session.store
         if store is None:
             return None
-        from trii_term.trading.journal import Journal
+        from trii_term.store.journal import Journal
 
         return Journal(store.con)
 
@@ -494,7 +494,7 @@ class Toolbox:
         """The Draft the `buy`/`sell` command would put in the ticket, validated like the ticket."""
         from trii_term.commands.registry import CommandError
         from trii_term.commands.trade import parse_draft
-        from trii_term.trading.orders import TIF, OrderError, OrderType, Side
+        from trii_term.domain.orders import TIF, OrderError, OrderType, Side
 
         side_text = str(args.get("side", "")).lower()
         if side_text not in ("buy", "sell"):
@@ -615,7 +615,7 @@ def _count(value: Any) -> int:
 
 def _request_json(r: Any) -> dict[str, Any]:
     """The order as the journal writes it (decimals as exact strings), without empty fields."""
-    from trii_term.trading.orders import request_json
+    from trii_term.domain.orders import request_json
 
     out = {k: str(v) if isinstance(v, Decimal) else v for k, v in request_json(r).items()}
     return {k: v for k, v in out.items() if v not in (None, "")}

@@ -54,8 +54,8 @@ from trii_term.brokers.live import LiveBroker, Remote, Tracked, describe, money
 from trii_term.config import AlpacaBrokerConfig
 from trii_term.credentials import Credentials
 from trii_term.domain import US, Instrument, from_ns, to_ns
-from trii_term.trading.ledger import ZERO
-from trii_term.trading.orders import (
+from trii_term.domain.ledger import ZERO
+from trii_term.domain.orders import (
     TIF,
     Bracket,
     Event,

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import NamedTuple, Protocol
 
 from trii_term.domain import from_ns
-from trii_term.trading.orders import TIF, Event, Order, OrderError, OrderRequest, OrderType
+from trii_term.domain.orders import TIF, Event, Order, OrderError, OrderRequest, OrderType
 
 
 @dataclass(frozen=True)

@@ -46,9 +46,8 @@ from trii_term.brokers.live import LiveBroker, Remote, Tracked
 from trii_term.config import KiteBrokerConfig
 from trii_term.credentials import Credentials
 from trii_term.domain import NSE, to_ns
-from trii_term.kite_master import KiteInstrument, KiteMaster, canonical, split_symbol
-from trii_term.trading.ledger import ZERO, cents
-from trii_term.trading.orders import (
+from trii_term.domain.ledger import ZERO, cents
+from trii_term.domain.orders import (
     TIF,
     Order,
     OrderError,
@@ -59,6 +58,7 @@ from trii_term.trading.orders import (
     to_lot,
     to_tick,
 )
+from trii_term.kite_master import KiteInstrument, KiteMaster, canonical, split_symbol
 
 log = logging.getLogger(__name__)
 

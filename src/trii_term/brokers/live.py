@@ -46,10 +46,8 @@ from trii_term.brokers.base import (
     norm,
     opt,
 )
-from trii_term.store.sql import transaction
-from trii_term.trading.journal import Journal
-from trii_term.trading.ledger import ZERO, Ledger, Position
-from trii_term.trading.orders import (
+from trii_term.domain.ledger import ZERO, Ledger, Position
+from trii_term.domain.orders import (
     TIF,
     Bracket,
     Event,
@@ -62,6 +60,8 @@ from trii_term.trading.orders import (
     Side,
     request_json,
 )
+from trii_term.store.journal import Journal
+from trii_term.store.sql import transaction
 
 log = logging.getLogger(__name__)
 

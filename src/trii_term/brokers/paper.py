@@ -32,13 +32,10 @@ from trii_term.brokers.base import (
     norm,
     opt,
 )
+from trii_term.brokers.matching import Fees, Matcher
 from trii_term.domain import Instrument, MarketBatch, Quote, Trade
-from trii_term.store.db import store_error
-from trii_term.store.sql import transaction
-from trii_term.trading.journal import Journal
-from trii_term.trading.ledger import ZERO, Ledger, Position
-from trii_term.trading.matching import Fees, Matcher
-from trii_term.trading.orders import (
+from trii_term.domain.ledger import ZERO, Ledger, Position
+from trii_term.domain.orders import (
     TIF,
     Bracket,
     Event,
@@ -54,6 +51,9 @@ from trii_term.trading.orders import (
     to_lot,
     to_tick,
 )
+from trii_term.store.db import store_error
+from trii_term.store.journal import Journal
+from trii_term.store.sql import transaction
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from trii_term.domain.orders import TIF, Bracket, OrderError, OrderRequest, OrderType, Side
 from trii_term.numbers import NumberError, parse_decimal
-from trii_term.trading.orders import TIF, Bracket, OrderError, OrderRequest, OrderType, Side
 
 if TYPE_CHECKING:
     from trii_term.commands.registry import CommandContext

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from trii_term.domain.orders import Order, OrderRequest, OrderType, Side, px
 from trii_term.trading.desk import Preview, describe, trail_start
-from trii_term.trading.orders import Order, OrderRequest, OrderType, Side, px
 
 Line = tuple[str, str]  # (kind, text); kind: head, leg, money, position, ok, no, note
 

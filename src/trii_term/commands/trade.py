@@ -36,8 +36,8 @@ from trii_term.commands.registry import (
     Unavailable,
     resolve_symbol,
 )
+from trii_term.domain.orders import Order, OrderError, Side
 from trii_term.trading.desk import ConfirmationNeeded, OrderDesk, Preview, describe
-from trii_term.trading.orders import Order, OrderError, Side
 
 __all__ = ["COMMANDS", "Draft", "on_broker", "parse_draft"]
 

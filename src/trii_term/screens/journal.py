@@ -20,7 +20,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Input, Static
 
 from trii_term.session import Session
-from trii_term.trading.journal import Entry, Journal
+from trii_term.store.journal import Entry, Journal
 from trii_term.widgets.keys_footer import KeysFooter
 from trii_term.widgets.status_bar import MessageLine, StatusBar
 

@@ -12,8 +12,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Input, Static
 
 from trii_term.commands.order_preview import order_prices
+from trii_term.domain.orders import OrderStatus
 from trii_term.session import Session
-from trii_term.trading.orders import OrderStatus
 from trii_term.widgets.keys_footer import KeysFooter
 from trii_term.widgets.quote_columns import columns_that_fit
 from trii_term.widgets.status_bar import MessageLine, StatusBar

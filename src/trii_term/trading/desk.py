@@ -16,9 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
-from trii_term.trading.journal import Journal
-from trii_term.trading.ledger import ZERO, FeeModel
-from trii_term.trading.orders import (
+from trii_term.domain.ledger import ZERO, FeeModel
+from trii_term.domain.orders import (
     Order,
     OrderError,
     OrderRequest,
@@ -27,6 +26,7 @@ from trii_term.trading.orders import (
     px,
     request_json,
 )
+from trii_term.store.journal import Journal
 from trii_term.trading.risk import RiskCheck, RiskContext, RiskLimits, check, opening, order_price, refused
 
 log = logging.getLogger(__name__)

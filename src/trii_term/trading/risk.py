@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from trii_term.trading.orders import OrderRequest, px
+from trii_term.domain.orders import OrderRequest, px
 
 
 @dataclass(frozen=True)

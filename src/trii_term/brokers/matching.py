@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from trii_term.trading.orders import (
+from trii_term.domain.orders import (
     TIF,
     Event,
     Fill,

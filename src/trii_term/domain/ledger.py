@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
-from trii_term.trading.orders import Fill, OrderError, Side
+from trii_term.domain.orders import Fill, OrderError, Side
 
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
