@@ -679,3 +679,67 @@ def _close(key: str, names: list[str]) -> list[str]:
 def _line_from_decode_error(message: str) -> int | None:
     match = re.search(r"line (\d+)", message)
     return int(match.group(1)) if match else None
+
+
+# --------------------------------------------------------------------------------------------
+# What each key is for, in the trader's words: docs/config.md is written from SCHEMA, the
+# defaults above and these (tools/gen_docs.py). A key in SCHEMA without a line here fails the
+# docs test. `*` stands for any one name (a market under [fees]).
+# --------------------------------------------------------------------------------------------
+
+DESCRIPTIONS: dict[str, str] = {
+    "feed.provider": "Where quotes come from: an installed provider (built in: replay, alpaca, kite). "
+    'An array of live providers (["alpaca", "kite"]) streams them side by side in one watchlist.',
+    "feed.symbols": "Seeds the Default watchlist the first time a store is created; after that the "
+    "watchlists in the store are what is streamed. Kite symbols are EXCHANGE:SYMBOL (NSE:INFY).",
+    "providers.replay.date": "The day to replay (default: the last day on which every symbol of "
+    "feed.symbols has history).",
+    "providers.replay.speed": "Market seconds per real second: 60 plays a 6½-hour session in 6½ minutes.",
+    "providers.replay.seed": "The same seed gives exactly the same session.",
+    "providers.replay.at_end": 'When the history runs out: "loop" from the first day all the watched '
+    'symbols share, or "stop" (ENDED until replay goto DATE).',
+    "providers.alpaca.feed": "Alpaca's data feed; test is the always-on test stream (symbol FAKEPACA); "
+    "sip needs Algo Trader Plus.",
+    "providers.alpaca.stream_url": 'The full websocket URL; "" means '
+    "wss://stream.data.alpaca.markets/v2/<feed>.",
+    "providers.alpaca.data_url": 'The REST data API (gap backfill); "" means https://data.alpaca.markets.',
+    "providers.kite.mode": "What each tick carries: ltp, quote, or full (adds 5-level depth: bid/ask).",
+    "providers.kite.ticker_url": 'The ticker websocket; "" means wss://ws.kite.trade.',
+    "providers.kite.root": 'The REST root (history, instrument master); "" means https://api.kite.trade.',
+    "store.path": "The DuckDB store file (default: <data dir>/trii.duckdb); moves the store alone.",
+    "ui.stale_after": "Market seconds without an update, while its market is open, before a quote is "
+    "dimmed and marked stale.",
+    "keys": 'Remapped keys: binding id = keys, several comma-separated ("watch.remove" = "ctrl+x,delete"). '
+    "The ids are in docs/keys.md and F1.",
+    "brokers.default": "Where orders go (the CLI's --broker overrides it).",
+    "brokers.paper.starting_cash": "The paper account's cash at the start and after paper reset; "
+    "money is written as a string (a TOML float is not exact).",
+    "brokers.paper.currency": "The paper account's currency.",
+    "brokers.paper.partial_fills": "Limit each paper fill to the quote's size.",
+    "brokers.paper.allow_short": "Allow selling what is not held (and reverse).",
+    "brokers.alpaca.paper": "The Alpaca paper account; false is the live account (keys from "
+    "trii-term login alpaca --live).",
+    "brokers.alpaca.url": '"" means the paper or the live trading API, per paper.',
+    "brokers.alpaca.stream_url": 'The trade_updates websocket; "" derives it from url.',
+    "brokers.kite.root": 'The Kite REST root for orders; "" means providers.kite.root, else '
+    "https://api.kite.trade.",
+    "brokers.kite.product": "Kite's product for orders: CNC (delivery), MIS (intraday) or NRML.",
+    "trading.confirm": "false skips the confirm dialog, on the paper broker only; a live broker always asks.",
+    "risk.max_order_notional": "Refuse an order worth more than this.",
+    "risk.max_position_pct": "Refuse an order that adds to a position beyond this percent of equity.",
+    "risk.daily_loss_limit": "Once the day's loss reaches this, no new opening orders until the next "
+    "session (closing orders still go).",
+    "risk.price_band_pct": "Refuse an order with any price (limit, stop, take-profit, stop-loss) more "
+    "than this percent from the last.",
+    "risk.max_order_qty": "Refuse an order for more than this quantity.",
+    "risk.restricted": "Symbols no order may be placed for.",
+    "fees.*.per_share": "Commission per share in this market (US or NSE).",
+    "fees.*.min": "The least commission per fill in this market.",
+    "fees.*.pct": "Commission as a percent of the notional in this market.",
+    "ai.model": "The Claude model the AI desk asks.",
+    "ai.max_tokens": "The longest reply, in tokens.",
+    "ai.temperature": "Sampling temperature (default: the API's).",
+    "ai.base_url": '"" means the SDK\'s (ANTHROPIC_BASE_URL, else https://api.anthropic.com); set it for '
+    "a proxy or gateway.",
+    "ai.persona": "Who answers: analyst, risk (risk manager) or coach (strategy coach).",
+}
