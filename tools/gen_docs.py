@@ -6,8 +6,8 @@
 What each page is read from:
 - config.md: `trii_term.config.SCHEMA` (keys, and from each key's check its type and allowed
   values), `Config()` (the defaults) and `trii_term.config.DESCRIPTIONS` (what each key is for);
-- commands.md: every `COMMANDS` tuple in the modules of `trii_term.commands`, and the
-  workstation's own `UI_COMMANDS` (id, words, aliases, arguments, keys, summary);
+- commands.md: the registry of a workstation that is made but not started, as F1 lists it
+  (id, words, aliases, arguments, keys, summary);
 - keys.md: the `BINDINGS` of the app and of every screen and widget class (imported, never
   started), with the palette's key;
 - cli.md: the argparse parser from `trii_term.cli.build_parser()`.
@@ -277,19 +277,19 @@ the screen and do not run headless.
 
 
 def all_commands() -> list[Any]:
-    """Every command a session of the workstation has: each `COMMANDS` of trii_term.commands'
-    modules and the app's own."""
-    import trii_term.commands as package
-    from trii_term.app import UI_COMMANDS
+    """Every command of the workstation's registry: a session and its app are made, never
+    started (nothing is opened or written), so the list is the one F1 shows."""
+    import tempfile
 
-    found: dict[str, Any] = {}
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{package.__name__}.{info.name}")
-        for command in (*getattr(module, "COMMANDS", ()),):
-            found.setdefault(command.id, command)
-    for command in UI_COMMANDS:
-        found.setdefault(command.id, command)
-    return list(found.values())
+    from trii_term.app import TriiTermApp
+    from trii_term.config import Config
+    from trii_term.paths import resolve_paths
+    from trii_term.session import Session
+
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = resolve_paths(config=Path(tmp) / "config.toml", data_dir=Path(tmp) / "data")
+        app = TriiTermApp(Session(Config(), paths, memory_fallback=True))
+        return list(app.session.commands)
 
 
 def commands_page() -> str:
