@@ -4,6 +4,7 @@ every local link resolves, and the JSON shapes in docs/json.md are those the rea
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import re
 import sys
@@ -243,3 +244,22 @@ def test_a_field_missing_or_of_another_type_fails_the_shape_check(
 ) -> None:
     with pytest.raises(AssertionError, match=problem):
         assert_shape("account", printed, documented_shapes())
+
+
+def test_every_command_in_the_workstation_tables_is_a_command() -> None:
+    """docs/workstation.md's tables of keys and commands by task are written by hand: each command
+    they name must still be one (by its words or an alias)."""
+    from trii_term.commands.registry import CommandRegistry
+
+    registry = CommandRegistry()
+    registry.extend(gen_docs().all_commands())
+    named = []
+    for line in (DOCS / "workstation.md").read_text(encoding="utf-8").splitlines():
+        cells = line.split(" | ")
+        if not line.startswith("|") or len(cells) < 3 or cells[1] in ("command", "---"):
+            continue
+        for span in re.findall(r"`([^`]+)`", cells[1]):
+            words = list(itertools.takewhile(lambda w: re.fullmatch(r"[a-z]+", w) is not None, span.split()))
+            named.append(span)
+            assert words and registry.match(words) is not None, f"docs/workstation.md names {span!r}"
+    assert len(named) > 40
