@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 
-from trii_term.doctor import Check, render
+from trii_term.cli.doctor import Check, render
 from trii_term.paths import Paths, resolve_paths
 from trii_term.store.db import Store
 

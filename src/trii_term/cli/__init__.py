@@ -222,7 +222,7 @@ def _run_command(argv: Sequence[str] | None) -> int:
     command = args.command or "run"
 
     if command == "doctor":
-        from trii_term.doctor import run_doctor
+        from trii_term.cli.doctor import run_doctor
 
         return run_doctor(paths)
 
@@ -232,7 +232,7 @@ def _run_command(argv: Sequence[str] | None) -> int:
         config = load_config(paths.config_file)
     except ConfigError as exc:
         if command == "ask" and args.json:  # ask --json prints its one object whatever happens
-            from trii_term.askcli import _not_asked
+            from trii_term.cli.ask import _not_asked
 
             return _not_asked(f"config error: {exc}", "config", EXIT_USAGE, True, sys.stdout, sys.stderr)
         print(f"trii-term: config error: {exc}", file=sys.stderr)
@@ -251,11 +251,11 @@ def _run_command(argv: Sequence[str] | None) -> int:
         logging.getLogger(__name__).info("made private (others could read them): %s", tightened)
 
     if command == "login":
-        from trii_term.logincli import run_login
+        from trii_term.cli.login import run_login
 
         return run_login(config, args.provider, live=args.live)
     if command == "logout":
-        from trii_term.logincli import run_logout
+        from trii_term.cli.login import run_logout
 
         return run_logout(args.provider, live=args.live)
 
@@ -270,21 +270,21 @@ def _run_command(argv: Sequence[str] | None) -> int:
                 file=sys.stderr,
             )
             return EXIT_USAGE
-        from trii_term.record import run_record
+        from trii_term.cli.record import run_record
 
         return run_record(config, paths, symbols=symbols, seconds=args.seconds, as_json=args.json)
 
     if command == "ask":
-        from trii_term.askcli import run_ask
+        from trii_term.cli.ask import run_ask
 
         return run_ask(config, paths, args)
 
     if command == "order":
-        from trii_term.tradecli import run_order
+        from trii_term.cli.order import run_order
 
         return run_order(config, paths, args)
     if command in ("orders", "positions", "account", "journal"):
-        from trii_term.tradecli import run_listing
+        from trii_term.cli.order import run_listing
 
         return run_listing(
             config,
@@ -295,12 +295,12 @@ def _run_command(argv: Sequence[str] | None) -> int:
             broker=args.broker,
         )
     if command in ("cancel", "replace", "flatten", "reverse"):
-        from trii_term.tradecli import run_action
+        from trii_term.cli.order import run_action
 
         return run_action(config, paths, args, command)
 
     if command == "bars":
-        from trii_term.barscli import run_bars
+        from trii_term.cli.bars import run_bars
 
         fmt = "json" if args.json else "csv" if args.csv else "table"
         return run_bars(
@@ -341,7 +341,7 @@ def _failed(argv: Sequence[str] | None, exc: Exception) -> int:
             f"stopped on an unexpected error ({type(exc).__name__}: {exc}); details are in {paths.log_file}"
         )
     if command == "ask" and getattr(args, "json", False):
-        from trii_term.askcli import _not_asked
+        from trii_term.cli.ask import _not_asked
 
         return _not_asked(text, "store" if "store" in text else "internal", EXIT_FAILED, True, sys.stdout,
                           sys.stderr)  # fmt: skip
