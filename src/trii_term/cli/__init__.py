@@ -19,6 +19,7 @@ from trii_term.cli import (
     actions,
     ask,
     bars,
+    config,
     doctor,
     listings,
     login,
@@ -31,7 +32,7 @@ from trii_term.cli.common import say_failed, shared_options
 # The subcommand modules, in the order --help lists them. A list rather than entry points: the
 # commands are part of trii-term, their order in --help is fixed, and reading a list costs no
 # start-up time (entry points are for plug-ins a third party adds: feeds and brokers).
-SUBCOMMANDS = (workstation, record, bars, order, listings, actions, ask, login, doctor)
+SUBCOMMANDS = (workstation, record, bars, order, listings, actions, ask, login, doctor, config)
 
 
 def build_parser() -> argparse.ArgumentParser:
