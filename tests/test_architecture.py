@@ -8,8 +8,8 @@ import sys
 
 import trii_term
 
-UI_MODULES = ("trii_term.app", "trii_term.cli", "trii_term.__main__")
-UI_PACKAGES = ("trii_term.screens", "trii_term.widgets")
+UI_MODULES = ("trii_term.app", "trii_term.__main__")
+UI_PACKAGES = ("trii_term.screens", "trii_term.widgets", "trii_term.cli")
 
 
 def core_modules() -> list[str]:
@@ -29,12 +29,9 @@ def test_every_core_module_is_checked() -> None:
         "trii_term.store.writer",
         "trii_term.feeds.replay",
         "trii_term.commands.registry",
-        "trii_term.record",
-        "trii_term.doctor",
         "trii_term.charting.render",
         "trii_term.charting.model",
         "trii_term.analytics.indicators",
-        "trii_term.barscli",
     ):
         assert expected in names
 
@@ -55,7 +52,7 @@ def test_core_never_imports_textual() -> None:
 def test_headless_start_does_not_import_heavy_sdks() -> None:
     """`record`/`doctor` paths and the session never import the AI or broker SDKs at start-up."""
     code = (
-        "import sys, trii_term.session, trii_term.record, trii_term.doctor, trii_term.cli\n"
+        "import sys, trii_term.session, trii_term.cli.record, trii_term.cli.doctor, trii_term.cli\n"
         "heavy = [m for m in ('anthropic', 'alpaca', 'kiteconnect', 'polars') if m in sys.modules]\n"
         "print(','.join(heavy))\n"
     )

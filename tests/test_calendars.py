@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from trii_term import calendars, doctor
+from trii_term import calendars
 from trii_term.calendars import CalendarError, ExchangeCalendar, coverage_warning, exchange_calendar
+from trii_term.cli import doctor_checks as doctor
 from trii_term.paths import Paths, shipped_data_dir
 
 ROOT = Path(__file__).resolve().parent.parent

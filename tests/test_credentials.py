@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from trii_term import credentials
-from trii_term.logincli import request_token_from
+from trii_term.cli.login import request_token_from
 
 from .conftest import run_cli
 from .fakes.loopback import HttpFake, Request, Response

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import duckdb
 
-from trii_term.doctor import Check, render
+from trii_term.cli.doctor import render
+from trii_term.cli.doctor_checks import Check
 from trii_term.paths import Paths, resolve_paths
 from trii_term.store.db import Store
 

@@ -9,21 +9,53 @@ keyring (the message gives the choices); 2 bad input.
 
 from __future__ import annotations
 
+import argparse
 import getpass
 import logging
 import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 from urllib.parse import parse_qs, urlsplit
 
 from trii_term import credentials
-from trii_term.config import Config
+from trii_term.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Subcommands, with_config
+
+if TYPE_CHECKING:
+    from trii_term.config import Config
+    from trii_term.paths import Paths
 
 log = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+def register(sub: Subcommands, common: argparse.ArgumentParser) -> None:
+    login = sub.add_parser(
+        "login",
+        parents=[common],
+        help="store a provider's credentials in the OS keyring",
+        description="Ask for a provider's credentials (hidden input; one value per line from stdin when "
+        "there is no terminal), check them with the provider, and store them in the OS keyring "
+        "(service trii-term). Nothing is written to the config, the store or the logs. Without a "
+        "keyring, set the TRII_* environment variables for one process instead (see the README).",
+    )
+    login.add_argument("provider", choices=("alpaca", "kite", "anthropic"))
+    login.add_argument("--live", action="store_true", help="alpaca: the live account (default: paper)")
+    login.set_defaults(run=with_config(_login))
+    logout = sub.add_parser(
+        "logout", parents=[common], help="remove a provider's credentials from the keyring"
+    )
+    logout.add_argument("provider", choices=("alpaca", "alpaca-live", "kite", "anthropic"))
+    logout.add_argument("--live", action="store_true", help="alpaca: the live account's keys")
+    logout.set_defaults(run=with_config(_logout))
+
+
+def _login(args: argparse.Namespace, config: Config, paths: Paths) -> int:
+    return run_login(config, args.provider, live=args.live)
+
+
+def _logout(args: argparse.Namespace, config: Config, paths: Paths) -> int:
+    return run_logout(args.provider, live=args.live)
 
 
 class _Input:

@@ -7,19 +7,64 @@ UTC offset, daily and weekly ones are trading dates.
 
 from __future__ import annotations
 
+import argparse
 import csv
-import json
 import logging
 import math
 import sys
 from datetime import datetime
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from trii_term.config import Config
-from trii_term.paths import Paths, shipped_data_dir
+from trii_term.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    Subcommands,
+    print_json,
+    store_holder,
+    with_config,
+)
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+if TYPE_CHECKING:
+    from trii_term.config import Config
+    from trii_term.paths import Paths
+
 log = logging.getLogger(__name__)
+
+
+def register(sub: Subcommands, common: argparse.ArgumentParser) -> None:
+    bars = sub.add_parser(
+        "bars",
+        parents=[common],
+        help="print a symbol's bars (the chart's data) for scripts",
+        description="Print OHLCV bars from the store: ticks recorded by the feed merged with the "
+        "imported daily history. Intraday times are bar starts in exchange time with its UTC "
+        "offset; daily and weekly bars are trading dates.",
+    )
+    bars.add_argument("symbol", metavar="SYMBOL")
+    bars.add_argument("--interval", default="1D", metavar="IV", help="1m, 5m, 15m, 1h, 1D (default) or 1W")
+    bars.add_argument("--last", type=int, metavar="N", help="only the newest N bars")
+    bars.add_argument(
+        "--adjusted", action="store_true", help="split-adjusted daily/weekly prices (default: as traded)"
+    )
+    bars.add_argument("--source", metavar="NAME", help="only ticks from this provider (e.g. replay)")
+    form = bars.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="one JSON object with the bars")
+    form.add_argument("--csv", action="store_true", help="CSV with a header row")
+    bars.set_defaults(run=with_config(_bars))
+
+
+def _bars(args: argparse.Namespace, config: Config, paths: Paths) -> int:
+    return run_bars(
+        config,
+        paths,
+        args.symbol,
+        interval=args.interval,
+        last=args.last,
+        fmt="json" if args.json else "csv" if args.csv else "table",
+        adjusted=args.adjusted,
+        source=args.source,
+    )
 
 
 def run_bars(
@@ -38,6 +83,7 @@ def run_bars(
     from trii_term.charting.series import load_bars
     from trii_term.charting.spec import INTRADAY, SpecError, parse_interval
     from trii_term.domain import MARKETS, US, normalize_symbol
+    from trii_term.paths import shipped_data_dir
     from trii_term.store.db import Store, StoreError, StoreLocked
     from trii_term.store.history import import_shipped_history, load_instruments
 
@@ -58,10 +104,9 @@ def run_bars(
     try:
         store = Store.open(path)
     except StoreLocked as exc:
-        who = f"PID {exc.pid}" if exc.pid else "another process"
         print(
-            f"trii-term bars: the store is in use by {who}; showing the shipped daily history only "
-            "(intraday bars need the store: close the workstation, or ask it with the chart).",
+            f"trii-term bars: the store is in use by {store_holder(exc)}; showing the shipped daily "
+            "history only (intraday bars need the store: close the workstation, or ask it with the chart).",
             file=err,
         )
         store = Store.open(None)
@@ -155,8 +200,7 @@ def run_bars(
             ],
             "bars": [dict(zip(names, r, strict=True)) for r in rows],
         }
-        json.dump(payload, out, indent=None)
-        out.write("\n")
+        print_json(payload, out)
     elif fmt == "csv":
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(names)

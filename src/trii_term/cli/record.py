@@ -10,7 +10,7 @@ dropped (and logged).
 
 from __future__ import annotations
 
-import asyncio
+import argparse
 import contextlib
 import json
 import logging
@@ -18,18 +18,52 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from trii_term.config import Config, ConfigError
-from trii_term.domain import FeedState, FeedStatus, from_ns
-from trii_term.paths import Paths
-from trii_term.session import Session
-from trii_term.store.db import StoreError
+from trii_term.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Subcommands, with_config
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+if TYPE_CHECKING:
+    import asyncio
+
+    from trii_term.config import Config
+    from trii_term.domain import FeedStatus
+    from trii_term.paths import Paths
+    from trii_term.session import Session
+
 START_GRACE_SECONDS = 1.5  # a signal while starting: how long the start may still take
 
 log = logging.getLogger(__name__)
+
+
+def register(sub: Subcommands, common: argparse.ArgumentParser) -> None:
+    rec = sub.add_parser(
+        "record",
+        parents=[common],
+        help="stream the configured feed into the store, headless",
+        description="Stream the configured provider into the store until --seconds pass, ctrl+c, "
+        "SIGTERM or SIGHUP, then print what was stored. Nothing queued is lost. Exits 1 when the "
+        "provider refuses the keys, the token or the plan, or the disk is full.",
+    )
+    rec.add_argument("--symbols", metavar="A,B", help="symbols to record (default: every watchlist symbol)")
+    rec.add_argument(
+        "--seconds", type=float, metavar="N", help="stop after N seconds (default: until ctrl+c)"
+    )
+    rec.add_argument("--json", action="store_true", help="print the summary as JSON")
+    rec.set_defaults(run=with_config(_record))
+
+
+def _record(args: argparse.Namespace, config: Config, paths: Paths) -> int:
+    if args.seconds is not None and args.seconds <= 0:
+        print("trii-term record: --seconds must be more than 0", file=sys.stderr)
+        return EXIT_USAGE
+    symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()] if args.symbols else None
+    if args.symbols is not None and not symbols:
+        print(
+            "trii-term record: --symbols needs at least one symbol, e.g. --symbols AAPL,MSFT",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    return run_record(config, paths, symbols=symbols, seconds=args.seconds, as_json=args.json)
 
 
 def run_record(
@@ -41,6 +75,8 @@ def run_record(
     as_json: bool = False,
     out: TextIO | None = None,
 ) -> int:
+    import asyncio
+
     return asyncio.run(
         record(config, paths, symbols=symbols, seconds=seconds, as_json=as_json, out=out or sys.stdout)
     )
@@ -51,6 +87,8 @@ def _signals_set(on_signal: Callable[[], None]) -> Iterator[None]:
     """ctrl+c (SIGINT), SIGTERM and SIGHUP call `on_signal` while recording; a SIGHUP ignored
     by whoever started us (`nohup trii-term record &`) stays ignored. Loops without Unix signal
     support (Windows) raise NotImplementedError: there ctrl+c stays Python's default."""
+    import asyncio
+
     loop = asyncio.get_running_loop()
     signals = [signal.SIGINT, signal.SIGTERM]
     hup = getattr(signal, "SIGHUP", None)
@@ -90,6 +128,8 @@ def _silence(file: TextIO) -> None:
 async def _start(session: Session, signalled: asyncio.Event) -> bool:
     """Start the session; False when a signal came first and the start was abandoned (after
     `START_GRACE_SECONDS`, so a start about to finish still finishes cleanly)."""
+    import asyncio
+
     starting = asyncio.ensure_future(session.start())
     waiting = asyncio.ensure_future(signalled.wait())
     try:
@@ -116,6 +156,13 @@ async def record(
     as_json: bool,
     out: TextIO,
 ) -> int:
+    import asyncio
+
+    from trii_term.config import ConfigError
+    from trii_term.domain import FeedState, FeedStatus
+    from trii_term.session import Session
+    from trii_term.store.db import StoreError
+
     err = sys.stderr
     try:
         session = Session(config, paths, symbols=symbols)
@@ -202,6 +249,8 @@ async def record(
 
 async def _watch_disk(session: Session, stop: asyncio.Event) -> None:
     """A full disk stops the recording at once (the writer has stopped writing)."""
+    import asyncio
+
     while not stop.is_set():
         writer = session.writer
         if writer is not None and writer.stats.full is not None:
@@ -211,6 +260,8 @@ async def _watch_disk(session: Session, stop: asyncio.Event) -> None:
 
 
 def _summary(session: Session, out: TextIO, as_json: bool, feed_error: str | None) -> None:
+    from trii_term.domain import from_ns
+
     writer = session.writer
     assert writer is not None
     s = writer.stats

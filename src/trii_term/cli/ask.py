@@ -12,20 +12,77 @@ on stderr. With --json, stdout carries exactly one JSON object whatever happens 
 
 from __future__ import annotations
 
-import asyncio
+import argparse
 import contextlib
 import json
 import logging
 import math
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from trii_term.config import Config, ConfigError
-from trii_term.paths import Paths
+from trii_term.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    Subcommands,
+    config_refused,
+    print_json,
+    say_failed,
+    store_holder,
+    with_config,
+)
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+if TYPE_CHECKING:
+    from trii_term.config import Config, ConfigError
+    from trii_term.paths import Paths
+
 QUOTE_WAIT_SECONDS = 5.0
 log = logging.getLogger(__name__)
+
+
+def register(sub: Subcommands, common: argparse.ArgumentParser) -> None:
+    ask = sub.add_parser(
+        "ask",
+        parents=[common],
+        help="ask the AI desk (Claude) about the market; streams the reply",
+        description="Ask Claude with the workstation's context and tools: the reply streams to stdout, "
+        "tool calls are noted on stderr. A drafted order is printed and journalled as drafted, never sent. "
+        "The conversation is saved; resume it here with --conversation or in the workstation. Needs an "
+        "Anthropic API key (trii-term login anthropic, or ANTHROPIC_API_KEY). Exit 1 when the API fails.",
+    )
+    ask.add_argument("text", nargs="+", metavar="QUESTION")
+    ask.add_argument("--symbol", metavar="SYMBOL", help="the symbol in focus (its quote, bars and studies)")
+    ask.add_argument("--interval", metavar="IV", help="bar interval for the context (default: the chart's)")
+    ask.add_argument(
+        "--persona", choices=("analyst", "risk", "coach"), help="who answers (default: ai.persona)"
+    )
+    ask.add_argument(
+        "--conversation", metavar="ID", help="continue a saved conversation (id, prefix or title)"
+    )
+    ask.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    ask.set_defaults(
+        run=with_config(_ask_command, refused=_config_refused),
+        failed=_failed,
+    )
+
+
+def _ask_command(args: argparse.Namespace, config: Config, paths: Paths) -> int:
+    return run_ask(config, paths, args)
+
+
+def _config_refused(args: argparse.Namespace, exc: ConfigError) -> int:
+    """A broken config: with --json still the one object (its error of kind `config`)."""
+    if args.json:
+        return _not_asked(f"config error: {exc}", "config", EXIT_USAGE, True, sys.stdout, sys.stderr)
+    return config_refused(args, exc)
+
+
+def _failed(args: argparse.Namespace, text: str) -> int:
+    """An error no one handled: with --json still the one object."""
+    if args.json:
+        kind = "store" if "store" in text else "internal"
+        return _not_asked(text, kind, EXIT_FAILED, True, sys.stdout, sys.stderr)
+    return say_failed(args, text)
 
 
 class AskError(Exception):
@@ -41,6 +98,8 @@ class AskError(Exception):
 def run_ask(
     config: Config, paths: Paths, args: Any, *, out: TextIO | None = None, err: TextIO | None = None
 ) -> int:
+    import asyncio
+
     out = out or sys.stdout
     err = err or sys.stderr
     as_json = bool(getattr(args, "json", False))
@@ -62,7 +121,7 @@ def _not_asked(message: str, kind: str, code: int, as_json: bool, out: TextIO, e
     """Why the question got no answer: a sentence on stderr, and with --json the one object."""
     if as_json:
         error = {"kind": kind, "message": message, "partial": False, "retry_after": None, "attempts": 0}
-        _print_json(_result(None, "", [], [], None, error), out)
+        print_json(_result(None, "", [], [], None, error), out, indent=2)
     print(f"trii-term ask: {message}", file=err)
     return code
 
@@ -86,12 +145,6 @@ def _result(
         "stop_reason": done.stop_reason if done else None,
         "error": error,
     }
-
-
-def _print_json(result: dict[str, Any], out: TextIO) -> None:
-    json.dump(result, out, indent=2)
-    out.write("\n")
-    out.flush()
 
 
 async def _ask(config: Config, paths: Paths, args: Any, out: TextIO, err: TextIO) -> int:
@@ -142,6 +195,7 @@ async def _ask(config: Config, paths: Paths, args: Any, out: TextIO, err: TextIO
 
 
 def _session(config: Config, paths: Paths, symbol: str | None) -> Any:
+    from trii_term.config import ConfigError
     from trii_term.session import Session
 
     try:
@@ -151,6 +205,7 @@ def _session(config: Config, paths: Paths, symbol: str | None) -> Any:
 
 
 async def _start(session: Any) -> None:
+    from trii_term.config import ConfigError
     from trii_term.store.db import StoreError, StoreLocked
 
     try:
@@ -160,9 +215,9 @@ async def _start(session: Any) -> None:
             raise AskError(f"--symbol: {exc.message}", EXIT_USAGE) from None
         raise AskError(f"config error: {exc}", EXIT_USAGE, "config") from None
     except StoreLocked as exc:
-        who = f"PID {exc.pid}" if exc.pid else "another process"
         raise AskError(
-            f"the store is in use by {who} (a running workstation?): ask in its AI pane, or close it first",
+            f"the store is in use by {store_holder(exc)} (a running workstation?): ask in its AI pane, "
+            "or close it first",
             EXIT_FAILED,
             "store",
         ) from None
@@ -172,6 +227,8 @@ async def _start(session: Any) -> None:
 
 async def _wait_for_quote(session: Any, symbol: str) -> None:
     """A moment for the focused symbol's first quote, so the context has it (not required)."""
+    import asyncio
+
     loop = asyncio.get_running_loop()
     deadline = loop.time() + QUOTE_WAIT_SECONDS
     while (q := session.quotes.get(symbol)) is None or q.last is None:
@@ -265,7 +322,7 @@ async def _converse(
         if failed is not None:
             error = {"kind": failed.kind, "message": failed.message, "partial": failed.partial,
                      "retry_after": failed.retry_after, "attempts": failed.attempts}  # fmt: skip
-        _print_json(_result(cid, "".join(reply), list(calls.values()), drafts, done, error), out)
+        print_json(_result(cid, "".join(reply), list(calls.values()), drafts, done, error), out, indent=2)
     elif reply:
         out.write("\n")
     if failed is not None:
