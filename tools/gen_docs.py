@@ -441,12 +441,10 @@ PARSER_FUNCTION = "trii_term.cli.build_parser"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The CLI's parser, as `trii-term --help` builds it. (Before the `cli` package, cli.py named
-    its builder `_parser`: read from there while it does.)"""
+    """The CLI's parser, as `trii-term --help` builds it."""
     from trii_term import cli
 
-    make = getattr(cli, "build_parser", None) or cli._parser
-    return make()
+    return cli.build_parser()
 
 
 def _usage(parser: argparse.ArgumentParser) -> str:
