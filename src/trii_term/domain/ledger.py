@@ -14,7 +14,7 @@ holds after any sequence of fills (the property tests check it).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from trii_term.domain.orders import Fill, OrderError, Side
@@ -45,19 +45,33 @@ class Position:
         return self.qty * mark - self.cost
 
 
-@dataclass
+@dataclass(init=False)
 class Ledger:
     currency: str
     starting_cash: Decimal
-    cash: Decimal | None = None  # None: the starting cash (an account restored at 0 stays at 0)
-    positions: dict[str, Position] = field(default_factory=dict)
-    realized: Decimal = ZERO
-    fees: Decimal = ZERO
-    allow_short: bool = False
+    cash: Decimal
+    positions: dict[str, Position]
+    realized: Decimal
+    fees: Decimal
+    allow_short: bool
 
-    def __post_init__(self) -> None:
-        if self.cash is None:
-            self.cash = self.starting_cash
+    def __init__(
+        self,
+        currency: str,
+        starting_cash: Decimal,
+        cash: Decimal | None = None,  # None: the starting cash (an account restored at 0 stays at 0)
+        positions: dict[str, Position] | None = None,
+        realized: Decimal = ZERO,
+        fees: Decimal = ZERO,
+        allow_short: bool = False,
+    ) -> None:
+        self.currency = currency
+        self.starting_cash = starting_cash
+        self.cash = starting_cash if cash is None else cash
+        self.positions = {} if positions is None else positions
+        self.realized = realized
+        self.fees = fees
+        self.allow_short = allow_short
 
     def position(self, symbol: str) -> Position:
         return self.positions.get(symbol) or Position(symbol)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+from typing import Any
 
 
 class Side(enum.StrEnum):
@@ -58,7 +59,7 @@ def to_tick(price: Decimal, tick: Decimal, side: Side | None = None) -> Decimal:
     (a buy limit down, a sell limit up — never a worse price than asked); otherwise nearest."""
     if tick <= 0:
         raise OrderError(f"tick size must be above 0, got {tick}")
-    rounding = {Side.BUY: ROUND_FLOOR, Side.SELL: ROUND_CEILING}.get(side, ROUND_HALF_EVEN)  # type: ignore[arg-type]
+    rounding = ROUND_HALF_EVEN if side is None else ROUND_FLOOR if side is Side.BUY else ROUND_CEILING
     steps = (price / tick).to_integral_value(rounding)
     return (steps * tick).quantize(tick)
 
@@ -128,9 +129,9 @@ class OrderRequest:
             if value is not None and not value > 0:
                 raise OrderError(f"{name.replace('_', ' ')} must be above 0, got {value}")
         if t is OrderType.TRAILING_STOP:
-            if (self.trail_amount is None) == (self.trail_pct is None):
-                raise OrderError("a trailing stop needs a trail: an amount or a percent, not both")
             trail = self.trail_amount if self.trail_amount is not None else self.trail_pct
+            if trail is None or (self.trail_amount is not None and self.trail_pct is not None):
+                raise OrderError("a trailing stop needs a trail: an amount or a percent, not both")
             if not trail > 0 or (self.trail_pct is not None and self.trail_pct >= 100):
                 raise OrderError(f"the trail must be above 0 (a percent below 100), got {trail}")
         elif self.trail_amount is not None or self.trail_pct is not None:
@@ -182,8 +183,8 @@ class Order:
     def remaining(self) -> Decimal:
         return self.request.qty - self.filled_qty
 
-    def with_request(self, **changes: object) -> Order:
-        return replace(self, request=replace(self.request, **changes))  # type: ignore[arg-type]
+    def with_request(self, **changes: Any) -> Order:  # OrderRequest's fields, by name
+        return replace(self, request=replace(self.request, **changes))
 
 
 @dataclass(frozen=True)

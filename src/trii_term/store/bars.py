@@ -23,17 +23,19 @@ from trii_term.domain import MARKETS, US, Market
 INTERVALS: dict[str, int] = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "1d": 86_400}
 
 COLUMNS = ["symbol", "ts", "open", "high", "low", "close", "volume", "adj_close", "source"]
-SCHEMA = {
-    "symbol": pl.String,
-    "ts": pl.Datetime("us"),
-    "open": pl.Float64,
-    "high": pl.Float64,
-    "low": pl.Float64,
-    "close": pl.Float64,
-    "volume": pl.Float64,
-    "adj_close": pl.Float64,
-    "source": pl.String,
-}
+SCHEMA = pl.Schema(
+    {
+        "symbol": pl.String(),
+        "ts": pl.Datetime("us"),
+        "open": pl.Float64(),
+        "high": pl.Float64(),
+        "low": pl.Float64(),
+        "close": pl.Float64(),
+        "volume": pl.Float64(),
+        "adj_close": pl.Float64(),
+        "source": pl.String(),
+    }
+)
 
 
 class UnknownInterval(ValueError):
@@ -174,8 +176,8 @@ def _bars_for_market(
     else:
         tail = []
     query += " ORDER BY symbol, ts"
-    frame = con.sql(query, params=stored_params + all_params + tail).pl()
-    return frame.cast(SCHEMA)  # type: ignore[arg-type]
+    frame: pl.DataFrame = con.sql(query, params=stored_params + all_params + tail).pl()
+    return frame.cast(SCHEMA)
 
 
 def _local_date(bound: datetime | date | None, market: Market) -> date | None:

@@ -152,7 +152,7 @@ def _read_header(path: Path) -> list[str]:
     import gzip
 
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as f:  # type: ignore[operator]
+    with opener(path, "rt", encoding="utf-8") as f:
         return [c.strip() for c in f.readline().strip().split(",")]
 
 

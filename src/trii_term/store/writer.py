@@ -23,14 +23,19 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from trii_term.domain import MARKETS, Bar, MarketBatch, Quote, Trade
+from trii_term.domain import MARKETS, Bar, MarketBatch, MarketEvent, Quote, Trade
 from trii_term.store.db import Store, StoreFull, store_error
 from trii_term.store.sql import transaction
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +99,7 @@ class _Tally:
             self.symbols.update(sym)
 
 
-_Chunk = tuple[str, list] | _Purge  # (provider, events) or a purge
+_Chunk = tuple[str, list[MarketEvent]] | _Purge  # (provider, events) or a purge
 
 
 class StoreWriter:
@@ -232,7 +237,7 @@ class StoreWriter:
         finally:
             con.close()
 
-    def _drain(self, con) -> bool:  # type: ignore[no-untyped-def]
+    def _drain(self, con: duckdb.DuckDBPyConnection) -> bool:
         with self._lock:
             chunks, self._chunks = self._chunks, []
             rows, since = self._pending_rows, self._pending_since
@@ -271,7 +276,7 @@ class StoreWriter:
             self._trim()
         return False
 
-    def _salvage(self, con, chunks: list[_Chunk], first: Exception) -> _Tally:  # type: ignore[no-untyped-def]
+    def _salvage(self, con: duckdb.DuckDBPyConnection, chunks: list[_Chunk], first: Exception) -> _Tally:
         """A batch the store refuses for a value it cannot hold (a price of 1e20 does not fit
         Arrow's columns, say): write it in halves until only the impossible events are left,
         and drop those, counted and logged once. Retrying the whole batch would block every
@@ -365,7 +370,7 @@ class StoreWriter:
                     self.max_pending,
                 )
 
-    def _write(self, con, chunks: list[_Chunk]) -> _Tally:  # type: ignore[no-untyped-def]
+    def _write(self, con: duckdb.DuckDBPyConnection, chunks: list[_Chunk]) -> _Tally:
         import pyarrow as pa
 
         tally = _Tally()
@@ -424,7 +429,7 @@ class StoreWriter:
         return tally
 
     @staticmethod
-    def _write_bars(con, provider: str, bars: list[Bar]) -> None:  # type: ignore[no-untyped-def]
+    def _write_bars(con: duckdb.DuckDBPyConnection, provider: str, bars: list[Bar]) -> None:
         """Provider bars into `bars` (exchange-local start, the table's convention); a bar with
         the same start replaces the stored one, so a bar sent again or backfilled is kept once."""
         import pyarrow as pa
@@ -476,12 +481,12 @@ def _bad_data(exc: BaseException) -> bool:
     )
 
 
-def _columns(rows: list, n: int) -> list[list]:  # type: ignore[type-arg]
+def _columns(rows: Sequence[tuple[Any, ...]], n: int) -> list[list[Any]]:
     """Rows of tuples -> n column lists (4x faster than zip(*rows) on 100k rows)."""
     return [list(map(itemgetter(i), rows)) for i in range(n)]
 
 
-def _micros(ts_ns: list[int]):  # type: ignore[no-untyped-def]
+def _micros(ts_ns: list[int]) -> pa.TimestampArray:
     """ns -> µs timestamps, truncating: a print is never stored later than it happened
     (DuckDB's own ns -> µs cast rounds)."""
     import pyarrow as pa
@@ -490,10 +495,10 @@ def _micros(ts_ns: list[int]):  # type: ignore[no-untyped-def]
     return pc.divide(pa.array(ts_ns, pa.int64()), 1000).cast(pa.timestamp("us"))
 
 
-def _coalesce(chunks: Iterable[_Chunk]) -> Iterable[tuple[str, list, _Purge | None]]:
+def _coalesce(chunks: Iterable[_Chunk]) -> Iterable[tuple[str, list[MarketEvent], _Purge | None]]:
     """Merge consecutive chunks of one provider into one list; purges stay in place."""
     provider: str | None = None
-    events: list = []
+    events: list[MarketEvent] = []
     for chunk in chunks:
         if isinstance(chunk, _Purge):
             if events:

@@ -15,7 +15,9 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from typing import Protocol
 
+from trii_term.brokers.base import Account, DayFill, PositionView
 from trii_term.domain.ledger import ZERO, FeeModel
 from trii_term.domain.orders import (
     Order,
@@ -96,10 +98,43 @@ class Replacement:
         return replace(self.request, qty=self.request.qty - self.order.filled_qty)
 
 
+class DeskBroker(Protocol):
+    """The broker as the desk uses it: the paper broker and every live one. (`waits` and
+    `buying_power_after` are asked for only where a broker has them.)"""
+
+    name: str
+
+    def account(self) -> Account: ...
+
+    def positions(self) -> list[PositionView]: ...
+
+    def orders(self, *, open_only: bool = False) -> list[Order]: ...
+
+    def fills_since(self, ts_ns: int) -> list[DayFill]: ...
+
+    def prepare(self, request: OrderRequest) -> OrderRequest: ...
+
+    def check_cash(self, request: OrderRequest, *, releasing: Sequence[Order] = ()) -> None: ...
+
+    def place(self, request: OrderRequest, *, source: str) -> Order: ...
+
+    def cancel(self, order_id: str, *, source: str) -> Order: ...
+
+    def replace(
+        self,
+        order_id: str,
+        *,
+        source: str,
+        qty: Decimal | None = None,
+        limit_price: Decimal | None = None,
+        stop_price: Decimal | None = None,
+    ) -> Order: ...
+
+
 class OrderDesk:
     def __init__(
         self,
-        broker,  # type: ignore[no-untyped-def]  # a Broker
+        broker: DeskBroker,
         *,
         limits: RiskLimits,
         journal: Journal,
@@ -237,7 +272,8 @@ class OrderDesk:
                 problems.append(str(exc))
         checks = check(request, ctx, self.limits)
         after = ctx.position + request.qty * request.side.sign
-        waits = getattr(self.broker, "waits", None)  # (the paper broker: its market is closed)
+        # the paper broker says when an order would wait (its market is closed); live ones do not
+        waits: Callable[[OrderRequest], str | None] | None = getattr(self.broker, "waits", None)
         note = waits(request) if waits is not None else None
         return Preview(
             request, acct.currency, price, notional, commission, cash_change, bp_after, ctx.position, after,
@@ -262,7 +298,7 @@ class OrderDesk:
         """The account's buying power once the order has filled at `price` (commission paid, a
         sale's proceeds counted). The paper broker computes it on a copy of its ledger; for a
         live broker it is estimated from the cash the fill moves."""
-        what_if = getattr(self.broker, "buying_power_after", None)
+        what_if: Callable[..., Decimal] | None = getattr(self.broker, "buying_power_after", None)
         if what_if is not None:
             return what_if(request, price, commission, releasing=releasing)
         cash = request.qty * price * (-request.side.sign) - commission
@@ -340,7 +376,14 @@ class OrderDesk:
             wanted["stop_price"] = stop_price
         if not wanted:
             raise OrderError("say what to change: qty N, lmt P or stp P")
-        after = self.broker.prepare(replace(r, **wanted))  # type: ignore[arg-type]
+        after = self.broker.prepare(
+            replace(
+                r,
+                qty=wanted.get("qty", r.qty),
+                limit_price=wanted.get("limit_price", r.limit_price),
+                stop_price=wanted.get("stop_price", r.stop_price),
+            )
+        )
         if after.qty <= order.filled_qty:
             raise OrderError(
                 f"the new quantity {after.qty} must be above the {order.filled_qty} already filled"
@@ -363,10 +406,9 @@ class OrderDesk:
         try:
             rep = self.replacement(order_id, **changes)
         except OrderError as exc:
-            detail = {"action": "replace", "order_id": order_id, "changes": asked}
-            common = {"broker": self.broker.name, "source": source, "ts_ns": now, "order_id": order_id}
-            self.journal.record("intent", detail=detail, **common)  # type: ignore[arg-type]
-            self.journal.record("rejected", detail={**detail, "error": str(exc)}, **common)  # type: ignore[arg-type]
+            detail: dict[str, object] = {"action": "replace", "order_id": order_id, "changes": asked}
+            self._note("intent", order_id, source, now, detail)
+            self._note("rejected", order_id, source, now, {**detail, "error": str(exc)})
             raise
         self._intent(rep.request, source, now, action="replace", order=rep.order, changes=rep.changes)
         remaining = rep.remaining
@@ -390,14 +432,12 @@ class OrderDesk:
         """Cancel a working order: the intent journalled with who asked, then the broker (which
         journals `canceled`); a cancel that cannot be done is journalled as rejected."""
         now = self._now()
-        common = {"broker": self.broker.name, "source": source, "ts_ns": now, "order_id": order_id}
-        self.journal.record("intent", detail={"action": "cancel"}, **common)  # type: ignore[arg-type]
+        self._note("intent", order_id, source, now, {"action": "cancel"})
         try:
             return self.broker.cancel(order_id, source=source)
         except OrderError as exc:
             if not getattr(exc, "journalled", False):
-                detail = {"action": "cancel", "error": str(exc)}
-                self.journal.record("rejected", detail=detail, **common)  # type: ignore[arg-type]
+                self._note("rejected", order_id, source, now, {"action": "cancel", "error": str(exc)})
             raise
 
     def working(self, symbol: str | None = None) -> list[Order]:
@@ -462,7 +502,7 @@ class OrderDesk:
         action = "reverse" if reverse else "flatten"
         preview = self.preview_close(symbol, reverse=reverse)
         working = list(preview.releasing)
-        detail = {"action": action, "cancels": [o.id for o in working]}
+        detail: dict[str, object] = {"action": action, "cancels": [o.id for o in working]}
         self._intent(preview.request, source, now, action=action)
         problem = preview.problems[0] if preview.problems else None
         first = refused(preview.checks)
@@ -530,7 +570,7 @@ class OrderDesk:
         results = [{"rule": c.rule, "ok": c.ok, "reason": c.reason} for c in checks]
         first = refused(checks)
         if first is not None:
-            detail = {"rule": first.rule, "reason": first.reason, "checks": results}
+            detail: dict[str, object] = {"rule": first.rule, "reason": first.reason, "checks": results}
             if order is not None:
                 detail["action"] = "replace"
             self._rejected(request, source, now, detail, order)
@@ -586,6 +626,13 @@ class OrderDesk:
             order_id=order.id if order is not None else None,
             client_order_id=request.client_order_id or None,
             detail=detail,
+        )
+
+    def _note(self, event: str, order_id: str, source: str, now: int, detail: dict[str, object]) -> None:
+        """Journal an action on a working order by its id alone (a replace that could not be
+        made, a cancel)."""
+        self.journal.record(
+            event, broker=self.broker.name, source=source, ts_ns=now, order_id=order_id, detail=detail
         )
 
 
