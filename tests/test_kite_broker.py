@@ -17,8 +17,9 @@ import pytest
 
 from tests.fakes.alpaca_trading import wait_for
 from tests.fakes.kite_trading import ACCESS_TOKEN, API_KEY, KiteTradingFake
+from trii_term.adapters.kite.broker import LOGIN, KiteBroker
+from trii_term.adapters.kite.master import KiteMaster
 from trii_term.brokers.base import BrokerAuthError, BrokerError, BrokerUnavailable, RateLimited
-from trii_term.brokers.kite import LOGIN, KiteBroker
 from trii_term.config import KiteBrokerConfig
 from trii_term.credentials import Credentials
 from trii_term.domain import NSE
@@ -32,7 +33,6 @@ from trii_term.domain.orders import (
     OrderType,
     Side,
 )
-from trii_term.kite_master import KiteMaster
 from trii_term.store.db import Store
 
 HEADER = "instrument_token,exchange_token,tradingsymbol,name,last_price,expiry,strike,tick_size,lot_size,"

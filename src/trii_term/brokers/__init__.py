@@ -31,7 +31,7 @@ def open_live_broker(
     from trii_term import credentials
 
     if name == "alpaca":
-        from trii_term.brokers.alpaca import AlpacaBroker
+        from trii_term.adapters.alpaca.broker import AlpacaBroker
 
         settings = config.brokers.alpaca
         creds = credentials.require("alpaca" if settings.paper else "alpaca-live")
@@ -44,7 +44,7 @@ def open_live_broker(
             dispatch=dispatch,
         )
     elif name == "kite":
-        from trii_term.brokers.kite import KiteBroker
+        from trii_term.adapters.kite.broker import KiteBroker
 
         creds = credentials.require("kite")
         warning = credentials.kite_expiry_warning(creds)

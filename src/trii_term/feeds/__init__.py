@@ -28,8 +28,8 @@ ENTRY_POINT_GROUP = "trii_term.feeds"
 
 BUILTIN_FEEDS: dict[str, str] = {
     "replay": "trii_term.feeds.replay:ReplayFeed",
-    "alpaca": "trii_term.feeds.alpaca:AlpacaFeed",
-    "kite": "trii_term.feeds.kite:KiteFeed",
+    "alpaca": "trii_term.adapters.alpaca.feed:AlpacaFeed",
+    "kite": "trii_term.adapters.kite.feed:KiteFeed",
 }
 
 

@@ -32,6 +32,7 @@ import requests
 from kiteconnect import KiteConnect
 from kiteconnect import exceptions as kex
 
+from trii_term.adapters.kite.master import KiteInstrument, KiteMaster, canonical, split_symbol
 from trii_term.brokers.base import (
     Account,
     BrokerAuthError,
@@ -58,7 +59,6 @@ from trii_term.domain.orders import (
     to_lot,
     to_tick,
 )
-from trii_term.kite_master import KiteInstrument, KiteMaster, canonical, split_symbol
 
 log = logging.getLogger(__name__)
 

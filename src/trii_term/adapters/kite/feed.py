@@ -55,6 +55,7 @@ import websockets
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from trii_term import credentials
+from trii_term.adapters.kite.master import KiteInstrument, KiteMaster, MasterError, price_divisor
 from trii_term.domain import (
     NS_PER_SECOND,
     NSE,
@@ -70,7 +71,6 @@ from trii_term.domain import (
     to_ns,
 )
 from trii_term.feeds import FeedContext
-from trii_term.kite_master import KiteInstrument, KiteMaster, MasterError, price_divisor
 
 log = logging.getLogger(__name__)
 

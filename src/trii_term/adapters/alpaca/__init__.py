@@ -1,0 +1,1 @@
+"""Alpaca: US equities data (stream and REST) and orders (alpaca-py)."""
