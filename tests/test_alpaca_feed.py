@@ -20,7 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from trii_term.adapters.alpaca.feed import LOGIN_HINT, AlpacaFeed, error_reason, parse_time_ns
+from trii_term.adapters.alpaca.feed import LOGIN_HINT, AlpacaFeed
+from trii_term.adapters.alpaca.wire import error_reason, parse_time_ns
 from trii_term.bus import Bus
 from trii_term.clock import SessionClock
 from trii_term.config import parse_config

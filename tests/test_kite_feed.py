@@ -17,8 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trii_term.adapters.kite.feed import KiteFeed, KiteOrderUpdate, TickParser
+from trii_term.adapters.kite.feed import KiteFeed
 from trii_term.adapters.kite.master import KiteMaster, ist_today
+from trii_term.adapters.kite.wire import KiteOrderUpdate, TickParser
 from trii_term.bus import Bus
 from trii_term.clock import SessionClock
 from trii_term.config import Config, parse_config
@@ -765,7 +766,7 @@ async def test_a_rate_limit_that_holds_names_the_candles_not_read(
 
 
 def test_unfinished_candles_are_left_out() -> None:
-    from trii_term.adapters.kite.feed import candles_to_bars
+    from trii_term.adapters.kite.candles import candles_to_bars
 
     now = ist("2024-11-20T10:00:30+05:30")
     candles = [
@@ -786,7 +787,7 @@ def test_unfinished_candles_are_left_out() -> None:
 
 
 def test_impossible_candles_are_counted_and_left_out() -> None:
-    from trii_term.adapters.kite.feed import candles_to_bars
+    from trii_term.adapters.kite.candles import candles_to_bars
 
     now = ist("2024-11-20T10:00:30+05:30")
     candles = [

@@ -374,7 +374,7 @@ class Session:
         self._install_broker(broker)
         broker.mark_of = self.reference_price  # positions valued at the streamed price
         if hasattr(broker, "on_order_update"):
-            from trii_term.adapters.kite.feed import KiteOrderUpdate
+            from trii_term.adapters.kite.wire import KiteOrderUpdate
 
             self._unsubscribe.append(
                 self.bus.subscribe(KiteOrderUpdate, lambda u: broker.on_order_update(u.data))

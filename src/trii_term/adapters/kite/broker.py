@@ -24,7 +24,6 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -32,7 +31,16 @@ import requests
 from kiteconnect import KiteConnect
 from kiteconnect import exceptions as kex
 
-from trii_term.adapters.kite.master import KiteInstrument, KiteMaster, canonical, split_symbol
+from trii_term.adapters.kite.master import KiteInstrument, KiteMaster, split_symbol
+from trii_term.adapters.kite.order_json import (
+    ORDER_TYPES,
+    VALIDITY,
+    _aggregate,
+    _by_symbol,
+    _money,
+    _price,
+    kite_remote,
+)
 from trii_term.brokers.base import (
     Account,
     BrokerAuthError,
@@ -46,15 +54,13 @@ from trii_term.brokers.base import (
 from trii_term.brokers.live import LiveBroker, Remote, Tracked
 from trii_term.config import KiteBrokerConfig
 from trii_term.credentials import Credentials
-from trii_term.domain import NSE, to_ns
-from trii_term.domain.ledger import ZERO, cents
+from trii_term.domain import NSE
+from trii_term.domain.ledger import ZERO
 from trii_term.domain.orders import (
-    TIF,
     Order,
     OrderError,
     OrderRequest,
     OrderStatus,
-    OrderType,
     Side,
     to_lot,
     to_tick,
@@ -64,20 +70,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_ROOT = "https://api.kite.trade"
 LOGIN = "Kite session expired — log in again: `trii-term login kite`"
-ORDER_TYPES = {
-    OrderType.MARKET: "MARKET",
-    OrderType.LIMIT: "LIMIT",
-    OrderType.STOP_LIMIT: "SL",
-    OrderType.STOP: "SL-M",
-}
-OUR_TYPE = {v: k for k, v in ORDER_TYPES.items()}
-VALIDITY = {TIF.DAY: "DAY", TIF.IOC: "IOC"}
-OUR_TIF = {"DAY": TIF.DAY, "IOC": TIF.IOC, "TTL": TIF.DAY}
-_STATUS = {
-    "COMPLETE": OrderStatus.FILLED,
-    "CANCELLED": OrderStatus.CANCELED,
-    "REJECTED": OrderStatus.REJECTED,
-}
 # exchanges that keep NSE's hours (09:15-15:30 IST): outside them an order goes as AMO
 NSE_HOURS = frozenset({"NSE", "BSE", "NFO", "BFO"})
 
@@ -576,98 +568,3 @@ class KiteBroker(LiveBroker):
             )
         target = f" order {order.id}" if order is not None else ""
         return BrokerUnavailable(f"{what}: could not {action}{target} — check the connection and retry")
-
-
-# -- Kite's JSON ------------------------------------------------------------------------------------
-
-
-def kite_remote(o: dict[str, Any]) -> Remote:
-    """A Kite order (order book, history, postback) as a Remote."""
-    text = str(o.get("status") or "").upper()
-    status = _STATUS.get(text, OrderStatus.NEW)
-    filled = norm(o.get("filled_quantity") or 0)
-    avg = _price(o.get("average_price")) if filled > 0 else None
-    kind = OUR_TYPE.get(str(o.get("order_type") or "").upper(), OrderType.MARKET)
-    limit = _price(o.get("price")) if kind in (OrderType.LIMIT, OrderType.STOP_LIMIT) else None
-    stop = _price(o.get("trigger_price")) if kind in (OrderType.STOP, OrderType.STOP_LIMIT) else None
-    request = OrderRequest(
-        canonical(f"{o['exchange']}:{o['tradingsymbol']}"),
-        Side.BUY if str(o["transaction_type"]).upper() == "BUY" else Side.SELL,
-        norm(o.get("quantity") or 0),
-        kind,
-        OUR_TIF.get(str(o.get("validity") or "DAY").upper(), TIF.DAY),
-        limit,
-        stop,
-        client_order_id=str(o.get("tag") or ""),
-    )
-    created = _ist_ns(o.get("order_timestamp"))
-    updated = _ist_ns(o.get("exchange_update_timestamp") or o.get("exchange_timestamp")) or created
-    reason = ""
-    if status is OrderStatus.REJECTED:
-        reason = f"rejected by Kite: {o.get('status_message') or 'no reason given'}"
-    elif status is OrderStatus.CANCELED:
-        reason = str(o.get("status_message") or "canceled at Kite")
-    return Remote(
-        broker_order_id=str(o["order_id"]),
-        client_id=str(o.get("tag") or ""),
-        request=request,
-        status=status,
-        filled_qty=filled,
-        avg_price=avg,
-        created_ns=created,
-        updated_ns=updated,
-        reason=reason,
-        event=text.lower(),
-        extra={"variety": str(o.get("variety") or "")} if o.get("variety") else {},
-    )
-
-
-def _price(x: object) -> Decimal | None:
-    """A Kite price (a JSON number): its shortest decimal; 0 means none."""
-    if x is None or x == "":
-        return None
-    d = norm(x)
-    return d if d != 0 else None
-
-
-def _money(x: object) -> Decimal:
-    """A Kite amount in rupees to the paisa (Kite's floats carry noise: 99725.05000000002)."""
-    return ZERO if x is None or x == "" else cents(Decimal(str(x)))
-
-
-def _ist_ns(x: object) -> int:
-    """Kite's "yyyy-mm-dd hh:mm:ss" (IST; the SDK may already have parsed it) as UTC ns."""
-    if isinstance(x, str) and x.strip():
-        try:
-            x = datetime.fromisoformat(x.strip())
-        except ValueError:
-            return 0
-    if not isinstance(x, datetime):
-        return 0
-    if x.tzinfo is None:
-        x = x.replace(tzinfo=NSE.tz)
-    return to_ns(x)
-
-
-def _by_symbol(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = {}
-    for p in rows:
-        try:
-            symbol = canonical(f"{p['exchange']}:{p['tradingsymbol']}")
-        except KeyError:
-            log.warning("Kite listed a position without exchange or symbol: %r", p)
-            continue
-        out.setdefault(symbol, []).append(p)
-    return out
-
-
-def _aggregate(rows: list[dict[str, Any]]) -> tuple[Decimal, Decimal]:
-    """(qty, average price) of a symbol over its products (CNC, MIS, NRML)."""
-    qty = sum((norm(p.get("quantity") or 0) for p in rows), ZERO)
-    if qty == 0:
-        return ZERO, ZERO
-    cost = sum((norm(p.get("quantity") or 0) * (_price(p.get("average_price")) or ZERO) for p in rows), ZERO)
-    return qty, norm((cost / qty).quantize(Decimal("0.0001")))
-
-
-__all__ = ["KiteBroker", "kite_remote"]
