@@ -16,8 +16,8 @@ import pytest
 
 from tests.fakes.alpaca_trading import KEY_ID, SECRET, AlpacaTradingFake, wait_for
 from trii_term.adapters.alpaca.broker import AlpacaBroker, alpaca_tick
+from trii_term.adapters.alpaca.settings import AlpacaBrokerConfig
 from trii_term.brokers.base import BrokerAuthError, BrokerError, BrokerUnavailable, RateLimited
-from trii_term.config import AlpacaBrokerConfig
 from trii_term.credentials import Credentials
 from trii_term.domain import Instrument, InstrumentKind
 from trii_term.domain.orders import (

@@ -19,8 +19,8 @@ from tests.fakes.alpaca_trading import wait_for
 from tests.fakes.kite_trading import ACCESS_TOKEN, API_KEY, KiteTradingFake
 from trii_term.adapters.kite.broker import LOGIN, KiteBroker
 from trii_term.adapters.kite.master import KiteMaster
+from trii_term.adapters.kite.settings import KiteBrokerConfig
 from trii_term.brokers.base import BrokerAuthError, BrokerError, BrokerUnavailable, RateLimited
-from trii_term.config import KiteBrokerConfig
 from trii_term.credentials import Credentials
 from trii_term.domain import NSE
 from trii_term.domain.orders import (

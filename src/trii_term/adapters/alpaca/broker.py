@@ -43,6 +43,7 @@ from trii_term.adapters.alpaca.order_json import (
     order_body,
     remotes,
 )
+from trii_term.adapters.alpaca.settings import AlpacaBrokerConfig
 from trii_term.adapters.alpaca.trade_updates import TradeUpdates
 from trii_term.brokers.base import (
     Account,
@@ -56,7 +57,6 @@ from trii_term.brokers.base import (
     opt,
 )
 from trii_term.brokers.live import LiveBroker, Remote, Tracked, money
-from trii_term.config import AlpacaBrokerConfig
 from trii_term.credentials import Credentials
 from trii_term.domain import US, Instrument, from_ns
 from trii_term.domain.ledger import ZERO

@@ -41,6 +41,7 @@ from trii_term.adapters.kite.order_json import (
     _price,
     kite_remote,
 )
+from trii_term.adapters.kite.settings import KiteBrokerConfig
 from trii_term.brokers.base import (
     Account,
     BrokerAuthError,
@@ -52,7 +53,6 @@ from trii_term.brokers.base import (
     norm,
 )
 from trii_term.brokers.live import LiveBroker, Remote, Tracked
-from trii_term.config import KiteBrokerConfig
 from trii_term.credentials import Credentials
 from trii_term.domain import NSE
 from trii_term.domain.ledger import ZERO

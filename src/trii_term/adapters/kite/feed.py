@@ -54,6 +54,7 @@ from trii_term import credentials
 from trii_term.adapters.kite.candles import KiteCandles, _Backfill, kite_error
 from trii_term.adapters.kite.instruments import _PRELOAD_SQL, KiteInstruments, _kite_instrument
 from trii_term.adapters.kite.master import KiteInstrument, KiteMaster, MasterError
+from trii_term.adapters.kite.token import kite_expiry_warning
 from trii_term.adapters.kite.wire import KiteOrderUpdate, TickParser
 from trii_term.domain import (
     FeedState,
@@ -181,7 +182,7 @@ class KiteFeed(KiteCandles):
         if self._creds is None:
             self._fail(why)
         else:
-            warning = credentials.kite_expiry_warning(self._creds)
+            warning = kite_expiry_warning(self._creds)
             if warning:
                 log.warning("%s", warning)
             if "expired" in warning:
@@ -438,7 +439,7 @@ class KiteFeed(KiteCandles):
         creds, _ = await asyncio.to_thread(self._load_credentials)
         if creds is not None:
             self._creds = creds
-            warning = credentials.kite_expiry_warning(creds)
+            warning = kite_expiry_warning(creds)
             self._expiry_note = warning if "expired" in warning else ""
 
     async def _on_connected(self, ws: Any) -> None:
