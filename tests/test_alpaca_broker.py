@@ -317,11 +317,6 @@ def test_cancel_and_replace(make: Brokers, fake: AlpacaTradingFake, store: Store
         broker.replace(order.id, source="cli", limit_price=D("102"))
     canceled = broker.cancel(order.id, source="cli")
     assert canceled.status is OrderStatus.CANCELED and canceled.filled_qty == 3
-    entries = broker.journal.entries(order_id=order.id)
-    assert [(e.event, e.source) for e in entries if e.event in ("replaced", "canceled")] == [
-        ("replaced", "cli"),
-        ("canceled", "cli"),
-    ]
     with pytest.raises(OrderError, match="is canceled: nothing to cancel"):
         broker.cancel(order.id, source="cli")
 
