@@ -56,7 +56,7 @@ from trii_term.brokers.base import (
     norm,
     opt,
 )
-from trii_term.brokers.live import LiveBroker, Remote, Tracked, money
+from trii_term.brokers.live import Remote, Tracked, money
 from trii_term.credentials import Credentials
 from trii_term.domain import US, Instrument, from_ns
 from trii_term.domain.ledger import ZERO
@@ -124,7 +124,7 @@ class _TimeoutAdapter(HTTPAdapter):
         return super().send(request, **kw)
 
 
-class AlpacaBroker(TradeUpdates, LiveBroker):
+class AlpacaBroker(TradeUpdates):
     name = "alpaca"
     label = "Alpaca"
     currency = "USD"

@@ -9,7 +9,7 @@ import logging
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -18,9 +18,14 @@ from trii_term.domain import (
     NS_PER_SECOND,
     US,
     FeedState,
+    FeedStatus,
     MarketBatch,
     MarketEvent,
 )
+
+if TYPE_CHECKING:
+    from trii_term.bus import Bus
+    from trii_term.clock import SessionClock
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +39,27 @@ DAILY_HISTORY_DAYS = 370
 
 class AlpacaHistory:
     """The REST half of `AlpacaFeed` (mixed into it): history for new symbols and for gaps."""
+
+    # what it uses of the feed (set in AlpacaFeed.__init__)
+    _bus: Bus
+    _clock: SessionClock
+    _status: FeedStatus
+    _symbols: dict[str, None]
+    _http: httpx.AsyncClient | None
+    _want_history: dict[str, None]
+    _history_task: asyncio.Task[None] | None
+    _tasks: set[asyncio.Task[None]]
+    _history_problem: str
+    _gap_from_ns: int | None
+    data_url: str
+    rest_feed: str
+    rate_limit_max_wait: float
+
+    if TYPE_CHECKING:
+
+        def _bad(self, what: str, sample: object) -> None: ...
+
+        def _set_status(self, state: FeedState, reason: str = "", retry_at: float | None = None) -> None: ...
 
     # -- REST history -----------------------------------------------------------------------
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from decimal import InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import websockets
 from alpaca.common.utils import get_default_user_agent
@@ -18,15 +19,41 @@ from trii_term.brokers.base import (
     BrokerError,
     opt,
 )
+from trii_term.brokers.live import LiveBroker
 from trii_term.domain.orders import (
     Event,
 )
 
+if TYPE_CHECKING:
+    from trii_term.adapters.alpaca.settings import AlpacaBrokerConfig
+
 log = logging.getLogger(__name__)
 
 
-class TradeUpdates:
-    """The order-update half of `AlpacaBroker` (mixed into it)."""
+class TradeUpdates(LiveBroker):
+    """The order-update half of `AlpacaBroker` (its base): the stream thread and its messages."""
+
+    # what it uses of the broker (set in AlpacaBroker.__init__)
+    settings: AlpacaBrokerConfig
+    _key_id: str
+    _secret: str
+    _timeout: float
+    _attempt: int
+    _reconnect_delay: tuple[float, float]
+    _stream_up: threading.Event
+    _stream_settled: threading.Event
+    _stream_problem: str
+    _awaiting_first: bool
+    _ws: Any
+
+    if TYPE_CHECKING:
+
+        @property
+        def login_hint(self) -> str: ...
+
+        def _take(self, raw: Any, *, via: str, actor: str | None = None, **event: Any) -> list[str]: ...
+
+        def _reconcile(self) -> list[str]: ...
 
     # -- the trade_updates stream -----------------------------------------------------------
 

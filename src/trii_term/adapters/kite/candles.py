@@ -8,7 +8,7 @@ import logging
 import math
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import httpx
 
@@ -20,6 +20,10 @@ from trii_term.domain import (
     MarketBatch,
     to_ns,
 )
+
+if TYPE_CHECKING:
+    from trii_term.adapters.kite.wire import TickParser
+    from trii_term.bus import Bus
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +104,23 @@ def kite_error(response: httpx.Response) -> tuple[str, str]:
 
 class KiteCandles:
     """The candles half of `KiteFeed` (mixed into it): a queue of backfills, one worker."""
+
+    # what it uses of the feed (set in KiteFeed.__init__)
+    name: str
+    _bus: Bus
+    _parser: TickParser
+    _http: httpx.AsyncClient | None
+    _history: asyncio.Queue[_Backfill]
+    _history_blocked: str
+    _next_history_at: float
+    history_spacing: float
+    history_retries: int
+
+    if TYPE_CHECKING:
+
+        def _auth_headers(self) -> dict[str, str]: ...
+
+        def _scrub(self, text: str) -> str: ...
 
     # -- candles ----------------------------------------------------------------------------
 
