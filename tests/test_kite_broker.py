@@ -17,7 +17,8 @@ import pytest
 
 from tests.fakes.alpaca_trading import wait_for
 from tests.fakes.kite_trading import ACCESS_TOKEN, API_KEY, KiteTradingFake
-from trii_term.adapters.kite.broker import LOGIN, KiteBroker
+from trii_term.adapters.kite.broker import KiteBroker
+from trii_term.adapters.kite.errors import LOGIN
 from trii_term.adapters.kite.master import KiteMaster
 from trii_term.adapters.kite.settings import KiteBrokerConfig
 from trii_term.brokers.base import BrokerAuthError, BrokerError, BrokerUnavailable, RateLimited

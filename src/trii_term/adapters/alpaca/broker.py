@@ -15,12 +15,8 @@ its 5-second receive timeout.
 
 from __future__ import annotations
 
-import json
 import logging
-import math
-import re
 import threading
-import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -28,18 +24,16 @@ from datetime import time as dtime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import requests
 from alpaca.common.exceptions import APIError
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import QueryOrderStatus
 from alpaca.trading.requests import GetOrderByIdRequest, GetOrdersRequest
 from requests.adapters import HTTPAdapter
 
+from trii_term.adapters.alpaca.errors import broker_error
 from trii_term.adapters.alpaca.order_json import (
     _dec,
     _position,
-    _retry_after,
-    _why,
     order_body,
     remotes,
 )
@@ -47,12 +41,10 @@ from trii_term.adapters.alpaca.settings import AlpacaBrokerConfig
 from trii_term.adapters.alpaca.trade_updates import TradeUpdates
 from trii_term.brokers.base import (
     Account,
-    BrokerAuthError,
     BrokerError,
     BrokerUnavailable,
     Capabilities,
     PositionView,
-    RateLimited,
     norm,
     opt,
 )
@@ -77,28 +69,6 @@ log = logging.getLogger(__name__)
 
 PENNY = Decimal("0.01")
 SUB_PENNY = Decimal("0.0001")
-# fields Alpaca names in its 422 messages, as the trader calls them
-_FIELDS = {
-    "limit_price": "limit price",
-    "stop_price": "stop price",
-    "trail_price": "trail amount",
-    "trail_percent": "trail percent",
-    "time_in_force": "time in force",
-    "client_order_id": "client order id",
-    "take_profit": "take-profit",
-    "stop_loss": "stop-loss",
-    "order_class": "order class",
-    "extended_hours": "extended hours",
-    "notional": "notional",
-    "qty": "quantity",
-    "quantity": "quantity",
-    "symbol": "symbol",
-    "side": "side",
-    "type": "order type",
-}
-_FIELD_RE = re.compile(
-    r"\b(" + "|".join(k.replace("_", "[_ ]") for k in sorted(_FIELDS, key=len, reverse=True)) + r")\b"
-)
 
 
 def alpaca_tick(price: Decimal) -> Decimal:
@@ -419,70 +389,7 @@ class AlpacaBroker(TradeUpdates):
 
     def _error(self, exc: BaseException, *, action: str = "read", order: Order | None = None) -> BrokerError:
         """An exception from the SDK as a message for the trader."""
-        if isinstance(exc, BrokerError):
-            return exc
-        if isinstance(exc, APIError):
-            return self._api_error(exc, action, order)
-        if isinstance(exc, requests.RequestException):
-            why = _why(exc)
-            if action == "place" and order is not None:
-                return BrokerUnavailable(
-                    f"Alpaca could not be reached ({why}): order {order.id} may or may not have reached it. "
-                    f"trii-term checks it with Alpaca by its id ({order.id}) and shows what it finds — "
-                    "do not place it again"
-                )
-            what = f" order {order.id}" if order is not None else ""
-            return BrokerUnavailable(
-                f"Alpaca could not be reached ({why}): could not {action}{what} — "
-                "check the connection and retry"
-            )
-        log.error("unexpected error from Alpaca while trying to %s", action, exc_info=exc)
-        return BrokerUnavailable(f"Alpaca sent an answer trii-term could not read (to {action}); see the log")
-
-    def _api_error(self, exc: APIError, action: str, order: Order | None) -> BrokerError:
-        status = exc.status_code or 0
-        text = str(exc)
-        try:
-            body = json.loads(text)
-        except ValueError:
-            body = {}
-        if not isinstance(body, dict):
-            body = {}
-        message = str(body.get("message") or text.strip() or f"HTTP {status}")
-        if status == 401 or (status == 403 and "code" not in body):
-            return BrokerAuthError(f"Alpaca refused the keys — run `{self.login_hint}`")
-        if status == 429:
-            wait = _retry_after(exc)
-            nothing = "nothing was placed" if action == "place" else f"could not {action}"
-            return RateLimited(
-                f"Alpaca is limiting requests (HTTP 429, too many this minute): {nothing} — "
-                f"try again in {math.ceil(wait)} s",
-                time.monotonic() + wait,
-            )
-        if status == 403 and "buying power" in message.lower():
-            have, need = opt(body.get("buying_power")), opt(body.get("cost_basis"))
-            figures = ""
-            if have is not None and need is not None:
-                figures = f" — ${money(have)} available, the order needs ${money(need)}"
-            elif have is not None:
-                figures = f" — ${money(have)} available"
-            return BrokerError(f"Alpaca refused: insufficient buying power{figures}")
-        if status in (400, 422):
-            found = _FIELD_RE.search(message)
-            field = f" ({_FIELDS[found.group(1).replace(' ', '_')]})" if found else ""
-            what = "the order" if action == "place" else f"the {action}"
-            return BrokerError(f"Alpaca refused {what}{field}: {message}")
-        if status == 404:
-            which = f"order {order.id}" if order is not None else "that"
-            return BrokerError(f"Alpaca does not know {which}: {message}")
-        if status >= 500:
-            tail = (
-                f"; trii-term checks order {order.id} with Alpaca by its id — do not place it again"
-                if action == "place" and order is not None
-                else "; try again shortly"
-            )
-            return BrokerUnavailable(f"Alpaca had a server error (HTTP {status}: {message}){tail}")
-        return BrokerError(f"Alpaca refused: {message} (HTTP {status})")
+        return broker_error(exc, action=action, order=order, login_hint=self.login_hint)
 
     # -- finding out what happened ----------------------------------------------------------
 

@@ -22,6 +22,7 @@ from trii_term.domain import (
 )
 
 NAME = "alpaca"
+MALFORMED_LOG_SECONDS = 10.0
 HANDSHAKE_SECONDS = 10.0  # Alpaca drops a client that has not authenticated within 10 s
 
 # --------------------------------------------------------------------------------------------
