@@ -19,7 +19,9 @@ is counted once.
 from __future__ import annotations
 
 import logging
+import math
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -105,6 +107,9 @@ class KiteBroker(LiveBroker):
         )
         self._master = KiteMaster(self._db)  # our cursor: used under _lock
         self._poll_interval = poll_interval
+        # our order id -> when Kite last answered one of our own requests for it (monotonic): an
+        # order book read before then is older than what we hold, and is not applied
+        self._answered: dict[str, float] = {}
         self._timeout = timeout
         self._varieties: dict[str, str] = {}  # Kite order id -> variety (regular, amo)
         self._last_poll_error = ""
@@ -302,6 +307,7 @@ class KiteBroker(LiveBroker):
             raise err from None
         finally:
             self._in_flight.discard(t.order.id)
+        self._answered[t.order.id] = time.monotonic()
         self._varieties[broker_id] = variety
         now = self._now()
         sent = Remote(
@@ -319,6 +325,7 @@ class KiteBroker(LiveBroker):
             self._kite.cancel_order(variety, t.broker_order_id)
         except Exception as exc:
             raise self._error(exc, action="cancel", order=t.order) from None
+        self._answered[order_id] = time.monotonic()
         return self._refetch(t, source)
 
     def replace(
@@ -363,6 +370,7 @@ class KiteBroker(LiveBroker):
             self._kite.modify_order(variety, t.broker_order_id, **params)
         except Exception as exc:
             raise self._error(exc, action="modify", order=o) from None
+        self._answered[order_id] = time.monotonic()
         modified = Remote(
             t.broker_order_id or "",
             o.id,
@@ -441,12 +449,17 @@ class KiteBroker(LiveBroker):
                 log.exception("polling Kite's orders failed")
 
     def poll(self) -> None:
-        """Today's order book once, into our record."""
+        """Today's order book once, into our record. An order Kite answered one of our own
+        requests for after the book was asked for is left to the next poll: the book may be
+        older than that answer (a modify would be undone, a cancel reopened)."""
+        asked = time.monotonic()
         try:
             book = self._kite.orders()
         except Exception as exc:
             raise self._error(exc, action="read the orders") from None
         for data in book or []:
+            if self._answered.get(str(data.get("tag") or ""), -math.inf) >= asked:
+                continue
             try:
                 self._take(data, via="poll")
             except (KeyError, ValueError, TypeError, ArithmeticError):
