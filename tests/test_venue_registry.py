@@ -93,3 +93,10 @@ def test_each_venue_brings_its_config_tables() -> None:
     assert list(SCHEMA["brokers"]) == ["default", "paper", "alpaca", "kite"]
     assert list(SCHEMA["brokers"]["alpaca"]) == ["paper", "url", "stream_url"]
     assert list(SCHEMA["providers"]["kite"]) == ["mode", "ticker_url", "root"]
+
+
+def test_the_cli_choices_are_what_they_were() -> None:
+    from trii_term import adapters
+
+    assert adapters.login_names() == ["alpaca", "kite", "anthropic"]
+    assert adapters.logout_names() == ["alpaca", "alpaca-live", "kite", "anthropic"]
