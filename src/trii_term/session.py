@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from trii_term.bus import Bus
 from trii_term.clock import SessionClock
@@ -108,6 +109,7 @@ class Session:
         self.desk = None  # the order desk: every order from every source goes through it
         self.broker_name = broker or config.brokers.default
         self.broker_note = ""  # why there is no broker yet (connecting, keys refused, ...)
+        self._plugins: dict[str, Any] = {}  # broker name -> its plugin, once loaded
         self._broker_task: asyncio.Task[None] | None = None
         self.ai_cost_usd = Decimal(0)  # what this session's AI replies cost (estimated), for the status bar
         self._closes: dict[str, int] = {}  # day order id -> its session's close (UTC ns)
@@ -384,10 +386,13 @@ class Session:
         """The broker named `broker_name`, as its package registered it (`trii_term.brokers`)."""
         from trii_term.brokers import UnknownBroker, plugin
 
-        try:
-            return plugin(self.broker_name)
-        except UnknownBroker as exc:
-            raise self.config.error("brokers.default", str(exc)) from None
+        found = self._plugins.get(self.broker_name)
+        if found is None:
+            try:
+                found = self._plugins[self.broker_name] = plugin(self.broker_name)
+            except UnknownBroker as exc:
+                raise self.config.error("brokers.default", str(exc)) from None
+        return found
 
     def broker_label(self) -> str:
         """Where orders go, in words: "the paper broker", "alpaca PAPER account", "kite"."""

@@ -17,6 +17,7 @@ feeds, brokers and SDKs are imported only when used); it imports nothing of trii
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -90,12 +91,17 @@ class Venue:
 def _ordered(group: str) -> list[EntryPoint]:
     """The entry points of `group`: trii-term's built-ins first (the replay feed, the paper
     broker), then its venues, then other distributions', each by name. A name registered twice
-    is trii-term's."""
+    is trii-term's. Read once per search path (a scan of every distribution costs tens of ms)."""
+    return list(_scan(group, tuple(sys.path)))
+
+
+@cache
+def _scan(group: str, search_path: tuple[str, ...]) -> tuple[EntryPoint, ...]:
     try:
         found = list(entry_points(group=group))
     except Exception:  # a broken third-party distribution must not stop the built-ins
         log.exception("entry points of %s could not be read", group)
-        return []
+        return ()
 
     def rank(ep: EntryPoint) -> tuple[int, str]:
         dist = getattr(ep, "dist", None)
@@ -106,7 +112,7 @@ def _ordered(group: str) -> list[EntryPoint]:
     seen: dict[str, EntryPoint] = {}
     for ep in sorted(found, key=rank):
         seen.setdefault(ep.name, ep)
-    return list(seen.values())
+    return tuple(seen.values())
 
 
 def names(group: str) -> list[str]:
