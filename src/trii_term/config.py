@@ -1,7 +1,8 @@
 """Settings: TOML, every key optional, validated strictly.
 
 An unknown key, a wrong type or a number out of its range is an error that names the key and
-its line, and the command line exits with code 2. Later features add their sections to `SCHEMA`.
+its line, and the command line exits with code 2. Later features add their sections to `SCHEMA`;
+each venue declares its own tables (see `schema()`).
 
 Numbers. TOML numbers are read as TOML defines them (a float literal is kept as written, so
 `pct = 0.0125` is exactly 0.0125), except that a number written with underscores (`100_000`,
@@ -23,6 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, time
 from decimal import Decimal
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +36,6 @@ from trii_term.toml_lines import key_lines, line_of
 from trii_term.trading.risk import RiskLimits
 
 DEFAULT_SYMBOLS = ("AAPL", "MSFT", "IBM", "GOOG")
-# every broker installed (the paper broker and the venues' brokers, from entry points)
-BROKERS = tuple(venues.names(venues.BROKER_GROUP))
 DEFAULT_BROKER = "paper"
 # Commission per market when the config has no [fees.MARKET]: a US per-share schedule, and
 # nothing for NSE delivery (brokerage-free there; statutory charges are not modelled yet).
@@ -491,7 +491,7 @@ SCHEMA: dict[str, Any] = {
     "ui": {"stale_after": _number("market seconds", 0.1, 86_400)},
     "keys": _keymap,
     "brokers": {
-        "default": _string(BROKERS),
+        # "default": one of the installed brokers (added by `schema()`)
         "paper": {
             "starting_cash": _money,
             "currency": _currency,
@@ -536,11 +536,20 @@ def _venue_schema(settings: type) -> dict[str, Check]:
     return out
 
 
-for _venue in venues.venues():
-    if _venue.provider_settings is not None:
-        SCHEMA["providers"][_venue.name] = _venue_schema(_venue.provider_settings)
-    if _venue.broker_settings is not None:
-        SCHEMA["brokers"][_venue.name] = _venue_schema(_venue.broker_settings)
+@cache
+def schema() -> dict[str, Any]:
+    """The whole schema: `SCHEMA` with `brokers.default` (one of the installed brokers) and every
+    installed venue's `[providers.X]` and `[brokers.X]`. Built on first use, not at import: the
+    entry points are read only when a config is."""
+    full = dict(SCHEMA)
+    full["providers"] = dict(SCHEMA["providers"])
+    full["brokers"] = {"default": _string(tuple(venues.names(venues.BROKER_GROUP))), **SCHEMA["brokers"]}
+    for venue in venues.venues():
+        if venue.provider_settings is not None:
+            full["providers"][venue.name] = _venue_schema(venue.provider_settings)
+        if venue.broker_settings is not None:
+            full["brokers"][venue.name] = _venue_schema(venue.broker_settings)
+    return full
 
 
 # --------------------------------------------------------------------------------------------
@@ -591,7 +600,7 @@ def parse_config(text: str, path: Path | None = None) -> Config:
         raise ConfigError("not valid TOML: arrays or tables nested too deeply", path=path) from None
     lines = key_lines(text)
     _no_digit_separators(text, lines, path)
-    values = _validate(raw, SCHEMA, "", lines, path)
+    values = _validate(raw, schema(), "", lines, path)
 
     feed = values.get("feed", {})
     providers = values.get("providers", {})
