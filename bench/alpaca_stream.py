@@ -29,12 +29,12 @@ from pathlib import Path
 
 from commit_clock import CommitClock  # (bench/ is on sys.path when run as a script)
 
+from trii_term.adapters.alpaca.feed import AlpacaFeed
 from trii_term.bus import Bus
 from trii_term.clock import SessionClock
 from trii_term.config import parse_config
 from trii_term.domain import MarketBatch
 from trii_term.feeds import FeedContext
-from trii_term.feeds.alpaca import AlpacaFeed
 from trii_term.store.db import Store
 from trii_term.store.writer import StoreWriter
 

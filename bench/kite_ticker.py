@@ -33,12 +33,12 @@ from pathlib import Path
 
 from commit_clock import CommitClock  # (bench/ is on sys.path when run as a script)
 
+from trii_term.adapters.kite.feed import KiteFeed
 from trii_term.bus import Bus
 from trii_term.clock import SessionClock
 from trii_term.config import parse_config
 from trii_term.domain import MarketBatch, Trade
 from trii_term.feeds import FeedContext
-from trii_term.feeds.kite import KiteFeed
 from trii_term.store.db import Store
 from trii_term.store.writer import StoreWriter
 

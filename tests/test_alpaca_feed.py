@@ -20,6 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from trii_term.adapters.alpaca.feed import LOGIN_HINT, AlpacaFeed
+from trii_term.adapters.alpaca.wire import error_reason, parse_time_ns
 from trii_term.bus import Bus
 from trii_term.clock import SessionClock
 from trii_term.config import parse_config
@@ -37,7 +39,6 @@ from trii_term.domain import (
     to_ns,
 )
 from trii_term.feeds import FeedContext
-from trii_term.feeds.alpaca import LOGIN_HINT, AlpacaFeed, error_reason, parse_time_ns
 from trii_term.paths import Paths
 from trii_term.session import Session
 from trii_term.store.db import Store
@@ -238,7 +239,7 @@ GOOD = '{"T":"t","S":"AAPL","p":10.5,"s":3,"t":"2024-01-02T15:00:00.5Z"}'
 async def test_garbage_is_counted_logged_once_and_skipped_and_good_elements_are_kept(
     start: Callable[..., Any], stream: AlpacaStreamFake, keys: None, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="trii_term.feeds.alpaca")
+    caplog.set_level(logging.WARNING, logger="trii_term.adapters.alpaca.feed")
     run = await start(("AAPL",))
     await wait_until(lambda: run.feed.status.state is FeedState.LIVE)
     stream.send("this is not JSON")

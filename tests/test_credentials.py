@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from trii_term import credentials
-from trii_term.cli.login import request_token_from
+from trii_term.adapters.kite.login import request_token_from
+from trii_term.adapters.kite.token import kite_expiry, kite_expiry_warning
 
 from .conftest import run_cli
 from .fakes.loopback import HttpFake, Request, Response
@@ -318,15 +319,15 @@ def test_secrets_are_masked_in_every_log_record(caplog) -> None:  # type: ignore
     ],
 )
 def test_a_kite_token_expires_at_six_ist(login, expires) -> None:  # type: ignore[no-untyped-def]
-    assert credentials.kite_expiry(login) == expires
+    assert kite_expiry(login) == expires
 
 
 def test_the_kite_expiry_warning_comes_two_hours_before() -> None:
     creds = credentials.Credentials("kite", {"expires_at": "2026-11-22T00:30:00+00:00"}, "keyring")
-    assert credentials.kite_expiry_warning(creds, datetime(2026, 11, 21, 20, 0, tzinfo=UTC)) == ""
-    soon = credentials.kite_expiry_warning(creds, datetime(2026, 11, 21, 23, 0, tzinfo=UTC))
+    assert kite_expiry_warning(creds, datetime(2026, 11, 21, 20, 0, tzinfo=UTC)) == ""
+    soon = kite_expiry_warning(creds, datetime(2026, 11, 21, 23, 0, tzinfo=UTC))
     assert "valid until 2026-11-22 06:00 IST, in 1h 30m" in soon
-    gone = credentials.kite_expiry_warning(creds, datetime(2026, 11, 22, 1, 0, tzinfo=UTC))
+    gone = kite_expiry_warning(creds, datetime(2026, 11, 22, 1, 0, tzinfo=UTC))
     assert "expired" in gone and "trii-term login kite" in gone
 
 

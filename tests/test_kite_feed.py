@@ -17,6 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from trii_term.adapters.kite.feed import KiteFeed
+from trii_term.adapters.kite.master import KiteMaster, ist_today
+from trii_term.adapters.kite.wire import KiteOrderUpdate, TickParser
 from trii_term.bus import Bus
 from trii_term.clock import SessionClock
 from trii_term.config import Config, parse_config
@@ -33,8 +36,6 @@ from trii_term.domain import (
     to_ns,
 )
 from trii_term.feeds import FeedContext, instruments_problem
-from trii_term.feeds.kite import KiteFeed, KiteOrderUpdate, TickParser
-from trii_term.kite_master import KiteMaster, ist_today
 from trii_term.paths import Paths
 from trii_term.session import Session
 from trii_term.store.db import Store
@@ -587,7 +588,7 @@ async def test_text_messages_order_updates_errors_and_garbage(
 ) -> None:
     import json
 
-    caplog.set_level(logging.INFO, logger="trii_term.feeds.kite")
+    caplog.set_level(logging.INFO, logger="trii_term.adapters.kite.feed")
     feed, tape = make_feed(kite_config(ticker, rest), store, tmp_path)
     await feed.prepare()
     feed.subscribe(["NSE:INFY"])
@@ -765,7 +766,7 @@ async def test_a_rate_limit_that_holds_names_the_candles_not_read(
 
 
 def test_unfinished_candles_are_left_out() -> None:
-    from trii_term.feeds.kite import candles_to_bars
+    from trii_term.adapters.kite.candles import candles_to_bars
 
     now = ist("2024-11-20T10:00:30+05:30")
     candles = [
@@ -786,7 +787,7 @@ def test_unfinished_candles_are_left_out() -> None:
 
 
 def test_impossible_candles_are_counted_and_left_out() -> None:
-    from trii_term.feeds.kite import candles_to_bars
+    from trii_term.adapters.kite.candles import candles_to_bars
 
     now = ist("2024-11-20T10:00:30+05:30")
     candles = [

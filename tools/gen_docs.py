@@ -4,7 +4,7 @@
     .venv/bin/python tools/gen_docs.py --check   # exit 1, naming the pages, when one is out of date
 
 What each page is read from:
-- config.md: `trii_term.config.SCHEMA` (keys, and from each key's check its type and allowed
+- config.md: `trii_term.config.schema()` (keys, and from each key's check its type and allowed
   values), `Config()` (the defaults) and `trii_term.config.DESCRIPTIONS` (what each key is for);
 - commands.md: the registry of a workstation that is made but not started, as F1 lists it
   (id, words, aliases, arguments, keys, summary);
@@ -23,7 +23,7 @@ import inspect
 import pkgutil
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import fields, is_dataclass
+from dataclasses import is_dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -108,7 +108,7 @@ def _check_kind(check: Callable[..., Any]) -> tuple[str, Mapping[str, Any]]:
 
 def describe_check(check: Callable[..., Any]) -> tuple[str, str]:
     """(type, allowed values) of one config key, read from the check that validates it."""
-    from trii_term import config
+    from trii_term import config, venues
 
     maker, made = _check_kind(check)
     plain = config._plain
@@ -128,8 +128,8 @@ def describe_check(check: Callable[..., Any]) -> tuple[str, str]:
     described = {
         "_provider": (
             "string or array",
-            "an installed provider's name (built in: "
-            + ", ".join(code(p) for p in config.BUILTIN_PROVIDERS)
+            "an installed provider's name (here: "
+            + ", ".join(code(p) for p in venues.names(venues.FEED_GROUP))
             + "), or an array of live ones",
         ),
         "_symbols": ("array of strings", 'symbols such as `"AAPL"` or `"NSE:INFY"`'),
@@ -175,7 +175,7 @@ def default_of(dotted: str) -> Any:
             if part not in value:
                 raise DocsError(f"no default for config key {dotted}")
             value = value[part]
-        elif is_dataclass(value) and part in {f.name for f in fields(value)}:
+        elif is_dataclass(value) and hasattr(value, part):  # a field, or a venue's table
             value = getattr(value, part)
         else:
             raise DocsError(f"no default for config key {dotted}: teach default_of where it is")
@@ -209,7 +209,7 @@ def config_page() -> str:
     from trii_term import config
 
     out = [
-        GENERATED.format(source="src/trii_term/config.py (SCHEMA, DESCRIPTIONS, the defaults)"),
+        GENERATED.format(source="src/trii_term/config.py (schema(), descriptions(), the defaults)"),
         CONFIG_INTRO,
     ]
     section = None
@@ -222,7 +222,8 @@ def config_page() -> str:
             out.append(table(("key", "type", "default", "allowed", "what it is for"), rows))
             rows.clear()
 
-    for dotted, check in _schema_keys(config.SCHEMA):
+    described = config.descriptions()
+    for dotted, check in _schema_keys(config.schema()):
         head, _, name = dotted.rpartition(".")
         if isinstance(check, Callable) and _check_kind(check)[0] == "_keymap":
             head, name = dotted, ""  # [keys] is a table of its own
@@ -230,7 +231,7 @@ def config_page() -> str:
             flush()
             section = head
         generic = ".".join([*head.split(".")[:-1], "*", name]) if head.count(".") else ""
-        text = config.DESCRIPTIONS.get(dotted) or config.DESCRIPTIONS.get(generic)
+        text = described.get(dotted) or described.get(generic)
         if not text:
             missing.append(dotted)
             continue
@@ -239,8 +240,10 @@ def config_page() -> str:
         rows.append((code(name or "ID"), kind, code(default) if default else "not set", allowed, text))
     flush()
     if missing:
-        raise DocsError(f"config keys without a description in config.DESCRIPTIONS: {missing}")
-    unknown = set(config.DESCRIPTIONS) - _described_keys(config.SCHEMA)
+        raise DocsError(
+            f"config keys without a description (config.DESCRIPTIONS, or a venue's doc=): {missing}"
+        )
+    unknown = set(described) - _described_keys(config.schema())
     if unknown:
         raise DocsError(f"config.DESCRIPTIONS describes keys SCHEMA does not have: {sorted(unknown)}")
     return "".join(out)

@@ -1,7 +1,8 @@
 """Settings: TOML, every key optional, validated strictly.
 
 An unknown key, a wrong type or a number out of its range is an error that names the key and
-its line, and the command line exits with code 2. Later features add their sections to `SCHEMA`.
+its line, and the command line exits with code 2. Later features add their sections to `SCHEMA`;
+each venue declares its own tables (see `schema()`).
 
 Numbers. TOML numbers are read as TOML defines them (a float literal is kept as written, so
 `pct = 0.0125` is exactly 0.0125), except that a number written with underscores (`100_000`,
@@ -19,13 +20,15 @@ import difflib
 import math
 import re
 import tomllib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime, time
 from decimal import Decimal
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+from trii_term import venues
 from trii_term.domain import normalize_symbol
 from trii_term.domain.ledger import FeeModel
 from trii_term.numbers import NumberError, parse_decimal, shown
@@ -33,14 +36,13 @@ from trii_term.toml_lines import key_lines, line_of
 from trii_term.trading.risk import RiskLimits
 
 DEFAULT_SYMBOLS = ("AAPL", "MSFT", "IBM", "GOOG")
-BUILTIN_PROVIDERS = ("replay", "alpaca", "kite")
-BROKERS = ("paper", "alpaca", "kite")
+DEFAULT_BROKER = "paper"
 # Commission per market when the config has no [fees.MARKET]: a US per-share schedule, and
 # nothing for NSE delivery (brokerage-free there; statutory charges are not modelled yet).
 DEFAULT_FEES = {
     "US": FeeModel(per_share=Decimal("0.005"), pct=Decimal(0), minimum=Decimal("1.00")),
     "NSE": FeeModel(),
-}  # alpaca and kite arrive with the live-data issue
+}
 
 
 class ConfigError(Exception):
@@ -118,75 +120,65 @@ class TradingConfig:
     confirm: bool = True  # false skips the confirm dialog (paper broker only)
 
 
-@dataclass(frozen=True, slots=True)
-class AlpacaProviderConfig:
-    feed: str = "iex"  # iex | sip | delayed_sip | test
-    stream_url: str = ""  # full websocket URL; default wss://stream.data.alpaca.markets/v2/<feed>
-    data_url: str = ""  # default https://data.alpaca.markets
+class VenueSettings(Mapping[str, Any]):
+    """Each venue's settings table by venue name, read as an attribute: `config.providers.kite`
+    is the `[providers.kite]` table as the Kite package declares it. A venue with no table in
+    the file has its defaults."""
 
-    @property
-    def stream(self) -> str:
-        return self.stream_url or f"wss://stream.data.alpaca.markets/v2/{self.feed}"
+    __slots__ = ("_tables",)
 
-    @property
-    def data(self) -> str:
-        return (self.data_url or "https://data.alpaca.markets").rstrip("/")
+    def __init__(self, tables: Mapping[str, Any]) -> None:
+        object.__setattr__(self, "_tables", dict(tables))
 
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self._tables[name]
+        except KeyError:
+            raise AttributeError(f"no venue named {name!r} has settings here") from None
 
-@dataclass(frozen=True, slots=True)
-class KiteProviderConfig:
-    mode: str = "quote"  # ltp | quote | full
-    ticker_url: str = ""  # default wss://ws.kite.trade
-    root: str = ""  # REST root; default https://api.kite.trade
+    def __getitem__(self, name: str) -> Any:
+        return self._tables[name]
 
-    @property
-    def ticker(self) -> str:
-        return self.ticker_url or "wss://ws.kite.trade"
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tables)
 
-    @property
-    def rest(self) -> str:
-        return (self.root or "https://api.kite.trade").rstrip("/")
+    def __len__(self) -> int:
+        return len(self._tables)
 
-
-@dataclass(frozen=True, slots=True)
-class AlpacaBrokerConfig:
-    paper: bool = True
-    url: str = ""  # default: the paper or live trading API per `paper`
-    stream_url: str = ""  # trade_updates websocket; default from `url`
-
-    @property
-    def rest(self) -> str:
-        if self.url:
-            return self.url.rstrip("/")
-        return "https://paper-api.alpaca.markets" if self.paper else "https://api.alpaca.markets"
-
-    @property
-    def stream(self) -> str:
-        if self.stream_url:
-            return self.stream_url
-        base = self.rest
-        scheme, _, rest = base.partition("://")
-        return ("wss" if scheme == "https" else "ws") + "://" + rest + "/stream"
+    def __repr__(self) -> str:
+        return f"VenueSettings({self._tables!r})"
 
 
-@dataclass(frozen=True, slots=True)
-class KiteBrokerConfig:
-    root: str = ""  # default: providers.kite.root, else https://api.kite.trade
-    product: str = "CNC"  # CNC | MIS | NRML
+def _venue_tables(kind: str, given: Mapping[str, Mapping[str, Any]] | None = None) -> VenueSettings:
+    """`[providers.*]` (kind "provider_settings") or `[brokers.*]` ("broker_settings") of every
+    venue: the values given, else its defaults."""
+    given = given or {}
+    return VenueSettings(
+        {
+            v.name: getattr(v, kind)(**given.get(v.name, {}))
+            for v in venues.venues()
+            if getattr(v, kind) is not None
+        }
+    )
 
 
-@dataclass(frozen=True, slots=True)
-class ProvidersConfig:
-    alpaca: AlpacaProviderConfig = field(default_factory=AlpacaProviderConfig)
-    kite: KiteProviderConfig = field(default_factory=KiteProviderConfig)
+def ProvidersConfig() -> VenueSettings:
+    return _venue_tables("provider_settings")
 
 
 @dataclass(frozen=True, slots=True)
 class BrokersConfig:
-    default: str = "paper"
+    default: str = DEFAULT_BROKER
     paper: PaperConfig = field(default_factory=PaperConfig)
-    alpaca: AlpacaBrokerConfig = field(default_factory=AlpacaBrokerConfig)
-    kite: KiteBrokerConfig = field(default_factory=KiteBrokerConfig)
+    # [brokers.<venue>] of every venue, by name; read as `config.brokers.alpaca`
+    venues: VenueSettings = field(default_factory=lambda: _venue_tables("broker_settings"))
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.venues, name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +194,7 @@ class AiConfig:
 class Config:
     feed: FeedConfig = field(default_factory=FeedConfig)
     replay: ReplayConfig = field(default_factory=ReplayConfig)
-    providers: ProvidersConfig = field(default_factory=ProvidersConfig)
+    providers: VenueSettings = field(default_factory=ProvidersConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     ui: UiConfig = field(default_factory=UiConfig)
     keys: Mapping[str, str] = field(default_factory=dict)
@@ -493,37 +485,20 @@ SCHEMA: dict[str, Any] = {
             "seed": _whole("a seed", 0, 2**32 - 1),
             "at_end": _string(("loop", "stop")),
         },
-        "alpaca": {
-            "feed": _string(("iex", "sip", "delayed_sip", "test")),
-            "stream_url": _url(("ws", "wss")),
-            "data_url": _url(("http", "https")),
-        },
-        "kite": {
-            "mode": _string(("ltp", "quote", "full")),
-            "ticker_url": _url(("ws", "wss")),
-            "root": _url(("http", "https")),
-        },
+        # [providers.<venue>]: as each venue declares (see _venue_schema below)
     },
     "store": {"path": _path},
     "ui": {"stale_after": _number("market seconds", 0.1, 86_400)},
     "keys": _keymap,
     "brokers": {
-        "default": _string(BROKERS),
+        # "default": one of the installed brokers (added by `schema()`)
         "paper": {
             "starting_cash": _money,
             "currency": _currency,
             "partial_fills": _bool,
             "allow_short": _bool,
         },
-        "alpaca": {
-            "paper": _bool,
-            "url": _url(("http", "https")),
-            "stream_url": _url(("ws", "wss")),
-        },
-        "kite": {
-            "root": _url(("http", "https")),
-            "product": _string(("CNC", "MIS", "NRML")),
-        },
+        # [brokers.<venue>]: as each venue declares
     },
     "trading": {"confirm": _bool},
     "risk": {
@@ -543,6 +518,38 @@ SCHEMA: dict[str, Any] = {
         "persona": _string(("analyst", "risk", "coach")),
     },
 }
+
+
+def _venue_schema(settings: type) -> dict[str, Check]:
+    """The keys of a venue's settings table, checked as its dataclass declares them (`choice`,
+    `url`, `flag` in `trii_term.venues`), in the order the fields are written."""
+    out: dict[str, Check] = {}
+    for f in fields(settings):
+        if "choices" in f.metadata:
+            out[f.name] = _string(tuple(f.metadata["choices"]))
+        elif "url" in f.metadata:
+            out[f.name] = _url(tuple(f.metadata["url"]))
+        elif "flag" in f.metadata:
+            out[f.name] = _bool
+        else:
+            raise TypeError(f"{settings.__name__}.{f.name}: declare it with choice, url or flag")
+    return out
+
+
+@cache
+def schema() -> dict[str, Any]:
+    """The whole schema: `SCHEMA` with `brokers.default` (one of the installed brokers) and every
+    installed venue's `[providers.X]` and `[brokers.X]`. Built on first use, not at import: the
+    entry points are read only when a config is."""
+    full = dict(SCHEMA)
+    full["providers"] = dict(SCHEMA["providers"])
+    full["brokers"] = {"default": _string(tuple(venues.names(venues.BROKER_GROUP))), **SCHEMA["brokers"]}
+    for venue in venues.venues():
+        if venue.provider_settings is not None:
+            full["providers"][venue.name] = _venue_schema(venue.provider_settings)
+        if venue.broker_settings is not None:
+            full["brokers"][venue.name] = _venue_schema(venue.broker_settings)
+    return full
 
 
 # --------------------------------------------------------------------------------------------
@@ -593,7 +600,7 @@ def parse_config(text: str, path: Path | None = None) -> Config:
         raise ConfigError("not valid TOML: arrays or tables nested too deeply", path=path) from None
     lines = key_lines(text)
     _no_digit_separators(text, lines, path)
-    values = _validate(raw, SCHEMA, "", lines, path)
+    values = _validate(raw, schema(), "", lines, path)
 
     feed = values.get("feed", {})
     providers = values.get("providers", {})
@@ -602,8 +609,7 @@ def parse_config(text: str, path: Path | None = None) -> Config:
     ui = values.get("ui", {})
     brokers = dict(values.get("brokers", {}))
     paper = PaperConfig(**brokers.pop("paper", {}))
-    alpaca_broker = AlpacaBrokerConfig(**brokers.pop("alpaca", {}))
-    kite_broker = KiteBrokerConfig(**brokers.pop("kite", {}))
+    default = brokers.pop("default", DEFAULT_BROKER)
     risk = dict(values.get("risk", {}))
     if "restricted" in risk:
         risk["restricted"] = frozenset(risk["restricted"])
@@ -618,14 +624,11 @@ def parse_config(text: str, path: Path | None = None) -> Config:
     return Config(
         feed=FeedConfig(**feed),
         replay=ReplayConfig(**replay),
-        providers=ProvidersConfig(
-            alpaca=AlpacaProviderConfig(**providers.get("alpaca", {})),
-            kite=KiteProviderConfig(**providers.get("kite", {})),
-        ),
+        providers=_venue_tables("provider_settings", providers),
         store=StoreConfig(**store),
         ui=UiConfig(**ui),
         keys=values.get("keys", {}),
-        brokers=BrokersConfig(paper=paper, alpaca=alpaca_broker, kite=kite_broker, **brokers),
+        brokers=BrokersConfig(default=default, paper=paper, venues=_venue_tables("broker_settings", brokers)),
         trading=TradingConfig(**values.get("trading", {})),
         ai=AiConfig(**values.get("ai", {})),
         risk=RiskLimits(**risk),
@@ -688,24 +691,16 @@ def _line_from_decode_error(message: str) -> int | None:
 # --------------------------------------------------------------------------------------------
 
 DESCRIPTIONS: dict[str, str] = {
-    "feed.provider": "Where quotes come from: an installed provider (built in: replay, alpaca, kite). "
-    'An array of live providers (["alpaca", "kite"]) streams them side by side in one watchlist.',
+    "feed.provider": "Where quotes come from: replay (built in) or an installed venue's provider (the "
+    "[providers.X] tables below). An array of live providers streams them side by side in one watchlist.",
     "feed.symbols": "Seeds the Default watchlist the first time a store is created; after that the "
-    "watchlists in the store are what is streamed. Kite symbols are EXCHANGE:SYMBOL (NSE:INFY).",
+    "watchlists in the store are what is streamed. Indian venues' symbols are EXCHANGE:SYMBOL (NSE:INFY).",
     "providers.replay.date": "The day to replay (default: the last day on which every symbol of "
     "feed.symbols has history).",
     "providers.replay.speed": "Market seconds per real second: 60 plays a 6½-hour session in 6½ minutes.",
     "providers.replay.seed": "The same seed gives exactly the same session.",
     "providers.replay.at_end": 'When the history runs out: "loop" from the first day all the watched '
     'symbols share, or "stop" (ENDED until replay goto DATE).',
-    "providers.alpaca.feed": "Alpaca's data feed; test is the always-on test stream (symbol FAKEPACA); "
-    "sip needs Algo Trader Plus.",
-    "providers.alpaca.stream_url": 'The full websocket URL; "" means '
-    "wss://stream.data.alpaca.markets/v2/<feed>.",
-    "providers.alpaca.data_url": 'The REST data API (gap backfill); "" means https://data.alpaca.markets.',
-    "providers.kite.mode": "What each tick carries: ltp, quote, or full (adds 5-level depth: bid/ask).",
-    "providers.kite.ticker_url": 'The ticker websocket; "" means wss://ws.kite.trade.',
-    "providers.kite.root": 'The REST root (history, instrument master); "" means https://api.kite.trade.',
     "store.path": "The DuckDB store file (default: <data dir>/trii.duckdb); moves the store alone.",
     "ui.stale_after": "Market seconds without an update, while its market is open, before a quote is "
     "dimmed and marked stale.",
@@ -717,13 +712,6 @@ DESCRIPTIONS: dict[str, str] = {
     "brokers.paper.currency": "The paper account's currency.",
     "brokers.paper.partial_fills": "Limit each paper fill to the quote's size.",
     "brokers.paper.allow_short": "Allow selling what is not held (and reverse).",
-    "brokers.alpaca.paper": "The Alpaca paper account; false is the live account (keys from "
-    "trii-term login alpaca --live).",
-    "brokers.alpaca.url": '"" means the paper or the live trading API, per paper.',
-    "brokers.alpaca.stream_url": 'The trade_updates websocket; "" derives it from url.',
-    "brokers.kite.root": 'The Kite REST root for orders; "" means providers.kite.root, else '
-    "https://api.kite.trade.",
-    "brokers.kite.product": "Kite's product for orders: CNC (delivery), MIS (intraday) or NRML.",
     "trading.confirm": "false skips the confirm dialog, on the paper broker only; a live broker always asks.",
     "risk.max_order_notional": "Refuse an order worth more than this.",
     "risk.max_position_pct": "Refuse an order that adds to a position beyond this percent of equity.",
@@ -743,3 +731,16 @@ DESCRIPTIONS: dict[str, str] = {
     "a proxy or gateway.",
     "ai.persona": "Who answers: analyst, risk (risk manager) or coach (strategy coach).",
 }
+
+
+def descriptions() -> dict[str, str]:
+    """What every key is for: the core's `DESCRIPTIONS` and each installed venue's, which its
+    settings declare beside the key (`venues.choice(..., doc=...)`)."""
+    from dataclasses import fields
+
+    described = dict(DESCRIPTIONS)
+    for venue in venues.venues():
+        for table, settings in (("providers", venue.provider_settings), ("brokers", venue.broker_settings)):
+            for f in fields(settings) if settings is not None else ():
+                described[f"{table}.{venue.name}.{f.name}"] = f.metadata["doc"]
+    return described

@@ -2,11 +2,8 @@
 process. Never in the config, the store, the logs or on screen.
 
     name          fields                                            environment (one process only)
-    alpaca        key_id, secret_key        (paper account)         TRII_ALPACA_KEY_ID, TRII_ALPACA_SECRET_KEY
-    alpaca-live   key_id, secret_key        (live account)          the same two
-    kite          api_key, api_secret, access_token, expires_at     TRII_KITE_API_KEY, TRII_KITE_API_SECRET,
-                                                                    TRII_KITE_ACCESS_TOKEN
     anthropic     api_key                                           ANTHROPIC_API_KEY
+    (a venue's)   as its package declares (`venues.CredentialSpec`, in adapters/<venue>/)
 
 Each field is one keyring entry, username `<name>:<field>`. When every required field of a name
 is in the environment, the environment wins and the keyring is not touched (a server without a
@@ -23,33 +20,21 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+
+from trii_term import venues
+from trii_term.venues import CredentialSpec
 
 SERVICE = "trii-term"
 
-FIELDS: dict[str, tuple[str, ...]] = {
-    "alpaca": ("key_id", "secret_key"),
-    "alpaca-live": ("key_id", "secret_key"),
-    "kite": ("api_key", "api_secret", "access_token", "expires_at"),
-    "anthropic": ("api_key",),
-}
-# the fields a name needs to be usable (kite's expiry is advisory)
-REQUIRED: dict[str, tuple[str, ...]] = {
-    "alpaca": ("key_id", "secret_key"),
-    "alpaca-live": ("key_id", "secret_key"),
-    "kite": ("api_key", "access_token"),
-    "anthropic": ("api_key",),
-}
-ENV: dict[str, dict[str, str]] = {
-    "alpaca": {"key_id": "TRII_ALPACA_KEY_ID", "secret_key": "TRII_ALPACA_SECRET_KEY"},
-    "alpaca-live": {"key_id": "TRII_ALPACA_KEY_ID", "secret_key": "TRII_ALPACA_SECRET_KEY"},
-    "kite": {
-        "api_key": "TRII_KITE_API_KEY",
-        "api_secret": "TRII_KITE_API_SECRET",
-        "access_token": "TRII_KITE_ACCESS_TOKEN",
-    },
-    "anthropic": {"api_key": "ANTHROPIC_API_KEY"},
-}
+# Each venue declares its own keyring names (see `venues.CredentialSpec`); the AI desk's is here.
+ANTHROPIC = CredentialSpec("anthropic", ("api_key",), ("api_key",), {"api_key": "ANTHROPIC_API_KEY"})
+
+
+def known() -> dict[str, CredentialSpec]:
+    """Every keyring name trii-term knows: the venues' (in their order), then anthropic."""
+    return {spec.name: spec for spec in (*venues.credential_specs(), ANTHROPIC)}
+
+
 SECRET_FIELDS = frozenset({"secret_key", "api_secret", "access_token", "api_key", "key_id"})
 
 NO_KEYRING_HELP = (
@@ -76,10 +61,11 @@ class MissingCredentials(CredentialError):
 
 
 def _env_names(name: str) -> str:
-    return ", ".join(sorted(set(ENV.get(name, {}).values())))
+    spec = known().get(name)
+    return ", ".join(sorted(set(spec.env.values()))) if spec is not None else ""
 
 
-def no_keyring_message(why: str, name: str = "alpaca") -> str:
+def no_keyring_message(why: str, name: str) -> str:
     return f"No usable OS keyring ({why}). " + NO_KEYRING_HELP.format(env=_env_names(name))
 
 
@@ -202,9 +188,9 @@ def _call(name: str, fn, *args):  # type: ignore[no-untyped-def]
 
 def from_environment(name: str, environ: Mapping[str, str] | None = None) -> Credentials | None:
     environ = os.environ if environ is None else environ
-    env = ENV.get(name, {})
-    values = {field: environ[var] for field, var in env.items() if environ.get(var)}
-    if all(f in values for f in REQUIRED[name]):
+    spec = known()[name]
+    values = {field: environ[var] for field, var in spec.env.items() if environ.get(var)}
+    if all(f in values for f in spec.required):
         register_secrets(values)
         return Credentials(name, values, "environment")
     return None
@@ -214,7 +200,7 @@ def stored_fields(name: str) -> dict[str, str]:
     """Whatever fields of `name` the keyring holds (possibly incomplete). Raises NoKeyring."""
     backend = _backend(name)
     values: dict[str, str] = {}
-    for field in FIELDS[name]:
+    for field in known()[name].fields:
         value = _call(name, backend.get_password, SERVICE, f"{name}:{field}")
         if value:
             values[field] = value
@@ -225,13 +211,14 @@ def stored_fields(name: str) -> dict[str, str]:
 def load(name: str, *, environ: Mapping[str, str] | None = None) -> Credentials | None:
     """The credentials for `name` (environment first, then the keyring), or None when there are
     none. Raises NoKeyring when there is no keyring and the environment does not have them."""
-    if name not in FIELDS:
-        raise CredentialError(f"unknown credentials {name!r}; known: {', '.join(FIELDS)}")
+    specs = known()
+    if name not in specs:
+        raise CredentialError(f"unknown credentials {name!r}; known: {', '.join(specs)}")
     env = from_environment(name, environ)
     if env is not None:
         return env
     values = stored_fields(name)
-    if not all(f in values for f in REQUIRED[name]):
+    if not all(f in values for f in specs[name].required):
         return None
     return Credentials(name, values, "keyring")
 
@@ -240,7 +227,7 @@ def require(name: str, *, environ: Mapping[str, str] | None = None) -> Credentia
     """Like `load`, but a missing credential is an error that says how to add it."""
     creds = load(name, environ=environ)
     if creds is None:
-        login = {"alpaca-live": "alpaca --live"}.get(name, name)
+        login = known()[name].login or name
         raise MissingCredentials(
             f"no {name} credentials: run `trii-term login {login}`, or set {_env_names(name)} for one process"
         )
@@ -249,7 +236,7 @@ def require(name: str, *, environ: Mapping[str, str] | None = None) -> Credentia
 
 def save(name: str, values: Mapping[str, str]) -> None:
     """Store `values` (fields of `name`) in the keyring, replacing what was there."""
-    unknown = set(values) - set(FIELDS[name])
+    unknown = set(values) - set(known()[name].fields)
     if unknown:
         raise CredentialError(f"{name} has no field {', '.join(sorted(unknown))}")
     backend = _backend(name)
@@ -260,11 +247,12 @@ def save(name: str, values: Mapping[str, str]) -> None:
 
 def delete(name: str) -> bool:
     """Remove `name` from the keyring. True when something was removed."""
-    if name not in FIELDS:
-        raise CredentialError(f"unknown credentials {name!r}; known: {', '.join(FIELDS)}")
+    specs = known()
+    if name not in specs:
+        raise CredentialError(f"unknown credentials {name!r}; known: {', '.join(specs)}")
     backend = _backend(name)
     removed = False
-    for field in FIELDS[name]:
+    for field in specs[name].fields:
         if _call(name, backend.get_password, SERVICE, f"{name}:{field}") is not None:
             _call(name, backend.delete_password, SERVICE, f"{name}:{field}")
             removed = True
@@ -275,7 +263,7 @@ def inventory(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """For `doctor`: where each name's credentials are ("keyring", "environment", "none", or
     "unknown: why") — never their values."""
     out: dict[str, str] = {}
-    for name in FIELDS:
+    for name, spec in known().items():
         if from_environment(name, environ) is not None:
             out[name] = "environment"
             continue
@@ -286,55 +274,7 @@ def inventory(environ: Mapping[str, str] | None = None) -> dict[str, str]:
             continue
         if creds is None:
             out[name] = "none"
-        elif name == "kite" and creds.get("expires_at"):
-            out[name] = f"keyring (access token {kite_expiry_text(creds['expires_at'])})"
         else:
-            out[name] = "keyring"
+            detail = spec.detail(creds.values) if spec.detail is not None else ""
+            out[name] = f"keyring ({detail})" if detail else "keyring"
     return out
-
-
-# --------------------------------------------------------------------------------------------
-# Kite's access token expiry: 06:00 IST the next day
-# --------------------------------------------------------------------------------------------
-
-IST = timedelta(hours=5, minutes=30)
-
-
-def kite_expiry(login_time_ist: datetime) -> datetime:
-    """When a Kite access token obtained at `login_time_ist` (naive IST, as Kite reports it, or
-    aware) expires: the next 06:00 IST, as an aware UTC datetime."""
-    if login_time_ist.tzinfo is not None:
-        login_time_ist = (login_time_ist.astimezone(UTC) + IST).replace(tzinfo=None)
-    six = datetime.combine(login_time_ist.date(), time(6, 0))
-    if login_time_ist >= six:
-        six += timedelta(days=1)
-    return (six - IST).replace(tzinfo=UTC)
-
-
-def kite_expiry_text(expires_at: str, now: datetime | None = None) -> str:
-    try:
-        when = datetime.fromisoformat(expires_at)
-    except ValueError:
-        return "expiry unknown"
-    now = now or datetime.now(UTC)
-    left = when - now
-    shown = (when + IST).strftime("%Y-%m-%d %H:%M IST")
-    if left <= timedelta(0):
-        return f"expired at {shown}: run `trii-term login kite`"
-    hours, rem = divmod(int(left.total_seconds()), 3600)
-    return f"valid until {shown}, in {hours}h {rem // 60:02d}m"
-
-
-def kite_expiry_warning(creds: Credentials, now: datetime | None = None, within_hours: float = 2) -> str:
-    """A warning when the Kite token has expired or expires within `within_hours`, else ""."""
-    expires_at = creds.get("expires_at")
-    if not expires_at:
-        return ""
-    try:
-        when = datetime.fromisoformat(expires_at)
-    except ValueError:
-        return ""
-    now = now or datetime.now(UTC)
-    if when - now > timedelta(hours=within_hours):
-        return ""
-    return f"Kite access token {kite_expiry_text(expires_at, now)}"

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from trii_term.bus import Bus
 from trii_term.clock import SessionClock
@@ -108,6 +109,7 @@ class Session:
         self.desk = None  # the order desk: every order from every source goes through it
         self.broker_name = broker or config.brokers.default
         self.broker_note = ""  # why there is no broker yet (connecting, keys refused, ...)
+        self._plugins: dict[str, Any] = {}  # broker name -> its plugin, once loaded
         self._broker_task: asyncio.Task[None] | None = None
         self.ai_cost_usd = Decimal(0)  # what this session's AI replies cost (estimated), for the status bar
         self._closes: dict[str, int] = {}  # day order id -> its session's close (UTC ns)
@@ -248,7 +250,7 @@ class Session:
         """The broker and the order desk every order goes through. The paper broker starts at
         once (its state is in the store); a live one connects and reconciles in the background,
         so quotes paint first and a broker that cannot be reached does not stop the workstation."""
-        if self.broker_name != "paper":
+        if self._broker_plugin().live:
             self.broker_note = f"connecting to {self.broker_name}…"
             self._broker_task = asyncio.create_task(self._start_live_broker(store), name="broker-start")
             return
@@ -373,31 +375,39 @@ class Session:
             return
         self._install_broker(broker)
         broker.mark_of = self.reference_price  # positions valued at the streamed price
-        if hasattr(broker, "on_order_update"):
-            from trii_term.feeds.kite import KiteOrderUpdate
-
-            self._unsubscribe.append(
-                self.bus.subscribe(KiteOrderUpdate, lambda u: broker.on_order_update(u.data))
-            )
-        mode = " (paper account)" if self.broker_name == "alpaca" and self.config.brokers.alpaca.paper else ""
+        plugin = self._broker_plugin()
+        self._unsubscribe += plugin.listen(broker, self.bus)  # what its venue publishes on the bus
+        mode = plugin.mode(self.config)
         self.bus.publish(BrokerStatus(self.broker_name, True, f"Trading through {self.broker_name}{mode}."))
         for note in notes:
             self.bus.publish(BrokerStatus(self.broker_name, True, note, "warning"))
 
+    def _broker_plugin(self):  # type: ignore[no-untyped-def]
+        """The broker named `broker_name`, as its package registered it (`trii_term.brokers`)."""
+        from trii_term.brokers import UnknownBroker, plugin
+
+        found = self._plugins.get(self.broker_name)
+        if found is None:
+            try:
+                found = self._plugins[self.broker_name] = plugin(self.broker_name)
+            except UnknownBroker as exc:
+                raise self.config.error("brokers.default", str(exc)) from None
+        return found
+
     def broker_label(self) -> str:
         """Where orders go, in words: "the paper broker", "alpaca PAPER account", "kite"."""
-        if self.broker_name == "paper":
-            return "the paper broker (simulated)"
-        if self.broker_name == "alpaca":
-            return f"alpaca {'PAPER' if self.config.brokers.alpaca.paper else 'LIVE'} account"
-        return f"{self.broker_name} (live account)"
+        return self._broker_plugin().label(self.config)  # type: ignore[no-any-return]
+
+    def broker_tag(self) -> str:
+        """The account after the broker's name in the status bar (" PAPER", " LIVE"), or ""."""
+        return self._broker_plugin().tag(self.config)  # type: ignore[no-any-return]
 
     def fee_model(self, symbol: str):  # type: ignore[no-untyped-def]
         from trii_term.domain.ledger import FeeModel
 
-        if self.broker_name != "paper":
-            # [fees] models commissions for the paper broker; Alpaca charges none, and Kite's
-            # equity delivery is brokerage-free (statutory charges are not modelled)
+        if self._broker_plugin().live:
+            # [fees] models commissions for the paper broker; a live broker's are its own (Alpaca
+            # charges none, and Kite's equity delivery is brokerage-free)
             return FeeModel()
 
         inst = self.instruments.get(symbol)

@@ -11,6 +11,7 @@ delivers updates as postbacks, which `postback()` builds for the test to hand to
 
 from __future__ import annotations
 
+import copy
 import threading
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -71,6 +72,10 @@ class KiteTradingFake:
             self.cash = Decimal("245431.6")
             self.net = Decimal("99725.05000000002")
             self.access_token = ACCESS_TOKEN
+            # hold_book: GET /orders reads the book, sets `book_read`, then waits for `hold_book`
+            # before answering (an answer that is stale by the time it arrives)
+            self.hold_book: threading.Event | None = None
+            self.book_read = threading.Event()
 
     def start(self) -> KiteTradingFake:
         self.http.start()
@@ -298,7 +303,12 @@ class KiteTradingFake:
 
     def _orders(self, req: Request) -> Response:
         with self.lock:
-            return ok(list(self.orders.values()))
+            book = copy.deepcopy(list(self.orders.values()))
+            hold = self.hold_book
+        if hold is not None:
+            self.book_read.set()
+            hold.wait(5)
+        return ok(book)
 
     def _history(self, req: Request) -> Response:
         with self.lock:

@@ -58,9 +58,11 @@ def shared_options() -> argparse.ArgumentParser:
 
 def broker_option() -> argparse.ArgumentParser:
     """--broker, for the commands that list or change an account's orders and positions."""
+    from trii_term import brokers
+
     broker_arg = argparse.ArgumentParser(add_help=False)
     broker_arg.add_argument(
-        "--broker", choices=("paper", "alpaca", "kite"), help="which broker (default: brokers.default)"
+        "--broker", choices=brokers.names(), help="which broker (default: brokers.default)"
     )
     return broker_arg
 

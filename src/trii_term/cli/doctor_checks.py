@@ -315,8 +315,9 @@ def _credentials() -> Check:
         f"{name}: cannot be read ({_unreadable_reason(place)})" if name in unreadable else f"{name}: {place}"
         for name, place in where.items()
     )
-    if "expired" in where.get("kite", ""):
-        return Check(WARN, "credentials", detail, "run `trii-term login kite` for a new access token")
+    for spec in credentials.known().values():  # a venue's stored token that has expired
+        if spec.expired_fix and "expired" in where.get(spec.name, ""):
+            return Check(WARN, "credentials", detail, spec.expired_fix)
     return Check(WARN if unreadable else OK, "credentials", detail)
 
 

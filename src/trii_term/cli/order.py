@@ -16,6 +16,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
+from trii_term import brokers
 from trii_term.cli.common import (
     EXIT_OK,
     EXIT_USAGE,
@@ -64,7 +65,7 @@ def register(sub: Subcommands, common: argparse.ArgumentParser) -> None:
         "--tif", type=str.lower, choices=("day", "gtc", "ioc", "fok"), help="time in force (default: day)"
     )
     order.add_argument(
-        "--broker", choices=("paper", "alpaca", "kite"), help="where to send it (default: brokers.default)"
+        "--broker", choices=brokers.names(), help="where to send it (default: brokers.default)"
     )
     order.add_argument("--yes", action="store_true", help="confirm: send without asking")
     order.add_argument("--json", action="store_true")

@@ -1,12 +1,12 @@
 """Market-data providers behind one small protocol, found by name.
 
-Built-in feeds are listed here; third parties register theirs under the entry-point group
-`trii_term.feeds` (name -> class), the way harlequin finds its database adapters.
+Every feed is registered under the entry-point group `trii_term.feeds` (name -> class): the
+replay feed by trii-term, each venue's by its package (`adapters/<venue>/`), and a third party's
+the same way, as harlequin finds its database adapters.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -14,6 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from trii_term import venues
 from trii_term.domain import FeedStatus, Instrument
 
 if TYPE_CHECKING:
@@ -24,13 +25,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ENTRY_POINT_GROUP = "trii_term.feeds"
-
-BUILTIN_FEEDS: dict[str, str] = {
-    "replay": "trii_term.feeds.replay:ReplayFeed",
-    "alpaca": "trii_term.feeds.alpaca:AlpacaFeed",
-    "kite": "trii_term.feeds.kite:KiteFeed",
-}
+ENTRY_POINT_GROUP = venues.FEED_GROUP
 
 
 @dataclass
@@ -88,35 +83,19 @@ class UnknownFeed(LookupError):
 
 
 def available_feeds() -> list[str]:
-    names = dict.fromkeys(BUILTIN_FEEDS)
-    try:
-        from importlib.metadata import entry_points
-
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            names.setdefault(ep.name, None)
-    except Exception:  # a broken third-party distribution must not stop the built-ins
-        pass
-    return list(names)
+    return venues.names(ENTRY_POINT_GROUP)
 
 
 def feed_class(name: str) -> type:
-    target = BUILTIN_FEEDS.get(name)
-    if target is None:
-        from importlib.metadata import entry_points
-
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            if ep.name == name:
-                target = ep.value
-                break
-    if target is None:
+    ep = venues.entry(ENTRY_POINT_GROUP, name)
+    if ep is None:
         raise UnknownFeed(
             f"no market-data provider named {name!r} is installed; available: {', '.join(available_feeds())}"
         )
-    module, _, attr = target.partition(":")
     try:
-        return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+        return ep.load()  # type: ignore[no-any-return]
     except Exception as exc:  # a broken plug-in: say which, never a traceback
-        log.exception("provider %s (%s) failed to load", name, target)
+        log.exception("provider %s (%s) failed to load", name, ep.value)
         raise UnknownFeed(
             f"the provider {name!r} is installed but cannot be loaded ({type(exc).__name__}: {exc}); "
             f"reinstall the package that provides it, or choose another provider"

@@ -15,45 +15,42 @@ its 5-second receive timeout.
 
 from __future__ import annotations
 
-import json
 import logging
-import math
-import re
 import threading
-import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime
 from datetime import time as dtime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import requests
-import websockets
 from alpaca.common.exceptions import APIError
-from alpaca.common.utils import get_default_user_agent
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import QueryOrderStatus
 from alpaca.trading.requests import GetOrderByIdRequest, GetOrdersRequest
 from requests.adapters import HTTPAdapter
-from websockets.sync.client import connect as ws_connect
 
+from trii_term.adapters.alpaca.errors import broker_error
+from trii_term.adapters.alpaca.order_json import (
+    _dec,
+    _position,
+    order_body,
+    remotes,
+)
+from trii_term.adapters.alpaca.settings import AlpacaBrokerConfig
+from trii_term.adapters.alpaca.trade_updates import TradeUpdates
 from trii_term.brokers.base import (
     Account,
-    BrokerAuthError,
     BrokerError,
     BrokerUnavailable,
     Capabilities,
     PositionView,
-    RateLimited,
     norm,
     opt,
 )
-from trii_term.brokers.live import LiveBroker, Remote, Tracked, describe, money
-from trii_term.config import AlpacaBrokerConfig
+from trii_term.brokers.live import Remote, Tracked, money
 from trii_term.credentials import Credentials
-from trii_term.domain import US, Instrument, from_ns, to_ns
+from trii_term.domain import US, Instrument, from_ns
 from trii_term.domain.ledger import ZERO
 from trii_term.domain.orders import (
     TIF,
@@ -72,40 +69,6 @@ log = logging.getLogger(__name__)
 
 PENNY = Decimal("0.01")
 SUB_PENNY = Decimal("0.0001")
-_STATUS = {
-    "filled": OrderStatus.FILLED,
-    "partially_filled": OrderStatus.PARTIALLY_FILLED,
-    "canceled": OrderStatus.CANCELED,
-    "expired": OrderStatus.EXPIRED,
-    "rejected": OrderStatus.REJECTED,
-}
-_REASON = {
-    OrderStatus.CANCELED: "canceled at Alpaca",
-    OrderStatus.EXPIRED: "expired at Alpaca (its time in force ran out)",
-    OrderStatus.REJECTED: "rejected by Alpaca",
-}
-# fields Alpaca names in its 422 messages, as the trader calls them
-_FIELDS = {
-    "limit_price": "limit price",
-    "stop_price": "stop price",
-    "trail_price": "trail amount",
-    "trail_percent": "trail percent",
-    "time_in_force": "time in force",
-    "client_order_id": "client order id",
-    "take_profit": "take-profit",
-    "stop_loss": "stop-loss",
-    "order_class": "order class",
-    "extended_hours": "extended hours",
-    "notional": "notional",
-    "qty": "quantity",
-    "quantity": "quantity",
-    "symbol": "symbol",
-    "side": "side",
-    "type": "order type",
-}
-_FIELD_RE = re.compile(
-    r"\b(" + "|".join(k.replace("_", "[_ ]") for k in sorted(_FIELDS, key=len, reverse=True)) + r")\b"
-)
 
 
 def alpaca_tick(price: Decimal) -> Decimal:
@@ -131,7 +94,7 @@ class _TimeoutAdapter(HTTPAdapter):
         return super().send(request, **kw)
 
 
-class AlpacaBroker(LiveBroker):
+class AlpacaBroker(TradeUpdates):
     name = "alpaca"
     label = "Alpaca"
     currency = "USD"
@@ -426,70 +389,7 @@ class AlpacaBroker(LiveBroker):
 
     def _error(self, exc: BaseException, *, action: str = "read", order: Order | None = None) -> BrokerError:
         """An exception from the SDK as a message for the trader."""
-        if isinstance(exc, BrokerError):
-            return exc
-        if isinstance(exc, APIError):
-            return self._api_error(exc, action, order)
-        if isinstance(exc, requests.RequestException):
-            why = _why(exc)
-            if action == "place" and order is not None:
-                return BrokerUnavailable(
-                    f"Alpaca could not be reached ({why}): order {order.id} may or may not have reached it. "
-                    f"trii-term checks it with Alpaca by its id ({order.id}) and shows what it finds — "
-                    "do not place it again"
-                )
-            what = f" order {order.id}" if order is not None else ""
-            return BrokerUnavailable(
-                f"Alpaca could not be reached ({why}): could not {action}{what} — "
-                "check the connection and retry"
-            )
-        log.error("unexpected error from Alpaca while trying to %s", action, exc_info=exc)
-        return BrokerUnavailable(f"Alpaca sent an answer trii-term could not read (to {action}); see the log")
-
-    def _api_error(self, exc: APIError, action: str, order: Order | None) -> BrokerError:
-        status = exc.status_code or 0
-        text = str(exc)
-        try:
-            body = json.loads(text)
-        except ValueError:
-            body = {}
-        if not isinstance(body, dict):
-            body = {}
-        message = str(body.get("message") or text.strip() or f"HTTP {status}")
-        if status == 401 or (status == 403 and "code" not in body):
-            return BrokerAuthError(f"Alpaca refused the keys — run `{self.login_hint}`")
-        if status == 429:
-            wait = _retry_after(exc)
-            nothing = "nothing was placed" if action == "place" else f"could not {action}"
-            return RateLimited(
-                f"Alpaca is limiting requests (HTTP 429, too many this minute): {nothing} — "
-                f"try again in {math.ceil(wait)} s",
-                time.monotonic() + wait,
-            )
-        if status == 403 and "buying power" in message.lower():
-            have, need = opt(body.get("buying_power")), opt(body.get("cost_basis"))
-            figures = ""
-            if have is not None and need is not None:
-                figures = f" — ${money(have)} available, the order needs ${money(need)}"
-            elif have is not None:
-                figures = f" — ${money(have)} available"
-            return BrokerError(f"Alpaca refused: insufficient buying power{figures}")
-        if status in (400, 422):
-            found = _FIELD_RE.search(message)
-            field = f" ({_FIELDS[found.group(1).replace(' ', '_')]})" if found else ""
-            what = "the order" if action == "place" else f"the {action}"
-            return BrokerError(f"Alpaca refused {what}{field}: {message}")
-        if status == 404:
-            which = f"order {order.id}" if order is not None else "that"
-            return BrokerError(f"Alpaca does not know {which}: {message}")
-        if status >= 500:
-            tail = (
-                f"; trii-term checks order {order.id} with Alpaca by its id — do not place it again"
-                if action == "place" and order is not None
-                else "; try again shortly"
-            )
-            return BrokerUnavailable(f"Alpaca had a server error (HTTP {status}: {message}){tail}")
-        return BrokerError(f"Alpaca refused: {message} (HTTP {status})")
+        return broker_error(exc, action=action, order=order, login_hint=self.login_hint)
 
     # -- finding out what happened ----------------------------------------------------------
 
@@ -572,283 +472,3 @@ class AlpacaBroker(LiveBroker):
         events, notes = self._apply(remote, via="reconcile")
         self._emit(events)
         return notes
-
-    # -- the trade_updates stream -----------------------------------------------------------
-
-    def _stream_main(self) -> None:
-        low, high = self._reconnect_delay
-        self._attempt = 0
-        while not self._stopping.is_set():
-            try:
-                if self._listen():
-                    self._stream_settled.set()
-                    return  # keys refused: retrying will not help
-            except (OSError, TimeoutError, websockets.WebSocketException) as exc:
-                why = _why(exc)
-                # said once per kind of trouble, not once per retry
-                (log.debug if why == self._stream_problem else log.warning)(
-                    "Alpaca trade_updates stream: %s", why
-                )
-                self._stream_problem = why
-            except Exception:
-                self._stream_problem = "unexpected error (see the log)"
-                log.exception("Alpaca trade_updates stream failed")
-            finally:
-                self._ws = None
-                self._stream_up.clear()
-            if self._stopping.is_set():
-                return
-            self._attempt += 1
-            self._sleep(min(high, low * 2 ** (self._attempt - 1)))
-
-    def _listen(self) -> bool:
-        """One connection: authenticate, listen, apply events until it closes. True when the
-        keys were refused."""
-        headers = {"User-Agent": get_default_user_agent()}
-        with ws_connect(
-            self.settings.stream,
-            additional_headers=headers,
-            open_timeout=self._timeout,
-            close_timeout=1,
-            ping_interval=10,
-            ping_timeout=30,
-            max_size=None,
-        ) as ws:
-            self._ws = ws
-            if self._stopping.is_set():
-                return False
-            auth = {"action": "authenticate", "data": {"key_id": self._key_id, "secret_key": self._secret}}
-            ws.send(json.dumps(auth))
-            reply = _json(ws.recv(timeout=self._timeout))
-            if (reply.get("data") or {}).get("status") != "authorized":
-                self._stream_problem = (
-                    f"Alpaca refused the keys on the order-update stream — run `{self.login_hint}`"
-                )
-                log.error(
-                    "Alpaca trade_updates: not authorized (%s)", (reply.get("data") or {}).get("message", "")
-                )
-                return True
-            ws.send(json.dumps({"action": "listen", "data": {"streams": ["trade_updates"]}}))
-            for frame in ws:
-                msg = _json(frame)
-                stream = msg.get("stream")
-                if stream == "listening":
-                    self._on_listening()
-                elif stream == "trade_updates":
-                    self._on_trade_update(msg.get("data") or {})
-                elif stream == "authorization" and (msg.get("data") or {}).get("status") != "authorized":
-                    self._stream_problem = "Alpaca withdrew the stream's authorization"
-                    log.error("Alpaca trade_updates: %s", msg)
-                    return True
-        return False
-
-    def _on_listening(self) -> None:
-        with self._lock:
-            first = self._awaiting_first
-        self._stream_problem = ""
-        self._attempt = 0
-        self._stream_up.set()
-        self._stream_settled.set()
-        if first:
-            return  # start() reconciles next
-        try:
-            for note in self._reconcile():
-                log.info("alpaca (after reconnecting): %s", note)
-        except BrokerError as exc:
-            log.warning("catching up with Alpaca after reconnecting failed: %s", exc)
-
-    def _on_trade_update(self, data: dict[str, Any]) -> None:
-        event = str(data.get("event") or "")
-        order = data.get("order")
-        if not isinstance(order, dict):
-            log.warning("Alpaca sent a trade update without an order: %r", event)
-            return
-        try:
-            ts = _ns(data.get("timestamp")) or None
-            fill = {}
-            if event in ("fill", "partial_fill"):
-                fill = {"fill_qty": opt(data.get("qty")), "fill_price": opt(data.get("price"))}
-            self._take(order, via="stream", event=event, ts=ts, **fill)
-        except (KeyError, ValueError, InvalidOperation, TypeError):
-            log.warning("Alpaca sent a trade update trii-term could not read (%s)", event, exc_info=True)
-            return
-        except Exception:
-            log.exception("applying an Alpaca trade update (%s) failed", event)
-            return
-        if event in ("order_cancel_rejected", "order_replace_rejected"):
-            t = self._by_broker_id(str(order.get("id")))
-            if t is not None:
-                what = "cancel" if "cancel" in event else "replace"
-                self._emit(
-                    [Event(t.order, f"{what}_rejected", detail={"reason": f"Alpaca refused the {what}"})]
-                )
-
-
-# -- Alpaca's JSON --------------------------------------------------------------------------------
-
-
-def order_body(r: OrderRequest) -> dict[str, object]:
-    """POST /v2/orders, with exact decimal strings."""
-    body: dict[str, object] = {
-        "symbol": r.symbol,
-        "qty": str(r.qty),
-        "side": r.side.value,
-        "type": r.type.value,
-        "time_in_force": r.tif.value,
-        "client_order_id": r.client_order_id,
-    }
-    if r.limit_price is not None:
-        body["limit_price"] = str(r.limit_price)
-    if r.stop_price is not None:
-        body["stop_price"] = str(r.stop_price)
-    if r.trail_amount is not None:
-        body["trail_price"] = str(r.trail_amount)
-    if r.trail_pct is not None:
-        body["trail_percent"] = str(r.trail_pct)
-    if r.bracket is not None:
-        b = r.bracket
-        both = b.take_profit is not None and b.stop_loss is not None
-        body["order_class"] = "bracket" if both else "oto"  # one exit: one-triggers-other
-        if b.take_profit is not None:
-            body["take_profit"] = {"limit_price": str(b.take_profit)}
-        if b.stop_loss is not None:
-            body["stop_loss"] = {"stop_price": str(b.stop_loss)}
-    return body
-
-
-def remotes(raw: Any, *, event: str = "", ts: int | None = None, **fill: Any) -> list[Remote]:
-    """An Alpaca order object and its legs, as Remotes (the order first)."""
-    if not isinstance(raw, dict):
-        raise ValueError(f"an Alpaca order should be an object, got {type(raw).__name__}")
-    main = remote(raw, event=event, ts=ts, **fill)
-    out = [main]
-    for leg in raw.get("legs") or []:
-        out.append(remote(leg, parent=main.broker_order_id))
-    return out
-
-
-def remote(
-    o: dict[str, Any],
-    *,
-    parent: str | None = None,
-    event: str = "",
-    ts: int | None = None,
-    fill_qty: Decimal | None = None,
-    fill_price: Decimal | None = None,
-) -> Remote:
-    text = str(o.get("status") or "")
-    status = _STATUS.get(text, OrderStatus.NEW)
-    replaced_by = o.get("replaced_by") or None
-    if text == "replaced" and not replaced_by:
-        status = OrderStatus.CANCELED
-    typ = str(o.get("type") or o.get("order_type") or "market")
-    tif = str(o.get("time_in_force") or "day")
-    filled = _dec(o.get("filled_qty"))
-    qty = opt(o.get("qty")) or filled
-    legs = o.get("legs") or []
-    bracket = None
-    if legs:
-        tp = next((opt(leg.get("limit_price")) for leg in legs if leg.get("type") == "limit"), None)
-        sl = next((opt(leg.get("stop_price")) for leg in legs if leg.get("stop_price") is not None), None)
-        bracket = Bracket(tp, sl) if tp is not None or sl is not None else None
-    request = OrderRequest(
-        str(o["symbol"]),
-        Side(str(o["side"])),
-        qty,
-        OrderType(typ) if typ in OrderType._value2member_map_ else OrderType.MARKET,
-        TIF(tif) if tif in TIF._value2member_map_ else TIF.DAY,
-        opt(o.get("limit_price")),
-        opt(o.get("stop_price")),
-        opt(o.get("trail_price")),
-        opt(o.get("trail_percent")),
-        bracket,
-        str(o.get("client_order_id") or ""),
-    )
-    created = _ns(o.get("submitted_at") or o.get("created_at"))
-    updated = ts or _ns(o.get("updated_at")) or created
-    return Remote(
-        broker_order_id=str(o["id"]),
-        client_id=str(o.get("client_order_id") or ""),
-        request=request,
-        status=status,
-        filled_qty=filled,
-        avg_price=opt(o.get("filled_avg_price")),
-        created_ns=created,
-        updated_ns=updated,
-        reason=_REASON.get(status, "") if status.done and status is not OrderStatus.FILLED else "",
-        fill_qty=fill_qty,
-        fill_price=fill_price,
-        parent_broker_id=parent,
-        replaces=o.get("replaces") or None,
-        replaced_by=replaced_by,
-        event=event,
-    )
-
-
-def _position(p: dict[str, Any]) -> tuple[str, Decimal, Decimal]:
-    qty = _dec(p.get("qty"))
-    if p.get("side") == "short" and qty > 0:
-        qty = -qty
-    return str(p["symbol"]), qty, _dec(p.get("avg_entry_price"))
-
-
-def _dec(x: object) -> Decimal:
-    return ZERO if x is None or x == "" else norm(x)
-
-
-def _ns(text: object) -> int:
-    """An RFC 3339 time (nanosecond digits allowed) as ns since the epoch; 0 when absent."""
-    if not text or not isinstance(text, str):
-        return 0
-    s = text.strip().replace("Z", "+00:00")
-    frac = ""
-    m = re.match(r"^(.*?T\d\d:\d\d:\d\d)(\.\d+)?(.*)$", s)
-    if m:
-        s = m.group(1) + m.group(3)
-        frac = (m.group(2) or ".")[1:]
-    when = datetime.fromisoformat(s)
-    return to_ns(when) + int((frac + "000000000")[:9])
-
-
-def _json(frame: str | bytes) -> dict[str, Any]:
-    msg = json.loads(frame)
-    return msg if isinstance(msg, dict) else {}
-
-
-def _retry_after(exc: APIError) -> float:
-    """Seconds until Alpaca takes requests again: X-Ratelimit-Reset (epoch seconds) or
-    Retry-After; a minute (Alpaca's window) when it says neither."""
-    response = exc.response
-    headers = response.headers if response is not None else {}
-    reset = headers.get("X-Ratelimit-Reset")
-    if reset:
-        try:
-            return max(0.0, float(reset) - time.time())
-        except ValueError:
-            pass
-    after = headers.get("Retry-After")
-    if after:
-        try:
-            return max(0.0, float(after))
-        except ValueError:
-            pass
-    return 60.0
-
-
-def _why(exc: BaseException) -> str:
-    """A short reason for a network failure (no URLs with keys, no tracebacks)."""
-    if isinstance(exc, requests.Timeout):
-        return "no answer in time"
-    if isinstance(exc, requests.ConnectionError):
-        text = str(exc)
-        if "RemoteDisconnected" in text or "Connection aborted" in text:
-            return "the connection dropped before Alpaca answered"
-        if "refused" in text.lower():
-            return "connection refused"
-        return "connection failed"
-    if isinstance(exc, websockets.ConnectionClosed):
-        return "the stream closed"
-    return type(exc).__name__
-
-
-__all__ = ["AlpacaBroker", "alpaca_tick", "describe", "order_body", "remote", "remotes"]

@@ -19,65 +19,55 @@ is counted once.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-import requests
 from kiteconnect import KiteConnect
 from kiteconnect import exceptions as kex
 
+from trii_term.adapters.kite.errors import broker_error
+from trii_term.adapters.kite.master import KiteInstrument, KiteMaster, split_symbol
+from trii_term.adapters.kite.order_json import (
+    ORDER_TYPES,
+    VALIDITY,
+    _aggregate,
+    _by_symbol,
+    _money,
+    _price,
+    kite_remote,
+)
+from trii_term.adapters.kite.settings import KiteBrokerConfig
 from trii_term.brokers.base import (
     Account,
-    BrokerAuthError,
     BrokerError,
     BrokerUnavailable,
     Capabilities,
     PositionView,
-    RateLimited,
     norm,
 )
 from trii_term.brokers.live import LiveBroker, Remote, Tracked
-from trii_term.config import KiteBrokerConfig
 from trii_term.credentials import Credentials
-from trii_term.domain import NSE, to_ns
-from trii_term.domain.ledger import ZERO, cents
+from trii_term.domain import NSE
+from trii_term.domain.ledger import ZERO
 from trii_term.domain.orders import (
-    TIF,
     Order,
     OrderError,
     OrderRequest,
     OrderStatus,
-    OrderType,
     Side,
     to_lot,
     to_tick,
 )
-from trii_term.kite_master import KiteInstrument, KiteMaster, canonical, split_symbol
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ROOT = "https://api.kite.trade"
-LOGIN = "Kite session expired — log in again: `trii-term login kite`"
-ORDER_TYPES = {
-    OrderType.MARKET: "MARKET",
-    OrderType.LIMIT: "LIMIT",
-    OrderType.STOP_LIMIT: "SL",
-    OrderType.STOP: "SL-M",
-}
-OUR_TYPE = {v: k for k, v in ORDER_TYPES.items()}
-VALIDITY = {TIF.DAY: "DAY", TIF.IOC: "IOC"}
-OUR_TIF = {"DAY": TIF.DAY, "IOC": TIF.IOC, "TTL": TIF.DAY}
-_STATUS = {
-    "COMPLETE": OrderStatus.FILLED,
-    "CANCELLED": OrderStatus.CANCELED,
-    "REJECTED": OrderStatus.REJECTED,
-}
 # exchanges that keep NSE's hours (09:15-15:30 IST): outside them an order goes as AMO
 NSE_HOURS = frozenset({"NSE", "BSE", "NFO", "BFO"})
 
@@ -117,6 +107,9 @@ class KiteBroker(LiveBroker):
         )
         self._master = KiteMaster(self._db)  # our cursor: used under _lock
         self._poll_interval = poll_interval
+        # our order id -> when Kite last answered one of our own requests for it (monotonic): an
+        # order book read before then is older than what we hold, and is not applied
+        self._answered: dict[str, float] = {}
         self._timeout = timeout
         self._varieties: dict[str, str] = {}  # Kite order id -> variety (regular, amo)
         self._last_poll_error = ""
@@ -314,6 +307,7 @@ class KiteBroker(LiveBroker):
             raise err from None
         finally:
             self._in_flight.discard(t.order.id)
+        self._answered[t.order.id] = time.monotonic()
         self._varieties[broker_id] = variety
         now = self._now()
         sent = Remote(
@@ -331,6 +325,7 @@ class KiteBroker(LiveBroker):
             self._kite.cancel_order(variety, t.broker_order_id)
         except Exception as exc:
             raise self._error(exc, action="cancel", order=t.order) from None
+        self._answered[order_id] = time.monotonic()
         return self._refetch(t, source)
 
     def replace(
@@ -375,6 +370,7 @@ class KiteBroker(LiveBroker):
             self._kite.modify_order(variety, t.broker_order_id, **params)
         except Exception as exc:
             raise self._error(exc, action="modify", order=o) from None
+        self._answered[order_id] = time.monotonic()
         modified = Remote(
             t.broker_order_id or "",
             o.id,
@@ -453,12 +449,17 @@ class KiteBroker(LiveBroker):
                 log.exception("polling Kite's orders failed")
 
     def poll(self) -> None:
-        """Today's order book once, into our record."""
+        """Today's order book once, into our record. An order Kite answered one of our own
+        requests for after the book was asked for is left to the next poll: the book may be
+        older than that answer (a modify would be undone, a cancel reopened)."""
+        asked = time.monotonic()
         try:
             book = self._kite.orders()
         except Exception as exc:
             raise self._error(exc, action="read the orders") from None
         for data in book or []:
+            if self._answered.get(str(data.get("tag") or ""), -math.inf) >= asked:
+                continue
             try:
                 self._take(data, via="poll")
             except (KeyError, ValueError, TypeError, ArithmeticError):
@@ -537,137 +538,4 @@ class KiteBroker(LiveBroker):
 
     def _error(self, exc: BaseException, *, action: str = "read", order: Order | None = None) -> BrokerError:
         """An exception from kiteconnect as a message for the trader."""
-        if isinstance(exc, BrokerError):
-            return exc
-        placing = action == "place" and order is not None
-        if isinstance(exc, kex.KiteException):
-            message = str(exc) or type(exc).__name__
-            if getattr(exc, "code", None) == 429:
-                nothing = "nothing was placed" if placing else f"could not {action}"
-                return RateLimited(
-                    f"Kite is limiting requests (HTTP 429, too many a second): {nothing} — "
-                    "try again in a second",
-                    time.monotonic() + 1.0,
-                )
-            if isinstance(exc, kex.TokenException):
-                return BrokerAuthError(LOGIN)
-            if isinstance(exc, kex.InputException | kex.OrderException):
-                what = "the order" if placing else f"the {action}"
-                return BrokerError(f"Kite refused {what}: {message}")
-            if isinstance(exc, kex.NetworkException | kex.DataException):
-                return self._unreachable(f"Kite's gateway failed ({message})", action, order)
-            return BrokerError(f"Kite refused: {message}")
-        if isinstance(exc, requests.RequestException | TimeoutError | ConnectionError):
-            why = (
-                "no answer in time"
-                if isinstance(exc, requests.Timeout)
-                else "the connection failed or dropped"
-            )
-            return self._unreachable(f"Kite could not be reached ({why})", action, order)
-        log.error("unexpected error from Kite while trying to %s", action, exc_info=exc)
-        return BrokerUnavailable(f"Kite sent an answer trii-term could not read (to {action}); see the log")
-
-    @staticmethod
-    def _unreachable(what: str, action: str, order: Order | None) -> BrokerUnavailable:
-        if action == "place" and order is not None:
-            return BrokerUnavailable(
-                f"{what}: order {order.id} may or may not have reached it. trii-term checks Kite's order "
-                f"book for its tag ({order.id}) and shows what it finds — do not place it again"
-            )
-        target = f" order {order.id}" if order is not None else ""
-        return BrokerUnavailable(f"{what}: could not {action}{target} — check the connection and retry")
-
-
-# -- Kite's JSON ------------------------------------------------------------------------------------
-
-
-def kite_remote(o: dict[str, Any]) -> Remote:
-    """A Kite order (order book, history, postback) as a Remote."""
-    text = str(o.get("status") or "").upper()
-    status = _STATUS.get(text, OrderStatus.NEW)
-    filled = norm(o.get("filled_quantity") or 0)
-    avg = _price(o.get("average_price")) if filled > 0 else None
-    kind = OUR_TYPE.get(str(o.get("order_type") or "").upper(), OrderType.MARKET)
-    limit = _price(o.get("price")) if kind in (OrderType.LIMIT, OrderType.STOP_LIMIT) else None
-    stop = _price(o.get("trigger_price")) if kind in (OrderType.STOP, OrderType.STOP_LIMIT) else None
-    request = OrderRequest(
-        canonical(f"{o['exchange']}:{o['tradingsymbol']}"),
-        Side.BUY if str(o["transaction_type"]).upper() == "BUY" else Side.SELL,
-        norm(o.get("quantity") or 0),
-        kind,
-        OUR_TIF.get(str(o.get("validity") or "DAY").upper(), TIF.DAY),
-        limit,
-        stop,
-        client_order_id=str(o.get("tag") or ""),
-    )
-    created = _ist_ns(o.get("order_timestamp"))
-    updated = _ist_ns(o.get("exchange_update_timestamp") or o.get("exchange_timestamp")) or created
-    reason = ""
-    if status is OrderStatus.REJECTED:
-        reason = f"rejected by Kite: {o.get('status_message') or 'no reason given'}"
-    elif status is OrderStatus.CANCELED:
-        reason = str(o.get("status_message") or "canceled at Kite")
-    return Remote(
-        broker_order_id=str(o["order_id"]),
-        client_id=str(o.get("tag") or ""),
-        request=request,
-        status=status,
-        filled_qty=filled,
-        avg_price=avg,
-        created_ns=created,
-        updated_ns=updated,
-        reason=reason,
-        event=text.lower(),
-        extra={"variety": str(o.get("variety") or "")} if o.get("variety") else {},
-    )
-
-
-def _price(x: object) -> Decimal | None:
-    """A Kite price (a JSON number): its shortest decimal; 0 means none."""
-    if x is None or x == "":
-        return None
-    d = norm(x)
-    return d if d != 0 else None
-
-
-def _money(x: object) -> Decimal:
-    """A Kite amount in rupees to the paisa (Kite's floats carry noise: 99725.05000000002)."""
-    return ZERO if x is None or x == "" else cents(Decimal(str(x)))
-
-
-def _ist_ns(x: object) -> int:
-    """Kite's "yyyy-mm-dd hh:mm:ss" (IST; the SDK may already have parsed it) as UTC ns."""
-    if isinstance(x, str) and x.strip():
-        try:
-            x = datetime.fromisoformat(x.strip())
-        except ValueError:
-            return 0
-    if not isinstance(x, datetime):
-        return 0
-    if x.tzinfo is None:
-        x = x.replace(tzinfo=NSE.tz)
-    return to_ns(x)
-
-
-def _by_symbol(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = {}
-    for p in rows:
-        try:
-            symbol = canonical(f"{p['exchange']}:{p['tradingsymbol']}")
-        except KeyError:
-            log.warning("Kite listed a position without exchange or symbol: %r", p)
-            continue
-        out.setdefault(symbol, []).append(p)
-    return out
-
-
-def _aggregate(rows: list[dict[str, Any]]) -> tuple[Decimal, Decimal]:
-    """(qty, average price) of a symbol over its products (CNC, MIS, NRML)."""
-    qty = sum((norm(p.get("quantity") or 0) for p in rows), ZERO)
-    if qty == 0:
-        return ZERO, ZERO
-    cost = sum((norm(p.get("quantity") or 0) * (_price(p.get("average_price")) or ZERO) for p in rows), ZERO)
-    return qty, norm((cost / qty).quantize(Decimal("0.0001")))
-
-
-__all__ = ["KiteBroker", "kite_remote"]
+        return broker_error(exc, action=action, order=order)
