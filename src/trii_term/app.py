@@ -4,7 +4,6 @@ trading or market logic of its own."""
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 import time
 from collections.abc import Callable
@@ -14,6 +13,7 @@ from textual import events
 from textual.app import App
 from textual.binding import BindingType
 
+from trii_term import runtime
 from trii_term.commands import CommandContext, CommandError, MissingArguments, replay
 from trii_term.commands import ai as ai_commands
 from trii_term.commands import chart as chart_commands
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 ResultHandler = Callable[[Result], None]
 
-FREEZE_HEAP_AFTER = 2.0  # seconds after the chart attaches: start-up's heap leaves the GC's scans
 CHART_START_LATEST = 1.0  # seconds after start-up, if no quote has arrived to trigger it
 CHART_LOAD_DELAY = 0.06  # a cursor running down the watchlist loads only where it stops
 PUMP_SECONDS = 0.1  # changed quotes reach the screen at most this often (10 Hz)
@@ -325,7 +324,7 @@ class TriiTermApp(App[int]):
         self.session.bus.subscribe(SessionDay, chart.on_session_day)
         self.chart = chart
         self.workstation.chart_pane.attach(chart)
-        self.set_timer(FREEZE_HEAP_AFTER, _freeze_heap)  # once the first frames are out
+        self.set_timer(runtime.FREEZE_HEAP_AFTER, runtime.freeze_heap)  # once the first frames are out
         chart.restore_settings()
         if symbol := self.focused_symbol:
             self.follow_symbol(symbol)
@@ -732,12 +731,3 @@ class TriiTermApp(App[int]):
             self.exit(1, return_code=1, message=f"trii-term: {full}")
             return
         self.exit(0)
-
-
-def _freeze_heap() -> None:
-    """Move what start-up built (modules, the store, Textual's widgets, caches) out of the
-    cyclic collector's reach: a full collection over that heap stalled the screen for 150-180 ms
-    every second or so while a chat reply or a busy feed allocated (measured in bench/chat.py).
-    Objects made later are collected as usual. (No collection first: that alone is such a stall;
-    what start-up left as garbage is small and stays.)"""
-    gc.freeze()
