@@ -36,7 +36,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trii_term.ai import pricing
 from trii_term.ai.context import build_context
@@ -45,6 +45,9 @@ from trii_term.ai.failures import ReplyFailed, Retrying, RetryPolicy, given_up, 
 from trii_term.ai.personas import PERSONAS
 from trii_term.ai.tools import Toolbox, definitions
 from trii_term.config import AiConfig
+
+if TYPE_CHECKING:
+    from trii_term.trading.order_line import Draft
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +130,7 @@ class ToolFinished:
 
 @dataclass(frozen=True)
 class Drafted:
-    draft: Any  # trii_term.commands.trade.Draft, for the order ticket
+    draft: Draft  # for the order ticket
 
 
 @dataclass(frozen=True)

@@ -5,25 +5,27 @@ screen (the pane and the full-screen chat), and headless as `trii-term ask`."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from trii_term.commands.registry import Arg, Command, CommandError, Invocation, Result
+
+if TYPE_CHECKING:
+    from trii_term.session import Session
 
 G = "AI desk"
 PERSONA_NAMES = ("analyst", "risk", "coach")
 
 
-def _conversations(inv: Invocation):  # type: ignore[no-untyped-def]
-    from trii_term.ai.conversations import Conversations
-
-    store = inv.session.store
-    if store is None:
+def _saved(inv: Invocation) -> Session:
+    """The session, once the store the conversations are saved in is open."""
+    if inv.session.store is None:
         raise CommandError("The store is still opening: try again in a moment.")
-    return Conversations(store.con)
+    return inv.session
 
 
 def _resolve(inv: Invocation, text: str) -> str:
     try:
-        return str(_conversations(inv).resolve(text))
+        return str(_saved(inv).conversations().resolve(text))
     except ValueError as exc:
         raise CommandError(f"{exc}. Nothing was changed.") from None
 
@@ -44,7 +46,7 @@ async def new(inv: Invocation) -> Result:
 
 
 def list_conversations(inv: Invocation) -> Result:
-    infos = _conversations(inv).list()
+    infos = _saved(inv).conversations().list()
     if not infos:
         return Result("No conversations yet: press t, or `ask …`.")
     shown = [
@@ -66,14 +68,14 @@ async def rename(inv: Invocation) -> Result:
     if not cid:
         raise CommandError("No conversation is open: press t to start one.")
     title = " ".join(inv.args["title"].split())
-    _conversations(inv).rename(cid, title)
+    _saved(inv).conversations().rename(cid, title)
     await inv.ctx.ui.chat_refresh()  # type: ignore[union-attr]
     return Result(f"Conversation {cid[:8]} is now “{title}”.")
 
 
 async def delete(inv: Invocation) -> Result:
     cid = _resolve(inv, inv.args["conversation"])
-    convs = _conversations(inv)
+    convs = _saved(inv).conversations()
     info = convs.info(cid)
     convs.delete(cid)
     ui = inv.ctx.ui
@@ -88,7 +90,7 @@ def export(inv: Invocation) -> Result:
     target = inv.args.get("path")
     if not cid:
         raise CommandError("No conversation is open to export: `chat resume ID` first.")
-    convs = _conversations(inv)
+    convs = _saved(inv).conversations()
     text = convs.export_markdown(cid)
     info = convs.info(cid)
     if target:

@@ -17,13 +17,13 @@ from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Select, Static
 
-from trii_term.commands.order_grammar import Draft
 from trii_term.commands.order_preview import preview_lines
 from trii_term.commands.registry import Result
 from trii_term.domain.orders import TIF, OrderError
 from trii_term.screens.confirm import ConfirmScreen
 from trii_term.session import Session
 from trii_term.trading.desk import Preview
+from trii_term.trading.order_line import Draft
 
 __all__ = ["ConfirmScreen", "TicketScreen"]
 
