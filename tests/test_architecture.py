@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import pkgutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 import trii_term
 
@@ -71,3 +74,39 @@ def test_the_workstation_module_does_not_import_the_chart_stack() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+# -- the layout's rules, read from the source ---------------------------------------------------
+
+SRC = Path(trii_term.__file__).parent
+
+
+def _modules() -> Iterator[tuple[str, ast.Module]]:
+    """Every module of the package, by dotted name, parsed."""
+    for path in sorted(SRC.rglob("*.py")):
+        parts = path.relative_to(SRC.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        yield name, ast.parse(path.read_text(encoding="utf-8"), str(path))
+
+
+def _is_type_name(node: ast.expr) -> bool:
+    """`type(x).__name__` or `x.__class__.__name__`."""
+    if not (isinstance(node, ast.Attribute) and node.attr == "__name__"):
+        return False
+    inner = node.value
+    by_type = isinstance(inner, ast.Call) and isinstance(inner.func, ast.Name) and inner.func.id == "type"
+    return by_type or (isinstance(inner, ast.Attribute) and inner.attr == "__class__")
+
+
+def test_screens_are_found_by_type_not_by_class_name() -> None:
+    """`type(top).__name__ == "ChartScreen"` breaks silently on a rename or a subclass: a screen
+    is found with isinstance (its class imported when it can be on the stack)."""
+    found = [
+        f"{name}:{node.lineno}"
+        for name, tree in _modules()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Compare)
+        and any(isinstance(op, ast.Eq | ast.NotEq) for op in node.ops)
+        and any(_is_type_name(side) for side in (node.left, *node.comparators))
+    ]
+    assert found == [], f"compared by class name: {found}"

@@ -33,6 +33,7 @@ from trii_term.widgets.palette import CommandProvider, TriiPalette
 if TYPE_CHECKING:
     from trii_term.charting.model import ChartModel
     from trii_term.screens.chart import ChartScreen
+    from trii_term.screens.chat import ChatScreen
     from trii_term.widgets.chart import ChartView
 
 log = logging.getLogger(__name__)
@@ -330,11 +331,14 @@ class TriiTermApp(App[int]):
             self.follow_symbol(symbol)
 
     def _chart_screen(self) -> ChartScreen | None:
-        """The full-screen chart, if it is on top (found by class name: importing the class would
-        pull numpy and polars into start-up)."""
-        stack = self.screen_stack
-        top = stack[-1] if stack else None
-        return top if type(top).__name__ == "ChartScreen" else None  # type: ignore[return-value]
+        """The full-screen chart, if it is on top. There is none before the chart has started,
+        and its class is imported only then (it would pull numpy and polars into start-up)."""
+        if self.chart is None:
+            return None
+        from trii_term.screens.chart import ChartScreen
+
+        top = self.screen_stack[-1] if self.screen_stack else None
+        return top if isinstance(top, ChartScreen) else None
 
     def _chart_views(self) -> list[ChartView]:
         views = [v for v in (self.workstation.chart_pane.chart,) if v is not None]
@@ -414,8 +418,13 @@ class TriiTermApp(App[int]):
             self._chat = ChatController(self)
         return self._chat
 
-    def _chat_screen(self):  # type: ignore[no-untyped-def]
-        return next((s for s in self.screen_stack if type(s).__name__ == "ChatScreen"), None)
+    def _chat_screen(self) -> ChatScreen | None:
+        """The full-screen chat, if it is open (none before the chat session exists)."""
+        if self._chat is None:
+            return None
+        from trii_term.screens.chat import ChatScreen
+
+        return next((s for s in self.screen_stack if isinstance(s, ChatScreen)), None)
 
     def open_chat(self, question: str | None = None, *, full: bool = False) -> None:
         from trii_term.screens.chat import ChatScreen
@@ -440,7 +449,8 @@ class TriiTermApp(App[int]):
 
     def chat_escape(self, view) -> None:  # type: ignore[no-untyped-def]
         """Esc with no reply in flight: close the full-screen chat, or leave the pane."""
-        if self._chat_screen() is not None and view is self._chat_screen().chat:
+        screen = self._chat_screen()
+        if screen is not None and view is screen.chat:
             self.pop_screen()
         else:
             self.workstation.watchlist.table.focus()
@@ -483,14 +493,14 @@ class TriiTermApp(App[int]):
         from trii_term.screens.portfolio import PortfolioScreen
 
         top = self.screen_stack[-1] if self.screen_stack else None
-        if type(top).__name__ != "PortfolioScreen":
+        if not isinstance(top, PortfolioScreen):
             self.push_screen(PortfolioScreen(self.session))
 
     def open_journal(self, words: str) -> None:
         from trii_term.screens.journal import JournalScreen
 
         top = self.screen_stack[-1] if self.screen_stack else None
-        if type(top).__name__ == "JournalScreen":
+        if isinstance(top, JournalScreen):
             self.pop_screen()
         self.push_screen(JournalScreen(self.session, words))
 
