@@ -31,9 +31,12 @@ from trii_term.widgets.colours import set_up_colours
 from trii_term.widgets.palette import CommandProvider, TriiPalette
 
 if TYPE_CHECKING:
+    from trii_term.ai.chat_session import ChatDisplay, ChatSession
+    from trii_term.ai.engine import Focus
     from trii_term.charting.model import ChartModel
     from trii_term.screens.chart import ChartScreen
     from trii_term.screens.chat import ChatScreen
+    from trii_term.trading.order_line import Draft
     from trii_term.widgets.chart import ChartView
 
 log = logging.getLogger(__name__)
@@ -104,7 +107,7 @@ class TriiTermApp(App[int]):
         self._chart_load_timer = None
         self._chart_starting = False
         self._quitting = False
-        self._chat = None  # the chat controller, made when the chat is first opened
+        self._chat: ChatSession | None = None  # made when the chat is first opened
         self._watched_broker: object = None
         self._pump_pending = False
         self._last_pump = 0.0
@@ -411,11 +414,12 @@ class TriiTermApp(App[int]):
     # -- the AI desk (the chat pane and the full-screen chat) --------------------------------
 
     @property
-    def chat(self):  # type: ignore[no-untyped-def]
+    def chat(self) -> ChatSession:
+        """The chat session (the conversation, its engine, the reply in flight)."""
         if self._chat is None:
-            from trii_term.widgets.chat import ChatController
+            from trii_term.ai.chat_session import ChatSession
 
-            self._chat = ChatController(self)
+            self._chat = ChatSession(self.session, self)
         return self._chat
 
     def _chat_screen(self) -> ChatScreen | None:
@@ -447,7 +451,7 @@ class TriiTermApp(App[int]):
         else:
             self.open_chat()
 
-    def chat_escape(self, view) -> None:  # type: ignore[no-untyped-def]
+    def chat_leave(self, view: ChatDisplay) -> None:
         """Esc with no reply in flight: close the full-screen chat, or leave the pane."""
         screen = self._chat_screen()
         if screen is not None and view is screen.chat:
@@ -472,7 +476,7 @@ class TriiTermApp(App[int]):
     async def chat_persona(self, name: str) -> None:
         await self.chat.new(name)
 
-    def chat_focus(self):  # type: ignore[no-untyped-def]
+    def chat_focus(self) -> Focus:
         """What Claude is told the trader is looking at."""
         from trii_term.ai.engine import Focus
 
@@ -484,10 +488,13 @@ class TriiTermApp(App[int]):
         studies = tuple(str(s) for s in spec.studies) if spec is not None and spec.symbol == symbol else ()
         return Focus(symbol, interval, studies)
 
-    def chat_drafted(self, draft) -> None:  # type: ignore[no-untyped-def]
+    def chat_drafted(self, draft: Draft) -> None:
         """Claude drafted an order: it goes into the ticket, focused; the trader sends (or not)."""
         self.open_ticket(draft, opened_by="ai")
         self.message("Claude drafted this order into the ticket: review it; Enter sends, Esc discards.")
+
+    def chat_cost_changed(self) -> None:
+        self.workstation.status_bar.update_status()
 
     def open_portfolio(self) -> None:
         from trii_term.screens.portfolio import PortfolioScreen

@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -256,7 +256,7 @@ class ChatEngine:
 
     async def reply(
         self, cid: str, text: str, *, focus: Focus, persona: str | None = None
-    ) -> AsyncIterator[Event]:
+    ) -> AsyncGenerator[Event, None]:
         key = self._key()
         if not key:
             yield ReplyFailed(NO_KEY, False, None, "no_key")
@@ -394,10 +394,10 @@ class ChatEngine:
                         turn.current = ev.index
                     elif kind == "content_block_stop":
                         cb = ev.content_block
-                        block = turn.blocks.get(ev.index)
-                        if block is not None and cb.type == "tool_use":
-                            block["input"] = dict(cb.input or {})
-                            block["_done"] = True
+                        ended = turn.blocks.get(ev.index)
+                        if ended is not None and cb.type == "tool_use":
+                            ended["input"] = dict(cb.input or {})
+                            ended["_done"] = True
                     elif kind == "message_start":
                         u = ev.message.usage
                         turn.input_tokens = u.input_tokens or 0
