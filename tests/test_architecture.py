@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import ast
+import inspect
 import pkgutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 import trii_term
+from trii_term.paths import Paths
 
 UI_MODULES = ("trii_term.app", "trii_term.cli", "trii_term.__main__")
 UI_PACKAGES = ("trii_term.screens", "trii_term.widgets")
@@ -110,3 +113,46 @@ def test_screens_are_found_by_type_not_by_class_name() -> None:
         and any(_is_type_name(side) for side in (node.left, *node.comparators))
     ]
     assert found == [], f"compared by class name: {found}"
+
+
+# -- the ports commands and screens reach the workstation through ------------------------------
+
+
+def _port_members(port: type) -> dict[str, object]:
+    """What a Protocol declares (with what its bases declare): name -> the declared member."""
+    members: dict[str, object] = {}
+    for klass in reversed(port.__mro__):
+        if not getattr(klass, "_is_protocol", False) or klass is Protocol:
+            continue
+        members.update({n: v for n, v in vars(klass).items() if not n.startswith("_")})
+    return members
+
+
+def test_the_workstation_implements_every_port(paths: Paths) -> None:
+    """Every method a port declares exists on the app with the same parameters, sync or async
+    alike, and every attribute on a running app (mypy checks the types, in app.py)."""
+    from trii_term.app import TriiTermApp
+    from trii_term.commands import ports
+    from trii_term.config import parse_config
+    from trii_term.session import Session
+
+    app = TriiTermApp(Session(parse_config(""), paths))
+    missing: list[str] = []
+    for port in (ports.UiPort, ports.WatchlistPort, ports.TradePort, ports.ChartPort, ports.ChatPort):
+        for name, declared in _port_members(port).items():
+            if isinstance(declared, property):
+                if not hasattr(app, name):
+                    missing.append(f"{port.__name__}.{name}")
+                continue
+            mine = getattr(TriiTermApp, name, None)
+            is_async = inspect.iscoroutinefunction
+            if not callable(mine) or is_async(mine) != is_async(declared):
+                missing.append(f"{port.__name__}.{name}()")
+                continue
+            theirs = inspect.signature(declared).parameters
+            have = inspect.signature(mine).parameters
+            for p in theirs.values():
+                if p.name not in have or have[p.name].kind != p.kind:
+                    missing.append(f"{port.__name__}.{name}({p.name})")
+    assert missing == []
+    assert isinstance(app, ports.Workstation)  # what screens and widgets reach it as

@@ -6,12 +6,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import events
 from textual.app import App
 from textual.binding import BindingType
+from textual.timer import Timer
 
 from trii_term import runtime
 from trii_term.commands import CommandContext, CommandError, MissingArguments, replay
@@ -33,7 +34,10 @@ from trii_term.widgets.palette import CommandProvider, TriiPalette
 if TYPE_CHECKING:
     from trii_term.ai.chat_session import ChatDisplay, ChatSession
     from trii_term.ai.engine import Focus
+    from trii_term.brokers.base import BrokerStatus
     from trii_term.charting.model import ChartModel
+    from trii_term.commands.ports import Screens, Workstation
+    from trii_term.domain.orders import Event
     from trii_term.screens.chart import ChartScreen
     from trii_term.screens.chat import ChatScreen
     from trii_term.trading.order_line import Draft
@@ -41,6 +45,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 ResultHandler = Callable[[Result], None]
+Call = Callable[[CommandContext], Awaitable[Result]]  # a command run in a context
 
 CHART_START_LATEST = 1.0  # seconds after start-up, if no quote has arrived to trigger it
 CHART_LOAD_DELAY = 0.06  # a cursor running down the watchlist loads only where it stops
@@ -49,12 +54,11 @@ FLASH_CHECK_SECONDS = 0.2  # how often ended tick flashes are repainted
 
 
 def _quit(inv: Invocation) -> None:
-    inv.ctx.ui.quit()  # type: ignore[union-attr]
+    inv.ui.quit()
 
 
 def _help(inv: Invocation) -> None:
-    app: TriiTermApp = inv.ctx.ui  # type: ignore[assignment]
-    app.show_help()
+    inv.ui.show_help()
 
 
 UI_COMMANDS: tuple[Command, ...] = (
@@ -104,7 +108,7 @@ class TriiTermApp(App[int]):
         self.keymap: dict[str, str] = dict(keymap or session.config.keys)
         self.chart: ChartModel | None = None  # started once the first quotes are on screen
         self.workstation = WorkstationScreen(session)
-        self._chart_load_timer = None
+        self._chart_load_timer: Timer | None = None
         self._chart_starting = False
         self._quitting = False
         self._chat: ChatSession | None = None  # made when the chat is first opened
@@ -195,8 +199,9 @@ class TriiTermApp(App[int]):
 
     def _welcome(self) -> str:
         feed = self.session.feed
-        if feed is not None and feed.simulated and getattr(feed, "start_day", None):
-            what = f"Replaying {feed.start_day} at {self.session.clock.speed:g}× (SIM)."  # type: ignore[attr-defined]
+        start_day = getattr(feed, "start_day", None)
+        if feed is not None and feed.simulated and start_day:
+            what = f"Replaying {start_day} at {self.session.clock.speed:g}× (SIM)."
         else:
             what = f"Streaming from {self.session.provider_name}."
         return f"{what} ctrl+p commands · F1 help"
@@ -236,7 +241,7 @@ class TriiTermApp(App[int]):
             broker.on_update(self._on_order_event)
             self._watched_broker = broker
 
-    def _on_order_event(self, event) -> None:  # type: ignore[no-untyped-def]
+    def _on_order_event(self, event: Event) -> None:
         if event.kind not in ("filled", "partially_filled", "rejected", "expired") or self._quitting:
             return
         o = event.order
@@ -251,7 +256,7 @@ class TriiTermApp(App[int]):
             why = f": {o.reason}" if o.reason else ""
             self.message(f"{o.id} {event.kind}: {r.side.value} {r.qty} {r.symbol}{why}", "warning")
 
-    def _on_broker_status(self, status) -> None:  # type: ignore[no-untyped-def]
+    def _on_broker_status(self, status: BrokerStatus) -> None:
         """A live broker connected, could not start, or has something to say (reconciliation)."""
         if status.ready:
             self._watch_orders()
@@ -289,10 +294,10 @@ class TriiTermApp(App[int]):
         for "store ERROR" only), and what to do."""
         writer = self.session.writer
         full = writer.stats.full if writer is not None else None
-        if full is None or self._disk_full_said:
+        if writer is None or full is None or self._disk_full_said:
             return
         self._disk_full_said = True
-        stats = writer.stats  # type: ignore[union-attr]
+        stats = writer.stats
         if not stats.full_why:
             text = f"Recording stopped: {full.rstrip('.')}. Quotes keep streaming; nothing more is recorded."
             self.message(text, "error")
@@ -399,7 +404,7 @@ class TriiTermApp(App[int]):
             if focused and focused != self.chart.spec.symbol:  # charted a symbol not in the list
                 self.follow_symbol(focused)
 
-    def open_ticket(self, draft, *, opened_by: str = "key") -> None:  # type: ignore[no-untyped-def]
+    def open_ticket(self, draft: Draft, *, opened_by: str = "key") -> None:
         from trii_term.screens.ticket import TicketScreen
 
         if self.session.desk is None:
@@ -473,8 +478,9 @@ class TriiTermApp(App[int]):
     async def chat_refresh(self) -> None:
         await self.chat.refresh_views()
 
-    async def chat_persona(self, name: str) -> None:
+    async def chat_persona(self, name: str) -> str:
         await self.chat.new(name)
+        return self.chat.persona_intro()
 
     def chat_focus(self) -> Focus:
         """What Claude is told the trader is looking at."""
@@ -579,9 +585,9 @@ class TriiTermApp(App[int]):
         else:
             await self._run(lambda ctx: self.session.commands.invoke(cmd, [], ctx), "palette", cmd.name)
 
-    async def _run(  # type: ignore[no-untyped-def]
+    async def _run(
         self,
-        call,
+        call: Call,
         source: str,
         label: str,
         *,
@@ -600,8 +606,8 @@ class TriiTermApp(App[int]):
             on_result(result)
         return result
 
-    async def _run_once(  # type: ignore[no-untyped-def]
-        self, call, ctx: CommandContext, typed_line: str, on_result: ResultHandler | None, label: str
+    async def _run_once(
+        self, call: Call, ctx: CommandContext, typed_line: str, on_result: ResultHandler | None, label: str
     ) -> Result | None:
         source = ctx.source
         if self._quitting:
@@ -632,8 +638,13 @@ class TriiTermApp(App[int]):
             self.message(result.message, result.level)
         return result
 
-    def _confirm(  # type: ignore[no-untyped-def]
-        self, ask: NeedsConfirmation, call, ctx: CommandContext, label: str, on_result: ResultHandler | None
+    def _confirm(
+        self,
+        ask: NeedsConfirmation,
+        call: Call,
+        ctx: CommandContext,
+        label: str,
+        on_result: ResultHandler | None,
     ) -> None:
         """The confirm dialog; only y sends (the line runs again, confirmed for what was shown,
         on a worker)."""
@@ -748,3 +759,10 @@ class TriiTermApp(App[int]):
             self.exit(1, return_code=1, message=f"trii-term: {full}")
             return
         self.exit(0)
+
+
+if TYPE_CHECKING:
+
+    def _implements_the_ports(app: TriiTermApp) -> tuple[Screens, Workstation]:
+        """mypy proves here, structurally, that the app is every port it is handed over as."""
+        return app, app

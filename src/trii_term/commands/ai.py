@@ -32,16 +32,16 @@ def _resolve(inv: Invocation, text: str) -> str:
 
 def ask(inv: Invocation) -> None:
     question = (inv.args.get("question") or "").strip()
-    inv.ctx.ui.open_chat(question or None, full=True)  # type: ignore[union-attr]
+    inv.ui.open_chat(question or None, full=True)
 
 
 def toggle(inv: Invocation) -> None:
-    inv.ctx.ui.toggle_chat()  # type: ignore[union-attr]
+    inv.ui.toggle_chat()
 
 
 async def new(inv: Invocation) -> Result:
     persona = inv.args.get("persona")
-    await inv.ctx.ui.chat_new(persona)  # type: ignore[union-attr]
+    await inv.ui.chat_new(persona)
     return Result(f"A new conversation{f' with the {persona} persona' if persona else ''}.")
 
 
@@ -59,17 +59,17 @@ def list_conversations(inv: Invocation) -> Result:
 
 async def resume(inv: Invocation) -> Result:
     cid = _resolve(inv, inv.args["conversation"])
-    await inv.ctx.ui.chat_resume(cid)  # type: ignore[union-attr]
+    await inv.ui.chat_resume(cid)
     return Result(f"Resumed conversation {cid[:8]}.")
 
 
 async def rename(inv: Invocation) -> Result:
-    cid = inv.ctx.ui.chat_current() if inv.ctx.ui is not None else None  # type: ignore[attr-defined]
+    cid = inv.ui.chat_current()
     if not cid:
         raise CommandError("No conversation is open: press t to start one.")
     title = " ".join(inv.args["title"].split())
     _saved(inv).conversations().rename(cid, title)
-    await inv.ctx.ui.chat_refresh()  # type: ignore[union-attr]
+    await inv.ui.chat_refresh()
     return Result(f"Conversation {cid[:8]} is now “{title}”.")
 
 
@@ -79,14 +79,14 @@ async def delete(inv: Invocation) -> Result:
     info = convs.info(cid)
     convs.delete(cid)
     ui = inv.ctx.ui
-    if ui is not None and ui.chat_current() == cid:  # type: ignore[attr-defined]
-        await ui.chat_new(None)  # type: ignore[attr-defined]
+    if ui is not None and ui.chat_current() == cid:
+        await ui.chat_new(None)
     title = f"“{info.title}” " if info and info.title else ""
     return Result(f"Deleted conversation {title}{cid[:8]}.")
 
 
 def export(inv: Invocation) -> Result:
-    cid = inv.ctx.ui.chat_current() if inv.ctx.ui is not None else None  # type: ignore[attr-defined]
+    cid = inv.ui.chat_current()
     target = inv.args.get("path")
     if not cid:
         raise CommandError("No conversation is open to export: `chat resume ID` first.")
@@ -111,12 +111,7 @@ def export(inv: Invocation) -> Result:
 
 
 async def persona(inv: Invocation) -> Result:
-    from trii_term.ai.personas import PERSONAS
-
-    name = inv.args["persona"]
-    await inv.ctx.ui.chat_persona(name)  # type: ignore[union-attr]
-    p = PERSONAS[name]
-    return Result(f"{p.title}. Will: {p.will} Won't: {p.wont}")
+    return Result(await inv.ui.chat_persona(inv.args["persona"]))
 
 
 PERSONA = Arg("persona", "choice", choices=PERSONA_NAMES)

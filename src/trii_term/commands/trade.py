@@ -116,7 +116,7 @@ def _refused(exc: OrderError, preview: Preview | None = None) -> CommandError:
         err = Unavailable(f"Not sent: {exc}. Nothing was changed.")
     else:
         err = Refused(f"Not sent: {exc}. Nothing was changed.")
-    err.preview = preview  # type: ignore[attr-defined]
+    err.preview = preview
     return err
 
 
@@ -207,7 +207,7 @@ async def sell(inv: Invocation) -> Result:
 
 
 def portfolio(inv: Invocation) -> None:
-    inv.ctx.ui.open_portfolio()  # type: ignore[union-attr]
+    inv.ui.open_portfolio()
 
 
 # -- replace -------------------------------------------------------------------------------------
