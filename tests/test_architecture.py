@@ -156,3 +156,64 @@ def test_the_workstation_implements_every_port(paths: Paths) -> None:
                     missing.append(f"{port.__name__}.{name}({p.name})")
     assert missing == []
     assert isinstance(app, ports.Workstation)  # what screens and widgets reach it as
+
+
+# -- who imports whom ------------------------------------------------------------------------------
+
+
+def _imports(name: str, tree: ast.Module) -> set[str]:
+    """Every trii_term module `name` imports, anywhere in it (a function's lazy import and a
+    type-only import count too), as dotted names."""
+    package = name if _is_package(name) else name.rsplit(".", 1)[0]
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{parent}.{base}" if base else parent
+            out.add(base)
+            out |= {f"{base}.{a.name}" for a in node.names}
+    return {m for m in out if m == "trii_term" or m.startswith("trii_term.")}
+
+
+def _is_package(name: str) -> bool:
+    return (SRC.parent / name.replace(".", "/") / "__init__.py").exists()
+
+
+def _within(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
+def test_ai_and_commands_do_not_import_each_other() -> None:
+    """The AI's tools run commands through the session (`Session.run_line`), and commands reach
+    the chat through its port: neither package imports the other, not even for a type."""
+    crossing = [
+        f"{name} imports {target}"
+        for name, tree in _modules()
+        for target in _imports(name, tree)
+        if (_within(name, "trii_term.ai") and _within(target, "trii_term.commands"))
+        or (_within(name, "trii_term.commands") and _within(target, "trii_term.ai"))
+    ]
+    assert crossing == []
+
+
+def _is_cli(name: str) -> bool:
+    """The command-line modules: `trii_term.cli` (a module or a package) and `trii_term.*cli`."""
+    return _within(name, "trii_term.cli") or (name.count(".") == 1 and name.endswith("cli"))
+
+
+def test_no_core_module_imports_a_cli_module() -> None:
+    """The CLI starts the core, never the other way round (the AI's tools once imported
+    `tradecli`)."""
+    front = (*UI_MODULES, *UI_PACKAGES)
+    offending = [
+        f"{name} imports {target}"
+        for name, tree in _modules()
+        if not _is_cli(name) and not name.startswith(front)
+        for target in _imports(name, tree)
+        if _is_cli(target)
+    ]
+    assert offending == []
