@@ -118,3 +118,10 @@ def test_definitions_and_personas() -> None:
     assert set(PERSONAS) == {"analyst", "risk", "coach"}
     for p in PERSONAS.values():
         assert p.will in p.system and p.wont in p.system and "never send" in p.system
+
+
+def test_the_chat_persona_command_offers_every_persona() -> None:
+    """commands/ai.py names the personas without importing ai/ (the wall): the two lists agree."""
+    from trii_term.commands.ai import PERSONA_NAMES
+
+    assert set(PERSONA_NAMES) == set(PERSONAS)

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from trii_term.config import RiskLimits
 from trii_term.domain.ledger import FeeModel
 from trii_term.domain.orders import TIF, OrderError, OrderRequest, OrderStatus, OrderType, Side
 from trii_term.store.db import Store
 from trii_term.trading.desk import ConfirmationNeeded, OrderDesk, RiskRefused
-from trii_term.trading.risk import RiskLimits
 
 from .test_paper_broker import T0, US_FEES, Clock, broker, quote
 

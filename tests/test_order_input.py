@@ -13,9 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trii_term.commands import CommandError
-from trii_term.commands.order_grammar import order_number, parse_draft, request_line
+from trii_term.commands.order_grammar import parse_draft
 from trii_term.domain.orders import TIF, Bracket, OrderError, OrderRequest, OrderType, Side
 from trii_term.paths import Paths
+from trii_term.trading.order_line import order_number, request_line
 
 from .conftest import FAST, run_cli
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from trii_term.config import RiskLimits
 from trii_term.domain.orders import TIF, Bracket, OrderError, OrderRequest, OrderStatus, OrderType, Side
 from trii_term.store.db import Store
 from trii_term.store.journal import Journal
 from trii_term.trading.desk import ConfirmationNeeded, OrderDesk, RiskRefused
-from trii_term.trading.risk import RiskLimits
 
 from .test_paper_broker import US_FEES, Clock, broker, quote
 

@@ -12,12 +12,13 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from trii_term.brokers.paper import PaperBroker
+from trii_term.config import RiskLimits
 from trii_term.domain import Instrument, MarketBatch, Quote, Trade
 from trii_term.domain.ledger import FeeModel
 from trii_term.domain.orders import TIF, Bracket, OrderError, OrderRequest, OrderStatus, OrderType, Side
 from trii_term.store.db import Store
 from trii_term.trading.desk import OrderDesk
-from trii_term.trading.risk import RiskLimits, refused
+from trii_term.trading.risk import refused
 
 T0 = 1_362_148_200_000_000_000
 SYMBOLS = ("AAPL", "IBM")

@@ -6,8 +6,9 @@ from decimal import Decimal as D
 
 import pytest
 
+from trii_term.config import RiskLimits
 from trii_term.domain.orders import TIF, OrderRequest, OrderType, Side
-from trii_term.trading.risk import RiskContext, RiskLimits, check, refused
+from trii_term.trading.risk import RiskContext, check, refused
 
 LIMITS = RiskLimits(
     max_order_notional=D("250000"),

@@ -208,7 +208,7 @@ def test_a_hang_up_during_start_up_ends_it_within_3_s(fast: Paths, how: str) -> 
 STUCK = """
 import sys, threading, time
 from pathlib import Path
-from trii_term.shutdown import Shutdown
+from trii_term.runtime import Shutdown
 
 marker = Path(sys.argv[1])
 def force_close(until):
@@ -241,7 +241,7 @@ def test_the_deadline_holds_when_the_main_thread_never_returns(tmp_path: Path) -
 
 
 def test_output_to_a_closed_terminal_is_dropped_and_reported_once() -> None:
-    from trii_term.shutdown import TerminalOutput
+    from trii_term.runtime import TerminalOutput
 
     master, slave = os.openpty()
     tty = os.fdopen(slave, "w", encoding="utf-8")

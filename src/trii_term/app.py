@@ -4,16 +4,17 @@ trading or market logic of its own."""
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import events
 from textual.app import App
 from textual.binding import BindingType
+from textual.timer import Timer
 
+from trii_term import runtime
 from trii_term.commands import CommandContext, CommandError, MissingArguments, replay
 from trii_term.commands import ai as ai_commands
 from trii_term.commands import chart as chart_commands
@@ -31,14 +32,21 @@ from trii_term.widgets.colours import set_up_colours
 from trii_term.widgets.palette import CommandProvider, TriiPalette
 
 if TYPE_CHECKING:
+    from trii_term.ai.chat_session import ChatDisplay, ChatSession
+    from trii_term.ai.engine import Focus
+    from trii_term.brokers.base import BrokerStatus
     from trii_term.charting.model import ChartModel
+    from trii_term.commands.ports import Screens, Workstation
+    from trii_term.domain.orders import Event
     from trii_term.screens.chart import ChartScreen
+    from trii_term.screens.chat import ChatScreen
+    from trii_term.trading.order_line import Draft
     from trii_term.widgets.chart import ChartView
 
 log = logging.getLogger(__name__)
 ResultHandler = Callable[[Result], None]
+Call = Callable[[CommandContext], Awaitable[Result]]  # a command run in a context
 
-FREEZE_HEAP_AFTER = 2.0  # seconds after the chart attaches: start-up's heap leaves the GC's scans
 CHART_START_LATEST = 1.0  # seconds after start-up, if no quote has arrived to trigger it
 CHART_LOAD_DELAY = 0.06  # a cursor running down the watchlist loads only where it stops
 PUMP_SECONDS = 0.1  # changed quotes reach the screen at most this often (10 Hz)
@@ -46,12 +54,11 @@ FLASH_CHECK_SECONDS = 0.2  # how often ended tick flashes are repainted
 
 
 def _quit(inv: Invocation) -> None:
-    inv.ctx.ui.quit()  # type: ignore[union-attr]
+    inv.ui.quit()
 
 
 def _help(inv: Invocation) -> None:
-    app: TriiTermApp = inv.ctx.ui  # type: ignore[assignment]
-    app.show_help()
+    inv.ui.show_help()
 
 
 UI_COMMANDS: tuple[Command, ...] = (
@@ -101,10 +108,10 @@ class TriiTermApp(App[int]):
         self.keymap: dict[str, str] = dict(keymap or session.config.keys)
         self.chart: ChartModel | None = None  # started once the first quotes are on screen
         self.workstation = WorkstationScreen(session)
-        self._chart_load_timer = None
+        self._chart_load_timer: Timer | None = None
         self._chart_starting = False
         self._quitting = False
-        self._chat = None  # the chat controller, made when the chat is first opened
+        self._chat: ChatSession | None = None  # made when the chat is first opened
         self._watched_broker: object = None
         self._pump_pending = False
         self._last_pump = 0.0
@@ -192,8 +199,9 @@ class TriiTermApp(App[int]):
 
     def _welcome(self) -> str:
         feed = self.session.feed
-        if feed is not None and feed.simulated and getattr(feed, "start_day", None):
-            what = f"Replaying {feed.start_day} at {self.session.clock.speed:g}× (SIM)."  # type: ignore[attr-defined]
+        start_day = getattr(feed, "start_day", None)
+        if feed is not None and feed.simulated and start_day:
+            what = f"Replaying {start_day} at {self.session.clock.speed:g}× (SIM)."
         else:
             what = f"Streaming from {self.session.provider_name}."
         return f"{what} ctrl+p commands · F1 help"
@@ -233,7 +241,7 @@ class TriiTermApp(App[int]):
             broker.on_update(self._on_order_event)
             self._watched_broker = broker
 
-    def _on_order_event(self, event) -> None:  # type: ignore[no-untyped-def]
+    def _on_order_event(self, event: Event) -> None:
         if event.kind not in ("filled", "partially_filled", "rejected", "expired") or self._quitting:
             return
         o = event.order
@@ -248,7 +256,7 @@ class TriiTermApp(App[int]):
             why = f": {o.reason}" if o.reason else ""
             self.message(f"{o.id} {event.kind}: {r.side.value} {r.qty} {r.symbol}{why}", "warning")
 
-    def _on_broker_status(self, status) -> None:  # type: ignore[no-untyped-def]
+    def _on_broker_status(self, status: BrokerStatus) -> None:
         """A live broker connected, could not start, or has something to say (reconciliation)."""
         if status.ready:
             self._watch_orders()
@@ -286,10 +294,10 @@ class TriiTermApp(App[int]):
         for "store ERROR" only), and what to do."""
         writer = self.session.writer
         full = writer.stats.full if writer is not None else None
-        if full is None or self._disk_full_said:
+        if writer is None or full is None or self._disk_full_said:
             return
         self._disk_full_said = True
-        stats = writer.stats  # type: ignore[union-attr]
+        stats = writer.stats
         if not stats.full_why:
             text = f"Recording stopped: {full.rstrip('.')}. Quotes keep streaming; nothing more is recorded."
             self.message(text, "error")
@@ -325,17 +333,20 @@ class TriiTermApp(App[int]):
         self.session.bus.subscribe(SessionDay, chart.on_session_day)
         self.chart = chart
         self.workstation.chart_pane.attach(chart)
-        self.set_timer(FREEZE_HEAP_AFTER, _freeze_heap)  # once the first frames are out
+        self.set_timer(runtime.FREEZE_HEAP_AFTER, runtime.freeze_heap)  # once the first frames are out
         chart.restore_settings()
         if symbol := self.focused_symbol:
             self.follow_symbol(symbol)
 
     def _chart_screen(self) -> ChartScreen | None:
-        """The full-screen chart, if it is on top (found by class name: importing the class would
-        pull numpy and polars into start-up)."""
-        stack = self.screen_stack
-        top = stack[-1] if stack else None
-        return top if type(top).__name__ == "ChartScreen" else None  # type: ignore[return-value]
+        """The full-screen chart, if it is on top. There is none before the chart has started,
+        and its class is imported only then (it would pull numpy and polars into start-up)."""
+        if self.chart is None:
+            return None
+        from trii_term.screens.chart import ChartScreen
+
+        top = self.screen_stack[-1] if self.screen_stack else None
+        return top if isinstance(top, ChartScreen) else None
 
     def _chart_views(self) -> list[ChartView]:
         views = [v for v in (self.workstation.chart_pane.chart,) if v is not None]
@@ -393,7 +404,7 @@ class TriiTermApp(App[int]):
             if focused and focused != self.chart.spec.symbol:  # charted a symbol not in the list
                 self.follow_symbol(focused)
 
-    def open_ticket(self, draft, *, opened_by: str = "key") -> None:  # type: ignore[no-untyped-def]
+    def open_ticket(self, draft: Draft, *, opened_by: str = "key") -> None:
         from trii_term.screens.ticket import TicketScreen
 
         if self.session.desk is None:
@@ -408,15 +419,21 @@ class TriiTermApp(App[int]):
     # -- the AI desk (the chat pane and the full-screen chat) --------------------------------
 
     @property
-    def chat(self):  # type: ignore[no-untyped-def]
+    def chat(self) -> ChatSession:
+        """The chat session (the conversation, its engine, the reply in flight)."""
         if self._chat is None:
-            from trii_term.widgets.chat import ChatController
+            from trii_term.ai.chat_session import ChatSession
 
-            self._chat = ChatController(self)
+            self._chat = ChatSession(self.session, self)
         return self._chat
 
-    def _chat_screen(self):  # type: ignore[no-untyped-def]
-        return next((s for s in self.screen_stack if type(s).__name__ == "ChatScreen"), None)
+    def _chat_screen(self) -> ChatScreen | None:
+        """The full-screen chat, if it is open (none before the chat session exists)."""
+        if self._chat is None:
+            return None
+        from trii_term.screens.chat import ChatScreen
+
+        return next((s for s in self.screen_stack if isinstance(s, ChatScreen)), None)
 
     def open_chat(self, question: str | None = None, *, full: bool = False) -> None:
         from trii_term.screens.chat import ChatScreen
@@ -439,9 +456,10 @@ class TriiTermApp(App[int]):
         else:
             self.open_chat()
 
-    def chat_escape(self, view) -> None:  # type: ignore[no-untyped-def]
+    def chat_leave(self, view: ChatDisplay) -> None:
         """Esc with no reply in flight: close the full-screen chat, or leave the pane."""
-        if self._chat_screen() is not None and view is self._chat_screen().chat:
+        screen = self._chat_screen()
+        if screen is not None and view is screen.chat:
             self.pop_screen()
         else:
             self.workstation.watchlist.table.focus()
@@ -460,10 +478,11 @@ class TriiTermApp(App[int]):
     async def chat_refresh(self) -> None:
         await self.chat.refresh_views()
 
-    async def chat_persona(self, name: str) -> None:
+    async def chat_persona(self, name: str) -> str:
         await self.chat.new(name)
+        return self.chat.persona_intro()
 
-    def chat_focus(self):  # type: ignore[no-untyped-def]
+    def chat_focus(self) -> Focus:
         """What Claude is told the trader is looking at."""
         from trii_term.ai.engine import Focus
 
@@ -475,23 +494,26 @@ class TriiTermApp(App[int]):
         studies = tuple(str(s) for s in spec.studies) if spec is not None and spec.symbol == symbol else ()
         return Focus(symbol, interval, studies)
 
-    def chat_drafted(self, draft) -> None:  # type: ignore[no-untyped-def]
+    def chat_drafted(self, draft: Draft) -> None:
         """Claude drafted an order: it goes into the ticket, focused; the trader sends (or not)."""
         self.open_ticket(draft, opened_by="ai")
         self.message("Claude drafted this order into the ticket: review it; Enter sends, Esc discards.")
+
+    def chat_cost_changed(self) -> None:
+        self.workstation.status_bar.update_status()
 
     def open_portfolio(self) -> None:
         from trii_term.screens.portfolio import PortfolioScreen
 
         top = self.screen_stack[-1] if self.screen_stack else None
-        if type(top).__name__ != "PortfolioScreen":
+        if not isinstance(top, PortfolioScreen):
             self.push_screen(PortfolioScreen(self.session))
 
     def open_journal(self, words: str) -> None:
         from trii_term.screens.journal import JournalScreen
 
         top = self.screen_stack[-1] if self.screen_stack else None
-        if type(top).__name__ == "JournalScreen":
+        if isinstance(top, JournalScreen):
             self.pop_screen()
         self.push_screen(JournalScreen(self.session, words))
 
@@ -563,9 +585,9 @@ class TriiTermApp(App[int]):
         else:
             await self._run(lambda ctx: self.session.commands.invoke(cmd, [], ctx), "palette", cmd.name)
 
-    async def _run(  # type: ignore[no-untyped-def]
+    async def _run(
         self,
-        call,
+        call: Call,
         source: str,
         label: str,
         *,
@@ -584,8 +606,8 @@ class TriiTermApp(App[int]):
             on_result(result)
         return result
 
-    async def _run_once(  # type: ignore[no-untyped-def]
-        self, call, ctx: CommandContext, typed_line: str, on_result: ResultHandler | None, label: str
+    async def _run_once(
+        self, call: Call, ctx: CommandContext, typed_line: str, on_result: ResultHandler | None, label: str
     ) -> Result | None:
         source = ctx.source
         if self._quitting:
@@ -616,8 +638,13 @@ class TriiTermApp(App[int]):
             self.message(result.message, result.level)
         return result
 
-    def _confirm(  # type: ignore[no-untyped-def]
-        self, ask: NeedsConfirmation, call, ctx: CommandContext, label: str, on_result: ResultHandler | None
+    def _confirm(
+        self,
+        ask: NeedsConfirmation,
+        call: Call,
+        ctx: CommandContext,
+        label: str,
+        on_result: ResultHandler | None,
     ) -> None:
         """The confirm dialog; only y sends (the line runs again, confirmed for what was shown,
         on a worker)."""
@@ -734,10 +761,8 @@ class TriiTermApp(App[int]):
         self.exit(0)
 
 
-def _freeze_heap() -> None:
-    """Move what start-up built (modules, the store, Textual's widgets, caches) out of the
-    cyclic collector's reach: a full collection over that heap stalled the screen for 150-180 ms
-    every second or so while a chat reply or a busy feed allocated (measured in bench/chat.py).
-    Objects made later are collected as usual. (No collection first: that alone is such a stall;
-    what start-up left as garbage is small and stays.)"""
-    gc.freeze()
+if TYPE_CHECKING:
+
+    def _implements_the_ports(app: TriiTermApp) -> tuple[Screens, Workstation]:
+        """mypy proves here, structurally, that the app is every port it is handed over as."""
+        return app, app

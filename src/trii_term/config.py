@@ -33,7 +33,6 @@ from trii_term.domain import normalize_symbol
 from trii_term.domain.ledger import FeeModel
 from trii_term.numbers import NumberError, parse_decimal, shown
 from trii_term.toml_lines import key_lines, line_of
-from trii_term.trading.risk import RiskLimits
 
 DEFAULT_SYMBOLS = ("AAPL", "MSFT", "IBM", "GOOG")
 DEFAULT_BROKER = "paper"
@@ -73,6 +72,18 @@ class ConfigError(Exception):
 # --------------------------------------------------------------------------------------------
 # Typed settings
 # --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RiskLimits:
+    """`[risk]` in the config; None switches a rule off."""
+
+    max_order_notional: Decimal | None = Decimal("250000")
+    max_position_pct: Decimal | None = Decimal(25)
+    daily_loss_limit: Decimal | None = Decimal("5000")
+    price_band_pct: Decimal | None = Decimal(10)
+    max_order_qty: Decimal | None = Decimal(100000)
+    restricted: frozenset[str] = field(default_factory=frozenset)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,8 @@ always accompany colour, so meaning survives 16 colours, no colours and screen r
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 UP = "▲"
 DOWN = "▼"
 DASH = "—"
@@ -70,3 +72,10 @@ def duration(seconds: float) -> str:
     if seconds < 1:
         return f"{seconds * 1000:.0f}ms"
     return f"{seconds:.1f}s"
+
+
+def some_of(symbols: Collection[str], limit: int = 20) -> str:
+    """A readable sample of known symbols (a live master holds tens of thousands)."""
+    names = sorted(symbols) if len(symbols) <= limit else sorted(list(symbols)[:2000])[:limit]
+    more = len(symbols) - len(names)
+    return ", ".join(names) + (f" … and {more:,} more" if more > 0 else "")

@@ -13,15 +13,15 @@ import asyncio
 import concurrent.futures
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple, ParamSpec, TypeVar
 
 from trii_term.bus import Bus
 from trii_term.clock import SessionClock
-from trii_term.commands import CommandRegistry, core_registry
+from trii_term.commands import CommandContext, CommandError, CommandRegistry, core_registry
 from trii_term.config import Config, ConfigError
 from trii_term.domain import (
     MARKETS,
@@ -35,23 +35,30 @@ from trii_term.domain import (
     SessionPhase,
 )
 from trii_term.feeds import Feed, FeedContext, UnknownFeed, feed_class, instruments_problem
+from trii_term.format import some_of
 from trii_term.paths import Paths, shipped_data_dir
 from trii_term.quotebook import QuoteBook
 from trii_term.store.db import Store, StoreLocked
 from trii_term.store.writer import StoreWriter
 from trii_term.watchlists import Watchlists
 
+if TYPE_CHECKING:
+    from trii_term.ai.conversations import Conversations
+
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
 
 DEFAULT_WATCHLIST = "Default"
 FEED_STALE_SECONDS = 15.0  # real seconds without market data, market open, before the feed is STALE
 
 
-def _some(symbols, limit: int = 20) -> str:  # type: ignore[no-untyped-def]
-    """A readable sample of known symbols (a live master holds tens of thousands)."""
-    names = sorted(symbols) if len(symbols) <= limit else sorted(list(symbols)[:2000])[:limit]
-    more = len(symbols) - len(names)
-    return ", ".join(names) + (f" … and {more:,} more" if more > 0 else "")
+class LineRun(NamedTuple):
+    """How a command line run for a service (the AI's tools) ended: did it run, and its message
+    (when it did not: the trader's sentence why; nothing was changed)."""
+
+    ran: bool
+    message: str
 
 
 class Session:
@@ -209,7 +216,7 @@ class Session:
         self.watchlists.load(DEFAULT_WATCHLIST, seed)
         problem = instruments_problem(self.instruments)  # no instruments at all, and why
         if unknown:
-            why = f": {problem}" if problem else f"; left out. Known: {_some(self.instruments)}."
+            why = f": {problem}" if problem else f"; left out. Known: {some_of(self.instruments)}."
             self.notices.append(
                 f"feed.symbols: {', '.join(unknown)} not known to the {self.provider_name} feed{why}"
             )
@@ -220,7 +227,7 @@ class Session:
             if bad:
                 raise ConfigError(
                     f"unknown symbol {', '.join(bad)} for the {self.provider_name} feed; "
-                    f"known: {_some(self.instruments)}",
+                    f"known: {some_of(self.instruments)}",
                     key="--symbols",
                 )
 
@@ -726,3 +733,28 @@ class Session:
             )
         except Exception:  # the watchlist still streams; bars fall back to the US calendar
             log.exception("could not record instruments %s", ", ".join(r[0] for r in rows))
+
+    # -- services the commands and the AI share (neither imports the other) ------------------
+
+    async def on_broker(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Call a desk/broker method: a live broker's calls wait on the network, so they run on a
+        worker thread and the screen keeps drawing (rate-limit retries included)."""
+        if getattr(self.broker, "remote", False):
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        return fn(*args, **kwargs)
+
+    async def run_line(self, line: str, *, source: str) -> LineRun:
+        """Run a command line as `source` (the AI's tools run the keyboard's commands this way)."""
+        try:
+            result = await self.commands.run(line, CommandContext(self, source=source))
+        except CommandError as exc:
+            return LineRun(False, str(exc))
+        return LineRun(True, result.message)
+
+    def conversations(self) -> Conversations:
+        """The AI conversations saved in the store (the store must be open)."""
+        from trii_term.ai.conversations import Conversations
+
+        if self.store is None:
+            raise RuntimeError("the store is not open yet")
+        return Conversations(self.store.con)

@@ -131,16 +131,14 @@ def _chart_lines(session: Any, symbol: str, interval: str, studies: tuple[str, .
 
 
 async def _trading_lines(session: Any) -> list[str]:
-    from trii_term.commands.trade import on_broker
-
     broker = session.broker
     if broker is None:
         note = getattr(session, "broker_note", "") or "starting"
         return [f"Trading: unavailable ({note})"]
     try:
-        positions = await on_broker(session, broker.positions)
-        orders = await on_broker(session, broker.orders, open_only=True)
-        account = await on_broker(session, broker.account)
+        positions = await session.on_broker(broker.positions)
+        orders = await session.on_broker(broker.orders, open_only=True)
+        account = await session.on_broker(broker.account)
     except Exception as exc:
         log.warning("AI context: the broker did not answer: %s", exc)
         return [f"Trading: the broker did not answer ({exc})"]

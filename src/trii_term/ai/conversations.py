@@ -7,6 +7,7 @@ tool calls. All methods take and return plain data; the connection belongs to th
 
 from __future__ import annotations
 
+import builtins
 import json
 import secrets
 import time
@@ -137,7 +138,7 @@ class Conversations:
 
     # -- messages ------------------------------------------------------------------------------
 
-    def messages(self, cid: str) -> list[ChatMessage]:
+    def messages(self, cid: str) -> builtins.list[ChatMessage]:
         rows = self._con.execute(
             "SELECT role, blocks, created_ns, usage, partial FROM ai_messages "
             "WHERE conversation_id = ? ORDER BY seq",

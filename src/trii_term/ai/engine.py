@@ -33,10 +33,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trii_term.ai import pricing
 from trii_term.ai.context import build_context
@@ -45,6 +45,9 @@ from trii_term.ai.failures import ReplyFailed, Retrying, RetryPolicy, given_up, 
 from trii_term.ai.personas import PERSONAS
 from trii_term.ai.tools import Toolbox, definitions
 from trii_term.config import AiConfig
+
+if TYPE_CHECKING:
+    from trii_term.trading.order_line import Draft
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +130,7 @@ class ToolFinished:
 
 @dataclass(frozen=True)
 class Drafted:
-    draft: Any  # trii_term.commands.trade.Draft, for the order ticket
+    draft: Draft  # for the order ticket
 
 
 @dataclass(frozen=True)
@@ -253,7 +256,7 @@ class ChatEngine:
 
     async def reply(
         self, cid: str, text: str, *, focus: Focus, persona: str | None = None
-    ) -> AsyncIterator[Event]:
+    ) -> AsyncGenerator[Event, None]:
         key = self._key()
         if not key:
             yield ReplyFailed(NO_KEY, False, None, "no_key")
@@ -391,10 +394,10 @@ class ChatEngine:
                         turn.current = ev.index
                     elif kind == "content_block_stop":
                         cb = ev.content_block
-                        block = turn.blocks.get(ev.index)
-                        if block is not None and cb.type == "tool_use":
-                            block["input"] = dict(cb.input or {})
-                            block["_done"] = True
+                        ended = turn.blocks.get(ev.index)
+                        if ended is not None and cb.type == "tool_use":
+                            ended["input"] = dict(cb.input or {})
+                            ended["_done"] = True
                     elif kind == "message_start":
                         u = ev.message.usage
                         turn.input_tokens = u.input_tokens or 0

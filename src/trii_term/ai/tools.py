@@ -18,7 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from trii_term.trading.order_line import Draft
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +45,7 @@ class ToolError(Exception):
 class ToolOutcome:
     output: str
     is_error: bool = False
-    draft: Any = None  # a trii_term.commands.trade.Draft from draft_order
+    draft: Draft | None = None  # from draft_order, for the ticket
 
 
 def _schema(props: dict[str, Any], required: list[str]) -> dict[str, Any]:
@@ -165,7 +168,7 @@ def known_symbol(session: Any, text: Any) -> str:
     symbol = normalize_symbol(text)
     if symbol not in session.instruments:
         from trii_term.feeds import instruments_problem
-        from trii_term.session import _some
+        from trii_term.format import some_of
 
         problem = instruments_problem(session.instruments)
         if problem:
@@ -173,7 +176,7 @@ def known_symbol(session: Any, text: Any) -> str:
 
         raise ToolError(
             f"unknown symbol {symbol} for the {session.provider_name} feed; "
-            f"known: {_some(session.instruments)}"
+            f"known: {some_of(session.instruments)}"
         )
     return symbol
 
@@ -463,12 +466,11 @@ class Toolbox:
         return broker
 
     async def portfolio(self, args: dict[str, Any]) -> dict[str, Any]:
-        from trii_term.commands.trade import on_broker
         from trii_term.trading.as_json import account_json, position_json
 
         broker = self._broker()
-        positions = await on_broker(self.session, broker.positions)
-        account = await on_broker(self.session, broker.account)
+        positions = await self.session.on_broker(broker.positions)
+        account = await self.session.on_broker(broker.account)
         return {
             "broker": self.session.broker_label(),
             "positions": [position_json(p) for p in positions],
@@ -476,12 +478,11 @@ class Toolbox:
         }
 
     async def orders(self, args: dict[str, Any]) -> dict[str, Any]:
-        from trii_term.commands.trade import on_broker
         from trii_term.trading.as_json import order_json
 
         broker = self._broker()
         open_only = args.get("open_only", True)
-        orders = await on_broker(self.session, broker.orders, open_only=bool(open_only))
+        orders = await self.session.on_broker(broker.orders, open_only=bool(open_only))
         rows = [
             {k: v for k, v in order_json(o).items() if k in _ORDER_KEYS and v not in (None, "")}
             for o in orders
@@ -492,9 +493,8 @@ class Toolbox:
 
     def build_draft(self, args: dict[str, Any]) -> Any:
         """The Draft the `buy`/`sell` command would put in the ticket, validated like the ticket."""
-        from trii_term.commands.registry import CommandError
-        from trii_term.commands.trade import parse_draft
         from trii_term.domain.orders import TIF, OrderError, OrderType, Side
+        from trii_term.trading.order_line import read_draft
 
         side_text = str(args.get("side", "")).lower()
         if side_text not in ("buy", "sell"):
@@ -518,8 +518,8 @@ class Toolbox:
                 tokens += [word, str(value).strip()]
         tokens.append(tif)
         try:
-            draft = parse_draft(Side(side_text), [t for t in tokens if t])
-        except CommandError as exc:
+            draft = read_draft(Side(side_text), [t for t in tokens if t])
+        except OrderError as exc:
             raise ToolError(str(exc)) from None
         draft = replace(draft, symbol=symbol)
         if not draft.qty:
@@ -544,14 +544,13 @@ class Toolbox:
         return draft, request
 
     async def draft_order(self, args: dict[str, Any]) -> ToolOutcome:
-        from trii_term.commands.trade import on_broker
 
         draft, request = self.build_draft(args)
         out: dict[str, Any] = {"drafted": _request_json(request), "sent": False}
         desk = self.session.desk
         if desk is not None:
             try:
-                preview = await on_broker(self.session, desk.preview, request)
+                preview = await self.session.on_broker(desk.preview, request)
             except Exception as exc:  # a live broker may not answer: the draft still stands
                 log.warning("preview of an AI draft failed: %s", exc)
                 out["checks"] = f"not checked: {exc}"
@@ -579,8 +578,6 @@ class Toolbox:
 
     async def add_to_watchlist(self, args: dict[str, Any]) -> dict[str, Any]:
         """Runs `watch add` — the command the keyboard runs — with source `ai`."""
-        from trii_term.commands import CommandContext, CommandError
-
         raw = args.get("symbols")
         if isinstance(raw, str):
             raw = raw.replace(",", " ").split()
@@ -591,11 +588,9 @@ class Toolbox:
         if lists is None:
             raise ToolError("the watchlists are not loaded yet: try again in a moment")
         before = set(lists.active.symbols)
-        ctx = CommandContext(self.session, source="ai")
-        try:
-            await self.session.commands.run(f"watch add {' '.join(symbols)}", ctx)
-        except CommandError as exc:
-            raise ToolError(str(exc)) from None
+        run = await self.session.run_line(f"watch add {' '.join(symbols)}", source="ai")
+        if not run.ran:
+            raise ToolError(run.message)
         return {
             "watchlist": lists.active.name,
             "added": [s for s in symbols if s not in before],

@@ -37,8 +37,8 @@ def run_workstation(config: Config, paths: Paths) -> int:
     import logging
 
     from trii_term.config import ConfigError
+    from trii_term.runtime import Shutdown, TerminalModes, TerminalOutput, give_back_heap
     from trii_term.session import Session
-    from trii_term.shutdown import Shutdown, TerminalModes, TerminalOutput
 
     log = logging.getLogger(__name__)
     try:
@@ -83,12 +83,7 @@ def run_workstation(config: Config, paths: Paths) -> int:
         finally:
             await _close_session(session)
             shutdown.closed()
-            # the heap frozen out of the GC while running (app._freeze_heap) is given back, so
-            # the store's and Arrow's objects are finalized at exit, not reported as leaks
-            import gc
-
-            gc.unfreeze()
-            gc.collect()
+            give_back_heap()  # the store's and Arrow's objects are finalized, not reported as leaks
 
     try:
         asyncio.run(run())
@@ -154,7 +149,7 @@ def _hangup_aware_driver(on_gone):  # type: ignore[no-untyped-def]
     event loop blocking on its queue for ever."""
     from textual.drivers.linux_driver import LinuxDriver
 
-    from trii_term.shutdown import TerminalOutput
+    from trii_term.runtime import TerminalOutput
 
     class HangupAwareDriver(LinuxDriver):
         def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]

@@ -5,46 +5,48 @@ screen (the pane and the full-screen chat), and headless as `trii-term ask`."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from trii_term.commands.registry import Arg, Command, CommandError, Invocation, Result
+
+if TYPE_CHECKING:
+    from trii_term.session import Session
 
 G = "AI desk"
 PERSONA_NAMES = ("analyst", "risk", "coach")
 
 
-def _conversations(inv: Invocation):  # type: ignore[no-untyped-def]
-    from trii_term.ai.conversations import Conversations
-
-    store = inv.session.store
-    if store is None:
+def _saved(inv: Invocation) -> Session:
+    """The session, once the store the conversations are saved in is open."""
+    if inv.session.store is None:
         raise CommandError("The store is still opening: try again in a moment.")
-    return Conversations(store.con)
+    return inv.session
 
 
 def _resolve(inv: Invocation, text: str) -> str:
     try:
-        return str(_conversations(inv).resolve(text))
+        return str(_saved(inv).conversations().resolve(text))
     except ValueError as exc:
         raise CommandError(f"{exc}. Nothing was changed.") from None
 
 
 def ask(inv: Invocation) -> None:
     question = (inv.args.get("question") or "").strip()
-    inv.ctx.ui.open_chat(question or None, full=True)  # type: ignore[union-attr]
+    inv.ui.open_chat(question or None, full=True)
 
 
 def toggle(inv: Invocation) -> None:
-    inv.ctx.ui.toggle_chat()  # type: ignore[union-attr]
+    inv.ui.toggle_chat()
 
 
 async def new(inv: Invocation) -> Result:
     persona = inv.args.get("persona")
-    await inv.ctx.ui.chat_new(persona)  # type: ignore[union-attr]
+    await inv.ui.chat_new(persona)
     return Result(f"A new conversation{f' with the {persona} persona' if persona else ''}.")
 
 
 def list_conversations(inv: Invocation) -> Result:
-    infos = _conversations(inv).list()
+    infos = _saved(inv).conversations().list()
     if not infos:
         return Result("No conversations yet: press t, or `ask …`.")
     shown = [
@@ -57,38 +59,38 @@ def list_conversations(inv: Invocation) -> Result:
 
 async def resume(inv: Invocation) -> Result:
     cid = _resolve(inv, inv.args["conversation"])
-    await inv.ctx.ui.chat_resume(cid)  # type: ignore[union-attr]
+    await inv.ui.chat_resume(cid)
     return Result(f"Resumed conversation {cid[:8]}.")
 
 
 async def rename(inv: Invocation) -> Result:
-    cid = inv.ctx.ui.chat_current() if inv.ctx.ui is not None else None  # type: ignore[attr-defined]
+    cid = inv.ui.chat_current()
     if not cid:
         raise CommandError("No conversation is open: press t to start one.")
     title = " ".join(inv.args["title"].split())
-    _conversations(inv).rename(cid, title)
-    await inv.ctx.ui.chat_refresh()  # type: ignore[union-attr]
+    _saved(inv).conversations().rename(cid, title)
+    await inv.ui.chat_refresh()
     return Result(f"Conversation {cid[:8]} is now “{title}”.")
 
 
 async def delete(inv: Invocation) -> Result:
     cid = _resolve(inv, inv.args["conversation"])
-    convs = _conversations(inv)
+    convs = _saved(inv).conversations()
     info = convs.info(cid)
     convs.delete(cid)
     ui = inv.ctx.ui
-    if ui is not None and ui.chat_current() == cid:  # type: ignore[attr-defined]
-        await ui.chat_new(None)  # type: ignore[attr-defined]
+    if ui is not None and ui.chat_current() == cid:
+        await ui.chat_new(None)
     title = f"“{info.title}” " if info and info.title else ""
     return Result(f"Deleted conversation {title}{cid[:8]}.")
 
 
 def export(inv: Invocation) -> Result:
-    cid = inv.ctx.ui.chat_current() if inv.ctx.ui is not None else None  # type: ignore[attr-defined]
+    cid = inv.ui.chat_current()
     target = inv.args.get("path")
     if not cid:
         raise CommandError("No conversation is open to export: `chat resume ID` first.")
-    convs = _conversations(inv)
+    convs = _saved(inv).conversations()
     text = convs.export_markdown(cid)
     info = convs.info(cid)
     if target:
@@ -109,12 +111,7 @@ def export(inv: Invocation) -> Result:
 
 
 async def persona(inv: Invocation) -> Result:
-    from trii_term.ai.personas import PERSONAS
-
-    name = inv.args["persona"]
-    await inv.ctx.ui.chat_persona(name)  # type: ignore[union-attr]
-    p = PERSONAS[name]
-    return Result(f"{p.title}. Will: {p.will} Won't: {p.wont}")
+    return Result(await inv.ui.chat_persona(inv.args["persona"]))
 
 
 PERSONA = Arg("persona", "choice", choices=PERSONA_NAMES)

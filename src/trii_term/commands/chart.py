@@ -2,12 +2,14 @@
 where it looks (zoom, pan, crosshair). Keys are bindings to these commands.
 
 The chart commands act on the workstation's chart (the pane, or the full-screen chart), so
-they need a screen: `ctx.ui` provides `chart` (the ChartModel), `open_chart()` and
-`chart_visible_bars()`.
+they need a screen: its `ChartPort` (commands/ports.py) gives the ChartModel, opens and closes
+the full-screen chart and says how many bars it shows.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from trii_term.commands.registry import Arg, Command, CommandError, Invocation, Result, resolve_symbol
@@ -15,25 +17,28 @@ from trii_term.domain import normalize_symbol
 
 if TYPE_CHECKING:
     from trii_term.charting.model import ChartModel
+    from trii_term.commands.ports import ChartPort
+
+Outcome = Result | None
+
+
+def _screen(inv: Invocation) -> ChartPort:
+    return inv.ui
 
 
 def _model(inv: Invocation) -> ChartModel:
-    if inv.ctx.ui is None or not hasattr(inv.ctx.ui, "chart"):
-        raise CommandError("There is no chart here.")
-    model = inv.ctx.ui.chart
+    model = _screen(inv).chart
     if model is None:
         raise CommandError("The chart is still starting: try again in a moment.")
     return model
 
 
-def _spec_errors(fn):  # type: ignore[no-untyped-def]
+def _spec_errors(fn: Callable[[Invocation], Outcome]) -> Callable[[Invocation], Outcome]:
     """SpecError (a bad interval, study or parameter) becomes a trader message."""
-    import functools
-
     from trii_term.charting import SpecError
 
     @functools.wraps(fn)
-    def wrapper(inv: Invocation):  # type: ignore[no-untyped-def]
+    def wrapper(inv: Invocation) -> Outcome:
         try:
             return fn(inv)
         except SpecError as exc:
@@ -83,7 +88,7 @@ def open_chart(inv: Invocation) -> Result:
     if not symbol:
         raise CommandError("No symbol to chart: type one, e.g. chart AAPL 5m")
     model.show(symbol=normalize_symbol(symbol), interval=interval, studies=studies)
-    inv.ctx.ui.open_chart()  # type: ignore[union-attr]
+    _screen(inv).open_chart()
     return Result(f"Chart {model.spec.symbol} {model.spec.interval}. Esc closes, F1 lists the chart keys.")
 
 
@@ -161,7 +166,7 @@ def clear(inv: Invocation) -> Result:
 
 
 def _visible(inv: Invocation) -> int:
-    return int(inv.ctx.ui.chart_visible_bars())  # type: ignore[union-attr]
+    return _screen(inv).chart_visible_bars()
 
 
 def zoom_in(inv: Invocation) -> Result:
@@ -220,7 +225,7 @@ def crosshair(inv: Invocation) -> Result:
 
 
 def close(inv: Invocation) -> None:
-    inv.ctx.ui.close_chart()  # type: ignore[union-attr]
+    _screen(inv).close_chart()
 
 
 _STUDY_HELP = "sma|ema|wma N · bb N K · vwap · rsi N · macd FAST SLOW SIGNAL · stoch K SMOOTH D · atr N · obv"

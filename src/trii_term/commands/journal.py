@@ -3,24 +3,19 @@ fill, cancel, rejection and AI tool call, newest first, with its time, source an
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING
 
 from trii_term.commands.registry import Arg, Command, CommandError, Invocation
 
-
-@runtime_checkable
-class JournalScreens(Protocol):
-    """What the journal command asks of the screen."""
-
-    def open_journal(self, words: str) -> None:
-        """Show the journal, filtered by these words (all must match an entry)."""
+if TYPE_CHECKING:
+    from trii_term.commands.ports import TradePort
 
 
 def journal(inv: Invocation) -> None:
-    ui = inv.ctx.ui
-    if not isinstance(ui, JournalScreens):
+    if inv.ctx.ui is None:
         raise CommandError("The journal is shown in the workstation; from a shell: trii-term journal")
-    ui.open_journal(inv.args["filter"] or "")
+    screen: TradePort = inv.ui
+    screen.open_journal(inv.args["filter"] or "")
 
 
 COMMANDS: tuple[Command, ...] = (

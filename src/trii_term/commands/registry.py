@@ -12,14 +12,15 @@ import inspect
 import itertools
 import re
 import shlex
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal
 
 from trii_term.domain import normalize_symbol
 
 if TYPE_CHECKING:
+    from trii_term.commands.ports import Screens
     from trii_term.session import Session
 
 Level = Literal["info", "warning", "error"]
@@ -31,6 +32,7 @@ class CommandError(Exception):
     input)."""
 
     exit_code = 2
+    preview: Any = None  # an order action refused: the desk's Preview of what it would have done
 
 
 class Unavailable(CommandError):
@@ -91,28 +93,11 @@ class Result:
     data: Any = None  # what the command made (orders…), for the CLI's JSON and for scripts
 
 
-class UiPort(Protocol):
-    """What commands may ask of a screen, when there is one."""
-
-    def prompt(self, text: str) -> None:
-        """Open the command line with `text` typed, for the trader to complete."""
-
-    def quit(self) -> None: ...
-
-    def select_symbol(self, symbol: str) -> None:
-        """Put the cursor on a symbol of the watchlist shown."""
-
-    def open_ticket(self, draft: Any, *, opened_by: str = "key") -> None:
-        """Show the order ticket with `draft` filled in, for the trader to review and send."""
-
-    def open_portfolio(self) -> None: ...
-
-
 @dataclass
 class CommandContext:
     session: Session
     source: str = "palette"  # ticket, palette, key, cli, macro, ai
-    ui: UiPort | None = None
+    ui: Screens | None = None  # the workstation's screens (commands/ports.py), when there are some
     focused_symbol: str | None = None
     confirmed: bool = False  # the trader said yes (y in a dialog, --yes, an armed macro)
     can_ask: bool = False  # a headless caller that can ask the trader (a terminal)
@@ -188,6 +173,13 @@ class Invocation:
     def session(self) -> Session:
         return self.ctx.session
 
+    @property
+    def ui(self) -> Screens:
+        """The screen a command that `needs_ui` acts on (the registry runs those only with one)."""
+        if self.ctx.ui is None:
+            raise _no_screen(self.command, self.ctx)
+        return self.ctx.ui
+
 
 @dataclass
 class CommandRegistry:
@@ -215,7 +207,7 @@ class CommandRegistry:
         except KeyError:
             raise CommandError(f"there is no command with id {command_id!r}") from None
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Command]:
         return iter(self._commands.values())
 
     def __len__(self) -> int:
@@ -303,7 +295,7 @@ class CommandRegistry:
 
     async def invoke(self, command: Command, raw: list[str], ctx: CommandContext, text: str = "") -> Result:
         if command.needs_ui and ctx.ui is None:
-            raise CommandError(f"'{command.name}' works only in the workstation, not from {ctx.source}.")
+            raise _no_screen(command, ctx)
         args = self.bind(command, raw, ctx, text)
         outcome = command.handler(Invocation(command, args, ctx, text))
         if inspect.isawaitable(outcome):
@@ -313,6 +305,10 @@ class CommandRegistry:
         if isinstance(outcome, str):
             return Result(outcome)
         return outcome
+
+
+def _no_screen(command: Command, ctx: CommandContext) -> CommandError:
+    return CommandError(f"'{command.name}' works only in the workstation, not from {ctx.source}.")
 
 
 MAX_SUGGESTIONS = 3

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from trii_term.commands.registry import Arg, Command, CommandError, Invocation, Result
 from trii_term.config import MAX_REPLAY_SPEED, MIN_REPLAY_SPEED
 from trii_term.domain import FeedState
 
+if TYPE_CHECKING:
+    from trii_term.feeds.replay import ReplayFeed
 
-def _feed(inv: Invocation):  # type: ignore[no-untyped-def]
+
+def _feed(inv: Invocation) -> ReplayFeed:
     from trii_term.feeds.replay import ReplayFeed
 
     feed = inv.session.feed
@@ -16,7 +21,7 @@ def _feed(inv: Invocation):  # type: ignore[no-untyped-def]
     return feed
 
 
-def _not_ended(feed) -> None:  # type: ignore[no-untyped-def]
+def _not_ended(feed: ReplayFeed) -> None:
     if feed.ended:
         raise CommandError(f"The replay has ended ({feed.status.reason}). Use: replay goto DATE")
 

@@ -15,7 +15,6 @@ nothing is sent (exit 3). Every send goes through the order desk (`trading/desk.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import replace
@@ -23,7 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from trii_term.brokers.base import BrokerError
-from trii_term.commands.order_grammar import Draft, order_number, parse_draft
+from trii_term.commands.order_grammar import parse_draft
 from trii_term.commands.order_preview import preview_lines
 from trii_term.commands.registry import (
     Arg,
@@ -38,8 +37,7 @@ from trii_term.commands.registry import (
 )
 from trii_term.domain.orders import Order, OrderError, Side
 from trii_term.trading.desk import ConfirmationNeeded, OrderDesk, Preview, describe
-
-__all__ = ["COMMANDS", "Draft", "on_broker", "parse_draft"]
+from trii_term.trading.order_line import Draft, order_number
 
 UI_SOURCES = ("palette", "key")  # where `buy`/`sell` open the ticket rather than send
 
@@ -55,14 +53,6 @@ def _desk(inv: Invocation) -> OrderDesk:
     return desk
 
 
-async def on_broker(session, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
-    """Call a desk/broker method: a live broker's calls wait on the network, so they run on a
-    worker thread and the screen keeps drawing (rate-limit retries included)."""
-    if getattr(session.broker, "remote", False):
-        return await asyncio.to_thread(fn, *args, **kwargs)
-    return fn(*args, **kwargs)
-
-
 def _confirmed(inv: Invocation) -> bool:
     """Did the trader say yes? `trading.confirm = false` skips the dialog on the paper broker."""
     if inv.ctx.confirmed:
@@ -76,7 +66,7 @@ def _last(inv: Invocation, symbol: str) -> Decimal | None:
     return inv.session.reference_price(symbol) if symbol in inv.session.instruments else None
 
 
-def shown_key(previews: list[Preview]) -> tuple:  # type: ignore[type-arg]
+def shown_key(previews: list[Preview]) -> tuple[object, ...]:
     """What a confirmation holds for: each order as it would be sent (not its client id, not a
     market price that moves) and the working orders it replaces or cancels first."""
     return tuple(
@@ -126,7 +116,7 @@ def _refused(exc: OrderError, preview: Preview | None = None) -> CommandError:
         err = Unavailable(f"Not sent: {exc}. Nothing was changed.")
     else:
         err = Refused(f"Not sent: {exc}. Nothing was changed.")
-    err.preview = preview  # type: ignore[attr-defined]
+    err.preview = preview
     return err
 
 
@@ -168,7 +158,7 @@ async def _place(inv: Invocation, side: Side) -> Result:
     source = inv.ctx.source
     title = f"Send this order ({source})"
     if (not confirmed and inv.ctx.interactive) or inv.ctx.shown is not None:
-        preview = await on_broker(inv.session, desk.preview, request)
+        preview = await inv.session.on_broker(desk.preview, request)
 
         def decline() -> None:
             desk.refuse(preview.request, source=source, reason="not confirmed")
@@ -177,17 +167,18 @@ async def _place(inv: Invocation, side: Side) -> Result:
             raise _ask(inv, title, [preview], decline)
         if confirmed:
             _as_shown(inv, title, [preview], decline)
-    origin = {"opened_by": inv.ctx.opened_by} if inv.ctx.opened_by else None
+    origin: dict[str, object] | None = {"opened_by": inv.ctx.opened_by} if inv.ctx.opened_by else None
     try:
-        order = await on_broker(
-            inv.session, desk.submit, request, source=source, confirmed=confirmed, note=origin
+        order = await inv.session.on_broker(
+            desk.submit, request, source=source, confirmed=confirmed, note=origin
         )
     except OrderError as exc:
+        would: Preview | None
         try:  # what it would have done, for the CLI's print-out
-            preview = await on_broker(inv.session, desk.preview, request)
+            would = await inv.session.on_broker(desk.preview, request)
         except OrderError:
-            preview = None
-        raise _refused(exc, preview) from None
+            would = None
+        raise _refused(exc, would) from None
     return Result(order_summary(order), data={"order": order})
 
 
@@ -216,7 +207,7 @@ async def sell(inv: Invocation) -> Result:
 
 
 def portfolio(inv: Invocation) -> None:
-    inv.ctx.ui.open_portfolio()  # type: ignore[union-attr]
+    inv.ui.open_portfolio()
 
 
 # -- replace -------------------------------------------------------------------------------------
@@ -270,7 +261,7 @@ async def replace_order(inv: Invocation) -> Result:
     title = f"Replace {oid} ({source})"
     if (not confirmed and inv.ctx.interactive) or inv.ctx.shown is not None:
         try:
-            preview = await on_broker(inv.session, desk.preview_replace, oid, **changes)
+            preview = await inv.session.on_broker(desk.preview_replace, oid, **changes)
         except OrderError as exc:
             raise CommandError(f"{exc}. Nothing was changed.") from None
 
@@ -282,12 +273,12 @@ async def replace_order(inv: Invocation) -> Result:
         if confirmed:
             _as_shown(inv, title, [preview], decline)
     try:
-        order = await on_broker(inv.session, desk.replace, oid, source=source, confirmed=confirmed, **changes)
+        order = await inv.session.on_broker(desk.replace, oid, source=source, confirmed=confirmed, **changes)
     except OrderError as exc:
-        preview = None
+        would: Preview | None = None
         with contextlib.suppress(OrderError):
-            preview = await on_broker(inv.session, desk.preview_replace, oid, **changes)
-        raise _refused(exc, preview) from None
+            would = await inv.session.on_broker(desk.preview_replace, oid, **changes)
+        raise _refused(exc, would) from None
     return Result(f"Replaced {order.id}: {describe(order.request)}.", data={"order": order})
 
 
@@ -298,7 +289,7 @@ async def cancel(inv: Invocation) -> Result:
     desk = _desk(inv)
     oid = order_id(inv, inv.args["order_id"])
     try:
-        order = await on_broker(inv.session, desk.cancel, oid, source=inv.ctx.source)
+        order = await inv.session.on_broker(desk.cancel, oid, source=inv.ctx.source)
     except BrokerError as exc:  # the broker said no, or could not be reached
         raise Refused(f"{exc}. Nothing was changed.") from None
     except OrderError as exc:  # not a working order, or (a full disk) not saved
@@ -314,7 +305,7 @@ async def cancel(inv: Invocation) -> Result:
 async def cancel_all(inv: Invocation) -> Result:
     desk = _desk(inv)
     symbol = inv.args.get("symbol") or None
-    canceled, failed = await on_broker(inv.session, desk.cancel_all, source=inv.ctx.source, symbol=symbol)
+    canceled, failed = await inv.session.on_broker(desk.cancel_all, source=inv.ctx.source, symbol=symbol)
     where = f" in {symbol}" if symbol else ""
     if not canceled and not failed:
         return Result(f"No working orders{where}.", data={"orders": []})
@@ -336,7 +327,7 @@ async def _close(inv: Invocation, symbols: list[str], *, reverse: bool) -> Resul
     previews: list[Preview] = []
     for symbol in symbols:
         try:
-            previews.append(await on_broker(inv.session, desk.preview_close, symbol, reverse=reverse))
+            previews.append(await inv.session.on_broker(desk.preview_close, symbol, reverse=reverse))
         except OrderError as exc:
             raise CommandError(f"{exc}. Nothing was changed.") from None
     title = f"{action.capitalize()} {', '.join(symbols)} ({source})"
@@ -353,8 +344,7 @@ async def _close(inv: Invocation, symbols: list[str], *, reverse: bool) -> Resul
     canceled: list[Order] = []
     for symbol, preview in zip(symbols, previews, strict=True):
         try:
-            gone, order = await on_broker(
-                inv.session,
+            gone, order = await inv.session.on_broker(
                 desk.close,
                 symbol,
                 source=source,
@@ -419,7 +409,7 @@ async def paper_reset(inv: Invocation) -> Result:
             raise NeedsConfirmation("Reset the paper account", lines, where=inv.session.broker_label(),
                                     decline=lambda: None, verb="reset")  # fmt: skip
         raise NotConfirmed("Not reset: it needs confirming — confirm with --yes (y in the workstation).")
-    archive = await on_broker(inv.session, broker.reset, source=inv.ctx.source)
+    archive = await inv.session.on_broker(broker.reset, source=inv.ctx.source)
     return Result(
         f"A fresh paper account with {broker.ledger.starting_cash:,.2f} {acct.currency}; the old one is "
         f"kept as {archive}."

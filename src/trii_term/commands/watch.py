@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from trii_term.commands.registry import (
     Arg,
     Command,
@@ -9,15 +11,24 @@ from trii_term.commands.registry import (
     CommandError,
     Invocation,
     Result,
+    Unavailable,
 )
 from trii_term.watchlists import (
     SORT_BY_NAME,
     SORT_COLUMNS,
     Watchlist,
     WatchlistError,
+    Watchlists,
     ordered_symbols,
     sort_column,
 )
+
+
+def _lists(inv: Invocation) -> Watchlists:
+    lists = inv.session.watchlists
+    if lists is None:  # (the store opens before any command runs: this is a start-up cut short)
+        raise Unavailable("The watchlists are still loading: try again in a moment. Nothing was changed.")
+    return lists
 
 
 def _focused(inv: Invocation, given: str | None) -> str:
@@ -27,10 +38,10 @@ def _focused(inv: Invocation, given: str | None) -> str:
     return symbol
 
 
-def _guard(fn):  # type: ignore[no-untyped-def]
+def _guard(fn: Callable[[Invocation], Result]) -> Callable[[Invocation], Result]:
     """WatchlistError -> CommandError: same message, nothing changed."""
 
-    def wrapper(inv: Invocation):  # type: ignore[no-untyped-def]
+    def wrapper(inv: Invocation) -> Result:
         try:
             return fn(inv)
         except WatchlistError as exc:
@@ -46,7 +57,7 @@ def _shown_order(inv: Invocation, w: Watchlist) -> list[str]:
 
 @_guard
 def add(inv: Invocation) -> Result:
-    lists = inv.session.watchlists
+    lists = _lists(inv)
     symbols: list[str] = inv.args["symbol"]
     added = lists.add(symbols)
     name = lists.active.name
@@ -61,7 +72,7 @@ def add(inv: Invocation) -> Result:
 
 @_guard
 def remove(inv: Invocation) -> Result:
-    lists = inv.session.watchlists
+    lists = _lists(inv)
     symbols = inv.args["symbol"] or [_focused(inv, None)]
     for sym in symbols:
         if sym not in lists.active.symbols:
@@ -72,7 +83,7 @@ def remove(inv: Invocation) -> Result:
 
 
 def _step(inv: Invocation, delta: int) -> Result:
-    lists = inv.session.watchlists
+    lists = _lists(inv)
     w = lists.active
     sym = _focused(inv, inv.args.get("symbol"))
     if sym not in w.symbols:
@@ -99,7 +110,7 @@ def move_down(inv: Invocation) -> Result:
 
 @_guard
 def move(inv: Invocation) -> Result:
-    lists = inv.session.watchlists
+    lists = _lists(inv)
     w = lists.active
     sym: str = inv.args["symbol"]
     where: str = inv.args["position"]
@@ -125,7 +136,7 @@ def move(inv: Invocation) -> Result:
 
 @_guard
 def sort(inv: Invocation) -> Result:
-    lists = inv.session.watchlists
+    lists = _lists(inv)
     w = lists.active
     column: str | None = inv.args.get("column")
     direction: str | None = inv.args.get("direction")
@@ -145,7 +156,7 @@ def sort(inv: Invocation) -> Result:
 
 @_guard
 def reverse(inv: Invocation) -> Result:
-    lists = inv.session.watchlists
+    lists = _lists(inv)
     w = lists.active
     if w.sort_column is None:
         lists.reorder(list(reversed(w.symbols)))
@@ -160,13 +171,13 @@ def reverse(inv: Invocation) -> Result:
 
 @_guard
 def new(inv: Invocation) -> Result:
-    w = inv.session.watchlists.create(inv.args["name"])
+    w = _lists(inv).create(inv.args["name"])
     return Result(f"Created watchlist {w.name!r}; add symbols with: watch add SYMBOL")
 
 
 @_guard
 def rename(inv: Invocation) -> Result:
-    lists = inv.session.watchlists
+    lists = _lists(inv)
     old = lists.active.name
     if inv.args["name"].strip() == old:
         return Result(f"{old!r} keeps its name.")
@@ -176,7 +187,7 @@ def rename(inv: Invocation) -> Result:
 
 @_guard
 def delete(inv: Invocation) -> Result:
-    lists = inv.session.watchlists
+    lists = _lists(inv)
     w = lists.delete(inv.args["name"])
     return Result(
         f"Deleted watchlist {w.name!r} ({len(w.symbols)} symbols). Now showing {lists.active.name!r}."
@@ -185,39 +196,40 @@ def delete(inv: Invocation) -> Result:
 
 @_guard
 def switch(inv: Invocation) -> Result:
-    w = inv.session.watchlists.switch(inv.args["name"])
+    w = _lists(inv).switch(inv.args["name"])
     return Result(f"Watchlist {w.name!r} ({len(w.symbols)} symbols).")
 
 
 @_guard
 def next_list(inv: Invocation) -> Result:
-    w = inv.session.watchlists.cycle(+1)
+    w = _lists(inv).cycle(+1)
     return Result(f"Watchlist {w.name!r}.")
 
 
 @_guard
 def prev_list(inv: Invocation) -> Result:
-    w = inv.session.watchlists.cycle(-1)
+    w = _lists(inv).cycle(-1)
     return Result(f"Watchlist {w.name!r}.")
 
 
 def select(inv: Invocation) -> Result:
     sym: str = inv.args["symbol"]
-    w = inv.session.watchlists.active
+    w = _lists(inv).active
     if sym not in w.symbols:
         raise CommandError(f"{sym} is not in watchlist {w.name!r}; add it with: watch add {sym}")
-    inv.ctx.ui.select_symbol(sym)  # type: ignore[union-attr]
+    inv.ui.select_symbol(sym)
     return Result()
 
 
 def lists(inv: Invocation) -> Result:
-    wl = inv.session.watchlists
+    wl = _lists(inv)
     parts = [f"{'▸' if w.id == wl.active_id else ' '}{w.name} ({len(w.symbols)})" for w in wl.lists]
     return Result("Watchlists: " + "  ".join(parts))
 
 
 def _active_name(ctx: CommandContext) -> str:
-    return ctx.session.watchlists.active.name
+    lists = ctx.session.watchlists
+    return lists.active.name if lists is not None else ""
 
 
 SYMBOL = Arg("SYMBOL", "symbol", help="a symbol the feed knows, e.g. AAPL")

@@ -6,13 +6,14 @@ from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from trii_term.ai.chat_session import ChatSession
 from trii_term.session import Session
-from trii_term.widgets.chat import ChatController, ChatView
+from trii_term.widgets.chat import ChatView
 from trii_term.widgets.status_bar import MessageLine, StatusBar
 
 
 class ChatScreen(Screen[None]):
-    def __init__(self, session: Session, controller: ChatController, focused_symbol: str | None) -> None:
+    def __init__(self, session: Session, controller: ChatSession, focused_symbol: str | None) -> None:
         super().__init__()  # no id: a screen closed and opened again at once would clash
         self.session = session
         self.controller = controller

@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Input, Static
 
 from trii_term.commands.order_preview import order_prices
+from trii_term.commands.ports import workstation
 from trii_term.domain.orders import OrderStatus
 from trii_term.session import Session
 from trii_term.widgets.keys_footer import KeysFooter
@@ -246,7 +247,7 @@ class PortfolioScreen(Screen[None]):
         if oid is None:
             self.message_line.show("No order selected.", "warning")
             return
-        result = await self.app.execute(f"order cancel {oid}", source="key")  # type: ignore[attr-defined]
+        result = await workstation(self.app).execute(f"order cancel {oid}", source="key")
         if result is not None and result.message:
             self.message_line.show(result.message, result.level)
         self.refresh_all()
@@ -254,7 +255,7 @@ class PortfolioScreen(Screen[None]):
     def action_replace_order(self) -> None:
         oid = self._selected_order()
         if oid is not None:
-            self.app.prompt(f"order replace {oid} ", source="key")  # type: ignore[attr-defined]
+            workstation(self.app).prompt(f"order replace {oid} ", source="key")
 
     async def action_flatten(self) -> None:
         """Flatten the highlighted position (or the highlighted order's symbol): the confirm
@@ -263,7 +264,7 @@ class PortfolioScreen(Screen[None]):
         if symbol is None:
             self.message_line.show("No position selected: move to one in the positions table.", "warning")
             return
-        await self.app.execute(f"flatten {symbol}", source="key")  # type: ignore[attr-defined]
+        await workstation(self.app).execute(f"flatten {symbol}", source="key")
 
     def _selected_symbol(self) -> str | None:
         positions = self.query_one("#positions", DataTable)

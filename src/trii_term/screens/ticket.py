@@ -17,13 +17,14 @@ from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Select, Static
 
-from trii_term.commands.order_grammar import Draft
 from trii_term.commands.order_preview import preview_lines
+from trii_term.commands.ports import workstation
 from trii_term.commands.registry import Result
 from trii_term.domain.orders import TIF, OrderError
 from trii_term.screens.confirm import ConfirmScreen
 from trii_term.session import Session
 from trii_term.trading.desk import Preview
+from trii_term.trading.order_line import Draft
 
 __all__ = ["ConfirmScreen", "TicketScreen"]
 
@@ -228,7 +229,7 @@ class TicketScreen(ModalScreen[None]):
         self.message_line.show("Review the order in the dialog: y sends it, n does not.")
         line = self.draft.line()
         self.app.run_worker(
-            self.app.execute(  # type: ignore[attr-defined]
+            workstation(self.app).execute(
                 line, source="ticket", on_result=self._sent, opened_by=self.opened_by
             ),
             group="ticket-send",

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.app import ComposeResult
 from textual.containers import Container, Vertical
 from textual.screen import Screen
 from textual.widgets import Static
 
 from trii_term.commands import watch
+from trii_term.commands.ports import workstation
 from trii_term.session import Session
 from trii_term.widgets.bindings import command_bindings
 from trii_term.widgets.keys_footer import KeysFooter
 from trii_term.widgets.quote_table import QuoteTable
 from trii_term.widgets.status_bar import MessageLine, StatusBar
 from trii_term.widgets.watchlist_pane import WatchlistPane
+
+if TYPE_CHECKING:
+    from trii_term.ai.chat_session import ChatSession
+    from trii_term.charting.model import ChartModel
+    from trii_term.widgets.chart import ChartView
 
 
 class WatchlistKeys(WatchlistPane):
@@ -28,13 +36,13 @@ class ChartPane(Vertical):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.chart = None  # the ChartView, once attached
+        self.chart: ChartView | None = None  # once attached
         self.border_title = "Chart"
 
     def compose(self) -> ComposeResult:
         yield Static("starting the chart…", id="chart-starting")
 
-    def attach(self, model) -> None:  # type: ignore[no-untyped-def]
+    def attach(self, model: ChartModel) -> None:
         from trii_term.widgets.chart import ChartView
 
         self.chart = ChartView(model, id="chart")
@@ -78,7 +86,7 @@ class WorkstationScreen(Screen[None]):
     def chat_visible(self) -> bool:
         return bool(self.chat_pane.display)
 
-    def show_chat(self, controller) -> None:  # type: ignore[no-untyped-def]
+    def show_chat(self, controller: ChatSession) -> None:
         from trii_term.widgets.chat import ChatView
 
         view = next(iter(self.chat_pane.query(ChatView)), None)
@@ -99,7 +107,7 @@ class WorkstationScreen(Screen[None]):
     def on_quote_table_cursor_moved(self, event: QuoteTable.CursorMoved) -> None:
         self.status_bar.focused_symbol = event.symbol
         if event.symbol:
-            self.app.follow_symbol(event.symbol)  # type: ignore[attr-defined]
+            workstation(self.app).follow_symbol(event.symbol)
 
     async def on_quote_table_header_clicked(self, event: QuoteTable.HeaderClicked) -> None:
         w = self.session.watchlists.active if self.session.watchlists else None
@@ -108,4 +116,4 @@ class WorkstationScreen(Screen[None]):
             if w is not None and w.sort_column == event.column
             else f"watch sort {event.column}"
         )
-        await self.app.execute(line, source="mouse")  # type: ignore[attr-defined]
+        await workstation(self.app).execute(line, source="mouse")

@@ -201,7 +201,7 @@ class StoreWriter:
         then is counted as dropped (and logged), never silently left behind."""
         self._stopping = True
         self._wake.set()
-        thread = self._thread  # stop() may run on two threads at once (see trii_term.shutdown)
+        thread = self._thread  # stop() may run on two threads at once (see trii_term.runtime)
         if thread is not None:
             thread.join(timeout)
             if thread.is_alive():

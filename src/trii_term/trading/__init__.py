@@ -1,2 +1,4 @@
-"""Trading without a screen or a broker: orders and fills (exact Decimal money), the paper
-matching engine, and the accounting of cash and positions. Brokers and the ticket build on it."""
+"""Trading without a screen: the order desk (the one path for every order: valid → every risk
+rule → confirmed → broker → journal), its risk rules, the order line as traders type it
+(`order_line.py`, read by the commands and the AI alike) and orders as JSON. The order model
+itself (orders, fills, the ledger) is in `domain/`, below the brokers."""

@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from trii_term.brokers.base import Account, DayFill, PositionView
+from trii_term.config import RiskLimits
 from trii_term.domain.ledger import ZERO, FeeModel
 from trii_term.domain.orders import (
     Order,
@@ -29,7 +30,7 @@ from trii_term.domain.orders import (
     request_json,
 )
 from trii_term.store.journal import Journal
-from trii_term.trading.risk import RiskCheck, RiskContext, RiskLimits, check, opening, order_price, refused
+from trii_term.trading.risk import RiskCheck, RiskContext, check, opening, order_price, refused
 
 log = logging.getLogger(__name__)
 

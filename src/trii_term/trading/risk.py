@@ -7,22 +7,11 @@ Rules fail closed: a rule that needs a price it does not have stops the order an
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 
+from trii_term.config import RiskLimits
 from trii_term.domain.orders import OrderRequest, px
-
-
-@dataclass(frozen=True)
-class RiskLimits:
-    """`[risk]` in the config; None switches a rule off."""
-
-    max_order_notional: Decimal | None = Decimal("250000")
-    max_position_pct: Decimal | None = Decimal(25)
-    daily_loss_limit: Decimal | None = Decimal("5000")
-    price_band_pct: Decimal | None = Decimal(10)
-    max_order_qty: Decimal | None = Decimal(100000)
-    restricted: frozenset[str] = field(default_factory=frozenset)
 
 
 @dataclass(frozen=True)

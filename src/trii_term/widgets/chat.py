@@ -1,5 +1,6 @@
-"""The chat with Claude: a view (the workstation's pane, or full screen) and the controller that
-owns the conversation, the engine and the reply in flight.
+"""The chat with Claude as drawn: a view of the conversation (the workstation's pane, or full
+screen) and its input. The conversation, the engine and the reply in flight are the chat session's
+(`ai/chat_session.py`); a view draws what the session tells it and hands it what the trader types.
 
 Replies stream into a Markdown widget as they arrive (Textual's MarkdownStream batches fragments
 when they come faster than the screen draws). Tool calls are shown folded; a reply ends with its
@@ -11,11 +12,7 @@ Esc stops a reply in flight, or the countdown. The input keeps a history (up/dow
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import gc
 import json
-import logging
 import time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -26,12 +23,15 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import Collapsible, Markdown, Static, TextArea
 
 if TYPE_CHECKING:
-    from trii_term.app import TriiTermApp
+    from trii_term.ai.chat_session import ChatSession
+    from trii_term.ai.conversations import ChatMessage
+    from trii_term.ai.engine import Usage
+    from trii_term.ai.failures import Retrying
 
-log = logging.getLogger(__name__)
 HISTORY = 100  # inputs remembered for up/down
 SEAL_AFTER = 400  # characters of a streaming reply before a paragraph break starts a new widget
 
@@ -92,11 +92,12 @@ class ChatInput(TextArea):
 
 
 class ChatView(Vertical):
-    """One view of the conversation: its title, the messages, the input."""
+    """One view of the conversation (a `ChatDisplay` of the chat session): its title, the
+    messages, the input."""
 
     BINDINGS = [Binding("escape", "stop", "Stop reply", show=True, id="chat.stop")]
 
-    def __init__(self, controller: ChatController, *, id: str | None = None, classes: str = "") -> None:
+    def __init__(self, controller: ChatSession, *, id: str | None = None, classes: str = "") -> None:
         super().__init__(id=id, classes=classes)
         self.controller = controller
         self.title_line = Static("", classes="chat-title")
@@ -108,7 +109,7 @@ class ChatView(Vertical):
         self._reply_text = ""
         self._tools: dict[str, tuple[Collapsible, Static]] = {}
         self._countdown: Static | None = None  # "retrying in 4 s…" while the engine waits
-        self._countdown_timer: Any = None
+        self._countdown_timer: Timer | None = None
         self.first_paint_ns: int | None = None  # for the latency benchmark
 
     def compose(self) -> ComposeResult:
@@ -121,7 +122,7 @@ class ChatView(Vertical):
         await self.reload()
         self.log_view.anchor()  # stays at the newest line while the reply streams, until scrolled up
 
-    # -- what the controller shows ------------------------------------------------------------
+    # -- what the chat session shows ----------------------------------------------------------
 
     async def reload(self) -> None:
         """The conversation from the store (on open, on resume)."""
@@ -130,7 +131,7 @@ class ChatView(Vertical):
         await self.log_view.remove_children()
         self._md = None
         self._tools.clear()
-        self.title_line.update(self.controller.title_text())
+        self.retitle()
         problem = self.controller.problem()
         if problem:
             await self.log_view.mount(Static(Text(f"✖ {problem}"), classes="chat-problem"))
@@ -138,7 +139,10 @@ class ChatView(Vertical):
             await self._show_message(message)
         self.log_view.scroll_end(animate=False)
 
-    async def _show_message(self, message: Any) -> None:
+    def retitle(self) -> None:
+        self.title_line.update(Text(self.controller.title()))
+
+    async def _show_message(self, message: ChatMessage) -> None:
         if message.role == "user":
             for block in message.blocks:
                 if block.get("type") == "text":
@@ -197,13 +201,13 @@ class ChatView(Vertical):
         if tool is not None:
             _set_tool_result(tool, output, is_error)
 
-    async def reply_done(self, usage: Any) -> None:
+    async def reply_done(self, usage: Usage) -> None:
         await self._end_stream()
         await self.log_view.mount(Static(Text(_usage_text(usage)), classes="chat-usage"))
-        self.title_line.update(self.controller.title_text())
+        self.retitle()
         self.log_view.scroll_end(animate=False)
 
-    async def retry_countdown(self, retrying: Any) -> None:
+    async def retry_countdown(self, retrying: Retrying) -> None:
         """The engine waits `retrying.wait` seconds before trying again: count them down."""
         await self.clear_countdown()
         await self._end_stream()
@@ -253,9 +257,9 @@ class ChatView(Vertical):
         self.controller.send(event.text)
 
     def action_stop(self) -> None:
-        if not self.controller.stop():
-            # nothing to stop: Esc goes back (closes the full-screen chat, leaves the pane)
-            self.controller.app.chat_escape(self)
+        """Esc stops the reply in flight; with none, it goes back (closes the full-screen chat,
+        leaves the pane)."""
+        self.controller.escape(self)
 
 
 def _set_tool_result(tool: tuple[Collapsible, Static], output: str, is_error: bool) -> None:
@@ -282,195 +286,3 @@ def _usage_text(usage: Any) -> str:
     inp = get("input_tokens", 0) or 0
     out = get("output_tokens", 0) or 0
     return f"tokens: {inp:,} in{cache_text} · {out:,} out{cost_text}"
-
-
-class ChatController:
-    """The open conversation, its engine, and the reply in flight; shown in whichever chat view
-    is visible (the pane, or the full-screen chat on top)."""
-
-    def __init__(self, app: TriiTermApp) -> None:
-        self.app = app
-        self.session = app.session
-        self.history: list[str] = []
-        self.cid: str | None = None
-        self.persona = self.session.config.ai.persona
-        self._engine: Any = None
-        self._convs: Any = None
-        self._worker: Any = None
-        self._partial = False  # text of the reply in flight is on screen
-        self._retrying = False  # the engine is waiting to try again
-        self._frozen = False
-        self.retry: Any = None  # the engine's RetryPolicy (None: its default)
-        self.views: list[ChatView] = []
-
-    # -- the parts, made when first used (the SDK is imported only then) ----------------------
-
-    @property
-    def conversations(self):  # type: ignore[no-untyped-def]
-        if self._convs is None:
-            from trii_term.ai.conversations import Conversations
-
-            assert self.session.store is not None
-            self._convs = Conversations(self.session.store.con)
-        return self._convs
-
-    @property
-    def engine(self):  # type: ignore[no-untyped-def]
-        if self._engine is None:
-            from trii_term.ai.engine import ChatEngine
-
-            self._engine = ChatEngine(self.session, conversations=self.conversations, retry=self.retry)
-        return self._engine
-
-    @property
-    def view(self) -> ChatView | None:
-        """The view the trader sees: the full-screen chat if it is on top, else the pane."""
-        return self.views[-1] if self.views else None
-
-    def problem(self) -> str:
-        if self.session.store is None:
-            return "the store is still opening"
-        return str(self.engine.ready)
-
-    def title_text(self) -> Text:
-        from trii_term.ai.personas import PERSONAS
-
-        p = PERSONAS.get(self.persona)
-        info = self.conversations.info(self.cid) if self.cid else None
-        title = info.title if info and info.title else "new conversation"
-        cost = f" · ${info.cost_usd:.4f}" if info else ""
-        return Text(f"{p.title if p else self.persona} · {self.session.config.ai.model} · {title}{cost}")
-
-    def messages(self) -> list[Any]:
-        return self.conversations.messages(self.cid) if self.cid else []
-
-    @property
-    def busy(self) -> bool:
-        return self._worker is not None and not self._worker.is_finished
-
-    async def aclose(self) -> None:
-        """At quit: stop a reply in flight and close the HTTP client while the loop still runs."""
-        if self.busy:
-            self._worker.cancel()
-        if self._engine is not None:
-            await self._engine.aclose()
-
-    # -- actions --------------------------------------------------------------------------------
-
-    def send(self, text: str) -> None:
-        if self.busy:
-            self.app.bell()
-            self.app.message("A reply is still coming: Esc stops it.", "warning")
-            return
-        problem = self.problem()
-        if problem:
-            self.app.bell()
-            self.app.message(problem, "error")
-            return
-        self._worker = self.app.run_worker(
-            self._reply(text), group="chat", exclusive=True, exit_on_error=False
-        )
-
-    def stop(self) -> bool:
-        """Stop the reply in flight (Esc). False when there is none."""
-        if not self.busy:
-            return False
-        self._worker.cancel()
-        if self._retrying:
-            self.app.message("Retry stopped. Your question is kept: up brings it back to ask again.")
-        else:
-            self.app.message("Reply stopped; what had arrived is kept.")
-        return True
-
-    async def new(self, persona: str | None) -> None:
-        if persona:
-            self.persona = persona
-        self.cid = None
-        for v in self.views:
-            await v.reload()
-
-    async def resume(self, cid: str) -> None:
-        info = self.conversations.info(cid)
-        self.cid = cid
-        if info is not None:
-            self.persona = info.persona
-        for v in self.views:
-            await v.reload()
-
-    async def refresh_views(self) -> None:
-        for v in self.views:
-            v.title_line.update(self.title_text())
-
-    async def _reply(self, text: str) -> None:
-        if self.cid is None:
-            self.cid = self.conversations.create(
-                persona=self.persona, model=self.session.config.ai.model, title=_title_from(text)
-            )
-        view = self.view
-        if view is not None:
-            await view.user_said(text)
-        self._partial = False
-        replies = self.engine.reply(self.cid, text, focus=self.app.chat_focus(), persona=self.persona)
-        try:
-            # aclosing: a reply stopped mid-event closes the HTTP stream and saves the partial now
-            async with contextlib.aclosing(replies) as events:
-                async for event in events:
-                    await self._show(event)
-        except asyncio.CancelledError:
-            await self._clear_countdown()
-            view = self.view
-            if view is not None:
-                await view.reply_failed("stopped (Esc)", self._partial)
-            raise
-        except Exception as exc:  # a bug of ours: said in one line, the traceback in the log
-            log.exception("the chat reply failed")
-            text = f"the reply failed ({type(exc).__name__}); details in {self.session.paths.log_file}"
-            self.app.message(text, "error")
-            view = self.view
-            if view is not None:
-                await view.reply_failed(text, self._partial)
-
-    async def _clear_countdown(self) -> None:
-        """The wait is over (or stopped): its countdown goes from whichever view showed it."""
-        self._retrying = False
-        for v in self.views:
-            await v.clear_countdown()
-
-    async def _show(self, event: Any) -> None:
-        from trii_term.ai import engine as ai
-
-        view = self.view
-        if view is None:
-            return
-        if isinstance(event, ai.Retrying):
-            self._retrying = True
-            await view.retry_countdown(event)
-            return
-        if self._retrying:
-            await self._clear_countdown()
-        if isinstance(event, ai.TextDelta):
-            self._partial = True
-            await view.text_delta(event.text)
-        elif isinstance(event, ai.ToolStarted):
-            await view.tool_started(event.id, event.name, event.input)
-        elif isinstance(event, ai.ToolFinished):
-            view.tool_finished(event.id, event.output, event.is_error)
-        elif isinstance(event, ai.Drafted):
-            self.app.chat_drafted(event.draft)
-        elif isinstance(event, ai.ReplyDone):
-            self._partial = False
-            if not self._frozen:  # the SDK's modules, loaded by the first reply: out of the GC's way
-                gc.freeze()
-                self._frozen = True
-            self.session.ai_cost_usd = self.engine.session_cost_usd  # (the status bar's total)
-            await view.reply_done(event.usage)
-            self.app.workstation.status_bar.update_status()
-        elif isinstance(event, ai.ReplyFailed):  # (its message says when to try again)
-            self._partial = False
-            await view.reply_failed(event.message, event.partial)
-            self.app.message(event.message, "error")
-
-
-def _title_from(text: str) -> str:
-    words = " ".join(text.split())
-    return words if len(words) <= 48 else words[:47].rstrip() + "…"

@@ -27,13 +27,12 @@ from textual.widgets.input import Selection
 from textual.widgets.option_list import OptionDoesNotExist
 
 from trii_term.commands import CommandError, MissingArguments
+from trii_term.commands.ports import Workstation, workstation
 from trii_term.commands.registry import Command, CommandContext, CommandRegistry
 from trii_term.widgets.bindings import key_display
 
 if TYPE_CHECKING:
     from textual.command import Command as ListedHit
-
-    from trii_term.app import TriiTermApp
 
 MAX_COMPLETIONS = 8
 
@@ -90,8 +89,8 @@ class TriiPalette(CommandPalette):
         return len(head)
 
     @property
-    def _app(self) -> TriiTermApp:
-        return self.app  # type: ignore[return-value]
+    def _app(self) -> Workstation:
+        return workstation(self.app)
 
     # -- what the trader picked ------------------------------------------------------------
 
@@ -194,7 +193,7 @@ def suggestions(registry: CommandRegistry, tokens: Sequence[str]) -> list[str]:
     return registry.suggestions(tokens)
 
 
-def watch_line(app: TriiTermApp, tokens: Sequence[str]) -> str | None:
+def watch_line(app: Workstation, tokens: Sequence[str]) -> str | None:
     """A known symbol typed alone means `watch add SYMBOL` (Kite: a bare INFY is NSE:INFY)."""
     if len(tokens) != 1:
         return None
@@ -207,8 +206,8 @@ def watch_line(app: TriiTermApp, tokens: Sequence[str]) -> str | None:
 
 class CommandProvider(Provider):
     @property
-    def _app(self) -> TriiTermApp:
-        return self.app  # type: ignore[return-value]
+    def _app(self) -> Workstation:
+        return workstation(self.app)
 
     def _ctx(self) -> CommandContext:
         return self._app.command_context("palette")
@@ -309,7 +308,7 @@ def escape(text: str) -> str:
     return text.replace("[", "\\[")
 
 
-def _completions(app: TriiTermApp, cmd: Command, raw: list[str]) -> Iterator[Hit]:
+def _completions(app: Workstation, cmd: Command, raw: list[str]) -> Iterator[Hit]:
     """Symbols for SYMBOL arguments, watchlist names for NAME ones."""
     if not cmd.args:
         return
@@ -351,5 +350,5 @@ def _missing(cmd: Command, raw: list[str]) -> str:
     return " ".join(a.usage for a in need) or "arguments"
 
 
-def _keys(cmd: Command, app: TriiTermApp) -> str:
+def _keys(cmd: Command, app: Workstation) -> str:
     return key_display(app.keymap.get(cmd.id, cmd.key or ""))

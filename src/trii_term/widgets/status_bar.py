@@ -156,9 +156,7 @@ class StatusBar(Widget):
             part(KEEP_AI).append(f"AI ${cost:.4f}" if cost < 1 else f"AI ${cost:,.2f}", dim)
 
         if s.broker_name != "paper":  # where orders go, said in words: a live account is never a guess
-            account = ""
-            if s.broker_name == "alpaca":
-                account = " PAPER" if s.config.brokers.alpaca.paper else " LIVE"
+            account = s.broker_tag()  # " PAPER" or " LIVE", as the broker says
             if s.desk is not None:
                 part(KEEP_ALWAYS).append(f"⇄ {s.broker_name}{account}", good)
             else:
