@@ -44,18 +44,20 @@ def _isolate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
 
 
-IDLE_LOOK = 0.05  # how long a Pilot key press or pause looks for the app to go idle (Textual: 1 s)
+IDLE_LOOK = 0.05  # how long a Pilot key press looks for the app to go idle (Textual: up to 1 s)
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _pilot_keys_wait_on_the_app_not_the_clock() -> Iterator[None]:
-    """After each key it sends and at each pause(), Textual's Pilot waits until the whole process
-    uses no CPU for 20 ms, or 1 s has passed (`textual._wait.wait_for_idle`). The workstation
-    streams the replay, so it is never idle: every key cost a fixed second of waiting, most of the
-    suite's time. Keys still reach the app one by one and in order, and `Pilot.press`/`pause` then
-    wait until the screen and its widgets have handled everything queued (`_wait_for_screen`);
-    the tests wait on what they check with `wait_until`. Only the idle look is cut short."""
-    from textual import _wait, app, pilot
+@contextlib.contextmanager
+def keys_wait_on_the_app() -> Iterator[None]:
+    """Keys typed in here do not each wait for the app to go idle.
+
+    After each key it sends, Textual's Pilot waits until the whole process uses no CPU for 20 ms,
+    or 1 s has passed (`textual._wait.wait_for_idle`). The workstation streams the replay, so it
+    is never idle: every key cost a fixed second. Inside this block the idle look is cut short;
+    the keys still reach the app one by one and in order, `Pilot.press` still waits until the
+    screen and its widgets have handled everything queued (`_wait_for_screen`), and the caller
+    then waits with `wait_until` on what the keys were for."""
+    from textual import _wait, app
 
     real = _wait.wait_for_idle
 
@@ -64,7 +66,6 @@ def _pilot_keys_wait_on_the_app_not_the_clock() -> Iterator[None]:
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(app, "wait_for_idle", wait_for_idle)
-        patch.setattr(pilot, "wait_for_idle", wait_for_idle)
         yield
 
 
