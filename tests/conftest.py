@@ -44,6 +44,31 @@ def _isolate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
 
 
+IDLE_LOOK = 0.05  # how long a Pilot key press looks for the app to go idle (Textual: up to 1 s)
+
+
+@contextlib.contextmanager
+def keys_wait_on_the_app() -> Iterator[None]:
+    """Keys typed in here do not each wait for the app to go idle.
+
+    After each key it sends, Textual's Pilot waits until the whole process uses no CPU for 20 ms,
+    or 1 s has passed (`textual._wait.wait_for_idle`). The workstation streams the replay, so it
+    is never idle: every key cost a fixed second. Inside this block the idle look is cut short;
+    the keys still reach the app one by one and in order, `Pilot.press` still waits until the
+    screen and its widgets have handled everything queued (`_wait_for_screen`), and the caller
+    then waits with `wait_until` on what the keys were for."""
+    from textual import _wait, app
+
+    real = _wait.wait_for_idle
+
+    async def wait_for_idle(min_sleep: float = _wait.SLEEP_GRANULARITY, max_sleep: float = 1) -> None:
+        await real(min_sleep, min(max_sleep, IDLE_LOOK))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(app, "wait_for_idle", wait_for_idle)
+        yield
+
+
 @pytest.fixture
 def paths(tmp_path: Path) -> Paths:
     return resolve_paths(config=tmp_path / "config.toml", data_dir=tmp_path / "data")

@@ -12,7 +12,7 @@ from trii_term.paths import Paths
 from trii_term.session import Session
 from trii_term.store.db import Store
 
-from .conftest import store_held_by_another_process, wait_until
+from .conftest import keys_wait_on_the_app, store_held_by_another_process, wait_until
 
 FAST = "[providers.replay]\nspeed = 600\n"
 SIZES = [(80, 24), (160, 50)]
@@ -88,8 +88,9 @@ async def palette(pilot, text: str) -> None:  # type: ignore[no-untyped-def]
     if not CommandPalette.is_open(app):
         await pilot.press("ctrl+p")
         await wait_until(lambda: CommandPalette.is_open(app))
-    for ch in text:
-        await pilot.press(ch if ch != " " else "space")
+    with keys_wait_on_the_app():  # the hits below are what the typing is waited on for
+        for ch in text:
+            await pilot.press(ch if ch != " " else "space")
     await wait_until(
         lambda: (
             app.screen.query_one(CommandList).option_count > 0

@@ -66,24 +66,41 @@ def assert_envelope(sym: str, bar: DailyBar, trades: list[Trade]) -> None:
     assert all(a < b for a, b in itertools.pairwise(ts)), "times strictly increase"
 
 
-def test_every_shipped_day_opens_closes_and_touches_its_range(history: dict[str, list[DailyBar]]) -> None:
+# each shipped symbol's days and early closes (13:00) in its years: one test per symbol, so
+# the ~22,000 days are shared out among the test workers
+SHIPPED_DAYS = {
+    "AAPL": (3270, 29),
+    "MSFT": (3270, 29),
+    "IBM": (3270, 29),
+    "GOOG": (2148, 17),
+    "FB": (196, 3),
+    "SPX": (5031, 45),
+    "COMP": (5031, 45),
+}
+
+
+@pytest.mark.parametrize("sym", list(SHIPPED_DAYS))
+def test_every_shipped_day_opens_closes_and_touches_its_range(
+    history: dict[str, list[DailyBar]], sym: str
+) -> None:
     """Every day of every shipped symbol: the anchors (the prices the intraday path must pass
     through) open at the open, close at the close, touch the real high and low, stay inside, and
     the day's volume is allocated exactly."""
+    assert set(history) == set(SHIPPED_DAYS)  # no shipped symbol goes unchecked
     checked = early = 0
-    for sym, bars in history.items():
-        for bar in bars:
-            path = build(sym, bar)
-            px = path.anchor_px
-            assert px[0] == bar.open and px[-1] == bar.close, (sym, bar.day)
-            assert max(px) == bar.high and min(px) == bar.low, (sym, bar.day)
-            assert sum(path.segment_volume) == round(bar.volume), (sym, bar.day)
-            open_ns, close_ns = bounds(bar.day)
-            assert path.anchor_ns[0] == open_ns and path.anchor_ns[-1] == close_ns - CLOSE_TRADE_NS
-            checked += 1
-            early += close_ns - open_ns < 6 * 3600 * 10**9
-    assert checked == 3270 * 3 + 2148 + 196 + 5031 * 2
-    assert early == 3 * 29 + 17 + 3 + 2 * 45  # the early closes (13:00) in each symbol's years
+    for bar in history[sym]:
+        path = build(sym, bar)
+        px = path.anchor_px
+        assert px[0] == bar.open and px[-1] == bar.close, (sym, bar.day)
+        assert max(px) == bar.high and min(px) == bar.low, (sym, bar.day)
+        assert sum(path.segment_volume) == round(bar.volume), (sym, bar.day)
+        open_ns, close_ns = bounds(bar.day)
+        assert path.anchor_ns[0] == open_ns and path.anchor_ns[-1] == close_ns - CLOSE_TRADE_NS
+        checked += 1
+        early += close_ns - open_ns < 6 * 3600 * 10**9
+    assert (checked, early) == SHIPPED_DAYS[sym]
+    assert sum(days for days, _ in SHIPPED_DAYS.values()) == 3270 * 3 + 2148 + 196 + 5031 * 2
+    assert sum(closes for _, closes in SHIPPED_DAYS.values()) == 3 * 29 + 17 + 3 + 2 * 45
 
 
 SPECIAL_DAYS = [
