@@ -165,14 +165,14 @@ def backend_name() -> str:
     return f"{type(backend).__module__}.{type(backend).__name__}" if backend is not None else "none"
 
 
-def _backend(name: str):  # type: ignore[no-untyped-def]
+def _backend(name: str):
     backend, why = keyring_state()
     if why or backend is None:
         raise NoKeyring(no_keyring_message(why, name))
     return backend
 
 
-def _call(name: str, fn, *args):  # type: ignore[no-untyped-def]
+def _call(name: str, fn, *args):
     from keyring.errors import KeyringError, NoKeyringError, PasswordDeleteError
 
     try:

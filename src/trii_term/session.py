@@ -99,7 +99,7 @@ class Session:
         self.writer: StoreWriter | None = None
         self.feed: Feed | None = None
         self.instruments: dict[str, Instrument] = {}
-        self.watchlists: Watchlists | None = None  # type: ignore[assignment]
+        self.watchlists: Watchlists | None = None
         self.feed_status = FeedStatus(
             self.provider_name, FeedState.CONNECTING, simulated=self.clock.simulated
         )
@@ -267,7 +267,7 @@ class Session:
         broker.on_update(self._traded)
         self._resubscribe()  # held and working symbols stream too
 
-    def _paper_broker(self, store: Store):  # type: ignore[no-untyped-def]
+    def _paper_broker(self, store: Store):
         """The one wiring of the paper broker, whatever the front end (workstation, CLI, AI):
         the config's account, the fee model, the session clock."""
         from trii_term.brokers.paper import PaperBroker
@@ -316,7 +316,7 @@ class Session:
             self.broker.set_marks({s: float(p) for s, p in marks})
         self.started = True
 
-    def _install_broker(self, broker) -> None:  # type: ignore[no-untyped-def]
+    def _install_broker(self, broker) -> None:
         from trii_term.trading.desk import OrderDesk
 
         self.broker = broker
@@ -333,7 +333,7 @@ class Session:
             day_of=lambda: US.local(self.clock.now_ns()).date(),
         )
 
-    def _make_live_broker(self, store: Store):  # type: ignore[no-untyped-def]
+    def _make_live_broker(self, store: Store):
         """Build and start (reconcile) a live broker. Blocking: runs on a worker thread."""
         from trii_term.brokers import open_live_broker
 
@@ -389,7 +389,7 @@ class Session:
         for note in notes:
             self.bus.publish(BrokerStatus(self.broker_name, True, note, "warning"))
 
-    def _broker_plugin(self):  # type: ignore[no-untyped-def]
+    def _broker_plugin(self):
         """The broker named `broker_name`, as its package registered it (`trii_term.brokers`)."""
         from trii_term.brokers import UnknownBroker, plugin
 
@@ -403,13 +403,13 @@ class Session:
 
     def broker_label(self) -> str:
         """Where orders go, in words: "the paper broker", "alpaca PAPER account", "kite"."""
-        return self._broker_plugin().label(self.config)  # type: ignore[no-any-return]
+        return self._broker_plugin().label(self.config)
 
     def broker_tag(self) -> str:
         """The account after the broker's name in the status bar (" PAPER", " LIVE"), or ""."""
-        return self._broker_plugin().tag(self.config)  # type: ignore[no-any-return]
+        return self._broker_plugin().tag(self.config)
 
-    def fee_model(self, symbol: str):  # type: ignore[no-untyped-def]
+    def fee_model(self, symbol: str):
         from trii_term.domain.ledger import FeeModel
 
         if self._broker_plugin().live:
@@ -420,7 +420,7 @@ class Session:
         inst = self.instruments.get(symbol)
         return self.config.fees.get(inst.market if inst else "US", FeeModel())
 
-    def reference_price(self, symbol: str):  # type: ignore[no-untyped-def]
+    def reference_price(self, symbol: str):
         """The last trade (else the mid) as an exact price on the instrument's tick."""
         from decimal import Decimal
 
@@ -448,7 +448,7 @@ class Session:
         ask = exact_price(q.ask, tick) if q.ask else None
         return bid, ask
 
-    def day_view(self):  # type: ignore[no-untyped-def]
+    def day_view(self):
         """Today's P&L per symbol, realized today and today's fees (see OrderDesk.day_view), each
         symbol on its own market's trading day (NSE's day does not begin at New York's
         midnight), rebuilt from the stored fills."""
@@ -463,7 +463,7 @@ class Session:
         def day_start_of(symbol: str) -> int:
             return starts[self.market_of(symbol).code]
 
-        def prev_close(symbol: str):  # type: ignore[no-untyped-def]
+        def prev_close(symbol: str):
             q = self.quotes.get(symbol)
             if q is None or q.prev_close is None:
                 return None
@@ -474,7 +474,7 @@ class Session:
 
     # -- day orders end with their own session ------------------------------------------------
 
-    def expire_day_orders(self, new_day: SessionDay | None = None) -> list:  # type: ignore[type-arg]
+    def expire_day_orders(self, new_day: SessionDay | None = None) -> list:
         """Paper day orders whose session has really closed expire — by the market's calendar
         (holidays, early closes), on the session clock. Not a restart, a second process or a
         replay starting the same day again: only the close of the order's own session, or the
@@ -499,7 +499,7 @@ class Session:
                 moved.append(order)
         from trii_term.domain.orders import OrderError
 
-        done: list = []  # type: ignore[type-arg]
+        done: list = []
         for orders, why in ((closed, "its session closed"), (moved, "the replay moved to another day")):
             try:
                 done += broker.expire(orders, f"day order: {why}")
@@ -693,7 +693,7 @@ class Session:
             self.feed.subscribe(sorted(new))
         self._subscribed = wanted
 
-    def _traded(self, event) -> None:  # type: ignore[no-untyped-def]
+    def _traded(self, event) -> None:
         """A new order or a fill may bring a symbol no watchlist shows: stream it."""
         if event.kind in ("accepted", "filled") and event.order.symbol not in self._subscribed:
             self._resubscribe()

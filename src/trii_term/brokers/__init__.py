@@ -109,7 +109,7 @@ def plugin(name: str) -> BrokerPlugin:
             f"the broker {name!r} is installed but cannot be loaded ({type(exc).__name__}: {exc}); "
             f"reinstall the package that provides it, or choose another broker"
         ) from exc
-    return found  # type: ignore[no-any-return]  # an entry point's object: a BrokerPlugin by contract
+    return found  # an entry point's object: a BrokerPlugin by contract
 
 
 def open_live_broker(

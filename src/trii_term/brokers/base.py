@@ -138,7 +138,7 @@ FILLS_SINCE_SQL = (
 )
 
 
-def day_fills(rows: list[tuple]) -> list[DayFill]:  # type: ignore[type-arg]
+def day_fills(rows: list[tuple]) -> list[DayFill]:
     return [
         DayFill(s, norm(q) * (1 if side == "buy" else -1), norm(p), norm(r), norm(c), int(ts))
         for s, side, q, p, r, c, ts in rows

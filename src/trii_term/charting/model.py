@@ -57,7 +57,7 @@ class LoadKey:
 
 
 class ChartModel:
-    def __init__(self, session) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, session) -> None:
         self.session = session
         self.spec = ChartSpec(symbol="")
         self.view = View()
@@ -94,7 +94,7 @@ class ChartModel:
 
     # -- settings -----------------------------------------------------------------------------
 
-    def _store(self):  # type: ignore[no-untyped-def]
+    def _store(self):
         return self.session.store
 
     def _setting(self, key: str) -> str | None:

@@ -101,7 +101,7 @@ def _from_duckdb(exc: BaseException) -> bool:
     return type(exc).__module__.split(".")[0] in ("duckdb", "_duckdb")
 
 
-def _store_path(paths):  # type: ignore[no-untyped-def]
+def _store_path(paths):
     """The store the command used: store.path from the config, else the one in the data dir."""
     from trii_term.config import ConfigError, load_config
 

@@ -160,7 +160,7 @@ def run_bars(
     intraday = interval in INTRADAY
     decimals = max(inst.price_decimals, 2)
 
-    def when(ts) -> str:  # type: ignore[no-untyped-def]
+    def when(ts) -> str:
         dt: datetime = ts.astype("datetime64[us]").astype(datetime)
         if intraday:
             return dt.replace(tzinfo=market.tz).isoformat()

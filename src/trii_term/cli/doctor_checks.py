@@ -69,7 +69,7 @@ def _versions() -> Check:
     return Check(OK, "versions", detail)
 
 
-def _config(paths: Paths):  # type: ignore[no-untyped-def]
+def _config(paths: Paths):
     from trii_term.config import ConfigError, load_config
 
     where = f"{paths.config_file} (from {paths.config_source})"
@@ -154,7 +154,7 @@ def _store_problem(exc: Exception, where: str = "") -> Check:
     return Check(PROBLEM, "store", f"{problem}{where}", fix)
 
 
-def read_every_table(con, version: int) -> dict[str, int]:  # type: ignore[no-untyped-def]
+def read_every_table(con, version: int) -> dict[str, int]:
     """Read every value of every table of the schema: a hash of each row's columns, so no column
     can be answered from statistics or skipped. Returns the row count per table; a damaged block
     raises (DuckDB checks each block's checksum as it reads it)."""

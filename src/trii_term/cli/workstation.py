@@ -99,13 +99,13 @@ def run_workstation(config: Config, paths: Paths) -> int:
     return app.return_code or EXIT_OK
 
 
-def _quit_app(app) -> None:  # type: ignore[no-untyped-def]
+def _quit_app(app) -> None:
     """Quit as ctrl+q does (no new command runs, the session stops, then the app exits)."""
     if not app.call_later(app.action_quit):
         app.exit()
 
 
-async def _close_session(session) -> None:  # type: ignore[no-untyped-def]
+async def _close_session(session) -> None:
     """Stop the feed, write what is queued and close the store — also after a start-up that was
     cut short (a signal during start-up), so the store is never left open."""
     import logging
@@ -129,7 +129,7 @@ async def _close_session(session) -> None:  # type: ignore[no-untyped-def]
         )
 
 
-def _close_store_now(session, until: float, before_store) -> None:  # type: ignore[no-untyped-def]
+def _close_store_now(session, until: float, before_store) -> None:
     """From any thread, when the event loop cannot: write the queue, close the store, both by
     `until` (monotonic). The writer gets most of the time: what it commits is safe even if the
     process ends during the store's checkpoint."""
@@ -143,7 +143,7 @@ def _close_store_now(session, until: float, before_store) -> None:  # type: igno
         store.close(reader_timeout=0.05)
 
 
-def _hangup_aware_driver(on_gone):  # type: ignore[no-untyped-def]
+def _hangup_aware_driver(on_gone):
     """Textual's terminal driver, writing through `TerminalOutput`: when the terminal has gone,
     output is dropped and the workstation closes, instead of the output thread dying and the
     event loop blocking on its queue for ever."""
@@ -152,7 +152,7 @@ def _hangup_aware_driver(on_gone):  # type: ignore[no-untyped-def]
     from trii_term.runtime import TerminalOutput
 
     class HangupAwareDriver(LinuxDriver):
-        def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        def __init__(self, *args, **kwargs) -> None:
             super().__init__(*args, **kwargs)
             self._file = TerminalOutput(self._file, on_gone)
 

@@ -93,7 +93,7 @@ def feed_class(name: str) -> type:
             f"no market-data provider named {name!r} is installed; available: {', '.join(available_feeds())}"
         )
     try:
-        return ep.load()  # type: ignore[no-any-return]
+        return ep.load()
     except Exception as exc:  # a broken plug-in: say which, never a traceback
         log.exception("provider %s (%s) failed to load", name, ep.value)
         raise UnknownFeed(

@@ -231,7 +231,7 @@ class JournalScreen(Screen[None]):
     def _journal(self) -> Journal | None:
         broker = self.session.broker
         if broker is not None:
-            return broker.journal  # type: ignore[no-any-return]
+            return broker.journal
         store = self.session.store
         return Journal(store.cursor()) if store is not None else None
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from typing import Any
 
 from trii_term.domain.orders import TIF, Bracket, OrderError, OrderRequest, OrderType, Side
 from trii_term.numbers import NumberError, parse_decimal
@@ -165,7 +166,8 @@ def read_draft(side: Side, tokens: list[str], resolve: Callable[[str], str] | No
             if field in seen:
                 raise OrderLineError(f"{tok} is given twice: say each price once")
             seen.add(field)
-            draft = replace(draft, **{field: tokens[i + 1]})
+            price: dict[str, Any] = {field: tokens[i + 1]}  # field is one of the price fields (str)
+            draft = replace(draft, **price)
             i += 2
             continue
         if low in {t.value for t in TIF}:

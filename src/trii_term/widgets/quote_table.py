@@ -360,7 +360,7 @@ class QuoteTable(ScrollView, can_focus=True):
         sym: str,
         st: QuoteState | None,
         inst,
-        decimals: int,  # type: ignore[no-untyped-def]
+        decimals: int,
         age_text: str,
         stale: bool,
         up: Style,

@@ -88,7 +88,7 @@ class _TimeoutAdapter(HTTPAdapter):
         super().__init__()
         self._timeout = timeout
 
-    def send(self, request, **kw):  # type: ignore[no-untyped-def,override]
+    def send(self, request, **kw):
         if kw.get("timeout") is None:
             kw["timeout"] = self._timeout
         return super().send(request, **kw)

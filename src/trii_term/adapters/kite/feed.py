@@ -300,7 +300,7 @@ class KiteFeed(KiteCandles):
 
     def _lookup(self, symbol: str) -> KiteInstrument | None:
         try:
-            return self._db(lambda m: m.lookup(symbol))  # type: ignore[no-any-return]
+            return self._db(lambda m: m.lookup(symbol))
         except MasterError:
             return None
 

@@ -87,7 +87,7 @@ def login(config: Any, ask: Any, *, live: bool = False) -> int:
     return EXIT_OK
 
 
-def exchange_kite_token(kite, request_token: str, api_secret: str) -> tuple[str, dict]:  # type: ignore[no-untyped-def, type-arg]
+def exchange_kite_token(kite, request_token: str, api_secret: str) -> tuple[str, dict]:
     """Exchange the request token (with the checksum the SDK computes) for a session."""
     from kiteconnect import exceptions as kex
 
