@@ -172,8 +172,9 @@ class StoreWriter:
         """How far the store is behind the stream: the age of the oldest unwritten row, or the
         worst arrival-to-commit time of the last `window` seconds, whichever is larger."""
         now = time.monotonic()
-        # a batch counts until it is committed, not only until the writer takes it
-        since = min((t for t in (self._writing_since, self._pending_since) if t is not None), default=None)
+        with self._lock:  # a batch counts until it is committed, not only until it is taken
+            waiting = [t for t in (self._writing_since, self._pending_since) if t is not None]
+        since = min(waiting, default=None)
         current = (time.monotonic_ns() - since) / 1e9 if since is not None else 0.0
         recent = [lag for at, lag in tuple(self._recent) if now - at <= window]
         return max([current, *recent])
@@ -205,7 +206,8 @@ class StoreWriter:
 
     def caught_up(self, timeout: float = 10.0) -> bool:
         """Block until every batch handed over before this call is committed (or timeout): from
-        then on the store holds all of them. Returns at once when nothing is waiting."""
+        then on the store holds all of them. Returns at once when nothing is waiting, and False
+        at once while writes fail."""
         if self.stats.full is not None:
             return False
         if self._thread is None:
@@ -215,8 +217,8 @@ class StoreWriter:
             end = time.monotonic() + timeout
             while self._committed < target:
                 left = end - time.monotonic()
-                if left <= 0 or self.stats.full is not None:
-                    return False
+                if left <= 0 or self.stats.full is not None or self.stats.last_error is not None:
+                    return False  # (a failing store: waiting longer would not help)
                 self._wake.set()
                 self._cond.wait(left)
         return True
