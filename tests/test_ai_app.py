@@ -141,6 +141,30 @@ async def test_escape_stops_a_reply_and_keeps_the_partial_and_it_survives_a_rest
         await pilot.press("ctrl+q")
 
 
+async def test_the_footer_offers_to_stop_a_reply_only_while_it_comes(
+    paths: Paths, api: AnthropicFake
+) -> None:
+    """While a reply streams Esc stops it, and the footer says so; once it has ended Esc leaves
+    the chat, and the footer says that instead (it once went on offering "Stop reply")."""
+    hold = threading.Event()
+    api.push(held_stream("The trend ", "is up", hold=hold, hold_at=4))
+    app = make_app(paths, _config(api))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app)
+        await pilot.press("t")
+        await wait_until(lambda: app.workstation.chat_visible and bool(app.screen.query(ChatView)))
+        await wait_until(lambda: "Leave chat" in screen_text(app))
+        await _say(pilot, "trend of aapl")
+        await wait_until(lambda: "The trend" in screen_text(app) and "Stop reply" in screen_text(app))
+        assert "Leave chat" not in screen_text(app)
+        hold.set()
+        await wait_until(lambda: "tokens:" in screen_text(app) and "Leave chat" in screen_text(app))
+        assert "Stop reply" not in screen_text(app)
+        await pilot.press("escape")  # nothing coming: Esc leaves the pane for the watchlist
+        await wait_until(lambda: app.focused is app.workstation.watchlist.table)
+        await pilot.press("ctrl+q")
+
+
 async def test_without_a_key_the_chat_says_how_to_add_one_and_the_rest_works(paths: Paths) -> None:
     app = make_app(paths, FAST + '[ai]\nbase_url = "http://127.0.0.1:9"\n')
     async with app.run_test(size=(80, 24)) as pilot:

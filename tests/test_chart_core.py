@@ -467,3 +467,83 @@ def test_a_chart_loaded_mid_stream_has_no_hole_and_no_double_count(paths) -> Non
     assert model.bars.volume.sum() == pytest.approx(sum(t.size for t in trades))
     assert model.bars.close[-1] == trades[-1].price
     store.close()
+
+
+def _chart_on(paths, trades: list[Trade], *, stored: int, at_ns: int | None = None):  # type: ignore[no-untyped-def]
+    """A chart of IBM on a fresh store: the first `stored` of `trades` committed, all of them
+    streamed; its replay clock at `at_ns`."""
+    from trii_term.charting.model import ChartModel
+    from trii_term.config import parse_config
+    from trii_term.session import Session
+
+    session = Session(parse_config("", paths.config_file), paths)
+    store = session.open_store()
+    session.instruments = {}
+    if at_ns is not None:
+        session.clock.pause()
+        session.clock.set_time(at_ns)
+    writer = StoreWriter(store)
+    writer.start()
+    writer.on_batch(MarketBatch("replay", trades[:stored], 0))
+    writer.stop()
+    model = ChartModel(session)
+    model.on_batch(MarketBatch("replay", trades, 0))
+    model.show(symbol="IBM", interval="1m")
+    return model, store
+
+
+def test_the_opening_trade_at_the_replay_clock_is_on_the_chart(paths) -> None:  # type: ignore[no-untyped-def]
+    """The replay clock stands at the open and the opening trade is stamped exactly then: the
+    chart shows it (it once lost it on both sides of the seam: an open of 437.99, not 438.00)."""
+    day = date(2013, 3, 1)
+    open_ns = US.at(day, US.open)
+    model, store = _chart_on(paths, [Trade(open_ns, "IBM", 438.00, 100.0)], stored=1, at_ns=open_ns)
+    key, job = model.load_job()
+    assert model.install(key, job())
+    model.on_batch(MarketBatch("replay", [Trade(open_ns + 1000, "IBM", 437.99, 5.0)], 0))
+    assert (model.bars.open[-1], model.bars.close[-1], model.bars.volume[-1]) == (438.00, 437.99, 105.0)
+    store.close()
+
+
+@pytest.mark.parametrize("stored", [0, 1, 2, 3])
+def test_trades_at_the_same_instant_count_once_across_the_seam(paths, stored: int) -> None:  # type: ignore[no-untyped-def]
+    """Trades stamped the same microsecond, some written when the chart loads and some not:
+    every one is counted, none twice."""
+    t0 = US.at(date(2013, 3, 4), US.open) + 60 * 10**9
+    trades = [
+        Trade(t0, "IBM", 100.0, 10.0),
+        Trade(t0 + 5, "IBM", 100.5, 20.0),
+        Trade(t0 + 900, "IBM", 99.5, 40.0),
+    ]
+    model, store = _chart_on(paths, trades, stored=stored)
+    key, job = model.load_job()
+    assert model.install(key, job())
+    assert model.bars.volume.sum() == 70.0
+    assert (model.bars.high[-1], model.bars.low[-1]) == (100.5, 99.5)
+    store.close()
+
+
+def test_trades_streamed_before_the_chart_listened_are_on_it(paths) -> None:  # type: ignore[no-untyped-def]
+    """The chart starts after the first quotes: what streamed before it listened is still in
+    the writer's queue when it loads. The load waits for the store to hold it."""
+    from trii_term.charting.model import ChartModel
+    from trii_term.config import parse_config
+    from trii_term.session import Session
+
+    session = Session(parse_config("", paths.config_file), paths)
+    store = session.open_store()
+    session.instruments = {}
+    trades = _trades(date(2013, 3, 4), 300)
+    session.writer = writer = StoreWriter(store, flush_interval=3600)  # writes when asked
+    writer.start()
+    writer.on_batch(MarketBatch("replay", trades[:200], 0))  # before the chart listens
+    model = ChartModel(session)
+    model.on_batch(MarketBatch("replay", trades[200:], 0))
+    writer.on_batch(MarketBatch("replay", trades[200:], 0))
+    model.show(symbol="IBM", interval="1m")
+    key, job = model.load_job()
+    assert model.install(key, job())
+    writer.stop()
+    assert model.bars.volume.sum() == pytest.approx(sum(t.size for t in trades))
+    assert model.bars.open[0] == trades[0].price
+    store.close()

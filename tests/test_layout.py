@@ -201,6 +201,21 @@ async def test_the_status_bar_drops_whole_parts_before_a_number(paths: Paths) ->
         await pilot.press("ctrl+q")
 
 
+async def test_the_store_lag_is_never_a_bare_number(paths: Paths) -> None:
+    """However narrow, the store's lag keeps its label or gives way whole (at 80×24 with the
+    chat's AI cost it once read a bare "0ms")."""
+    app = make_app(paths)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app)
+        app.session.ai_cost_usd = 0.0029
+        bar = app.workstation.status_bar
+        for width in range(20, 121):
+            parts = [p.strip() for p in bar.build(width).plain.split("│")]
+            assert not [p for p in parts if re.fullmatch(r"[\d.]+m?s", p)], (width, parts)
+            assert any(p.startswith(("store lag ", "lag ")) for p in parts) or width < 80, (width, parts)
+        await pilot.press("ctrl+q")
+
+
 async def test_a_long_message_is_marked_when_it_does_not_fit(paths: Paths) -> None:
     app = make_app(paths)
     async with app.run_test(size=(40, 12)) as pilot:

@@ -176,6 +176,22 @@ async def test_the_ticket_and_the_blotter_never_cut_a_number_or_a_border(
         await pilot.press("ctrl+q")
 
 
+async def test_the_rules_bounds_read_whole_with_thousands_separators(paths: Paths) -> None:
+    """At 80×24 the max_position_pct line wraps: its bound stays in one piece (it once left "%)"
+    alone on a line), and a quantity limit has its separators like every other number."""
+    app = make_app(paths)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app)
+        await app.execute("buy 5 AAPL", source="palette")
+        await wait_until(lambda: isinstance(app.screen, TicketScreen))
+        await wait_until(lambda: "max_position_pct" in screen_text(app))
+        text = screen_text(app)
+        assert "quantity 5 ≤ 100,000" in text
+        assert "(≤25%)" in text
+        await pilot.press("escape")
+        await pilot.press("ctrl+q")
+
+
 async def test_a_long_preview_scrolls_and_the_tickets_keys_stay_on_screen(paths: Paths) -> None:
     app = make_app(paths)
     async with app.run_test(size=(80, 24)) as pilot:

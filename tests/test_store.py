@@ -438,6 +438,40 @@ def test_writer_lag_reports_the_recent_worst(store: Store) -> None:
         w.stop()
 
 
+def test_writer_lag_counts_until_the_rows_are_committed(store: Store) -> None:
+    """While a batch is being written its rows are not in the store yet: the lag goes on
+    counting (it once read 0 ms during a slow write, then jumped)."""
+    import threading
+
+    w = StoreWriter(store, flush_interval=3600)  # no thread: flush() writes on the caller's
+    start = utc(2013, 3, 1, 15)
+    w.on_batch(_batch([Trade(start + k * 1000, "IBM", 200.0, 10) for k in range(300_000)]))
+    writing = threading.Thread(target=w.flush)
+    writing.start()
+    seen: list[float] = []
+    while writing.is_alive():
+        lag = w.lag_seconds()
+        if w.pending_rows == 0 and w.stats.trades == 0:  # taken from the queue, not committed
+            seen.append(lag)
+    writing.join()
+    assert w.stats.trades == 300_000
+    assert seen, "the write finished before it could be watched"
+    assert min(seen) > 0.0
+
+
+def test_caught_up_waits_for_what_was_handed_over_and_no_longer(store: Store) -> None:
+    w = StoreWriter(store, flush_interval=3600)  # writes only when asked
+    w.start()
+    try:
+        assert w.caught_up(timeout=1.0)  # nothing waiting: at once
+        w.on_batch(_batch([Trade(utc(2013, 3, 1, 15), "IBM", 200.0, 10)]))
+        assert w.caught_up()
+        assert w.stats.trades == 1
+        assert store.con.execute("SELECT count(*) FROM ticks").fetchone() == (1,)
+    finally:
+        w.stop()
+
+
 def test_bars_can_be_limited_to_a_source(store: Store) -> None:
     w = StoreWriter(store)
     t0 = utc(2013, 3, 4, 14, 30)

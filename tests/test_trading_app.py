@@ -73,3 +73,39 @@ async def test_ticket_confirm_fill_portfolio_cancel_replace(paths: Paths) -> Non
         assert ("replaced", "key") in events and events[-1] == ("canceled", "key")  # r and c are keys
         await pilot.press("escape")
         await pilot.press("ctrl+q")
+
+
+async def test_the_portfolio_reads_cleanly(paths: Paths) -> None:
+    """One space between words in the account line (a zero once brought a blank arrow: "today
+    +0.00 (total  +0.00)"), the weight says it is a percentage, and the blotter's cursor row is
+    the watchlist's neutral bar (the default one drew the finished orders' dim text light blue
+    on blue)."""
+    from textual.widgets import DataTable
+
+    app = make_app(paths)
+    app.theme = "textual-dark"  # full colour, where the default cursor was blue on blue
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(app)
+        table = app.workstation.watchlist.table
+        watchlist_cursor = table.get_component_styles("quote-table--cursor")
+        await palette(pilot, "buy 5 AAPL")
+        await wait_until(lambda: isinstance(app.screen, TicketScreen))
+        await wait_until(lambda: app.screen.preview is not None and app.screen.preview.ok)
+        await pilot.press("enter")
+        await wait_until(lambda: asking(app))
+        await pilot.press("y")
+        await wait_until(lambda: [p.qty for p in app.session.broker.positions()] == [5])
+        await pilot.press("o")
+        await wait_until(lambda: isinstance(app.screen, PortfolioScreen))
+        await wait_until(lambda: "realized today" in screen_text(app) and "Weight" in screen_text(app))
+        text = screen_text(app)
+        realized = text[text.index("realized today") :].split(")")[0]
+        assert realized == "realized today +0.00 (total +0.00", realized
+        assert "100.0%" in text
+        orders = app.screen.query_one("#orders", DataTable)
+        assert orders.has_focus
+        cursor = orders.get_component_styles("datatable--cursor")
+        assert cursor.background == watchlist_cursor.background
+        assert "bold" in str(cursor.text_style)
+        await pilot.press("escape")
+        await pilot.press("ctrl+q")

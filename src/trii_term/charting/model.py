@@ -3,9 +3,11 @@ the forming bar kept current from the stream. No Textual here: the widget render
 holds, and commands change it.
 
 Loading runs off the UI thread: `load_job()` returns a blocking function for a worker, and
-`install()` takes its result if the chart still wants it. Trades that arrive while loading
-(and any the store had not committed yet) are kept per symbol and folded in afterwards, so the
-chart has neither a hole nor a double count at the seam.
+`install()` takes its result if the chart still wants it. The chart keeps the stream's recent
+trades in a ring from the moment it listens. A load first waits for the store writer to commit
+what it was handed (so what the chart did not hear is in the store), then reads the newest tick,
+how many ticks share its timestamp and the bars in one snapshot; `install()` folds in the ring's
+trades after that tick and those at it beyond the stored ones. Every trade counts once.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
@@ -34,6 +36,7 @@ from trii_term.charting.spec import (
     studies_text,
 )
 from trii_term.domain import MarketBatch, SessionDay, Trade
+from trii_term.store.sql import transaction
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,7 @@ KEY_INTERVAL = "chart.interval"
 KEY_MODE = "chart.mode"
 KEY_ADJUSTED = "chart.adjusted"
 KEY_STEP = "chart.step"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -308,14 +312,19 @@ class ChartModel:
         market = session.market_of(key.symbol)
         clock = session.clock
         until = until_day = None
-        if clock.simulated:  # a replay shows nothing after its clock
+        if clock.simulated:  # a replay shows nothing after its clock (to the microsecond)
             now = clock.now_ns()
-            until = datetime.fromtimestamp(now / 1e9, UTC)
+            until = EPOCH + timedelta(microseconds=now // 1000)
             until_day = market.local(now).date()
         sources = [session.provider_name]
+        writer = session.writer
 
         def job() -> Loaded:
-            with store.reader() as con:
+            # Every trade this chart has not heard (published before it listened, or pushed out
+            # of its ring) must be in the store before it is read; the rest are in the ring.
+            if writer is not None and not writer.caught_up():
+                log.warning("the store is behind; the chart of %s may miss recent trades", key.symbol)
+            with store.reader() as con, transaction(con):  # one snapshot: the seam is exact
                 return load_bars(
                     con,
                     key.symbol,
@@ -345,10 +354,17 @@ class ChartModel:
         self.note = loaded.note
         self._last_tick_ns = loaded.last_tick_ns
         self._bucketer = Bucketer(self.session.market_of(key.symbol), key.interval)
+        # The load holds every stored trade up to the seam, and `ties` of those at the seam
+        # itself: the ring's trades after it, and those at it beyond the stored ones, are new.
         seam = self._last_tick_ns // 1000  # the store keeps microseconds
+        stored_at_seam = loaded.ties
         for t in self._recent:
-            if t.symbol == key.symbol and t.ts // 1000 > seam:
-                self._apply(t)
+            if t.symbol != key.symbol or (at := t.ts // 1000) < seam:
+                continue
+            if at == seam and stored_at_seam > 0:
+                stored_at_seam -= 1
+                continue
+            self._apply(t)
         if self.view.end is not None and self.view.end > len(self.bars):
             self.view.end = None
         if self.view.cursor is not None and self.view.cursor >= len(self.bars):
@@ -371,9 +387,9 @@ class ChartModel:
         live = self._loaded is not None and self._wanted is None and self._loaded.symbol == symbol
         trades = [ev for ev in batch.events if type(ev) is Trade]
         self._recent.extend(trades)
-        if live:
+        if live:  # the load's snapshot was taken before these arrived: all of them are new
             for ev in trades:
-                if ev.symbol == symbol and ev.ts // 1000 > self._last_tick_ns // 1000:
+                if ev.symbol == symbol:
                     self._apply(ev)
 
     def on_session_day(self, day: SessionDay) -> None:

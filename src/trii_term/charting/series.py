@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from trii_term.charting.spec import INTRADAY, BarFrame
-from trii_term.domain import Market, to_ns
+from trii_term.domain import Market
 from trii_term.store.bars import bars as store_bars
 from trii_term.store.sql import one
 
@@ -221,6 +221,12 @@ class Loaded:
     splits: list[Split]
     last_tick_ns: int  # the newest tick the load included (stream trades after it are added)
     note: str = ""
+    ties: int = 0  # how many ticks at exactly `last_tick_ns` the load included
+
+
+def _us(value: datetime) -> datetime:
+    """A naive UTC instant as the store keeps it (microseconds)."""
+    return value.astimezone(UTC).replace(tzinfo=None)
 
 
 def load_bars(
@@ -238,17 +244,27 @@ def load_bars(
     """Bars for a chart from the store: ticks and imported bars merged by `store.bars.bars()`.
 
     `until` (an aware datetime) hides anything after it — a replay must not show the rest of
-    the day it is replaying. `until_day` does the same for daily history: stored bars from
-    that day on are replaced by the bar built from the day's ticks so far."""
-    sql = "SELECT epoch_ns(max(ts)) FROM ticks WHERE symbol = ?"
+    the day it is replaying; a tick at `until` itself is shown. `until_day` does the same for
+    daily history: stored bars from that day on are replaced by the bar built from the day's
+    ticks so far. Run it in one transaction: the newest tick and the bars must come from the
+    same snapshot for the chart to add exactly the stream's trades that are not in them."""
+    where = "symbol = ?"
     params: list[object] = [symbol]
     if sources is not None:
-        sql += " AND list_contains(?, source)"
+        where += " AND list_contains(?, source)"
         params.append(list(sources))
-    row = one(con, sql, params)
-    last_tick_ns = int(row[0]) if row and row[0] is not None else 0
     if until is not None:
-        last_tick_ns = min(last_tick_ns, to_ns(until))
+        where += " AND ts <= ?"
+        params.append(_us(until))
+    row = one(con, f"SELECT epoch_us(max(ts)) FROM ticks WHERE {where}", params)
+    last_tick_ns = int(row[0]) * 1000 if row and row[0] is not None else 0
+    ties = 0
+    if last_tick_ns:
+        newest = datetime(1970, 1, 1) + timedelta(microseconds=last_tick_ns // 1000)
+        tied = one(con, f"SELECT count(*) FROM ticks WHERE {where} AND ts = ?", [*params, newest])
+        ties = int(tied[0]) if tied else 0
+    if until is not None:
+        until = until + timedelta(microseconds=1)  # the store's bounds leave `end` out
 
     splits: list[Split] = []
     note = ""
@@ -286,4 +302,4 @@ def load_bars(
         else:
             note = "unadjusted" + (f" · splits {', '.join(map(str, splits))}" if splits else "")
         frame = weekly(daily).tail(last) if interval == "1W" else daily
-    return Loaded(Bars.from_frame(frame), splits, last_tick_ns, note)
+    return Loaded(Bars.from_frame(frame), splits, last_tick_ns, note, ties)

@@ -20,17 +20,19 @@ from trii_term.widgets.quote_columns import columns_that_fit
 from trii_term.widgets.status_bar import MessageLine, StatusBar
 
 
-def _signed(x: Decimal | None, places: int = 2) -> Text:
+def _signed(x: Decimal | None, places: int = 2, *, column: bool = True) -> Text:
+    """▲+1.25 / ▼-0.40 / +0.00: in a column a zero gets a blank where the arrow goes, so the
+    numbers line up; in a sentence it does not (no double space)."""
     if x is None:
         return Text("—")
     text = f"{x:+,.{places}f}"
     style = "green" if x > 0 else "red" if x < 0 else ""
-    arrow = "▲" if x > 0 else "▼" if x < 0 else " "
+    arrow = "▲" if x > 0 else "▼" if x < 0 else " " if column else ""
     return Text(f"{arrow}{text}", style=style, justify="right")
 
 
-def _num(x: Decimal | None, places: int = 2) -> Text:
-    return Text("—" if x is None else f"{x:,.{places}f}", justify="right")
+def _num(x: Decimal | None, places: int = 2, unit: str = "") -> Text:
+    return Text("—" if x is None else f"{x:,.{places}f}{unit}", justify="right")
 
 
 POSITION_COLUMNS = (
@@ -95,6 +97,17 @@ def _cut(cell: Text, width: int) -> Text:
 
 
 class PortfolioScreen(Screen[None]):
+    # The row cursor as the watchlist draws it: a neutral bar the rows' own text (bold working
+    # orders, dim finished ones, red and green P&L) stays legible on. (16 colours and NO_COLOR
+    # draw it in reverse video: app.tcss.)
+    DEFAULT_CSS = """
+    PortfolioScreen DataTable:focus > .datatable--cursor {
+        background: $primary 25%;
+        color: $text;
+        text-style: bold;
+    }
+    PortfolioScreen DataTable > .datatable--cursor { background: $panel; color: $text; text-style: none; }
+    """
     AUTO_FOCUS = "#orders"
     BINDINGS = [
         Binding("escape,q", "close", "Close", id="portfolio.close"),
@@ -161,12 +174,12 @@ class PortfolioScreen(Screen[None]):
                 ("Account ", "bold"),
                 f"{broker.name} · equity {acct.equity:,.2f} {ccy} · cash {acct.cash:,.2f} · buying power "
                 f"{acct.buying_power:,.2f} · realized today ",
-                _signed(day.realized if day else None),
+                _signed(day.realized if day else None, column=False),
                 " (total ",
-                _signed(acct.realized),
+                _signed(acct.realized, column=False),
                 ")",
                 " · unrealized ",
-                _signed(acct.unrealized),
+                _signed(acct.unrealized, column=False),
                 f" · fees {acct.fees:,.2f}",
             )
         )
@@ -184,7 +197,7 @@ class PortfolioScreen(Screen[None]):
                 _signed(pct, 2) if pct is not None else Text("—"),
                 _signed(day.pnl.get(p.symbol)) if day else Text("—"),
                 _signed(p.realized_pnl),
-                _num(weight, 1) if weight is not None else Text("—"),
+                _num(weight, 1, "%") if weight is not None else Text("—"),
             ]
             rows.append((p.symbol, cells))
         fill_table(self.query_one("#positions", DataTable), POSITION_COLUMNS, rows, POSITIONS_GIVE_WAY)

@@ -120,6 +120,9 @@ class StoreWriter:
         self._chunks: list[_Chunk] = []
         self._pending_rows = 0
         self._pending_since: int | None = None  # monotonic ns of the oldest pending row
+        self._writing_since: int | None = None  # ... of the oldest row of the batch being written
+        self._queued = 0  # batches handed over so far (a running number)
+        self._committed = 0  # the number of the last batch committed (or dropped)
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._wake = threading.Event()
@@ -142,11 +145,14 @@ class StoreWriter:
             self.stats.received += n
             if self.stats.full is not None:  # writing stopped: nothing can be kept
                 self.stats.dropped += n
+                self._queued += 1
+                self._committed = self._queued
                 return
             if self._pending_since is None:
                 self._pending_since = batch.received_ns
             self._chunks.append((batch.provider, batch.events))
             self._pending_rows += n
+            self._queued += 1
             big = self._pending_rows >= self.max_rows
         if big:
             self._wake.set()
@@ -166,7 +172,9 @@ class StoreWriter:
         """How far the store is behind the stream: the age of the oldest unwritten row, or the
         worst arrival-to-commit time of the last `window` seconds, whichever is larger."""
         now = time.monotonic()
-        since = self._pending_since
+        with self._lock:  # a batch counts until it is committed, not only until it is taken
+            waiting = [t for t in (self._writing_since, self._pending_since) if t is not None]
+        since = min(waiting, default=None)
         current = (time.monotonic_ns() - since) / 1e9 if since is not None else 0.0
         recent = [lag for at, lag in tuple(self._recent) if now - at <= window]
         return max([current, *recent])
@@ -195,6 +203,25 @@ class StoreWriter:
                 self._wake.set()
                 self._cond.wait(left)
         return self.stats.last_error is None
+
+    def caught_up(self, timeout: float = 10.0) -> bool:
+        """Block until every batch handed over before this call is committed (or timeout): from
+        then on the store holds all of them. Returns at once when nothing is waiting, and False
+        at once while writes fail."""
+        if self.stats.full is not None:
+            return False
+        if self._thread is None:
+            return self._drain(self._store.con)
+        with self._cond:
+            target = self._queued
+            end = time.monotonic() + timeout
+            while self._committed < target:
+                left = end - time.monotonic()
+                if left <= 0 or self.stats.full is not None or self.stats.last_error is not None:
+                    return False  # (a failing store: waiting longer would not help)
+                self._wake.set()
+                self._cond.wait(left)
+        return True
 
     def stop(self, timeout: float = 30.0) -> None:
         """Write everything still queued, then stop the thread. What could not be written by
@@ -242,7 +269,10 @@ class StoreWriter:
             chunks, self._chunks = self._chunks, []
             rows, since = self._pending_rows, self._pending_since
             self._pending_rows, self._pending_since = 0, None
+            self._writing_since = since  # the lag goes on counting until the commit
+            taken = self._queued
         if not chunks:
+            self._settle(taken)
             return True
         started = time.monotonic()
         try:
@@ -256,8 +286,20 @@ class StoreWriter:
                 except Exception as again:
                     failure = again
             if failure is not None:
-                return self._failed(failure, chunks, rows, since)
-        return self._done(tally, since, started)
+                ok = self._failed(failure, chunks, rows, since)
+                # retried later (the lag goes on from the queue), or dropped on a full disk
+                self._settle(taken if self.stats.full is not None else 0)
+                return ok
+        ok = self._done(tally, since, started)
+        self._settle(taken)
+        return ok
+
+    def _settle(self, taken: int) -> None:
+        """Batches up to number `taken` are committed: say so to whoever waits for them."""
+        with self._cond:
+            self._writing_since = None
+            self._committed = max(self._committed, taken)
+            self._cond.notify_all()
 
     def _failed(self, exc: Exception, chunks: list[_Chunk], rows: int, since: int | None) -> bool:
         self.stats.failures += 1

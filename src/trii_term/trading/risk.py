@@ -87,7 +87,7 @@ def check(req: OrderRequest, ctx: RiskContext, limits: RiskLimits) -> list[RiskC
             RiskCheck(
                 "max_order_qty",
                 ok,
-                f"quantity {req.qty} {'≤' if ok else 'is above the limit'} {limits.max_order_qty}",
+                f"quantity {req.qty:,} {'≤' if ok else 'is above the limit'} {limits.max_order_qty:,}",
             )
         )
     if limits.max_order_notional is not None:
@@ -139,8 +139,8 @@ def check(req: OrderRequest, ctx: RiskContext, limits: RiskLimits) -> list[RiskC
                 RiskCheck(
                     "max_position_pct",
                     ok,
-                    f"position after {after:,.2f} {ccy} = {pct:.1f} % of equity "
-                    f"({'≤' if ok else 'above'} {limits.max_position_pct} %)",
+                    f"position after {after:,.2f} {ccy} = {pct:.1f}% of equity "
+                    f"({'≤' if ok else 'above '}{limits.max_position_pct}%)",  # (a bound never wraps)
                 )
             )
     if limits.daily_loss_limit is not None:

@@ -6,8 +6,9 @@ Replies stream into a Markdown widget as they arrive (Textual's MarkdownStream b
 when they come faster than the screen draws). Tool calls are shown folded; a reply ends with its
 token usage and estimated cost, or with why it stopped (the partial text is kept and marked).
 When the API asks to come back later (429, 529) a countdown says when the engine tries again;
-Esc stops a reply in flight, or the countdown. The input keeps a history (up/down) and takes several lines
-(ctrl+j for a new line; Enter sends).
+Esc stops a reply in flight, or the countdown; with none it leaves the chat, and the footer says
+which. The input keeps a history (up/down) and takes several lines (ctrl+j for a new line; Enter
+sends).
 """
 
 from __future__ import annotations
@@ -95,7 +96,11 @@ class ChatView(Vertical):
     """One view of the conversation (a `ChatDisplay` of the chat session): its title, the
     messages, the input."""
 
-    BINDINGS = [Binding("escape", "stop", "Stop reply", show=True, id="chat.stop")]
+    # Esc stops a reply while one is coming, else leaves the chat; the footer says which.
+    BINDINGS = [
+        Binding("escape", "stop", "Stop reply", show=True, id="chat.stop"),
+        Binding("escape", "leave", "Leave chat", show=True, id="chat.leave"),
+    ]
 
     def __init__(self, controller: ChatSession, *, id: str | None = None, classes: str = "") -> None:
         super().__init__(id=id, classes=classes)
@@ -111,6 +116,8 @@ class ChatView(Vertical):
         self._countdown: Static | None = None  # "retrying in 4 s…" while the engine waits
         self._countdown_timer: Timer | None = None
         self.first_paint_ns: int | None = None  # for the latency benchmark
+        # This view showed the end of the reply (the engine may still be closing its stream)
+        self._reply_ended = False
 
     def compose(self) -> ComposeResult:
         yield self.title_line
@@ -164,6 +171,7 @@ class ChatView(Vertical):
             await self.log_view.mount(Static(Text(_usage_text(message.usage)), classes="chat-usage"))
 
     async def user_said(self, text: str) -> None:
+        self._reply_began()
         await self.log_view.mount(Static(Text("you › " + text), classes="chat-user"))
         self.log_view.scroll_end(animate=False)
 
@@ -202,6 +210,7 @@ class ChatView(Vertical):
             _set_tool_result(tool, output, is_error)
 
     async def reply_done(self, usage: Usage) -> None:
+        self._reply_over()
         await self._end_stream()
         await self.log_view.mount(Static(Text(_usage_text(usage)), classes="chat-usage"))
         self.retitle()
@@ -231,6 +240,7 @@ class ChatView(Vertical):
             await line.remove()
 
     async def reply_failed(self, message: str, partial: bool) -> None:
+        self._reply_over()
         await self.clear_countdown()
         await self._end_stream()
         if partial:
@@ -255,11 +265,35 @@ class ChatView(Vertical):
     def on_chat_input_submitted(self, event: ChatInput.Submitted) -> None:
         event.stop()
         self.controller.send(event.text)
+        if self.controller.busy:
+            self._reply_began()
+
+    def _reply_began(self) -> None:
+        self._reply_ended = False
+        self.refresh_bindings()
+
+    def _reply_over(self) -> None:
+        self._reply_ended = True
+        self.refresh_bindings()
+
+    @property
+    def replying(self) -> bool:
+        return self.controller.busy and not self._reply_ended
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "stop":
+            return self.replying
+        if action == "leave":
+            return not self.replying
+        return True
 
     def action_stop(self) -> None:
-        """Esc stops the reply in flight; with none, it goes back (closes the full-screen chat,
-        leaves the pane)."""
+        """Esc stops the reply in flight (had it just ended, it goes back instead)."""
         self.controller.escape(self)
+
+    def action_leave(self) -> None:
+        """Esc with no reply coming: close the full-screen chat, or leave the pane."""
+        self.controller.host.chat_leave(self)
 
 
 def _set_tool_result(tool: tuple[Collapsible, Static], output: str, is_error: bool) -> None:

@@ -207,7 +207,7 @@ DETAIL_LEVELS = (
     Detail(True,  True,  False,  "%Y-%m-%d", "{:,} msg/s", "lag ",       True),
     Detail(False, False, False,  "%Y-%m-%d", "{:,} msg/s", "lag ",       False),
     Detail(False, False, False,  "%d%b%y",   "{:,}/s",     "lag ",       False),
-    Detail(False, False, False,  "",         "{:,}/s",     "",           False),
+    Detail(False, False, False,  "",         "{:,}/s",     "lag ",       False),  # (never a bare "0ms")
 )
 # fmt: on
 
