@@ -52,11 +52,12 @@ def keys_wait_on_the_app() -> Iterator[None]:
     """Keys typed in here do not each wait for the app to go idle.
 
     After each key it sends, Textual's Pilot waits until the whole process uses no CPU for 20 ms,
-    or 1 s has passed (`textual._wait.wait_for_idle`). The workstation streams the replay, so it
-    is never idle: every key cost a fixed second. Inside this block the idle look is cut short;
-    the keys still reach the app one by one and in order, `Pilot.press` still waits until the
-    screen and its widgets have handled everything queued (`_wait_for_screen`), and the caller
-    then waits with `wait_until` on what the keys were for."""
+    or 1 s has passed (`textual._wait.wait_for_idle`), twice. The workstation streams the replay,
+    so it is never idle: every key cost a fixed two seconds of a CPU-busy wait. Inside this block
+    the idle look is cut short; the keys still reach the app one by one and in order,
+    `Pilot.press` still waits until the screen and its widgets have handled everything queued
+    (`_wait_for_screen`), and the caller then waits with `wait_until` on what the keys were for.
+    Every test runs inside it (`_keys_wait_on_the_app`)."""
     from textual import _wait, app
 
     real = _wait.wait_for_idle
@@ -66,6 +67,13 @@ def keys_wait_on_the_app() -> Iterator[None]:
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(app, "wait_for_idle", wait_for_idle)
+        yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _keys_wait_on_the_app() -> Iterator[None]:
+    """No key a test presses waits a hidden second: tests wait with `wait_until` on what they need."""
+    with keys_wait_on_the_app():
         yield
 
 
@@ -125,3 +133,25 @@ async def wait_until(condition: Callable[[], bool], timeout: float = 10.0, step:
         if time.monotonic() > end:
             raise AssertionError(f"timed out after {timeout}s waiting for {condition}")
         await asyncio.sleep(step)
+
+
+async def wait_until_it_holds(check: Callable[[], None], timeout: float = 10.0) -> None:
+    """Wait until `check` (a block of assertions on what is drawn) passes; past the deadline its
+    last failure is raised. For a screen that is still being laid out: the assertions hold once
+    it is done, and a real fault fails them to the end."""
+    failure: AssertionError | None = None
+
+    def holds() -> bool:
+        nonlocal failure
+        try:
+            check()
+        except AssertionError as error:
+            failure = error
+            return False
+        return True
+
+    try:
+        await wait_until(holds, timeout)
+    except AssertionError:
+        assert failure is not None
+        raise failure from None

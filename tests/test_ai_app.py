@@ -15,7 +15,7 @@ from textual.widgets import Collapsible, Markdown, Static
 from trii_term.ai.engine import RetryPolicy
 from trii_term.paths import Paths
 from trii_term.screens.ticket import TicketScreen
-from trii_term.widgets.chat import ChatView
+from trii_term.widgets.chat import ChatInput, ChatView
 
 from .conftest import FAST, wait_until
 from .fakes.anthropic_api import AnthropicFake, Failure, held_stream, text_reply, tool_reply
@@ -50,8 +50,10 @@ def _countdown(app) -> str | None:  # type: ignore[no-untyped-def]
 
 
 async def _say(pilot, text: str) -> None:  # type: ignore[no-untyped-def]
+    await wait_until(lambda: isinstance(pilot.app.focused, ChatInput))  # the keys go where the trader types
     for ch in text:
         await pilot.press(ch if ch != " " else "space")
+    await wait_until(lambda: pilot.app.screen.query(ChatInput).first().text == text)  # all of it typed in
     await pilot.press("enter")
 
 
@@ -105,6 +107,7 @@ async def test_the_chat_pane_streams_a_reply_and_a_drafted_order_waits_in_the_ti
         assert '"drafted"' in str(tool.query_one(".chat-tool-result", Static).render())
         assert app.session.broker.orders() == []
         # the session's total in the status bar: 900 in + 12 out, then the two tool-round replies
+        await wait_until(lambda: f"AI ${app.session.ai_cost_usd:.4f}" in screen_text(app))  # the bar redrawn
         cost = app.session.ai_cost_usd
         assert cost > 0 and f"AI ${cost:.4f}" in screen_text(app)
         await pilot.press("ctrl+q")
@@ -125,7 +128,7 @@ async def test_escape_stops_a_reply_and_keeps_the_partial_and_it_survives_a_rest
         await _say(pilot, "trend of aapl")
         await wait_until(lambda: "The trend" in screen_text(app))
         await pilot.press("escape")  # stop the reply in flight
-        await wait_until(lambda: "stopped (Esc)" in screen_text(app))
+        await wait_until(lambda: "stopped (Esc)" in screen_text(app) and not app.chat.busy)
         hold.set()
         cid = app.chat.cid
         await pilot.press("escape")  # nothing in flight: Esc closes the full-screen chat
@@ -247,6 +250,7 @@ async def test_an_overload_counts_down_and_then_the_reply_arrives(paths: Paths, 
         assert asked == [4.0] and len(api.requests) == 1
         release.set()
         await wait_until(lambda: "Back again." in screen_text(app))
+        await wait_until(lambda: _countdown(app) is None and "retrying" not in screen_text(app))  # then gone
         assert _countdown(app) is None and "retrying" not in screen_text(app)
         assert len(api.requests) == 2 and "✖" not in screen_text(app)
         await pilot.press("ctrl+q")

@@ -172,7 +172,9 @@ async def test_keys_add_remove_reorder_and_sort(paths: Paths) -> None:
         await pilot.press("a")
         from textual.command import CommandInput, CommandPalette
 
-        await wait_until(lambda: CommandPalette.is_open(app))
+        await wait_until(  # open, and the command typed in for the trader
+            lambda: CommandPalette.is_open(app) and app.screen.query_one(CommandInput).value == "watch add "
+        )
         assert app.screen.query_one(CommandInput).value == "watch add "
         await palette(pilot, "COMP")
         assert rows(app) == ["AAPL", "MSFT", "IBM", "GOOG", "COMP"]

@@ -162,7 +162,13 @@ async def test_a_narrow_chart_header_keeps_the_close_and_marks_what_it_leaves_ou
     async with app.run_test(size=size) as pilot:
         await chart_ready(app)
         await pilot.press("c")  # (at 40×12 the chart is full screen only)
-        await wait_until(lambda: isinstance(app.screen, ChartScreen) and header(app).startswith("AAPL 1D"))
+        await wait_until(  # loaded: "AAPL 1D UNADJ loading…" until the bars are in
+            lambda: (
+                isinstance(app.screen, ChartScreen)
+                and header(app).startswith("AAPL 1D")
+                and " C " in header(app)
+            )
+        )
         head = header(app).rstrip()
         assert " C " in head and ("▲" in head or "▼" in head or "=" in head), head
         assert head.endswith("…"), head  # open, high, low or volume left out, and it says so

@@ -14,7 +14,7 @@ from textual.command import CommandList
 from trii_term.paths import Paths
 from trii_term.widgets.colours import no_color_set
 
-from .conftest import wait_until
+from .conftest import wait_until, wait_until_it_holds
 from .test_app import make_app, ready, screen_text
 from .test_palette import hits, type_line
 
@@ -230,15 +230,20 @@ async def test_the_cursor_bar_keeps_falling_prices_legible_in_many_colours(
         assert app.console.color_system == ("truecolor" if term == "truecolor" else "256")
         await ready(app)
         await wait_until(lambda: "-" in screen_text(app).splitlines()[2])  # AAPL is down on the day
-        _raw, lines = sent(app)
-        cursor = [c for c in line_with(lines, "›AAPL") if c.char.strip() and c.char not in "│┃"]
-        bar = {c.bg for c in cursor}
-        assert len(bar) == 1 and None not in bar  # one bar, behind the whole row
-        (bg,) = bar
-        down = next(c.fg for c in cursor if c.char == "-")
-        r, g, b = _rgb(bg)
-        assert r <= max(g, b), bg  # a neutral (blue) bar, not orange or red behind red prices
-        assert _contrast(_rgb(down), (r, g, b)) >= 2.0, (down, bg)
+
+        def legible() -> None:
+            _raw, lines = sent(app)
+            cursor = [c for c in line_with(lines, "›AAPL") if c.char.strip() and c.char not in "│┃"]
+            bar = {c.bg for c in cursor}
+            assert len(bar) == 1 and None not in bar  # one bar, behind the whole row
+            (bg,) = bar
+            downs = [c.fg for c in cursor if c.char == "-"]
+            assert downs, "AAPL is not down under the cursor"
+            r, g, b = _rgb(bg)
+            assert r <= max(g, b), bg  # a neutral (blue) bar, not orange or red behind red prices
+            assert _contrast(_rgb(downs[0]), (r, g, b)) >= 2.0, (downs[0], bg)
+
+        await wait_until_it_holds(legible)  # once the cursor's row is drawn
         await pilot.press("ctrl+q")
 
 

@@ -18,7 +18,7 @@ from trii_term.screens.journal import JournalEntryScreen, JournalScreen, clip, d
 from trii_term.store.journal import Entry
 from trii_term.trading.desk import RiskRefused
 
-from .conftest import wait_until
+from .conftest import wait_until, wait_until_it_holds
 from .test_app import make_app, palette, ready, screen_text
 
 SIZES = [(80, 24), (160, 50)]
@@ -56,35 +56,44 @@ async def test_the_journal_lists_entries_newest_first_with_time_zone_source_and_
         screen = app.screen
         await wait_until(lambda: any("refused by price_band_pct" in r.detail for r in screen.shown))
         await wait_until(lambda: "refused" in screen_text(app) and "price_band_pct" in screen_text(app))
-        print(screen_text(app))
-        text = screen_text(app)
-        assert re.search(r"\d\d:\d\d:\d\d [A-Z]{2,5}", text), text  # a time, with its zone
-        assert "palette" in text and "paper" in text and "buy 10 AAPL market day" in text
-        events = [r.entry.event for r in screen.shown]
-        assert events[:2] == ["rejected", "intent"] and events[-1] == "intent"  # newest first
-        assert "filled" in events
-        fill = next(r for r in screen.shown if r.entry.event == "filled")
-        assert "buy 10 AAPL market day — 10 @ " in fill.detail and "commission 1.00" in fill.detail
-        assert fill.entry.order_id is not None and fill.entry.order_id in text
-        if size[0] >= 120:
-            assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [A-Z]{2,5}", text)
-            assert "Broker" in text and "Order" in text
-        else:
-            assert re.search(r"^ \d{4}-\d\d-\d\d\s*$", text, re.M)  # the day, above its entries
-        # nothing drawn past the screen's edge, the detail cut between words with `…`
-        assert all(len(line) <= size[0] for line in text.splitlines())
+
+        def listed() -> None:
+            text = screen_text(app)
+            assert re.search(r"\d\d:\d\d:\d\d [A-Z]{2,5}", text), text  # a time, with its zone
+            assert "palette" in text and "paper" in text and "buy 10 AAPL market day" in text
+            events = [r.entry.event for r in screen.shown]
+            assert events[:2] == ["rejected", "intent"] and events[-1] == "intent"  # newest first
+            assert "filled" in events
+            fill = next(r for r in screen.shown if r.entry.event == "filled")
+            assert "buy 10 AAPL market day — 10 @ " in fill.detail and "commission 1.00" in fill.detail
+            assert fill.entry.order_id is not None and fill.entry.order_id in text
+            if size[0] >= 120:
+                assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [A-Z]{2,5}", text)
+                assert "Broker" in text and "Order" in text
+            else:
+                assert re.search(r"^ \d{4}-\d\d-\d\d\s*$", text, re.M)  # the day, above its entries
+            # nothing drawn past the screen's edge, the detail cut between words with `…`
+            assert all(len(line) <= size[0] for line in text.splitlines())
+
+        await wait_until_it_holds(listed)  # once the fill is in and drawn
 
         # live: an order placed now shows without a key
         before = len(screen.rows)
         place(app, "5", "IBM")
-        await wait_until(lambda: len(screen.rows) > before and "buy 5 IBM" in screen_text(app))
+        await wait_until(
+            lambda: (
+                len(screen.rows) > before
+                and "buy 5 IBM" in screen_text(app)
+                and screen.shown[0].entry.event == "filled"
+            )
+        )
         assert screen.shown[0].entry.event == "filled" and "IBM" in screen.shown[0].detail
 
         # Enter: the whole entry
         table(app).focus()
         table(app).move_cursor(row=table(app).get_row_index(str(screen.shown[0].entry.seq)))
         await pilot.press("enter")
-        await wait_until(lambda: isinstance(app.screen, JournalEntryScreen))
+        await wait_until(lambda: isinstance(app.screen, JournalEntryScreen) and '"fill"' in screen_text(app))
         entry_text = screen_text(app)
         assert '"fill"' in entry_text and "source       palette" in entry_text
         await pilot.press("escape")
@@ -95,7 +104,7 @@ async def test_the_journal_lists_entries_newest_first_with_time_zone_source_and_
         for ch in "rejected":
             await pilot.press(ch)
         await wait_until(lambda: [r.entry.event for r in screen.shown] == ["rejected"])
-        assert "1 match 'rejected'" in screen_text(app)
+        await wait_until(lambda: "1 match 'rejected'" in screen_text(app))  # and drawn
         await pilot.press("escape")  # clears the filter
         await wait_until(lambda: len(screen.shown) == len(screen.rows))
         await pilot.press("escape")  # closes

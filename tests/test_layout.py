@@ -15,7 +15,7 @@ from trii_term.domain import DayStats, MarketBatch, Quote, Trade
 from trii_term.paths import Paths
 from trii_term.widgets.quote_columns import DROP_ORDER, EXTRAS, GUTTER, TEXT_COLUMNS, fit, plan
 
-from .conftest import wait_until
+from .conftest import wait_until, wait_until_it_holds
 from .test_app import make_app, priced, ready, rows, screen_text
 
 PRICES = [0.05, 9.99, 27.77, 437.92, 1514.72, 2456.35, 19234.5, 123456.78, 9876543.21]
@@ -173,8 +173,8 @@ async def test_every_number_on_screen_is_whole_and_nothing_crosses_a_border(
         await wait_until(lambda: app.ready)
         await wait_until(lambda: priced(app, "IBM"))
         await huge_prices(app)
-        for _ in range(3):  # and as the replay moves on
-            await pilot.pause()
+
+        def whole() -> None:
             text = screen_text(app)
             assert boxes(text), text  # the watchlist's box at least, closed
             for symbol, cells in zip(rows(app), shown_cells(app), strict=False):
@@ -184,6 +184,11 @@ async def test_every_number_on_screen_is_whole_and_nothing_crosses_a_border(
                     if key in want:
                         assert shown == want[key], (size, symbol, key, shown, want[key], text)
             assert "FB" in text and "123,456.78" in text
+
+        for _ in range(3):  # and as the replay moves on: each frame once it is laid out
+            await wait_until_it_holds(whole)
+            moved = app.session.clock.now_ns()
+            await wait_until(lambda: app.session.clock.now_ns() > moved)  # noqa: B023
         await pilot.press("ctrl+q")
 
 
@@ -221,10 +226,14 @@ async def test_a_long_message_is_marked_when_it_does_not_fit(paths: Paths) -> No
     async with app.run_test(size=(40, 12)) as pilot:
         await ready(app)
         app.message("word " * 60 + "THE-END", "warning")
-        await pilot.pause()
-        text = screen_text(app)
-        assert "THE-END" not in text and "…" in text
-        assert boxes(text)
+
+        def marked() -> None:
+            text = screen_text(app)
+            assert "word word" in text, text  # (the message is drawn)
+            assert "THE-END" not in text and "…" in text
+            assert boxes(text)
+
+        await wait_until_it_holds(marked)
         await pilot.press("ctrl+q")
 
 
@@ -275,9 +284,12 @@ async def test_help_fits_40x12(paths: Paths) -> None:
         await ready(app)
         await pilot.press("f1")
         await wait_until(lambda: "keys and commands" in screen_text(app))
-        await pilot.pause()
-        text = screen_text(app)
-        assert boxes(text) and "Add symbols to the" in text, text
+
+        def fits() -> None:
+            text = screen_text(app)
+            assert boxes(text) and "Add symbols to the" in text, text
+
+        await wait_until_it_holds(fits)
         await pilot.press("escape")
         await pilot.press("ctrl+q")
 
@@ -314,20 +326,23 @@ async def test_key_hints_are_whole_or_left_out_with_a_mark(paths: Paths, size: t
     app = make_app(paths)
     async with app.run_test(size=size) as pilot:
         await ready(app)
-        await pilot.pause()
-        footer = screen_text(app).splitlines()[-1]
-        keys = list(app.screen.query("FooterKey"))
-        assert keys
-        hidden = 0
-        for key in keys:
-            label = f"{key.key_display} {key.description}".strip()  # type: ignore[attr-defined]
-            if key.display:
-                assert label in footer, (label, footer)
-            else:
-                hidden += 1
-        assert ("…" in footer) == (hidden > 0), footer
-        if size[0] <= 80:
-            assert hidden  # (80 columns do not hold them all)
+
+        def whole_or_marked() -> None:
+            footer = screen_text(app).splitlines()[-1]
+            keys = list(app.screen.query("FooterKey"))
+            assert keys
+            hidden = 0
+            for key in keys:
+                label = f"{key.key_display} {key.description}".strip()  # type: ignore[attr-defined]
+                if key.display:
+                    assert label in footer, (label, footer)
+                else:
+                    hidden += 1
+            assert ("…" in footer) == (hidden > 0), footer
+            if size[0] <= 80:
+                assert hidden  # (80 columns do not hold them all)
+
+        await wait_until_it_holds(whole_or_marked)
         await pilot.press("ctrl+q")
 
 

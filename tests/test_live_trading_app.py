@@ -165,6 +165,10 @@ async def test_a_live_replace_runs_every_rule_and_reaches_alpaca_only_after_y(pa
         await pilot.press("y")
         await wait_until(lambda: len(patches()) == 1)
         assert patches()[0] == {"limit_price": "226"}  # 226.004 on Alpaca's tick: a buy rounded down
-        events = [(e.event, e.source) for e in app.session.broker.journal.entries(order_id=working.id)]
-        assert ("checked", "key") in events and ("replaced", "key") in events
+
+        def events() -> list[tuple[str, str]]:
+            return [(e.event, e.source) for e in app.session.broker.journal.entries(order_id=working.id)]
+
+        await wait_until(lambda: ("replaced", "key") in events())  # journaled once Alpaca has answered
+        assert ("checked", "key") in events() and ("replaced", "key") in events()
         await pilot.press("ctrl+q")

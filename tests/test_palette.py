@@ -20,8 +20,10 @@ async def type_line(pilot, text: str) -> None:  # type: ignore[no-untyped-def]
     if not CommandPalette.is_open(app):
         await pilot.press("ctrl+p")
         await wait_until(lambda: CommandPalette.is_open(app))
+    typed = app.screen.query_one(CommandInput).value + text
     for ch in text:
         await pilot.press(ch if ch != " " else "space")
+    await wait_until(lambda: app.screen.query_one(CommandInput).value == typed)  # all of it typed in
 
 
 def hits(app) -> list[str]:  # type: ignore[no-untyped-def]
