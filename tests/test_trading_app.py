@@ -51,8 +51,11 @@ async def test_ticket_confirm_fill_portfolio_cancel_replace(paths: Paths) -> Non
 
         await pilot.press("o")
         await wait_until(lambda: isinstance(app.screen, PortfolioScreen))
-        await wait_until(lambda: working.id in screen_text(app) and "Unreal P&L" in screen_text(app))
-        assert "Day P&L" in screen_text(app) and "realized today" in screen_text(app)
+        await wait_until(
+            lambda: all(
+                part in screen_text(app) for part in (working.id, "Unreal P&L", "Day P&L", "realized today")
+            )
+        )
         await pilot.press("down")  # the filled market order: its fills show
         await wait_until(lambda: f"{order.id} fills: 10 @ " in screen_text(app))
         await pilot.press("up")
