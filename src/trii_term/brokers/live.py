@@ -29,13 +29,14 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
 from trii_term.brokers.base import (
     FILLS_SINCE_SQL,
+    Account,
     BrokerError,
     BrokerUnavailable,
     DayFill,
@@ -123,6 +124,28 @@ class LiveBroker:
     name = "live"
     label = "the broker"  # in messages: "Alpaca", "Kite"
     currency = "USD"
+
+    @staticmethod
+    def _buy_needs(
+        request: OrderRequest, releasing: Sequence[Order], account: Callable[[], Account], *, what: str
+    ) -> tuple[Decimal, Decimal] | None:
+        """(cost, available) of a priced buy against the buying power the venue last reported,
+        with the cash of the orders replaced or canceled first given back; None when there is
+        nothing to check (a sale, a market order, no account)."""
+        if request.side is not Side.BUY:
+            return None
+        price = request.limit_price or request.stop_price
+        if price is None:
+            return None
+        try:
+            power = account().buying_power
+        except BrokerError as exc:
+            log.info("no %s to check buying power against: %s", what, exc)
+            return None
+        for o in releasing:  # replaced or canceled first: the broker no longer holds their cash
+            if o.side is Side.BUY:
+                power += o.remaining * (o.request.limit_price or o.request.stop_price or ZERO)
+        return request.qty * price, power
 
     def __init__(
         self,

@@ -277,20 +277,10 @@ class AlpacaBroker(TradeUpdates):
     def check_cash(self, request: OrderRequest, *, releasing: Sequence[Order] = ()) -> None:
         """What Alpaca would refuse for buying power, from the account it last reported (the
         broker checks again; this is for the ticket's preview)."""
-        if request.side is not Side.BUY:
+        needs = self._buy_needs(request, releasing, self.account, what="Alpaca account")
+        if needs is None:
             return
-        price = request.limit_price or request.stop_price
-        if price is None:
-            return
-        try:
-            power = self.account().buying_power
-        except BrokerError as exc:
-            log.info("no Alpaca account to check buying power against: %s", exc)
-            return
-        for o in releasing:  # replaced or canceled first: the broker no longer holds their cash
-            if o.side is Side.BUY:
-                power += o.remaining * (o.request.limit_price or o.request.stop_price or ZERO)
-        cost = request.qty * price
+        cost, power = needs
         if cost > power:
             raise OrderError(
                 f"insufficient buying power at Alpaca: ${money(cost)} needed, ${money(power)} available"

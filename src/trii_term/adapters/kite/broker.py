@@ -60,7 +60,6 @@ from trii_term.domain.orders import (
     OrderError,
     OrderRequest,
     OrderStatus,
-    Side,
     to_lot,
     to_tick,
 )
@@ -251,20 +250,12 @@ class KiteBroker(LiveBroker):
     def check_cash(self, request: OrderRequest, *, releasing: Sequence[Order] = ()) -> None:
         """A buy that needs more than Kite's available margin (for CNC: the full value; the
         broker checks again, this is for the ticket's preview)."""
-        if request.side is not Side.BUY or self.settings.product.upper() != "CNC":
+        if self.settings.product.upper() != "CNC":
             return
-        price = request.limit_price or request.stop_price
-        if price is None:
+        needs = self._buy_needs(request, releasing, self.account, what="Kite margins")
+        if needs is None:
             return
-        try:
-            power = self.account().buying_power
-        except BrokerError as exc:
-            log.info("no Kite margins to check the order against: %s", exc)
-            return
-        for o in releasing:  # replaced or canceled first: the broker no longer holds their cash
-            if o.side is Side.BUY:
-                power += o.remaining * (o.request.limit_price or o.request.stop_price or ZERO)
-        cost = request.qty * price
+        cost, power = needs
         if cost > power:
             raise OrderError(f"insufficient funds at Kite: ₹{cost:,.2f} needed, ₹{power:,.2f} available")
 
