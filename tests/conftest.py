@@ -19,6 +19,11 @@ from trii_term.paths import Paths, resolve_paths
 
 FAST = "[providers.replay]\nspeed = 600\n"
 
+# Each trii-term command a test runs is a new Python process. Where PYTHONDONTWRITEBYTECODE is
+# set (some machines set it for everyone) every one of them compiled the package from source
+# again, 0.17 s a process here: the first one now leaves the bytecode cache for the others.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
 
 @pytest.fixture(autouse=True)
 def _isolate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -44,29 +49,44 @@ def _isolate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
 
 
-IDLE_LOOK = 0.05  # how long a Pilot key press looks for the app to go idle (Textual: up to 1 s)
-
-
 @contextlib.contextmanager
 def keys_wait_on_the_app() -> Iterator[None]:
-    """Keys typed in here do not each wait for the app to go idle.
+    """Keys typed in here wait for the app to handle them, not for the process to go idle.
 
     After each key it sends, Textual's Pilot waits until the whole process uses no CPU for 20 ms,
     or 1 s has passed (`textual._wait.wait_for_idle`), twice. The workstation streams the replay,
     so it is never idle: every key cost a fixed two seconds of a CPU-busy wait. Inside this block
-    the idle look is cut short; the keys still reach the app one by one and in order,
-    `Pilot.press` still waits until the screen and its widgets have handled everything queued
-    (`_wait_for_screen`), and the caller then waits with `wait_until` on what the keys were for.
+    those looks wait instead until the app and every widget of the screen on top have no message
+    queued or being handled: the key went from the app to the focused widget, bubbled back and
+    ran its binding's command. The keys still reach the app one by one and in order, and the
+    caller then waits with `wait_until` on what the keys were for (a worker the command started).
     Every test runs inside it (`_keys_wait_on_the_app`)."""
     from textual import _wait, app
+    from textual._context import active_app
+    from textual.app import App
+    from textual.pilot import Pilot
 
     real = _wait.wait_for_idle
 
-    async def wait_for_idle(min_sleep: float = _wait.SLEEP_GRANULARITY, max_sleep: float = 1) -> None:
-        await real(min_sleep, min(max_sleep, IDLE_LOOK))
+    def queued(running: App[object]) -> bool:
+        nodes = (running, *running.screen.walk_children(with_self=True))
+        return any(node._message_queue.qsize() for node in nodes)
+
+    async def handled(min_sleep: float = _wait.SLEEP_GRANULARITY, max_sleep: float = 1) -> None:
+        running = active_app.get(None)
+        if running is None or not running.is_running:
+            await real(min_sleep, min(max_sleep, 0.05))
+            return
+        end = time.monotonic() + max_sleep
+        # a round ends when every node has handled what it had (the handler running included);
+        # done when nothing is queued after a round: what the key's handlers posted was handled too
+        while True:
+            await Pilot(running)._wait_for_screen()
+            if not queued(running) or time.monotonic() > end:
+                return
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(app, "wait_for_idle", wait_for_idle)
+        patch.setattr(app, "wait_for_idle", handled)
         yield
 
 

@@ -104,6 +104,7 @@ async def test_keys_zoom_pan_crosshair_mode_interval_adjust(paths: Paths) -> Non
         await wait_until(lambda: isinstance(app.screen, ChartScreen))
         await wait_until(lambda: header(app).startswith("AAPL 1D"))
         model = app.chart
+        await wait_until(lambda: not model.loading)  # the history is in: there is room to pan
         view = app.screen.chart
         step = model.view.step
         await pilot.press("plus")
@@ -138,8 +139,10 @@ async def test_keys_zoom_pan_crosshair_mode_interval_adjust(paths: Paths) -> Non
 
 
 async def test_the_forming_bar_updates_from_the_stream(paths: Paths) -> None:
-    """On a 1-minute chart the last bar follows the replay's trades, repainting a few rows."""
-    app = make_app(paths)
+    """On a 1-minute chart the last bar follows the replay's trades, repainting a few rows.
+    At 60x a minute is a second: a bar forms over several paints (at 600x most paints find a new
+    bar already, which is drawn whole)."""
+    app = make_app(paths, "[providers.replay]\nspeed = 60\n")
     async with app.run_test(size=(120, 40)) as pilot:
         await chart_ready(app)
         await app.execute("chart AAPL 1m")

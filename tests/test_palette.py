@@ -212,7 +212,7 @@ async def test_a_line_that_fails_comes_back_with_why_until_the_trader_edits_it(p
         # the reason stays in the palette (the bug: the prefill's own change cleared it at once)
         assert reopened.problem.display
         said = "✖ Unknown symbol ZZZZ"
-        assert screen_text(app).count(said) == 2  # in the palette, and on the message line
+        await wait_until(lambda: screen_text(app).count(said) == 2)  # the palette's, the message line's
         await pilot.press("backspace")  # the trader edits the line: the reason no longer applies
         await wait_until(lambda: not reopened.problem.display)
         assert screen_text(app).count(said) == 1  # the message line keeps it

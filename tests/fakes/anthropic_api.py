@@ -282,7 +282,12 @@ class AnthropicFake:
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="anthropic-fake", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            name="anthropic-fake",
+            daemon=True,
+        )
 
     def push(self, *replies: Reply) -> None:
         self.script.extend(replies)
