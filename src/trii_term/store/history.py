@@ -121,28 +121,31 @@ def _import_file(con: duckdb.DuckDBPyConnection, path: Path, spec: ShippedFile, 
         raise ValueError(f"{path.name}: expected columns {list(spec.columns)}, found {header}")
     source = f"read_csv(?, header = true, columns = {_struct(columns)})"
     with transaction(con):
-        symbols = [
-            r[0] for r in con.execute(f"SELECT DISTINCT {ticker} FROM {source}", [str(path)]).fetchall()
-        ]
+        # the file is read once, into a temporary table the three statements below share
         con.execute(
-            "DELETE FROM bars WHERE interval = '1d' AND source = 'history' AND list_contains(?, symbol)",
-            [symbols],
+            f"""CREATE OR REPLACE TEMP TABLE shipped_import AS
+                SELECT {ticker} AS symbol, strptime(Date, '{spec.date_format}') AS ts, Open, High, Low,
+                       Close, coalesce(Volume, 0) AS volume, "Adj Close" AS adj_close, Open IS NOT NULL
+                       AND High IS NOT NULL AND Low IS NOT NULL AND Close IS NOT NULL AS priced
+                FROM {source}""",
+            [str(path)],
         )
         con.execute(
-            f"""INSERT OR REPLACE INTO bars
-                SELECT {ticker}, '1d', strptime(Date, '{spec.date_format}'),
-                       Open, High, Low, Close, coalesce(Volume, 0), "Adj Close", 'history'
-                FROM {source}
-                WHERE Open IS NOT NULL AND High IS NOT NULL AND Low IS NOT NULL AND Close IS NOT NULL""",
-            [str(path)],
+            "DELETE FROM bars WHERE interval = '1d' AND source = 'history' "
+            "AND symbol IN (SELECT DISTINCT symbol FROM shipped_import)"
+        )
+        con.execute(
+            """INSERT OR REPLACE INTO bars
+                SELECT symbol, '1d', ts, Open, High, Low, Close, volume, adj_close, 'history'
+                FROM shipped_import WHERE priced"""
         )
         row = one(
             con,
             "SELECT count(*) FROM bars WHERE interval = '1d' AND source = 'history' "
-            "AND list_contains(?, symbol)",
-            [symbols],
+            "AND symbol IN (SELECT DISTINCT symbol FROM shipped_import)",
         )
         rows = int(row[0]) if row else 0
+        con.execute("DROP TABLE shipped_import")
         con.execute("INSERT OR REPLACE INTO imports VALUES (?, ?, ?, now())", [spec.name, digest, rows])
     log.info("imported %d daily bars from %s", rows, path.name)
     return rows
@@ -181,8 +184,11 @@ def upsert_instruments(
         for i in instruments
         if have.get(i.symbol) != i
     ]
-    if rows:
-        con.executemany("INSERT OR REPLACE INTO instruments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now())", rows)
+    # a statement per 500 rows: DuckDB's executemany prepares and runs each row on its own
+    for start in range(0, len(rows), 500):
+        chunk = rows[start : start + 500]
+        values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, now())"] * len(chunk))
+        con.execute(f"INSERT OR REPLACE INTO instruments VALUES {values}", [v for row in chunk for v in row])
 
 
 def load_instruments(con: duckdb.DuckDBPyConnection, source: str | None = None) -> dict[str, Instrument]:
