@@ -25,6 +25,15 @@ FAST = "[providers.replay]\nspeed = 600\n"
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """`-n auto`: a worker per core and one more. A third of a test's time here is spent waiting
+    (on a trii-term process it started, a loopback server, a store another process holds), and
+    the extra worker uses it. PYTEST_XDIST_AUTO_NUM_WORKERS still decides when it is set."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    return len(os.sched_getaffinity(0)) + 1 if hasattr(os, "sched_getaffinity") else None
+
+
 @pytest.fixture(autouse=True)
 def _isolate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test may read or write the real user's config or data."""
@@ -97,9 +106,37 @@ def _keys_wait_on_the_app() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(scope="session")
+def started_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store as trii-term's first start leaves it, made once per test process by the real code:
+    every migration run, the shipped daily history imported (0.25 s of every first start)."""
+    from trii_term.paths import shipped_data_dir
+    from trii_term.store.db import Store
+    from trii_term.store.history import import_shipped_history
+
+    path = tmp_path_factory.mktemp("started") / "trii.duckdb"
+    store = Store.open(path)
+    try:
+        import_shipped_history(store.con, shipped_data_dir())
+    finally:
+        store.close()
+    return path
+
+
 @pytest.fixture
-def paths(tmp_path: Path) -> Paths:
-    return resolve_paths(config=tmp_path / "config.toml", data_dir=tmp_path / "data")
+def paths(tmp_path: Path, request: pytest.FixtureRequest) -> Paths:
+    """A config file and data dir of the test's own. The data dir holds a copy of
+    `started_store`, as on every start after the first; a test marked `first_start` gets no
+    data dir at all, as a new user does."""
+    from trii_term.paths import PRIVATE_DIR, PRIVATE_FILE
+
+    paths = resolve_paths(config=tmp_path / "config.toml", data_dir=tmp_path / "data")
+    if request.node.get_closest_marker("first_start") is None:
+        started: Path = request.getfixturevalue("started_store")
+        paths.data_dir.mkdir(mode=PRIVATE_DIR)
+        shutil.copyfile(started, paths.default_store)
+        paths.default_store.chmod(PRIVATE_FILE)
+    return paths
 
 
 @pytest.fixture

@@ -153,6 +153,7 @@ def test_a_second_recorder_is_told_the_store_is_in_use(paths: Paths) -> None:
     assert first.returncode == 0
 
 
+@pytest.mark.first_start
 def test_doctor_on_the_defaults(paths: Paths) -> None:
     result = run_cli("doctor", paths=paths, env={"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"})
     assert result.returncode == 0, result.stdout

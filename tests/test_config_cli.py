@@ -31,6 +31,7 @@ def test_a_good_file_is_one_line_and_exit_0(tmp_path: Path, capsys: pytest.Captu
     assert _validate(capsys, str(cfg)) == (0, f"{cfg}: valid\n", "")
 
 
+@pytest.mark.first_start
 def test_a_broken_file_is_reported_as_the_workstation_reports_it(
     paths: Paths, capsys: pytest.CaptureFixture[str]
 ) -> None:

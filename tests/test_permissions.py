@@ -23,6 +23,7 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
+@pytest.mark.first_start
 def test_a_new_data_dir_store_and_log_are_private(paths: Paths) -> None:
     assert not paths.data_dir.exists()
     result = run_cli("orders", paths=paths)
@@ -87,6 +88,7 @@ def test_a_store_chosen_outside_the_data_dir_is_private_and_its_folder_left_alon
     assert mode(shared) == 0o755  # the trader's folder, not trii-term's
 
 
+@pytest.mark.first_start
 def test_a_data_dir_holding_the_traders_own_files_keeps_its_mode(paths: Paths) -> None:
     paths.data_dir.mkdir(mode=0o755)
     paths.data_dir.chmod(0o755)

@@ -60,6 +60,7 @@ async def test_a_replay_paused_before_its_first_step_stays_paused(paths: Paths) 
         await session.stop()
 
 
+@pytest.mark.first_start
 def test_store_path_overrides_the_data_dir(paths: Paths, tmp_path: Path) -> None:
     custom = tmp_path / "elsewhere" / "desk.duckdb"
     paths.config_file.write_text(f'[store]\npath = "{custom}"\n[providers.replay]\nspeed = 600\n')
