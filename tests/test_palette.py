@@ -215,6 +215,6 @@ async def test_a_line_that_fails_comes_back_with_why_until_the_trader_edits_it(p
         await wait_until(lambda: screen_text(app).count(said) == 2)  # the palette's, the message line's
         await pilot.press("backspace")  # the trader edits the line: the reason no longer applies
         await wait_until(lambda: not reopened.problem.display)
-        assert screen_text(app).count(said) == 1  # the message line keeps it
+        await wait_until(lambda: screen_text(app).count(said) == 1)  # the message line keeps it
         assert reopened.query_one(CommandInput).value == "watch add ZZZ"
         await pilot.press("ctrl+q")
