@@ -143,6 +143,7 @@ async def test_the_workstation_says_a_full_disk_in_one_sentence_and_its_toast_go
             f"everything written before is kept. Quotes keep streaming. The store: {paths.default_store}"
         )
         assert ".." not in said()
+        await wait_until(lambda: any("Recording stopped" in n.message for n in app._notifications))
         toasts = [n for n in app._notifications if "Recording stopped" in n.message]
         assert len(toasts) == 1 and toasts[0].message == (
             "Recording stopped: the disk is full.\n"

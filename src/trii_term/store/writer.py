@@ -20,6 +20,7 @@ traceback once; the same failure again is one line, at the 2nd, 4th, 8th, … ti
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections import deque
@@ -413,7 +414,7 @@ class StoreWriter:
                 )
 
     def _write(self, con: duckdb.DuckDBPyConnection, chunks: list[_Chunk]) -> _Tally:
-        import pyarrow as pa
+        pa = _pyarrow()
 
         tally = _Tally()
         track = self._track_symbols
@@ -474,7 +475,7 @@ class StoreWriter:
     def _write_bars(con: duckdb.DuckDBPyConnection, provider: str, bars: list[Bar]) -> None:
         """Provider bars into `bars` (exchange-local start, the table's convention); a bar with
         the same start replaces the stored one, so a bar sent again or backfilled is kept once."""
-        import pyarrow as pa
+        pa = _pyarrow()
 
         # the newest of several bars with one start wins (an updated bar, a backfill overlap)
         bars = list({(b.symbol, b.interval, b.ts): b for b in bars}.values())
@@ -529,12 +530,49 @@ def _columns(rows: Sequence[tuple[Any, ...]], n: int) -> list[list[Any]]:
 
 
 def _micros(ts_ns: list[int]) -> pa.TimestampArray:
-    """ns -> µs timestamps, truncating: a print is never stored later than it happened
-    (DuckDB's own ns -> µs cast rounds)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
+    """ns -> µs timestamps, rounding down: a print is never stored later than it happened
+    (DuckDB's own ns -> µs cast rounds). Divided in numpy: pyarrow's divide by a Python number
+    imports pandas to ask whether the number is a pandas NA."""
+    import numpy as np
 
-    return pc.divide(pa.array(ts_ns, pa.int64()), 1000).cast(pa.timestamp("us"))
+    pa = _pyarrow()
+    return pa.array(np.array(ts_ns, dtype=np.int64) // 1000, pa.int64()).cast(pa.timestamp("us"))
+
+
+_pyarrow_told = False
+
+
+def _pyarrow() -> Any:
+    """pyarrow, once told that pandas is not there. Given a column, pyarrow first asks whether it
+    is a pandas object, and the first question imports pandas: 0.2 s, in every process that
+    records (the workstation, `record`, every order from the shell), for columns that are always
+    lists. The question is asked once, with the import lock held so no other thread imports in
+    that moment, and `import pandas` refused for it alone; pandas itself stays importable."""
+    global _pyarrow_told
+    import pyarrow as pa
+
+    if not _pyarrow_told:
+        import _imp
+
+        _imp.acquire_lock()
+        try:
+            if "pandas" not in sys.modules:
+                sys.meta_path.insert(0, _NoPandasForPyarrow)
+                try:
+                    pa.lib._pandas_api.have_pandas  # noqa: B018 (the property asks, once per process)
+                finally:
+                    sys.meta_path.remove(_NoPandasForPyarrow)
+            _pyarrow_told = True
+        finally:
+            _imp.release_lock()
+    return pa
+
+
+class _NoPandasForPyarrow:
+    @staticmethod
+    def find_spec(name: str, path: object = None, target: object = None) -> None:
+        if name == "pandas":
+            raise ModuleNotFoundError("pandas is not asked about by the store writer", name=name)
 
 
 def _coalesce(chunks: Iterable[_Chunk]) -> Iterable[tuple[str, list[MarketEvent], _Purge | None]]:
