@@ -69,12 +69,17 @@ def fill_table(
             shown = [h for h in headers if h in kept or h == shrink]
             rows = [(k, [*c[:i], _cut(c[i], room), *c[i + 1 :]]) for k, c in rows]
     keep = table.cursor_row
-    if [str(c.label) for c in table.columns.values()] != shown:
+    index = [headers.index(h) for h in shown]
+    # each column as wide as its widest cell, given, not measured: a table measures rows it was
+    # given when it next goes idle, and drew them until then at the width of each header
+    # (`P0`, `438.`), on opening and again at each refill
+    widths = [max([len(headers[i]), *(cells[i].cell_len for _key, cells in rows)]) for i in index]
+    if [(str(c.label), c.width) for c in table.columns.values()] != list(zip(shown, widths, strict=True)):
         table.clear(columns=True)
-        table.add_columns(*shown)
+        for header, width in zip(shown, widths, strict=True):
+            table.add_column(header, width=width)
     else:
         table.clear()
-    index = [headers.index(h) for h in shown]
     for key, cells in rows:
         table.add_row(*(cells[i] for i in index), key=key)
     if table.row_count:
