@@ -3,7 +3,10 @@ and `…` says there are more (F1 lists every key); Textual's cut the last one m
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.app import ComposeResult
+from textual.screen import Screen
 from textual.widgets import Footer, Label
 
 
@@ -21,6 +24,23 @@ class KeysFooter(Footer):
         more = MoreKeys("…")
         more.display = False
         yield more
+
+    _recompose_pending = False
+
+    def bindings_changed(self, screen: Screen[Any]) -> None:
+        """Textual's footer builds every key again (a widget each, styled anew) after each change
+        of bindings: five times as the workstation starts, most of its styling work. Changes that
+        come before the rebuild ran share it; the rebuild reads the bindings as they are then."""
+        self._bindings_ready = True
+        if not screen.app.app_focus:
+            return
+        if self.is_attached and screen is self.screen and not self._recompose_pending:
+            self._recompose_pending = True
+            self.call_after_refresh(self._recompose_once)
+
+    async def _recompose_once(self) -> None:
+        self._recompose_pending = False
+        await self.recompose()
 
     async def recompose(self) -> None:
         await super().recompose()
