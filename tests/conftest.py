@@ -81,12 +81,6 @@ def keys_wait_on_the_app() -> Iterator[None]:
         nodes = (running, *running.screen.walk_children(with_self=True))
         return any(node._message_queue.qsize() for node in nodes)
 
-    def laid_out(running: App[object]) -> bool:
-        """No layout pending: until the screen's next update arranges a changed layout, what it
-        would draw is blank (repaints of the quotes never stop, and are not waited for)."""
-        screen = running.screen
-        return not (screen._layout_required or screen._scroll_required or screen._recompose_required)
-
     async def handled(min_sleep: float = _wait.SLEEP_GRANULARITY, max_sleep: float = 1) -> None:
         running = active_app.get(None)
         if running is None or not running.is_running:
@@ -97,13 +91,8 @@ def keys_wait_on_the_app() -> Iterator[None]:
         # done when nothing is queued after a round: what the key's handlers posted was handled too
         while True:
             await Pilot(running)._wait_for_screen()
-            if time.monotonic() > end:
+            if not queued(running) or time.monotonic() > end:
                 return
-            if queued(running):
-                continue
-            if laid_out(running):
-                return
-            await asyncio.sleep(0.005)  # the screen's update timer runs the layout (at most 1/60 s)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(app, "wait_for_idle", handled)
