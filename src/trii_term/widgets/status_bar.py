@@ -53,6 +53,9 @@ class StatusBar(Widget):
         self.set_interval(0.25, self.update_status)
         self.update_status()
 
+    def on_resize(self) -> None:
+        self.update_status()  # its width decides how much detail fits: now, not at the next tick
+
     def render(self) -> Text:
         return self._text
 
