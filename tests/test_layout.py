@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from trii_term import format as fmt
 from trii_term.domain import DayStats, MarketBatch, Quote, Trade
 from trii_term.paths import Paths
+from trii_term.widgets.keys_footer import KeysFooter
 from trii_term.widgets.quote_columns import DROP_ORDER, EXTRAS, GUTTER, TEXT_COLUMNS, fit, plan
 
 from .conftest import wait_until, wait_until_it_holds
@@ -329,13 +330,12 @@ async def test_key_hints_are_whole_or_left_out_with_a_mark(paths: Paths, size: t
 
         def whole_or_marked() -> None:
             footer = screen_text(app).splitlines()[-1]
-            keys = list(app.screen.query("FooterKey"))
-            assert keys
+            keys = app.screen.query_one(KeysFooter)
+            assert keys.hints
             hidden = 0
-            for key in keys:
-                label = f"{key.key_display} {key.description}".strip()  # type: ignore[attr-defined]
-                if key.display:
-                    assert label in footer, (label, footer)
+            for n, hint in enumerate(keys.hints):
+                if n < keys.shown:
+                    assert hint.label in footer, (hint.label, footer)
                 else:
                     hidden += 1
             assert ("…" in footer) == (hidden > 0), footer
@@ -356,3 +356,43 @@ def test_columns_that_fit_leave_out_whole_columns_in_the_order_given() -> None:
     assert columns_that_fit(40, needs, give_way) == ["Symbol", "Qty", "Last", "Unreal P&L"]
     assert columns_that_fit(30, needs, give_way) == ["Symbol", "Qty", "Unreal P&L"]
     assert columns_that_fit(5, needs, give_way) == ["Symbol", "Qty", "Unreal P&L"]  # the rest stay
+
+
+def test_hints_are_kept_from_the_left_while_they_end_inside_the_room() -> None:
+    from trii_term.widgets.keys_footer import fit
+
+    assert fit([5, 8, 7], 20) == 3  # 20 columns hold all three (the last ends at 20)
+    assert fit([5, 8, 7], 19) == 2
+    assert fit([5, 8, 7], 4) == 0
+    assert fit([], 10) == 0
+
+
+async def test_a_click_on_a_hint_presses_its_key_and_the_mouse_over_it_says_what_it_does(
+    paths: Paths,
+) -> None:
+    from trii_term.screens.help import HelpScreen
+
+    app = make_app(paths)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app)
+        footer = app.screen.query_one(KeysFooter)
+        await wait_until(lambda: any(h.label == "f1 Help" for h in footer.hints[: footer.shown]))
+        line = screen_text(app).splitlines()[-1]
+        x = line.index(" f1 Help") + 2
+        hint = footer.hint_at(x)
+        assert hint is not None and hint.label == "f1 Help"
+        plain = footer.render_line(0)
+
+        await pilot.hover(KeysFooter, offset=(x, 0))
+        await wait_until(lambda: footer.tooltip is not None)
+        assert "help" in str(footer.tooltip)
+        lit = footer.render_line(0)
+        assert lit.text == plain.text and lit != plain  # the same words, the hint lit
+        await pilot.hover(KeysFooter, offset=(line.index("…"), 0))  # off every hint
+        await wait_until(lambda: footer.tooltip is None)
+
+        await pilot.click(KeysFooter, offset=(x, 0))
+        await wait_until(lambda: isinstance(app.screen, HelpScreen))
+        await pilot.press("escape")
+        await wait_until(lambda: not isinstance(app.screen, HelpScreen))
+        await pilot.press("ctrl+q")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from trii_term.ai.chat_session import ChatSession
 from trii_term.session import Session
 from trii_term.widgets.chat import ChatView
+from trii_term.widgets.keys_footer import KeysFooter
 from trii_term.widgets.status_bar import MessageLine, StatusBar
 
 
@@ -26,7 +26,7 @@ class ChatScreen(Screen[None]):
         yield self.chat
         yield self.message_line
         yield self.status_bar
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.controller.views.append(self.chat)
