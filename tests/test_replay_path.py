@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 from datetime import date, datetime
 from pathlib import Path
 
@@ -199,3 +200,30 @@ def test_an_early_close_session_ends_inside_its_last_minute(history: dict[str, l
     assert_envelope("SPX", bar, trades)
     last = US.local(trades[-1].ts)
     assert last.replace(tzinfo=None) == datetime(2013, 11, 29, 12, 59, 59, 999999)
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 2**32), counts=st.lists(st.integers(0, 9), min_size=1, max_size=6))
+def test_batched_gaussians_are_the_generators_own(seed: int, counts: list[int]) -> None:
+    """`_gaussians` gives exactly what as many `rng.gauss` calls give, and leaves the generator
+    where they leave it (its spare value too), with other draws between the batches."""
+    from trii_term.feeds.replay_path import _gaussians
+
+    mine, theirs = random.Random(seed), random.Random(seed)
+    for n in counts:
+        sigma = 0.1 + n
+        assert _gaussians(mine, n, sigma) == [theirs.gauss(0.0, sigma) for _ in range(n)]
+        assert mine.random() == theirs.random()
+
+
+def test_rounding_to_a_decimal_tick_is_the_decimal_rounding() -> None:
+    """The fast rounding (one division) for ticks of 10**-d gives the float `round(…, d)` does."""
+    rng = random.Random(3)
+    for tick, decimals in ((0.01, 2), (0.1, 1), (1.0, 0), (0.0001, 4)):
+        bar = DailyBar(date(2013, 3, 1), 10.0, 12.0, 9.0, 11.0, 1000.0)
+        path = day_path("X", bar, 0, 390 * 60 * 10**9, 1, tick=tick)
+        assert path._scale == 10**decimals
+        for _ in range(20_000):
+            x = rng.uniform(-1e6, 1e6) if rng.random() < 0.5 else rng.uniform(0, 50)
+            assert path._round(x) == round(round(x / tick) * tick, decimals), (tick, x)
+    assert day_path("X", bar, 0, 390 * 60 * 10**9, 1, tick=0.05)._scale == 0  # the slow way

@@ -45,14 +45,38 @@ def _reflect(x: float, lo: float, hi: float) -> float:
     return min(hi, max(lo, x))
 
 
+_TWO_PI = 2.0 * math.pi
+
+
+def _gaussians(rng: random.Random, n: int, sigma: float) -> list[float]:
+    """n draws of N(0, sigma): exactly what n calls of `rng.gauss(0.0, sigma)` return, and the
+    generator left as they leave it (Box-Muller from `random()`, the spare value kept in
+    `gauss_next`). One call instead of n: building every shipped day's path spends most of its
+    time here. tests/test_replay_path.py checks it against `rng.gauss`."""
+    if n <= 0:
+        return []
+    rand = rng.random
+    log, sqrt, cos, sin = math.log, math.sqrt, math.cos, math.sin
+    out: list[float] = []
+    append = out.append
+    spare = getattr(rng, "gauss_next")  # noqa: B009  (CPython's Random keeps its spare here, untyped)
+    setattr(rng, "gauss_next", None)  # noqa: B010
+    if spare is not None:
+        append(0.0 + spare * sigma)
+    while len(out) < n:
+        x2pi = rand() * _TWO_PI
+        g2rad = sqrt(-2.0 * log(1.0 - rand()))
+        append(0.0 + cos(x2pi) * g2rad * sigma)
+        if len(out) < n:
+            append(0.0 + sin(x2pi) * g2rad * sigma)
+        else:
+            setattr(rng, "gauss_next", sin(x2pi) * g2rad)  # noqa: B010
+    return out
+
+
 def _bridge(rng: random.Random, n: int, sigma: float) -> list[float]:
     """n+1 points of a Brownian bridge pinned at 0 at both ends."""
-    walk = [0.0]
-    acc = 0.0
-    gauss = rng.gauss
-    for _ in range(n):
-        acc += gauss(0.0, sigma)
-        walk.append(acc)
+    walk = [0.0, *itertools.accumulate(_gaussians(rng, n, sigma))]
     end = walk[-1]
     return [w - end * j / n for j, w in enumerate(walk)]
 
@@ -69,7 +93,8 @@ def _allocate(total: int, weights: list[float]) -> list[int]:
     parts = [int(r) for r in raw]
     short = total - sum(parts)
     if short:
-        order = sorted(range(len(raw)), key=lambda i: raw[i] - parts[i], reverse=True)
+        left = [r - p for r, p in zip(raw, parts, strict=True)]
+        order = sorted(range(len(raw)), key=left.__getitem__, reverse=True)
         for i in order[:short]:
             parts[i] += 1
     return parts
@@ -97,6 +122,11 @@ class DayPath:
         self.lo = min(bar.low, bar.open, bar.close)
         self.hi = max(bar.high, bar.open, bar.close)
         self.decimals = max(0, round(-math.log10(spec.tick))) if spec.tick > 0 else 2
+        # A tick of 10**-decimals (0.01, 0.1, 1): rounding to the grid is one int division,
+        # the same float `round(round(x / tick) * tick, decimals)` gives (that rounds to the
+        # decimal m·10**-decimals, whose nearest float is m / 10**decimals), at a fifth the cost
+        scale = 10**self.decimals
+        self._scale = scale if spec.tick > 0 and spec.tick == 1 / scale else 0
         minutes = max(2, round((spec.close_ns - spec.open_ns) / (60 * NS_PER_SECOND)))
         self.minutes = minutes
         self._base_seed = _seed(spec.seed, spec.symbol, bar.day.isoformat())
@@ -107,8 +137,9 @@ class DayPath:
         jitter = step / 3
         base_ns = spec.open_ns - jitter
         rand = rng.random
+        spread = 2 * jitter
         times = [spec.open_ns]
-        times += [int(base_ns + k * step + 2 * jitter * rand()) // 1000 * 1000 for k in range(1, minutes)]
+        times += [int(base_ns + k * step + spread * rand()) // 1000 * 1000 for k in range(1, minutes)]
         times.append(spec.close_ns - CLOSE_TRADE_NS)
         self.anchor_ns = times
 
@@ -118,12 +149,12 @@ class DayPath:
         # -- volume: U-shaped over the day, a closing print, exact total ---------------------
         volume = max(0, round(bar.volume))
         closing = int(volume * rng.uniform(0.015, 0.04)) if volume > minutes * 4 else 0
-        gauss, exp = rng.gauss, math.exp
+        exp = math.exp
         weights = []
-        for k in range(minutes):
+        for k, g in enumerate(_gaussians(rng, minutes, 0.35)):
             u = 2 * (k + 0.5) / minutes - 1
             w = 0.55 + 2.2 * u * u * u * u + (0.9 if k < 15 else 0.0) + (0.8 if k >= minutes - 20 else 0.0)
-            weights.append(w * exp(gauss(0.0, 0.35)))
+            weights.append(w * exp(g))
         self.weights = weights
         self.segment_volume = [*_allocate(volume - closing, weights), closing]
         self.segments = minutes + 1  # the last "segment" is the closing trade alone
@@ -132,6 +163,8 @@ class DayPath:
 
     def _round(self, x: float) -> float:
         tick = self.spec.tick
+        if self._scale:
+            return round(x / tick) / self._scale
         return round(round(x / tick) * tick, self.decimals) if tick > 0 else x
 
     def _snap(self, x: float) -> float:
@@ -155,6 +188,7 @@ class DayPath:
         sigma = span * rng.uniform(0.02, 0.05)
         tick = self.spec.tick
         decimals = self.decimals
+        scale = self._scale
         for (i0, v0), (i1, v1) in itertools.pairwise(pins):
             n = i1 - i0
             noise = _bridge(rng, n, sigma)
@@ -165,7 +199,9 @@ class DayPath:
                     x = hi - (x - hi)
                 elif x < lo:
                     x = lo + (lo - x)
-                if tick > 0:
+                if scale:
+                    x = round(x / tick) / scale
+                elif tick > 0:
                     x = round(round(x / tick) * tick, decimals)
                 path[i0 + j] = hi if x > hi else lo if x < lo else x
         for k, v in pins:  # the pinned prices are exact, not rounded
