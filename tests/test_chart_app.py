@@ -8,7 +8,7 @@ import pytest
 from trii_term.paths import Paths
 from trii_term.screens.chart import ChartScreen
 
-from .conftest import wait_until
+from .conftest import wait_until, wait_until_it_holds
 from .test_app import make_app, palette, ready, screen_text
 
 
@@ -47,11 +47,15 @@ async def test_chart_command_opens_full_screen_with_studies_and_remembers_them(p
         await chart_ready(app)
         await palette(pilot, "chart MSFT 1D sma 50 ema 20 rsi macd")
         await wait_until(lambda: isinstance(app.screen, ChartScreen))
-        await wait_until(lambda: header(app).startswith("MSFT 1D") and "MACD 12 26 9" in chart_text(app))
-        text = chart_text(app)
-        for label in ("SMA 50 ", "EMA 20 ", "RSI 14 ", "MACD 12 26 9 "):
-            assert label in text
-        assert "unadjusted · splits 2003-02-18 2:1" in text
+
+        def drawn_with_studies() -> None:  # (once loaded: while loading, the header says so)
+            text = chart_text(app)
+            assert header(app).startswith("MSFT 1D") and "loading" not in header(app), header(app)
+            for label in ("SMA 50 ", "EMA 20 ", "RSI 14 ", "MACD 12 26 9 "):
+                assert label in text
+            assert "unadjusted · splits 2003-02-18 2:1" in text
+
+        await wait_until_it_holds(drawn_with_studies)
         await pilot.press("a")  # add a study: the palette opens with `chart add ` typed
         await palette(pilot, "bb 20 2.5")
         await wait_until(lambda: "BB 20 2.5 " in chart_text(app))
