@@ -190,7 +190,8 @@ async def test_history_multiline_errors_and_conversation_commands(paths: Paths, 
         await ready(app)
         app.chat.retry = RetryPolicy(sleep=_no_wait)  # the retries run out at once
         await pilot.press("t")
-        await wait_until(lambda: app.workstation.chat_visible and app.focused is not None)
+        # the keys go where the trader types (focus moves there a moment after the pane shows)
+        await wait_until(lambda: app.workstation.chat_visible and isinstance(app.focused, ChatInput))
         view = app.screen.query(ChatView).first()
         for ch in "line one":
             await pilot.press(ch if ch != " " else "space")
