@@ -332,12 +332,9 @@ async def test_key_hints_are_whole_or_left_out_with_a_mark(paths: Paths, size: t
             footer = screen_text(app).splitlines()[-1]
             keys = app.screen.query_one(KeysFooter)
             assert keys.hints
-            hidden = 0
-            for n, hint in enumerate(keys.hints):
-                if n < keys.shown:
-                    assert hint.label in footer, (hint.label, footer)
-                else:
-                    hidden += 1
+            drawn = "".join(f" {h.key_display} {h.description} " for h in keys.hints[: keys.shown])
+            assert footer.startswith(drawn), (drawn, footer)  # each shown hint whole, in order
+            hidden = len(keys.hints) - keys.shown
             assert ("…" in footer) == (hidden > 0), footer
             if size[0] <= 80:
                 assert hidden  # (80 columns do not hold them all)
@@ -359,12 +356,36 @@ def test_columns_that_fit_leave_out_whole_columns_in_the_order_given() -> None:
 
 
 def test_hints_are_kept_from_the_left_while_they_end_inside_the_room() -> None:
-    from trii_term.widgets.keys_footer import fit
+    from trii_term.widgets.keys_footer import fit, plan
 
     assert fit([5, 8, 7], 20) == 3  # 20 columns hold all three (the last ends at 20)
     assert fit([5, 8, 7], 19) == 2
     assert fit([5, 8, 7], 4) == 0
     assert fit([], 10) == 0
+    # (hints shown, `…` shown, the palette's key shown) with a 12-column palette key
+    assert plan([5, 8, 7], 12, 32) == (3, False, True)  # all fit exactly: no room kept for `…`
+    assert plan([5, 8, 7], 12, 31) == (2, True, True)  # `… ` takes its two columns from the hints
+    assert plan([5, 8, 7], 12, 14) == (0, True, True)  # `… ` and the key, whole
+    assert plan([5, 8, 7], 12, 13) == (0, True, True)  # `…` alone and the key
+    assert plan([5, 8, 7], 12, 12) == (1, True, False)  # no room for both: the key gives way whole
+    assert plan([5, 8, 7], 12, 8) == (1, True, False)
+    assert plan([], 12, 12) == (0, False, True)
+    assert plan([], 12, 11) == (0, False, False)
+
+
+@pytest.mark.parametrize("width", [12, 13, 14, 20, 30])
+async def test_a_narrow_footer_keeps_every_key_it_shows_whole(paths: Paths, width: int) -> None:
+    app = make_app(paths)
+    async with app.run_test(size=(width, 24)) as pilot:
+        await wait_until(lambda: app.ready)
+        footer = app.screen.query_one(KeysFooter)
+        await wait_until(lambda: bool(footer.hints))
+        line = screen_text(app).splitlines()[-1]
+        assert len(line) == width and "…" in line
+        assert ("▏^p palette " in line) == (width >= 13), line  # whole, or not at all
+        if width >= 13:
+            assert line.endswith("▏^p palette "), line
+        await pilot.press("ctrl+q")
 
 
 async def test_a_click_on_a_hint_presses_its_key_and_the_mouse_over_it_says_what_it_does(
@@ -395,4 +416,69 @@ async def test_a_click_on_a_hint_presses_its_key_and_the_mouse_over_it_says_what
         await wait_until(lambda: isinstance(app.screen, HelpScreen))
         await pilot.press("escape")
         await wait_until(lambda: not isinstance(app.screen, HelpScreen))
+
+        # the keys change under a mouse that stays: the lit hint is the one under it now
+        footer = app.screen.query_one(KeysFooter)
+        await pilot.hover(KeysFooter, offset=(x, 0))
+        await wait_until(lambda: footer._hover is not None and footer._hover.label == "f1 Help")
+        await pilot.press("t")  # the chat: other keys, other places
+        await wait_until(lambda: footer.hints[0].label == "esc Leave chat")
+        under = footer.hint_at(x)
+        await wait_until(lambda: footer._hover == under)
+        assert under is not None and under.label != "f1 Help"
+        assert footer.tooltip == (under.tooltip or None)
         await pilot.press("ctrl+q")
+
+
+async def test_the_footer_takes_a_new_theme_at_once(paths: Paths) -> None:
+    app = make_app(paths)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app)
+        app.theme = "textual-dark"
+        footer = app.screen.query_one(KeysFooter)
+        await pilot.pause()
+        dark = footer.render_line(0)
+        app.theme = "textual-light"
+        await wait_until(lambda: footer.render_line(0) != dark)
+        assert footer.render_line(0).text == dark.text
+        await pilot.press("ctrl+q")
+
+
+async def test_a_disabled_key_is_dim_and_a_click_on_it_rings_the_bell() -> None:
+    from textual.app import App, ComposeResult
+    from textual.binding import Binding
+
+    class Desk(App[None]):
+        BINDINGS = [Binding("x", "send", "Send"), Binding("y", "other", "Other")]
+        sent: list[str] = []
+        bells = 0
+
+        def compose(self) -> ComposeResult:
+            yield KeysFooter()
+
+        def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+            return None if action == "send" else True  # None: shown, but disabled
+
+        def action_send(self) -> None:
+            self.sent.append("send")
+
+        def action_other(self) -> None:
+            self.sent.append("other")
+
+        def bell(self) -> None:
+            self.bells += 1
+
+    app = Desk()
+    async with app.run_test(size=(60, 5)) as pilot:
+        footer = app.query_one(KeysFooter)
+        await wait_until(lambda: [h.label for h in footer.hints] == ["x Send", "y Other"])
+        assert not footer.hints[0].enabled and footer.hints[1].enabled
+        line = footer.render_line(0)
+        assert all(
+            seg.style is not None and seg.style.dim for seg in line if seg.text.strip() in ("x", "Send")
+        )
+        await pilot.click(KeysFooter, offset=(2, 0))  # x Send
+        await wait_until(lambda: app.bells == 1)
+        await pilot.click(KeysFooter, offset=(10, 0))  # y Other
+        await wait_until(lambda: app.sent == ["other"])
+        assert app.bells == 1

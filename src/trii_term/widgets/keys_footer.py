@@ -9,7 +9,9 @@ It looks as Textual's footer does (the same theme variables), with two differenc
   repaints one line.
 
 A click on a hint presses its key, as on Textual's footer; the mouse over a hint shows it in
-reverse (seen in every colour mode and with NO_COLOR) and says what the command does.
+reverse (seen in every colour mode and with NO_COLOR) and says what the command does. On a line
+too narrow for them all, hints are left out whole and `…` says so; on one too narrow even for
+the palette's key beside the mark, the key gives way whole.
 """
 
 from __future__ import annotations
@@ -67,6 +69,23 @@ def fit(widths: list[int], room: int) -> int:
     return len(widths)
 
 
+def plan(widths: list[int], palette: int, width: int) -> tuple[int, bool, bool]:
+    """(hints shown, the `…` mark shown, the palette's key shown) on a line `width` wide.
+
+    Every hint that fits goes in whole, from the left, with the palette's key (`palette`
+    columns) at the right. When some do not fit, `… ` (two columns) says so and takes its room
+    from the hints. On a line too narrow for the palette's key and the mark, the key gives way
+    whole (the mark, and F1, still say there is more)."""
+    if palette > width:
+        palette = 0
+    room = width - palette
+    if sum(widths) <= room:
+        return len(widths), False, palette > 0
+    if room < len(MORE) and palette:  # no room for the mark beside the palette's key
+        palette, room = 0, width
+    return fit(widths, room - len(MORE) - 1), True, palette > 0
+
+
 class KeysFooter(Widget, can_focus=False):
     ALLOW_SELECT = False
     COMPONENT_CLASSES = {
@@ -107,6 +126,7 @@ class KeysFooter(Widget, can_focus=False):
         self.shown = 0  # how many hints, from the left, the last line drew whole
         self._spans: list[tuple[int, int, KeyHint]] = []  # (x0, x1, hint) as last drawn
         self._hover: KeyHint | None = None
+        self._mouse_x: int | None = None  # where the mouse is over the footer, if it is
         self._strip: tuple[object, Strip] | None = None  # (what it was drawn from, the line)
 
     # -- what it shows ----------------------------------------------------------------------
@@ -140,6 +160,7 @@ class KeysFooter(Widget, can_focus=False):
         if hints != self.hints or palette != self.palette:
             self.hints, self.palette = hints, palette
             self.refresh()
+            self._reaim()
 
     def _hint(self, binding: Binding, enabled: bool, tooltip: str) -> KeyHint:
         return KeyHint(binding.key, self.app.get_key_display(binding), binding.description, enabled, tooltip)
@@ -152,6 +173,10 @@ class KeysFooter(Widget, can_focus=False):
         if self._strip is None or self._strip[0] != key:
             self._strip = (key, self._line(width))
         return self._strip[1]
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strip = None  # a new theme or stylesheet: draw the line again in its colours
 
     def _line(self, width: int) -> Strip:
         item = self.get_component_rich_style("keys-footer--item")
@@ -170,7 +195,7 @@ class KeysFooter(Widget, can_focus=False):
             palette_width = len(RULE) + sum(cell_len(t) for t in palette_text(self.palette))
         parts = [hint_text(h) for h in self.hints]
         widths = [cell_len(k) + cell_len(d) for k, d in parts]
-        shown = fit(widths, width - palette_width - len(MORE) - 1)
+        shown, more, with_palette = plan(widths, palette_width, width)
         self.shown = shown
 
         segments: list[Segment] = []
@@ -183,22 +208,24 @@ class KeysFooter(Widget, can_focus=False):
                 segments.append(Segment(d, under + description))
             spans.append((x, x + w, hint))
             x += w
-        if shown < len(self.hints):
+        right = width - palette_width if with_palette else width  # where the palette's key begins
+        if more:
             segments.append(Segment(MORE, self.get_component_rich_style("keys-footer--more")))
-            segments.append(Segment(" ", blank))
-            x += len(MORE) + 1
-        if self.palette is not None:
-            left = max(0, width - palette_width)
-            if left > x:
-                segments.append(Segment(" " * (left - x), blank))
-            x = max(x, left)
+            x += len(MORE)
+            if x < right:
+                segments.append(Segment(" ", blank))
+                x += 1
+        if with_palette and self.palette is not None:
+            if right > x:
+                segments.append(Segment(" " * (right - x), blank))
+            x = right
             hint = self.palette
             under = base(hint)
             k, d = palette_text(hint)
             segments.append(Segment(RULE, self.get_component_rich_style("keys-footer--rule")))
             segments.append(Segment(k, under + key))
             segments.append(Segment(d[:-1], under + description))
-            segments.append(Segment(d[-1], under.background_style))
+            segments.append(Segment(d[-1], under if hint == self._hover else under.background_style))
             spans.append((x, x + palette_width, hint))
             x += palette_width
         elif width > x:
@@ -214,18 +241,33 @@ class KeysFooter(Widget, can_focus=False):
                 return hint
         return None
 
-    def on_mouse_move(self, event: events.MouseMove) -> None:
-        hint = self.hint_at(event.x)
+    def _aim(self, x: int | None) -> None:
+        """The mouse is at column `x` (None: off the footer): light the hint under it, show its
+        usage as the tooltip, and a hand as the pointer over it. A tooltip that is showing is
+        hidden by Textual on the next move, and shown again when the mouse rests."""
+        self._mouse_x = x
+        hint = None if x is None else self.hint_at(x)
         if hint != self._hover:
             self._hover = hint
             self.tooltip = hint.tooltip if hint is not None and hint.tooltip else None
+            self.styles.pointer = "pointer" if hint is not None else "default"
             self.refresh()
 
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        self._aim(event.x)
+
     def on_leave(self, event: events.Leave) -> None:
-        if self._hover is not None:
-            self._hover = None
-            self.tooltip = None
-            self.refresh()
+        self._aim(None)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._reaim)
+
+    def _reaim(self) -> None:
+        """The hints moved under a mouse that stayed (new keys, a new width): the lit hint and
+        the tooltip follow what is under the mouse now."""
+        if self._mouse_x is not None:
+            self.render_line(0)  # the spans of the line as it is now
+            self._aim(self._mouse_x)
 
     def on_mouse_down(self, event: events.MouseDown) -> None:
         hint = self.hint_at(event.x)
