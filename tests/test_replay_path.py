@@ -227,3 +227,36 @@ def test_rounding_to_a_decimal_tick_is_the_decimal_rounding() -> None:
             x = rng.uniform(-1e6, 1e6) if rng.random() < 0.5 else rng.uniform(0, 50)
             assert path._round(x) == round(round(x / tick) * tick, decimals), (tick, x)
     assert day_path("X", bar, 0, 390 * 60 * 10**9, 1, tick=0.05)._scale == 0  # the slow way
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    total=st.integers(1, 10**10),
+    weights=st.lists(st.floats(0.001, 50.0), min_size=1, max_size=400),
+    ties=st.booleans(),
+)
+def test_the_numpy_allocation_is_the_list_allocation(total: int, weights: list[float], ties: bool) -> None:
+    """A day's minutes are allocated in numpy, a minute's trades in Python: the same integers."""
+    from trii_term.feeds.replay_path import _allocate_array, _allocate_list
+
+    if ties:  # equal remainders: the order among them must be the same
+        weights = [weights[0]] * len(weights)
+    s = sum(weights)
+    parts = _allocate_list(total, weights, s)
+    assert _allocate_array(total, weights, s) == parts
+    assert sum(parts) == total
+
+
+def test_numpy_paths_are_the_python_paths_on_a_shipped_day(history: dict[str, list[DailyBar]]) -> None:
+    """The anchors built with numpy (a decimal tick) are what the per-point loop gives (used for
+    other ticks), on a day with a wide range."""
+    bar = next(b for b in history["SPX"] if b.day == date(2008, 10, 10))
+    o, c = bounds(bar.day)
+    fast = day_path("SPX", bar, o, c, 1, with_quotes=False)
+    assert fast._scale == 100
+    slow = day_path("SPX", bar, o, c, 1, with_quotes=False)
+    slow._scale = 0  # the loop, rounding with round(…, 2)
+    for seed in range(20):  # the same generator state into each
+        assert fast._coarse_path(random.Random(seed), fast.minutes) == slow._coarse_path(
+            random.Random(seed), slow.minutes
+        )

@@ -23,9 +23,14 @@ import itertools
 import math
 import random
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from trii_term.domain import NS_PER_SECOND, Quote, Trade
 from trii_term.store.history import DailyBar
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 STOCK_TRADES_PER_MINUTE = 20.0
 INDEX_TICKS_PER_MINUTE = 30.0
@@ -81,6 +86,16 @@ def _bridge(rng: random.Random, n: int, sigma: float) -> list[float]:
     return [w - end * j / n for j, w in enumerate(walk)]
 
 
+def _bridge_array(rng: random.Random, n: int, sigma: float) -> npt.NDArray[np.float64]:
+    """`_bridge` as a numpy array, to the same floats (a cumulative sum adds in order)."""
+    import numpy as np
+
+    walk = np.zeros(n + 1)
+    np.cumsum(_gaussians(rng, n, sigma), out=walk[1:])
+    end = walk[-1]
+    return walk - end * np.arange(n + 1, dtype=np.float64) / n
+
+
 def _allocate(total: int, weights: list[float]) -> list[int]:
     """Split an integer total in proportion to weights; the parts add up exactly."""
     if total <= 0 or not weights:
@@ -89,6 +104,12 @@ def _allocate(total: int, weights: list[float]) -> list[int]:
     if s <= 0:
         weights = [1.0] * len(weights)
         s = float(len(weights))
+    if len(weights) >= _VECTOR_FROM:
+        return _allocate_array(total, weights, s)
+    return _allocate_list(total, weights, s)
+
+
+def _allocate_list(total: int, weights: list[float], s: float) -> list[int]:
     raw = [total * w / s for w in weights]
     parts = [int(r) for r in raw]
     short = total - sum(parts)
@@ -98,6 +119,24 @@ def _allocate(total: int, weights: list[float]) -> list[int]:
         for i in order[:short]:
             parts[i] += 1
     return parts
+
+
+_VECTOR_FROM = 64  # a day's minutes go through numpy; a minute's few trades stay in Python
+
+
+def _allocate_array(total: int, weights: list[float], s: float) -> list[int]:
+    """`_allocate` in numpy, to the same integers: the same float operations in the same order,
+    and a stable sort of the remainders, largest first, as Python's sort with reverse=True."""
+    import numpy as np
+
+    raw = float(total) * np.array(weights) / s
+    parts = raw.astype(np.int64)
+    short = total - int(parts.sum())
+    if short:
+        order = np.argsort(-(raw - parts), kind="stable")
+        parts[order[:short]] += 1
+    out: list[int] = parts.tolist()
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +170,7 @@ class DayPath:
         self.minutes = minutes
         self._base_seed = _seed(spec.seed, spec.symbol, bar.day.isoformat())
         rng = random.Random(self._base_seed)
+        import numpy as np  # (here: the CLI's commands import this module and never build a path)
 
         # -- anchor times: the open, one near each minute boundary, the close ---------------
         step = (spec.close_ns - spec.open_ns) / minutes
@@ -138,10 +178,12 @@ class DayPath:
         base_ns = spec.open_ns - jitter
         rand = rng.random
         spread = 2 * jitter
-        times = [spec.open_ns]
-        times += [int(base_ns + k * step + spread * rand()) // 1000 * 1000 for k in range(1, minutes)]
-        times.append(spec.close_ns - CLOSE_TRADE_NS)
-        self.anchor_ns = times
+        # int(base_ns + k * step + spread * rand()) // 1000 * 1000 for k in 1 … minutes-1, in numpy:
+        # the same draws in the same order, the same float operations, truncation toward zero
+        draws = np.array([rand() for _ in range(1, minutes)])
+        inner = base_ns + np.arange(1, minutes, dtype=np.float64) * step + spread * draws
+        self.anchor_ns = [spec.open_ns, *(inner.astype(np.int64) // 1000 * 1000).tolist()]
+        self.anchor_ns.append(spec.close_ns - CLOSE_TRADE_NS)
 
         # -- anchor prices: bridge through open, high, low, close --------------------------
         self.anchor_px = self._coarse_path(rng, minutes)
@@ -149,12 +191,13 @@ class DayPath:
         # -- volume: U-shaped over the day, a closing print, exact total ---------------------
         volume = max(0, round(bar.volume))
         closing = int(volume * rng.uniform(0.015, 0.04)) if volume > minutes * 4 else 0
-        exp = math.exp
-        weights = []
-        for k, g in enumerate(_gaussians(rng, minutes, 0.35)):
-            u = 2 * (k + 0.5) / minutes - 1
-            w = 0.55 + 2.2 * u * u * u * u + (0.9 if k < 15 else 0.0) + (0.8 if k >= minutes - 20 else 0.0)
-            weights.append(w * exp(g))
+        exp = math.exp  # (math's exp, not numpy's: the same last bit on every machine)
+        k = np.arange(minutes, dtype=np.float64)
+        u = 2 * (k + 0.5) / minutes - 1
+        first, last = np.where(k < 15, 0.9, 0.0), np.where(k >= minutes - 20, 0.8, 0.0)
+        shape = 0.55 + 2.2 * u * u * u * u + first + last
+        noise = _gaussians(rng, minutes, 0.35)
+        weights = [w * exp(g) for w, g in zip(shape.tolist(), noise, strict=True)]
         self.weights = weights
         self.segment_volume = [*_allocate(volume - closing, weights), closing]
         self.segments = minutes + 1  # the last "segment" is the closing trade alone
@@ -189,19 +232,25 @@ class DayPath:
         tick = self.spec.tick
         decimals = self.decimals
         scale = self._scale
+        import numpy as np
+
         for (i0, v0), (i1, v1) in itertools.pairwise(pins):
             n = i1 - i0
-            noise = _bridge(rng, n, sigma)
             slope = (v1 - v0) / n
+            if scale:  # numpy: the same float operations, np.rint rounds half to even as round()
+                xs = v0 + slope * np.arange(n + 1, dtype=np.float64) + _bridge_array(rng, n, sigma)
+                xs = np.where(xs > hi, hi - (xs - hi), np.where(xs < lo, lo + (lo - xs), xs))
+                xs = np.rint(xs / tick) / scale
+                path[i0 : i1 + 1] = np.where(xs > hi, hi, np.where(xs < lo, lo, xs)).tolist()
+                continue
+            noise = _bridge(rng, n, sigma)
             for j in range(n + 1):
                 x = v0 + slope * j + noise[j]
                 if x > hi:  # reflect into the range, then round to the tick grid inside it
                     x = hi - (x - hi)
                 elif x < lo:
                     x = lo + (lo - x)
-                if scale:
-                    x = round(x / tick) / scale
-                elif tick > 0:
+                if tick > 0:
                     x = round(round(x / tick) * tick, decimals)
                 path[i0 + j] = hi if x > hi else lo if x < lo else x
         for k, v in pins:  # the pinned prices are exact, not rounded
