@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -152,6 +153,7 @@ async def one_run(tokens: int, delay: float) -> dict[str, float]:
         store.close()
     finally:
         api.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 
