@@ -47,6 +47,7 @@ def install_plugin(folder: Path) -> Path:
 
 
 SERVER = f"triibench{os.getpid()}"  # a private tmux server: never the user's
+SWING = 40  # presses down, then as many up, so any watchlist of more rows can take them all
 
 
 def tmux(*args: str, env: dict[str, str] | None = None) -> str:
@@ -91,6 +92,7 @@ def measure(
     session = "bench"
     cmd = f"exec {sys.executable} -m trii_term --config {work / 'config.toml'} --data-dir {work / 'data'}"
     tmux("new-session", "-d", "-s", session, "-x", str(size[0]), "-y", str(size[1]), cmd, env=env)
+    socket = Path(tmux("display", "-p", "-t", session, "#{socket_path}").strip())
     try:
         pid = int(tmux("display", "-p", "-t", session, "#{pane_pid}").strip())
         deadline = time.time() + 30
@@ -106,10 +108,10 @@ def measure(
         status = screen(session).splitlines()[-2]
         rate_seen = re.search(r"([\d,]+) msg/s|([\d,]+)/s", status)
         latencies = []
-        for _ in range(presses):
+        for i in range(presses):
             before = cursor_symbol(screen(session))
             t = time.perf_counter()
-            tmux("send-keys", "-t", session, "j")
+            tmux("send-keys", "-t", session, "j" if (i // SWING) % 2 == 0 else "k")  # down, then up
             while cursor_symbol(screen(session)) == before:
                 if time.perf_counter() - t > 2:
                     raise RuntimeError("cursor did not move")
@@ -130,6 +132,7 @@ def measure(
         }
     finally:
         subprocess.run(["tmux", "-L", SERVER, "kill-server"], capture_output=True)
+        socket.unlink(missing_ok=True)  # (a server that ended with its last session leaves it)
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -144,6 +147,8 @@ def main() -> None:
         sys.exit("bench/watchlist.py needs tmux (apt install tmux)")
     if args.presses < 100:
         sys.exit("--presses: a p95 needs at least 100 samples")
+    if args.symbols <= SWING:
+        sys.exit(f"--symbols: at least {SWING + 1}, for the cursor to move {SWING} rows each way")
     print(f"load average at the start: {os.getloadavg()[0]:.2f}")
     for size in ((160, 50), (80, 24)):
         idle = measure(args.symbols, 0, args.seconds, args.presses, size)
