@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import os
 import pkgutil
 import subprocess
 import sys
@@ -214,3 +215,26 @@ def test_no_core_module_imports_a_cli_module() -> None:
         if _is_cli(target)
     ]
     assert offending == []
+
+
+def test_numpys_blas_runs_on_one_thread_in_trii_term() -> None:
+    """The indicator kernels' matrix products never take a second core: numpy's BLAS starts
+    with no thread pool once trii_term is imported first (as every entry point does)."""
+    code = (
+        "import os, sys; {first}import numpy as np; a = np.ones((400, 400)); a @ a; "
+        "print(len(os.listdir('/proc/self/task')), os.environ.get('OPENBLAS_NUM_THREADS'))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_NUM_THREADS", "_MAXIMUM_THREADS"))}
+    ours = subprocess.run(
+        [sys.executable, "-c", code.format(first="import trii_term; ")],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert ours.returncode == 0, ours.stderr
+    assert ours.stdout.split() == ["1", "1"], ours.stdout
+    if (os.cpu_count() or 1) > 1:  # the baseline: numpy alone starts a pool on a machine with cores
+        plain = subprocess.run(
+            [sys.executable, "-c", code.format(first="")], capture_output=True, text=True, env=env
+        )
+        assert int(plain.stdout.split()[0]) > 1, plain.stdout
