@@ -6,6 +6,8 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from trii_term.brokers.matching import Matcher
 from trii_term.domain.orders import (
@@ -332,3 +334,56 @@ def test_an_exit_is_never_larger_than_what_is_still_held() -> None:
     held["AAPL"] = D(25)  # 15 of its 40 sold: exits for the 25 left
     exits = [e.order for e in m.cancel(again.id, T0 + 3) if e.kind == "accepted"]
     assert [o.request.qty for o in exits] == [D(25), D(25)]
+
+
+def _trail_from(side: Side, price: float, amount: D | None, pct: D | None) -> D:
+    """The rule, written plainly: the stop `amount` (or `pct` %) from the price, to the cent."""
+    base = D(repr(price))
+    gap = amount if amount is not None else base * pct / 100  # type: ignore[operator]
+    return (base + gap if side is Side.BUY else base - gap).quantize(D("0.01"))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    trails=st.lists(
+        st.tuples(
+            st.sampled_from([Side.SELL, Side.BUY]),
+            st.one_of(
+                st.decimals(D("0.01"), D("3.00"), places=2).map(lambda d: (d, None)),
+                st.decimals(D("0.1"), D("5"), places=1).map(lambda d: (None, d)),
+            ),
+        ),
+        min_size=1,
+        max_size=25,
+    ),
+    steps=st.lists(st.integers(-40, 40), min_size=1, max_size=120),
+)
+def test_indexed_trailing_stops_move_and_trigger_as_the_plain_rule(trails, steps) -> None:  # type: ignore[no-untyped-def]
+    """Every trailing stop, after every trade, stands where the plain rule puts it (the best
+    price's stop, never back), and triggers on the very trade the rule says: though a trade
+    now visits only the stops it may move."""
+    m = quoted(size=1_000_000)
+    model: dict[str, tuple[Side, D | None, D | None, D]] = {}
+    for side, (amount, pct) in trails:
+        kw = {"trail_amount": amount} if amount is not None else {"trail_pct": pct}
+        o = order(m, side.value, 1, "trailing_stop", "gtc", **kw)
+        assert kinds(m.submit(o, T0)) == ["accepted"]
+        model[o.id] = (side, amount, pct, _trail_from(side, 100.00, amount, pct))
+        assert o.trail_stop == model[o.id][3]
+    price = 100.00
+    for n, step in enumerate(steps, 1):
+        price = round(max(1.00, price + step / 100), 2)
+        m.on_quote("AAPL", price - 0.01, price + 0.01, 1_000_000, 1_000_000, T0 + n)
+        events = m.on_trade("AAPL", price, T0 + n)
+        triggered = {e.order.id for e in events if e.kind == "triggered"}
+        expected = set()
+        for oid, (side, amount, pct, stop) in list(model.items()):
+            new = _trail_from(side, price, amount, pct)
+            stop = max(stop, new) if side is Side.SELL else min(stop, new)
+            model[oid] = (side, amount, pct, stop)
+            if (price <= float(stop)) if side is Side.SELL else (price >= float(stop)):
+                expected.add(oid)
+                del model[oid]
+            else:
+                assert m.orders[oid].trail_stop == stop, (oid, price)
+        assert triggered == expected, (n, price)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -64,6 +65,11 @@ class _Book:
     buy_stops: list[tuple[float, int, str]] = field(default_factory=list)  # key stop
     sell_stops: list[tuple[float, int, str]] = field(default_factory=list)  # key −stop
     trailing: set[str] = field(default_factory=set)
+    # trailing stops by the price past which a trade may move their stop (stale entries are
+    # skipped by their seq): sells key wake (a trade above it), buys key −wake (below it). Their
+    # stops rest in buy_stops/sell_stops like any stop's, entered again each time they move.
+    sell_trail: list[tuple[float, int, str]] = field(default_factory=list)
+    buy_trail: list[tuple[float, int, str]] = field(default_factory=list)
     waiting_markets: list[str] = field(default_factory=list)
 
 
@@ -87,6 +93,7 @@ class Matcher:
         # bracket entry that ends part-filled: never more than is still held
         self._held = held
         self.trailed: set[str] = set()  # trailing stops whose stop moved (the owner saves them)
+        self._trail_seq: dict[str, int] = {}  # a trailing stop's current entry in its wake heap
         # Replay: market data older than an order never fills it. A restart, or a second
         # process, replays the day from its open again; an order placed at 10:00 must not fill
         # against 09:31's quotes. (Live data is never older than the orders it meets.)
@@ -153,6 +160,7 @@ class Matcher:
                 return [*events, self._end(order, OrderStatus.REJECTED, "no price yet to trail from", now_ns)]
             order.trail_stop = self._trail_from(order, ref)
             book.trailing.add(order.id)
+            self._index_trailing(order, book)
         else:  # stop, stop-limit
             self._rest_stop(order, book)
             if (
@@ -176,6 +184,7 @@ class Matcher:
             self._rest_limit(order, book)
         elif t is OrderType.TRAILING_STOP:
             book.trailing.add(order.id)
+            self._index_trailing(order, book)
         elif t in (OrderType.STOP, OrderType.STOP_LIMIT):
             self._rest_stop(order, book)
         else:
@@ -186,7 +195,10 @@ class Matcher:
         change could not be saved). The quotes and last prices it has seen stay."""
         self.orders.clear()
         self.trailed.clear()
+        self._trail_seq.clear()
         for book in self._books.values():
+            book.sell_trail.clear()
+            book.buy_trail.clear()
             book.buy_limits.clear()
             book.sell_limits.clear()
             book.buy_stops.clear()
@@ -303,25 +315,38 @@ class Matcher:
         book.last = price
         book.last_ts = ts_ns
         if not (
-            book.trailing
+            (book.sell_trail and book.sell_trail[0][0] < price)
+            or (book.buy_trail and -book.buy_trail[0][0] > price)
             or (book.buy_stops and book.buy_stops[0][0] <= price)
             or (book.sell_stops and -book.sell_stops[0][0] >= price)
         ):
-            return []  # the common case: nothing to do
+            return []  # the common case: no stop to move or trigger (O(1) however many work)
         if self._closed(symbol, ts_ns):
             return []  # no stop triggers, and no stop trails, on a trade outside the session
         events: list[Event] = []
-        for oid in list(book.trailing):
-            order = self.orders.get(oid)
-            if order is None:
-                book.trailing.discard(oid)
-                continue
-            if self._before(order, ts_ns):
-                continue
-            self._trail(order, price)
-            if self._stop_hit(order, price):
-                book.trailing.discard(oid)
-                events += self._trigger(order, book, ts_ns)
+        # trailing stops the trade may move: only those whose wake price it passed
+        for heap, passed in (
+            (book.sell_trail, lambda key: key < price),
+            (book.buy_trail, lambda key: -key > price),
+        ):
+            again = []
+            while heap and passed(heap[0][0]):
+                entry = heapq.heappop(heap)
+                order = self.orders.get(entry[2])
+                if order is None or entry[1] != self._trail_seq.get(order.id) or order.triggered:
+                    continue  # ended, triggered, or an older entry
+                if self._before(order, ts_ns):
+                    again.append(entry)
+                    continue
+                before = order.trail_stop
+                self._trail(order, price)
+                if order.trail_stop == before:
+                    again.append(entry)  # (the wake is a little early: rounding kept the stop)
+                else:
+                    self._index_trailing(order, book)
+            for entry in again:
+                heapq.heappush(heap, entry)
+        # stops hit, trailing ones among them (at their current stop)
         for heap, hit in (
             (book.buy_stops, lambda key: key <= price),
             (book.sell_stops, lambda key: -key >= price),
@@ -389,8 +414,46 @@ class Matcher:
             order.trail_stop = new
             self.trailed.add(order.id)
 
+    def _index_trailing(self, order: Order, book: _Book) -> None:
+        """Enter a trailing stop (new, restored, or its stop just moved) in its book's wake heap
+        and, at its current stop, in the stop heap, so a trade that moves no stop costs O(1)."""
+        seq = next(self._seq)
+        self._trail_seq[order.id] = seq
+        wake = self._trail_wake(order)
+        stop = order.trail_stop
+        if order.side is Side.SELL:
+            heapq.heappush(book.sell_trail, (wake, seq, order.id))
+            if stop is not None:
+                heapq.heappush(book.sell_stops, (-float(stop), seq, order.id))
+        else:
+            heapq.heappush(book.buy_trail, (-wake, seq, order.id))
+            if stop is not None:
+                heapq.heappush(book.buy_stops, (float(stop), seq, order.id))
+
+    def _trail_wake(self, order: Order) -> float:
+        """A price past which a trade may move the stop (a sell's above it, a buy's below it); a
+        tick early, so that no trade that would move it is missed. `_trail_from` rounds to the
+        nearest tick: a sell's stop rises only for price − gap above stop + ½ tick, a buy's
+        falls only for price + gap below stop − ½ tick (and likewise for a percentage)."""
+        sell = order.side is Side.SELL
+        cur = order.trail_stop
+        if cur is None:  # no stop yet (restored without one): the next trade sets it
+            return -math.inf if sell else math.inf
+        req = order.request
+        tick = float(self._tick_of(order.symbol))
+        if req.trail_amount is not None:
+            wake = float(cur + req.trail_amount) if sell else float(cur - req.trail_amount)
+        else:
+            r = float(req.trail_pct or 0) / 100
+            if sell and r >= 1:
+                return -math.inf
+            wake = float(cur) / (1 - r) if sell else float(cur) / (1 + r)
+        return wake - tick if sell else wake + tick
+
     def _trigger(self, order: Order, book: _Book, now_ns: int) -> list[Event]:
         order.triggered = True
+        book.trailing.discard(order.id)
+        self._trail_seq.pop(order.id, None)
         events = [Event(order, "triggered", detail={"stop": str(self._stop_price(order))})]
         if order.request.type is OrderType.STOP_LIMIT:
             events += self._take(order, book, now_ns)
