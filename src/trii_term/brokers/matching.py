@@ -618,6 +618,7 @@ class Matcher:
 
     def _end(self, order: Order, status: OrderStatus, reason: str, now_ns: int) -> Event:
         self.orders.pop(order.id, None)
+        self._trail_seq.pop(order.id, None)  # (its heap entries are skipped, then dropped)
         book = self._books.get(order.symbol)
         if book is not None:
             book.trailing.discard(order.id)
